@@ -1,0 +1,107 @@
+"""The four sandbox upstreams, together: one world, one set of controls each, one ASGI app.
+
+sandbox = Sandbox.build(people=50)
+app = sandbox.asgi_app()                     # mounts every vendor under its own prefix
+env = sandbox.gateway_env("http://127.0.0.1:8100")   # LEARNGRAPH_* variables pointing at it
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import uvicorn
+import yaml
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import ASGIApp
+
+from gateway.sandbox.controls import SandboxControls
+from gateway.sandbox.world import World, build_world
+from gateway.settings import SECRET_FIELD
+from gateway.sources import Source
+
+# Where each vendor's API lives below the sandbox's address, as its production base URL ends.
+MOUNTS = {
+    Source.DAMSTRA: "/damstra/api/v2",
+    Source.LEARNINGLOGIN: "/learninglogin/api",
+    Source.TRAINING_RECORDS: "/training-records",
+    Source.ISCOUT: "/iscout/v1",
+}
+CREDENTIALS = {
+    Source.DAMSTRA: "sandbox-damstra-access-key",
+    Source.LEARNINGLOGIN: "sandbox-learninglogin-token",
+    Source.TRAINING_RECORDS: "sandbox-training-records-token",
+    Source.ISCOUT: "sandbox-iscout-token",
+}
+
+
+@dataclass
+class Sandbox:
+    world: World
+    controls: dict[Source, SandboxControls]
+
+    @classmethod
+    def build(cls, people: int = 50, seed: int = 7, anchor: datetime | None = None) -> Sandbox:
+        world = build_world(people=people, seed=seed, anchor=anchor)
+        return cls(world, {source: SandboxControls(credential=CREDENTIALS[source]) for source in Source})
+
+    def app_for(self, source: Source) -> ASGIApp:
+        """One vendor's app (routes relative to its base URL), wrapped in its controls."""
+        module = importlib.import_module(f"gateway.sandbox.{source.slug}")
+        app: ASGIApp = module.create_app(self.world, self.controls[source])
+        return app
+
+    def asgi_app(self) -> Starlette:
+        return Starlette(routes=[Mount(MOUNTS[source], app=self.app_for(source)) for source in Source])
+
+    def base_url(self, address: str, source: Source) -> str:
+        return address.rstrip("/") + MOUNTS[source]
+
+    def gateway_env(self, address: str, identity_file: Path | None = None) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for source in Source:
+            env[f"LEARNGRAPH_{source.slug.upper()}_URL"] = self.base_url(address, source)
+            env[f"LEARNGRAPH_{SECRET_FIELD[source].upper()}"] = CREDENTIALS[source]
+        if identity_file is not None:
+            env["LEARNGRAPH_IDENTITY_FILE"] = str(identity_file)
+        return env
+
+    def identity_yaml(self) -> str:
+        return yaml.safe_dump({"people": self.world.identity_entries}, sort_keys=False)
+
+    def write_identity_file(self, path: Path) -> Path:
+        path.write_text(self.identity_yaml())
+        return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def serve_on_loopback(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on a loopback port for the duration of the block; yields its address."""
+    port = port or free_port(host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="auto")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the server stopped before it started")
+            await asyncio.sleep(0.01)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -1,0 +1,160 @@
+"""Configuration (contract §2): environment variables, optionally a TOML file named by
+LEARNGRAPH_CONFIG holding the same keys; the environment wins. Validated once at start-up.
+
+    settings = load_settings()            # raises ConfigError with a message a person can act on
+    settings.source(Source.DAMSTRA).url   # None when the source is disabled
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from gateway.sources import Source
+
+ENV_PREFIX = "LEARNGRAPH_"
+log = logging.getLogger(__name__)
+
+# The secret each source needs, by the name its variable carries (contract §2).
+SECRET_FIELD = {
+    Source.DAMSTRA: "damstra_access_key",
+    Source.LEARNINGLOGIN: "learninglogin_token",
+    Source.TRAINING_RECORDS: "training_records_token",
+    Source.ISCOUT: "iscout_token",
+}
+
+
+class ConfigError(Exception):
+    """Configuration that cannot start the gateway; the message names the variable to fix."""
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    source: Source
+    url: str
+    secret: SecretStr
+    timeout_seconds: float
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    damstra_url: AnyHttpUrl | None = None
+    damstra_access_key: SecretStr | None = None
+    learninglogin_url: AnyHttpUrl | None = None
+    learninglogin_token: SecretStr | None = None
+    training_records_url: AnyHttpUrl | None = None
+    training_records_token: SecretStr | None = None
+    iscout_url: AnyHttpUrl | None = None
+    iscout_token: SecretStr | None = None
+
+    identity_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # Per-source timeouts (seconds): one slow vendor must not hold the whole answer.
+    damstra_timeout_seconds: float = Field(default=10.0, gt=0)
+    learninglogin_timeout_seconds: float = Field(default=10.0, gt=0)
+    training_records_timeout_seconds: float = Field(default=10.0, gt=0)
+    iscout_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_retry_attempts: int = Field(default=3, ge=1, le=10)
+
+    # Cross-request cache for slow-changing data.
+    cache_max_entries: int = Field(default=10_000, ge=0)
+    lesson_cache_ttl_seconds: float = Field(default=300.0, ge=0)
+    group_cache_ttl_seconds: float = Field(default=60.0, ge=0)
+    user_cache_ttl_seconds: float = Field(default=60.0, ge=0)
+
+    idempotency_window_seconds: float = Field(default=86_400.0, ge=0)
+    webhook_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _enabled_sources_have_secrets(self) -> Settings:
+        for source, secret_field in SECRET_FIELD.items():
+            if getattr(self, f"{source.slug}_url") is not None and getattr(self, secret_field) is None:
+                raise ValueError(
+                    f"{ENV_PREFIX}{source.slug.upper()}_URL is set but {ENV_PREFIX}{secret_field.upper()} is not: "
+                    f"set the credential, or unset the URL to disable {source.name}"
+                )
+        return self
+
+    def source(self, source: Source) -> SourceSettings | None:
+        url = getattr(self, f"{source.slug}_url")
+        if url is None:
+            return None
+        secret: SecretStr = getattr(self, SECRET_FIELD[source])
+        return SourceSettings(
+            source=source,
+            url=str(url).rstrip("/"),
+            secret=secret,
+            timeout_seconds=getattr(self, f"{source.slug}_timeout_seconds"),
+        )
+
+    def enabled_sources(self) -> list[SourceSettings]:
+        return [s for s in (self.source(source) for source in Source) if s is not None]
+
+    def secrets(self) -> list[str]:
+        """Every credential value, for redaction."""
+        values = [getattr(self, name) for name in (*SECRET_FIELD.values(), "webhook_secret")]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{ENV_PREFIX}CONFIG names {path}, which does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    known = set(Settings.model_fields)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.lower().removeprefix(ENV_PREFIX.lower())
+        if name not in known:
+            raise ConfigError(f"{path}: unknown key {key!r}; known keys are {', '.join(sorted(known))}")
+        values[name] = value
+    return values
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment (or `env`) over the optional TOML file."""
+    environ = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    config_path = environ.get(f"{ENV_PREFIX}CONFIG")
+    if config_path:
+        values.update(_read_toml(Path(config_path)))
+    for name in Settings.model_fields:
+        raw = environ.get(f"{ENV_PREFIX}{name.upper()}")
+        if raw is not None and raw != "":
+            values[name] = raw
+    unknown = sorted(
+        key
+        for key in environ
+        if key.startswith(ENV_PREFIX)
+        and key != f"{ENV_PREFIX}CONFIG"
+        and key.removeprefix(ENV_PREFIX).lower() not in Settings.model_fields
+    )
+    if unknown:
+        log.warning("ignoring unknown configuration variables: %s", ", ".join(unknown))
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [str(part) for part in error["loc"] if part != "__root__"]
+        name = f"{ENV_PREFIX}{loc[0].upper()}" if loc else "configuration"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}" if loc else f"  {message}")
+    return "\n".join(lines)

@@ -1,0 +1,396 @@
+"""The one way LearnGraph talks HTTP to an upstream.
+
+    http = UpstreamHTTP(Source.DAMSTRA, "https://app.velpic.com/api/v2", HeaderAuth("AccessKey", key),
+                        decode_error=decode_damstra_error, timeout_seconds=10)
+    body = await http.get_json("/user", params={"maxResults": 5})
+
+Everything vendor-neutral lives here: the pooled client, auth, same-origin redirects, the
+retry policy (idempotent reads only), in-flight de-duplication of identical reads, mapping
+failures onto the error tree, credential redaction, and driving the paging styles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import SecretStr
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from gateway.errors import (
+    UpstreamError,
+    UpstreamMalformedResponse,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    error_for_status,
+)
+from gateway.sources import Source
+from gateway.upstreams.paging import Listing, PageRequest, Paging
+
+log = logging.getLogger("gateway.upstreams")
+
+ErrorDecoder = Callable[[Source, httpx.Response, Any], UpstreamError | None]
+"""Reads a vendor's error bodies: answers the error a response carries, or None. Sees 2xx too,
+because vendors report failures on 200 (iScout `ok: false`, LearningLogin's text answers)."""
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+_MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class HeaderAuth:
+    """The credential rides in a header (DAMSTRA `AccessKey`, TRAINING_RECORDS `Authorization`)."""
+
+    header: str
+    secret: SecretStr
+    scheme: str = ""
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any], body: dict[str, Any] | None) -> None:
+        value = self.secret.get_secret_value()
+        headers[self.header] = f"{self.scheme} {value}" if self.scheme else value
+
+
+@dataclass(frozen=True)
+class QueryAuth:
+    """The credential rides in the query string (LEARNINGLOGIN `token`)."""
+
+    param: str
+    secret: SecretStr
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any], body: dict[str, Any] | None) -> None:
+        params[self.param] = self.secret.get_secret_value()
+
+
+@dataclass(frozen=True)
+class BodyAuth:
+    """The credential rides inside the JSON body (ISCOUT `token`)."""
+
+    field: str
+    secret: SecretStr
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any], body: dict[str, Any] | None) -> None:
+        if body is not None:
+            body[self.field] = self.secret.get_secret_value()
+
+
+Auth = HeaderAuth | QueryAuth | BodyAuth
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int | None
+    request: PageRequest
+    next: PageRequest | None
+
+
+@dataclass
+class RequestStats:
+    """Counts of what this process asked an upstream, for metrics and benchmarks."""
+
+    requests: int = 0
+    failures: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+def _wait(initial: float, maximum: float) -> Callable[[RetryCallState], float]:
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after >= 0:
+            return float(min(retry_after, maximum))
+        delay: float = min(maximum, initial * 2 ** (state.attempt_number - 1))
+        return delay
+
+    return wait
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, UpstreamError) and exc.retryable
+
+
+class UpstreamHTTP:
+    """A pooled `httpx.AsyncClient` for one upstream and the policies around it."""
+
+    def __init__(
+        self,
+        source: Source,
+        base_url: str,
+        auth: Auth,
+        *,
+        decode_error: ErrorDecoder,
+        timeout_seconds: float = 10.0,
+        retry_attempts: int = 3,
+        retry_wait_seconds: float = 0.05,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.source = source
+        self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self.auth = auth
+        self.decode_error = decode_error
+        self.retry_attempts = retry_attempts
+        self.retry_wait_seconds = retry_wait_seconds
+        self.stats = RequestStats()
+        self._secret = auth.secret.get_secret_value()
+        self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def url_for(self, path: str) -> httpx.URL:
+        """`path` relative to the base URL (which keeps its own path, e.g. `/api/v2`), or absolute."""
+        if path.startswith(("http://", "https://")):
+            return httpx.URL(path)
+        return self.base_url.join(path.lstrip("/"))
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        idempotent: bool | None = None,
+    ) -> tuple[httpx.Response, Any]:
+        """Send once (writes) or with retries (idempotent reads); answer the response and its JSON body
+        (None when empty or not JSON). Failures raise the matching `UpstreamError`."""
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD")
+        if not idempotent:
+            return await self._send(method, path, params, json)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry_attempts),
+            wait=_wait(self.retry_wait_seconds, max(1.0, self.retry_wait_seconds)),
+            retry=retry_if_exception(_is_retryable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send(method, path, params, json)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def read_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Any:
+        """An idempotent read's JSON body. Identical reads in flight at once are sent once."""
+        key = (method, path, _freeze(params), _freeze(json))
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            response, body = await self.request(method, path, params=params, json=json, idempotent=True)
+            if body is None and response.content.strip():
+                raise UpstreamMalformedResponse(
+                    self.source.slug, "the upstream answered something that is not JSON"
+                )
+            future.set_result(body)
+            return body
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return await self.read_json("GET", path, params=params)
+
+    async def write(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> tuple[httpx.Response, Any]:
+        """A write: sent exactly once, never retried. A timeout means the outcome is unknown."""
+        return await self.request(method, path, params=params, json=json, idempotent=False)
+
+    async def paginate(
+        self, paging: Paging, request: PageRequest, method: str = "GET"
+    ) -> AsyncIterator[Page]:
+        """Pages of a listing, fetched one after another as the caller asks for them."""
+        current: PageRequest | None = paging.first(request)
+        while current is not None:
+            response, body = await self.request(
+                method,
+                current.path,
+                params=current.params or None,
+                json=current.json,
+                idempotent=True,
+            )
+            if body is None:
+                raise UpstreamMalformedResponse(self.source.slug, "a page of the listing was not JSON")
+            following = paging.advance(current, response, body)
+            yield Page(paging.items(body), paging.total(response, body), current, following)
+            current = following
+
+    async def fetch_window(
+        self, paging: Paging, request: PageRequest, limit: int, method: str = "GET"
+    ) -> Listing[Any]:
+        """Up to `limit` items from where `paging` starts, following short pages; `total` from the first page."""
+        items: list[Any] = []
+        total: int | None = None
+        async for page in self.paginate(paging, request, method):
+            if total is None:
+                total = page.total
+            items.extend(page.items)
+            if len(items) >= limit:
+                break
+        return Listing(items[:limit], total)
+
+    async def collect(
+        self, paging: Paging, request: PageRequest, method: str = "GET", limit: int | None = None
+    ) -> list[Any]:
+        """Every item of a listing (or the first `limit`)."""
+        items: list[Any] = []
+        async for page in self.paginate(paging, request, method):
+            items.extend(page.items)
+            if limit is not None and len(items) >= limit:
+                return items[:limit]
+        return items
+
+    # -- one exchange ---------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: dict[str, Any] | None,
+    ) -> tuple[httpx.Response, Any]:
+        url = self.url_for(path)
+        origin = url
+        query = dict(params or {})
+        body = dict(json) if json is not None else None
+        for _ in range(_MAX_REDIRECTS + 1):
+            headers: dict[str, str] = {"Accept": "application/json"}
+            self.auth.apply(headers, query, body)
+            response = await self._exchange(method, url, headers, query, body)
+            if response.status_code not in _REDIRECTS or "location" not in response.headers:
+                return self._checked(response)
+            target = url.join(response.headers["location"])
+            if not _same_origin(origin, target):
+                # Following would hand our credential to another host.
+                raise UpstreamUnavailable(
+                    self.source.slug,
+                    f"the upstream redirected to another origin ({target.host}); not followed",
+                )
+            if response.status_code == 303 or (response.status_code in (301, 302) and method != "GET"):
+                method, body = "GET", None
+            url, query = target.copy_with(query=None), dict(target.params)
+        raise UpstreamUnavailable(self.source.slug, "the upstream redirected too many times")
+
+    async def _exchange(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        params: dict[str, Any],
+        body: dict[str, Any] | None,
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        self.stats.requests += 1
+        self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+        content = orjson.dumps(body) if body is not None else None
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self._client.request(
+                method, url, params=params or None, headers=headers, content=content
+            )
+        except httpx.TimeoutException:
+            self.stats.failures += 1
+            raise UpstreamTimeout(self.source.slug, f"{self.source.name} did not answer in time") from None
+        except httpx.TransportError as exc:
+            self.stats.failures += 1
+            raise UpstreamUnavailable(
+                self.source.slug, f"{self.source.name} could not be reached ({type(exc).__name__})"
+            ) from None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s %s -> %s in %.1f ms",
+                self.source.name,
+                method,
+                url.path,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+        return response
+
+    def _checked(self, response: httpx.Response) -> tuple[httpx.Response, Any]:
+        body = _parse_json(response)
+        error = self.decode_error(self.source, response, body)
+        if error is None and response.status_code >= 400:
+            error = error_for_status(
+                self.source.slug,
+                response.status_code,
+                f"{self.source.name} answered HTTP {response.status_code}",
+            )
+        if error is None and 200 <= response.status_code < 300:
+            return response, body
+        if error is None:
+            error = UpstreamRejected(
+                self.source.slug, f"{self.source.name} answered HTTP {response.status_code}"
+            )
+        self.stats.failures += 1
+        raise self._redacted(error, response)
+
+    def _redacted(self, error: UpstreamError, response: httpx.Response) -> UpstreamError:
+        # Vendors echo credentials in error text (iScout: "The token `...` was not found.").
+        if self._secret and self._secret in error.message:
+            error.message = error.message.replace(self._secret, "[redacted]")
+            error.args = (error.message,)
+        if error.status_code is None:
+            error.status_code = response.status_code
+        retry_after = response.headers.get("Retry-After")
+        if retry_after and retry_after.isdigit():
+            error.retry_after = int(retry_after)  # type: ignore[attr-defined]
+        return error
+
+
+def _parse_json(response: httpx.Response) -> Any:
+    content = response.content
+    if not content.strip():
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    if a.host != b.host or a.port != b.port:
+        return False
+    return a.scheme == b.scheme or (a.scheme, b.scheme) == ("http", "https")
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
