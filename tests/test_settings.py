@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import ConfigError, load_settings
+from gateway.sources import Source
+
+DAMSTRA = {
+    "LEARNGRAPH_DAMSTRA_URL": "https://app.velpic.com/api/v2",
+    "LEARNGRAPH_DAMSTRA_ACCESS_KEY": "k-123-secret",
+}
+
+
+def test_a_source_is_enabled_exactly_when_its_url_is_set() -> None:
+    settings = load_settings(DAMSTRA)
+    damstra = settings.source(Source.DAMSTRA)
+    assert damstra is not None and damstra.url == "https://app.velpic.com/api/v2"
+    assert damstra.secret.get_secret_value() == "k-123-secret"
+    assert settings.source(Source.ISCOUT) is None
+    assert [s.source for s in settings.enabled_sources()] == [Source.DAMSTRA]
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+
+
+def test_secrets_never_show_in_repr_or_str() -> None:
+    settings = load_settings(DAMSTRA)
+    assert "k-123-secret" not in repr(settings)
+    assert "k-123-secret" not in str(settings)
+    assert "k-123-secret" not in repr(settings.source(Source.DAMSTRA))
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"LEARNGRAPH_DAMSTRA_URL": "not a url", "LEARNGRAPH_DAMSTRA_ACCESS_KEY": "k"},
+            "LEARNGRAPH_DAMSTRA_URL",
+        ),
+        ({"LEARNGRAPH_ISCOUT_URL": "https://api.iscout.com/v1"}, "LEARNGRAPH_ISCOUT_TOKEN is not"),
+        ({"LEARNGRAPH_PORT": "eighty"}, "LEARNGRAPH_PORT"),
+    ],
+)
+def test_bad_configuration_names_the_variable_to_fix(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(env)
+
+
+def test_toml_file_holds_the_same_keys_and_the_environment_wins(tmp_path: Path) -> None:
+    config = tmp_path / "learngraph.toml"
+    config.write_text(
+        'LEARNGRAPH_DAMSTRA_URL = "https://file.example/api/v2"\ndamstra_access_key = "from-file"\nport = 9000\n'
+    )
+    settings = load_settings({"LEARNGRAPH_CONFIG": str(config), "LEARNGRAPH_PORT": "9100"})
+    damstra = settings.source(Source.DAMSTRA)
+    assert damstra is not None and damstra.url == "https://file.example/api/v2"
+    assert damstra.secret.get_secret_value() == "from-file"
+    assert settings.port == 9100
+
+
+def test_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "learngraph.toml"
+    config.write_text('damstra_acess_key = "typo"\n')
+    with pytest.raises(ConfigError, match="unknown key 'damstra_acess_key'"):
+        load_settings({"LEARNGRAPH_CONFIG": str(config)})
+
+
+def test_missing_or_broken_file_is_explained(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings({"LEARNGRAPH_CONFIG": str(tmp_path / "missing.toml")})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("port = = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings({"LEARNGRAPH_CONFIG": str(broken)})
+
+
+def test_unknown_variables_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        load_settings({"LEARNGRAPH_DAMSTRA_ACCES_KEY": "typo"})
+    assert "LEARNGRAPH_DAMSTRA_ACCES_KEY" in caplog.text
+    assert "typo" not in caplog.text

@@ -1,0 +1,222 @@
+"""UpstreamHTTP against tiny inline upstreams: auth, redirects, retries, de-duplication, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway.errors import (
+    UpstreamError,
+    UpstreamMalformedResponse,
+    UpstreamNotFound,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
+from gateway.sandbox.server import serve_on_loopback
+from gateway.sources import Source
+from gateway.upstreams.http import BodyAuth, HeaderAuth, QueryAuth, UpstreamHTTP
+from gateway.upstreams.paging import PageRequest, StartIndexPaging
+
+SECRET = "s3cr3t-value"
+
+
+def no_vendor_errors(source: Source, response: httpx.Response, body: Any) -> UpstreamError | None:
+    if isinstance(body, dict) and body.get("echo_secret"):
+        return UpstreamUnauthorized(source.slug, f"The token `{SECRET}` was not found.")
+    return None
+
+
+class Upstream:
+    """A scriptable upstream that records what reached it."""
+
+    def __init__(self) -> None:
+        self.seen: list[Request] = []
+        self.bodies: list[bytes] = []
+        self.failures_left = 0
+        self.delay = 0.0
+        routes = [
+            Route("/api/items", self.items, methods=["GET", "POST"]),
+            Route("/api/moved", lambda r: RedirectResponse("/api/items?x=1", status_code=301)),
+            Route(
+                "/api/away", lambda r: RedirectResponse("http://elsewhere.test/api/items", status_code=302)
+            ),
+            Route("/api/text", lambda r: PlainTextResponse("<html>oops</html>")),
+            Route("/api/missing", lambda r: JSONResponse({"error": "nope"}, status_code=404)),
+            Route("/api/echo", lambda r: JSONResponse({"echo_secret": True}, status_code=401)),
+            Route("/api/paged", self.paged),
+        ]
+        self.app = Starlette(routes=routes)
+
+    async def items(self, request: Request) -> Response:
+        self.seen.append(request)
+        self.bodies.append(await request.body())
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            return JSONResponse({"error": "busy"}, status_code=503)
+        return JSONResponse(
+            {"ok": True, "headers": dict(request.headers), "query": dict(request.query_params)}
+        )
+
+    async def paged(self, request: Request) -> Response:
+        self.seen.append(request)
+        start = int(request.query_params["startIndex"])
+        size = min(int(request.query_params["maxResults"]), 3)  # the upstream caps pages at 3
+        results = [{"n": n} for n in range(start, min(start + size, 10))]
+        return JSONResponse({"results": results, "meta": {"totalResultCount": 10, "startIndex": start}})
+
+
+@pytest.fixture
+def upstream() -> Upstream:
+    return Upstream()
+
+
+def client(upstream: Upstream, auth: Any = None, **kwargs: Any) -> UpstreamHTTP:
+    return UpstreamHTTP(
+        Source.DAMSTRA,
+        "http://up.test/api",
+        auth or HeaderAuth("AccessKey", SecretStr(SECRET)),
+        decode_error=no_vendor_errors,
+        transport=httpx.ASGITransport(app=upstream.app),
+        retry_wait_seconds=0.0,
+        **kwargs,
+    )
+
+
+async def test_each_auth_style_carries_the_credential(upstream: Upstream) -> None:
+    body = await client(upstream).get_json("/items")
+    assert body["headers"]["accesskey"] == SECRET
+    bearer = client(upstream, HeaderAuth("Authorization", SecretStr(SECRET), scheme="Bearer"))
+    assert (await bearer.get_json("items"))["headers"]["authorization"] == f"Bearer {SECRET}"
+    query = client(upstream, QueryAuth("token", SecretStr(SECRET)))
+    assert (await query.get_json("/items", {"a": 1}))["query"] == {"a": "1", "token": SECRET}
+    in_body = client(upstream, BodyAuth("token", SecretStr(SECRET)))
+    await in_body.read_json("POST", "/items", json={"user_id": "u"})
+    assert b'"token":"s3cr3t-value"' in upstream.bodies[-1]
+
+
+async def test_same_origin_redirects_are_followed_with_auth_reapplied(upstream: Upstream) -> None:
+    http = client(upstream, QueryAuth("token", SecretStr(SECRET)))
+    body = await http.get_json("/moved")
+    assert body["query"] == {"x": "1", "token": SECRET}
+
+
+async def test_redirects_to_another_origin_are_refused(upstream: Upstream) -> None:
+    with pytest.raises(UpstreamUnavailable, match="another origin"):
+        await client(upstream).get_json("/away")
+    assert upstream.seen == []
+
+
+async def test_reads_are_retried_writes_are_not(upstream: Upstream) -> None:
+    http = client(upstream)
+    upstream.failures_left = 2
+    assert (await http.get_json("/items"))["ok"] is True
+    assert len(upstream.seen) == 3
+
+    upstream.seen.clear()
+    upstream.failures_left = 1
+    with pytest.raises(UpstreamUnavailable):
+        await http.write("POST", "/items", json={"a": 1})
+    assert len(upstream.seen) == 1
+
+
+async def test_retries_give_up_after_the_configured_attempts(upstream: Upstream) -> None:
+    upstream.failures_left = 5
+    with pytest.raises(UpstreamUnavailable):
+        await client(upstream, retry_attempts=2).get_json("/items")
+    assert len(upstream.seen) == 2
+
+
+async def test_identical_reads_in_flight_are_sent_once(upstream: Upstream) -> None:
+    upstream.delay = 0.05
+    http = client(upstream)
+    results = await asyncio.gather(*(http.get_json("/items", {"q": "x"}) for _ in range(5)))
+    assert len(upstream.seen) == 1
+    assert all(r == results[0] for r in results)
+    await http.get_json("/items", {"q": "y"})
+    assert len(upstream.seen) == 2
+
+
+async def test_failures_map_onto_the_error_tree(upstream: Upstream) -> None:
+    http = client(upstream)
+    with pytest.raises(UpstreamNotFound):
+        await http.get_json("/missing")
+    with pytest.raises(UpstreamMalformedResponse):
+        await http.get_json("/text")
+    with pytest.raises(UpstreamNotFound) as raised:
+        await http.get_json("/nowhere")
+    assert raised.value.extensions() == {"code": "NOT_FOUND", "source": "DAMSTRA"}
+
+
+async def test_credentials_echoed_by_the_upstream_are_redacted(upstream: Upstream) -> None:
+    with pytest.raises(UpstreamUnauthorized) as raised:
+        await client(upstream).get_json("/echo")
+    assert SECRET not in str(raised.value)
+    assert SECRET not in raised.value.message
+    assert "[redacted]" in raised.value.message
+
+
+async def test_paginate_follows_short_pages_to_the_total(upstream: Upstream) -> None:
+    http = client(upstream)
+    items = await http.collect(StartIndexPaging(page_size=5), PageRequest("/paged"))
+    assert [i["n"] for i in items] == list(range(10))
+    window = await http.fetch_window(
+        StartIndexPaging(page_size=4, start_index=2), PageRequest("/paged"), limit=4
+    )
+    assert [i["n"] for i in window.items] == [2, 3, 4, 5]
+    assert window.total == 10
+
+
+async def test_a_slow_upstream_times_out() -> None:
+    upstream = Upstream()
+    upstream.delay = 1.0
+    async with serve_on_loopback(upstream.app) as address:
+        http = UpstreamHTTP(
+            Source.ISCOUT,
+            f"{address}/api",
+            HeaderAuth("AccessKey", SecretStr(SECRET)),
+            decode_error=no_vendor_errors,
+            timeout_seconds=0.2,
+            retry_attempts=1,
+        )
+        with pytest.raises(UpstreamTimeout) as raised:
+            await http.get_json("/items")
+        assert raised.value.extensions()["code"] == "UPSTREAM_TIMEOUT"
+        await http.aclose()
+
+
+async def test_an_unreachable_upstream_is_unavailable() -> None:
+    from gateway.sandbox.server import free_port
+
+    http = UpstreamHTTP(
+        Source.DAMSTRA,
+        f"http://127.0.0.1:{free_port()}/api",
+        HeaderAuth("AccessKey", SecretStr(SECRET)),
+        decode_error=no_vendor_errors,
+        retry_attempts=1,
+    )
+    with pytest.raises(UpstreamUnavailable, match="could not be reached"):
+        await http.get_json("/items")
+    await http.aclose()
+
+
+async def test_a_write_that_is_refused_is_reported_not_retried(upstream: Upstream) -> None:
+    async def refuse(request: Request) -> Response:
+        upstream.seen.append(request)
+        return JSONResponse({"error": "Lesson Schedule already exists"}, status_code=409)
+
+    upstream.app.router.routes.append(Route("/api/refuse", refuse, methods=["POST"]))
+    with pytest.raises(UpstreamRejected):
+        await client(upstream).write("POST", "/refuse", json={})
+    assert len(upstream.seen) == 1
