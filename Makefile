@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/learngraph demo --open-browser
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway resolvers tests bench
-	$(BIN)/ruff format --check gateway resolvers tests bench
+	$(BIN)/ruff check gateway resolvers tests
+	$(BIN)/ruff format --check gateway resolvers tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

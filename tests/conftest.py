@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from gateway.sandbox.controls import RequestLog
 from gateway.sandbox.server import CREDENTIALS, MOUNTS, Sandbox, serve_on_loopback
+from gateway.settings import load_settings
 from gateway.sources import Source
 
 # A fixed "now" for the seeded data, so tests never depend on the day they run.
@@ -51,3 +55,49 @@ def connect(sandbox_transport: httpx.ASGITransport) -> Callable[..., Any]:
         return client
 
     return make
+
+
+@dataclass
+class Gateway:
+    """The whole gateway over the in-process sandbox, as a GraphQL client sees it."""
+
+    http: httpx.AsyncClient
+    sandbox: Sandbox
+    services: Any  # gateway.context.Services
+
+    async def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The `data` of an answer that must have no errors."""
+        body = await self.query(query, variables)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def log(self, source: Source) -> RequestLog:
+        return self.sandbox.controls[source].log
+
+    def clear_logs(self) -> None:
+        for controls in self.sandbox.controls.values():
+            controls.log.clear()
+
+
+@pytest.fixture
+async def gateway(
+    sandbox: Sandbox, sandbox_transport: httpx.ASGITransport, tmp_path: Path
+) -> AsyncIterator[Gateway]:
+    from gateway.app import build_services, create_app
+
+    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
+    settings = load_settings(sandbox.gateway_env(IN_PROCESS, identity))
+    services = build_services(settings, transports={source: sandbox_transport for source in Source})
+    app = create_app(settings, services=services)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
+    ) as http:
+        yield Gateway(http, sandbox, services)
+    await services.upstreams.aclose()

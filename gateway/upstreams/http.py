@@ -283,8 +283,14 @@ class UpstreamHTTP:
         json: dict[str, Any] | None,
     ) -> tuple[httpx.Response, Any]:
         url = self.url_for(path)
-        origin = url
-        query = dict(params or {})
+        origin = self.base_url
+        # An absolute next-page link carries its own query; httpx would replace it with `params`.
+        query = {**dict(url.params), **dict(params or {})}
+        url = url.copy_with(query=None)
+        if not _same_origin(origin, url):
+            raise UpstreamUnavailable(
+                self.source.slug, f"refusing to send credentials to another origin ({url.host})"
+            )
         body = dict(json) if json is not None else None
         for _ in range(_MAX_REDIRECTS + 1):
             headers: dict[str, str] = {"Accept": "application/json"}

@@ -1,0 +1,152 @@
+"""learngraph serve | demo | sandbox | export-schema (contract §3)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import webbrowser
+from pathlib import Path
+
+import uvicorn
+
+from gateway.log_redaction import configure_logging
+from gateway.sandbox.server import CREDENTIALS, Sandbox
+from gateway.settings import ConfigError, load_settings
+from gateway.sources import Source
+
+
+def _add_sandbox_options(parser: argparse.ArgumentParser, default_port: int) -> None:
+    parser.add_argument(
+        "--sandbox-port", type=int, default=default_port, help="port of the sandbox upstreams"
+    )
+    parser.add_argument("--people", type=int, default=50, help="size of the seeded data (default 50)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated data")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="fixed latency each upstream adds")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share of upstream requests that fail")
+    parser.add_argument(
+        "--timeout-rate", type=float, default=0.0, help="share of upstream requests that hang"
+    )
+
+
+def _build_sandbox(args: argparse.Namespace) -> Sandbox:
+    sandbox = Sandbox.build(people=args.people, seed=args.seed)
+    for controls in sandbox.controls.values():
+        controls.faults.latency_ms = args.latency_ms
+        controls.faults.error_rate = args.error_rate
+        controls.faults.timeout_rate = args.timeout_rate
+    return sandbox
+
+
+async def _serve(*servers: uvicorn.Server) -> None:
+    await asyncio.gather(*(server.serve() for server in servers))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.app import create_app
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"learngraph: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(args.log_level, settings.secrets())
+    if not settings.enabled_sources():
+        print(
+            "learngraph: no upstream is configured (set LEARNGRAPH_<SOURCE>_URL); see README", file=sys.stderr
+        )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    sandbox = _build_sandbox(args)
+    address = f"http://{args.host}:{args.sandbox_port}"
+    identity = sandbox.write_identity_file(Path(args.identity_file))
+    if args.webhook_url:
+        sandbox.controls[Source.DAMSTRA].extra["webhook_url"] = args.webhook_url
+    configure_logging(args.log_level, CREDENTIALS.values())
+    print(f"Sandbox upstreams on {address} ({args.people} people). Point a gateway at them with:")
+    for name, value in sandbox.gateway_env(address, identity.resolve()).items():
+        print(f"  export {name}={value}")
+    server = uvicorn.Server(
+        uvicorn.Config(sandbox.asgi_app(), host=args.host, port=args.sandbox_port, log_config=None)
+    )
+    asyncio.run(_serve(server))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.app import create_app
+
+    sandbox = _build_sandbox(args)
+    host = "127.0.0.1"
+    sandbox_address = f"http://{host}:{args.sandbox_port}"
+    gateway_address = f"http://{host}:{args.port}"
+    identity = sandbox.write_identity_file(
+        Path(tempfile.mkdtemp(prefix="learngraph-demo-")) / "identity.yaml"
+    )
+    env = sandbox.gateway_env(sandbox_address, identity)
+    env["LEARNGRAPH_PORT"] = str(args.port)
+    settings = load_settings(env)
+    sandbox.controls[Source.DAMSTRA].extra["webhook_url"] = f"{gateway_address}/webhooks/damstra"
+    configure_logging(args.log_level, settings.secrets())
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(sandbox.asgi_app(), host=host, port=args.sandbox_port, log_config=None)
+        ),
+        uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=args.port, log_config=None)),
+    ]
+    print(f"LearnGraph demo: GraphiQL at {gateway_address}/graphql  (sandbox upstreams at {sandbox_address})")
+    print(
+        f"Seeded {args.people} people across DAMSTRA, LEARNINGLOGIN, TRAINING_RECORDS and ISCOUT. Ctrl-C stops."
+    )
+    if args.open_browser:
+        webbrowser.open(f"{gateway_address}/graphql")
+    asyncio.run(_serve(*servers))
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from resolvers.schema import sdl
+
+    sys.stdout.write(sdl())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="learngraph", description="One GraphQL API over workplace-training systems."
+    )
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("serve", help="the gateway, configured from the environment").set_defaults(
+        run=cmd_serve
+    )
+
+    demo = commands.add_parser("demo", help="the gateway over the built-in sandbox upstreams")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--open-browser", action="store_true", help="open GraphiQL in a browser")
+    _add_sandbox_options(demo, 8100)
+    demo.set_defaults(run=cmd_demo)
+
+    sandbox = commands.add_parser("sandbox", help="the four sandbox upstreams alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument(
+        "--identity-file", default="sandbox-identity.yaml", help="where to write the identity file"
+    )
+    sandbox.add_argument("--webhook-url", help="where the sandbox DAMSTRA posts its webhooks")
+    _add_sandbox_options(sandbox, 8100)
+    sandbox.set_defaults(run=cmd_sandbox)
+
+    commands.add_parser("export-schema", help="print the SDL").set_defaults(run=cmd_export_schema)
+
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

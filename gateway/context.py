@@ -1,0 +1,58 @@
+"""What every resolver gets: built once per request by the context getter.
+
+info.context.loaders.lesson.load("1234")
+info.context.people.for_account(Source.DAMSTRA, "12345")
+info.context.report(error, info)      # a partial failure: data stays, the error is listed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.cache import EntityCache
+from gateway.identity import IdentityDirectory
+from gateway.loaders import Loaders
+from gateway.people import People
+from gateway.settings import Settings
+from gateway.upstreams.registry import Upstreams
+
+
+@dataclass
+class PartialError:
+    error: Exception
+    path: list[str | int]
+
+
+@dataclass
+class Services:
+    """Process-wide parts the app builds once in its lifespan."""
+
+    settings: Settings
+    upstreams: Upstreams
+    cache: EntityCache
+    directory: IdentityDirectory
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    services: Services
+    loaders: Loaders
+    people: People
+    partial_errors: list[PartialError] = field(default_factory=list)
+    request: Any = None
+    response: Any = None
+
+    @classmethod
+    def build(cls, services: Services, request: Any = None, response: Any = None) -> Context:
+        loaders = Loaders(services.upstreams, services.cache)
+        return cls(services, loaders, People(services.directory, loaders), request=request, response=response)
+
+    @property
+    def upstreams(self) -> Upstreams:
+        return self.services.upstreams
+
+    def report(self, error: Exception, path: list[str | int]) -> None:
+        """Record a failure of one source while the field still answers with what the others gave."""
+        self.partial_errors.append(PartialError(error, path))

@@ -1,0 +1,242 @@
+"""Per-request dataloaders: one per entity and key, built in the context getter.
+
+aiodataloader binds the running loop when built, so loaders never outlive a request;
+what should outlive it goes through `EntityCache`. Each batch function checks the
+cache, asks the upstream once for what is missing, and answers an exception in place
+of any key that failed, so one bad key never fails its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+
+from gateway.cache import MISSING, EntityCache
+from gateway.errors import UpstreamNotFound
+from gateway.sources import Source
+from gateway.upstreams.damstra import (
+    DamstraAttendee,
+    DamstraGroup,
+    DamstraILTSession,
+    DamstraLesson,
+    DamstraSchedule,
+    DamstraUser,
+)
+from gateway.upstreams.iscout import IScoutCompletion
+from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
+from gateway.upstreams.registry import Upstreams
+from gateway.upstreams.training_records import TrainingRecord
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# DAMSTRA's lessonIds takes a list; keep URLs short.
+LESSON_BATCH = 100
+
+
+async def _each(keys: Sequence[K], fetch: Callable[[K], Awaitable[V]]) -> list[V | BaseException]:
+    """One call per key, all at once, an exception in place of each failure."""
+    results = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
+    return list(results)
+
+
+class Loaders:
+    def __init__(self, upstreams: Upstreams, cache: EntityCache) -> None:
+        self.upstreams = upstreams
+        self.cache = cache
+        self.damstra_user: DataLoader[Any, Any] = DataLoader(self._damstra_users)
+        self.damstra_user_by_email: DataLoader[Any, Any] = DataLoader(self._damstra_users_by_email)
+        self.damstra_user_by_employee_number: DataLoader[Any, Any] = DataLoader(
+            self._damstra_users_by_employee_number
+        )
+        self.lesson: DataLoader[Any, Any] = DataLoader(self._lessons, max_batch_size=LESSON_BATCH)
+        self.group: DataLoader[Any, Any] = DataLoader(self._groups)
+        self.user_schedules: DataLoader[Any, Any] = DataLoader(self._user_schedules)
+        self.schedule: DataLoader[Any, Any] = DataLoader(self._schedules)
+        self.ilt_session: DataLoader[Any, Any] = DataLoader(self._ilt_sessions)
+        self.attendees: DataLoader[Any, Any] = DataLoader(self._attendees)
+        self.train_sessions_by_username: DataLoader[Any, Any] = DataLoader(self._train_sessions_by_username)
+        self.train_session: DataLoader[Any, Any] = DataLoader(self._train_sessions)
+        self.training_record: DataLoader[Any, Any] = DataLoader(self._training_records)
+        self.iscout_completions_by_user: DataLoader[Any, Any] = DataLoader(self._iscout_completions_by_user)
+        self._all_training_records: asyncio.Future[list[TrainingRecord]] | None = None
+        self._all_ilt_sessions: asyncio.Future[list[DamstraILTSession]] | None = None
+
+    def _scope(self, source: Source) -> str:
+        return self.upstreams.fingerprints.get(source, "")
+
+    async def _cached(
+        self,
+        kind: str,
+        source: Source,
+        keys: Sequence[K],
+        fetch_missing: Callable[[list[K]], Awaitable[dict[K, V | BaseException]]],
+    ) -> list[V | BaseException]:
+        scope = self._scope(source)
+        found: dict[K, Any] = {}
+        missing: list[K] = []
+        for key in keys:
+            value = self.cache.get(kind, scope, key)
+            if value is MISSING:
+                missing.append(key)
+            else:
+                found[key] = value
+        if missing:
+            fetched = await fetch_missing(missing)
+            for key, value in fetched.items():
+                if not isinstance(value, BaseException):
+                    self.cache.set(kind, scope, key, value)
+                found[key] = value
+        return [found.get(key, UpstreamNotFound(source.slug, f"{kind} {key} not found")) for key in keys]
+
+    def prime_damstra_users(self, users: Sequence[DamstraUser]) -> None:
+        """Users that arrived inside another listing (group members) need no fetch of their own."""
+        scope = self._scope(Source.DAMSTRA)
+        for user in users:
+            key = str(user.id)
+            self.damstra_user.prime(key, user)
+            self.cache.set("user", scope, key, user)
+
+    def invalidate_damstra_user(self, user_id: str) -> None:
+        self.damstra_user.clear(user_id)
+        self.cache.invalidate("user", self._scope(Source.DAMSTRA), user_id)
+
+    # -- DAMSTRA --------------------------------------------------------------------------------
+
+    async def _damstra_users(self, keys: list[str]) -> list[DamstraUser | BaseException]:
+        client = self.upstreams.need_damstra()
+
+        async def fetch(missing: list[str]) -> dict[str, DamstraUser | BaseException]:
+            # DAMSTRA fetches users one id per call; in flight together.
+            return dict(zip(missing, await _each(missing, client.get_user), strict=True))
+
+        return await self._cached("user", Source.DAMSTRA, keys, fetch)
+
+    async def _damstra_users_by_email(self, emails: list[str]) -> list[DamstraUser | None | BaseException]:
+        client = self.upstreams.need_damstra()
+
+        async def find(email: str) -> DamstraUser | None:
+            listing = await client.search_users(email=email, active_value="all", max_results=2)
+            match = [u for u in listing.items if (u.email_address or "").lower() == email]
+            return match[0] if match else None
+
+        return await _each(emails, find)
+
+    async def _damstra_users_by_employee_number(
+        self, numbers: list[str]
+    ) -> list[DamstraUser | None | BaseException]:
+        client = self.upstreams.need_damstra()
+
+        async def find(number: str) -> DamstraUser | None:
+            listing = await client.search_users(emp_id=number, active_value="all", max_results=2)
+            match = [u for u in listing.items if (u.employee_number or "") == number]
+            return match[0] if match else None
+
+        return await _each(numbers, find)
+
+    async def _lessons(self, keys: list[str]) -> list[DamstraLesson | BaseException]:
+        client = self.upstreams.need_damstra()
+
+        async def fetch(missing: list[str]) -> dict[str, DamstraLesson | BaseException]:
+            lessons = await client.get_lessons_by_id([int(k) for k in missing])
+            by_id: dict[str, DamstraLesson | BaseException] = {
+                str(lesson.lesson_id): lesson for lesson in lessons
+            }
+            return by_id
+
+        try:
+            return await self._cached("lesson", Source.DAMSTRA, keys, fetch)
+        except Exception as exc:  # one failed batch fails each of its keys
+            return [exc for _ in keys]
+
+    async def _groups(self, keys: list[str]) -> list[DamstraGroup | BaseException]:
+        client = self.upstreams.need_damstra()
+
+        async def fetch(missing: list[str]) -> dict[str, DamstraGroup | BaseException]:
+            return dict(zip(missing, await _each(missing, client.get_group), strict=True))
+
+        return await self._cached("group", Source.DAMSTRA, keys, fetch)
+
+    async def _user_schedules(self, keys: list[str]) -> list[list[DamstraSchedule] | BaseException]:
+        client = self.upstreams.need_damstra()
+
+        async def every(user_id: str) -> list[DamstraSchedule]:
+            return [schedule async for schedule in client.iter_user_schedules(user_id, status="all")]
+
+        return await _each(keys, every)
+
+    async def _schedules(self, keys: list[str]) -> list[DamstraSchedule | BaseException]:
+        return await _each(keys, self.upstreams.need_damstra().get_lesson_schedule)
+
+    async def _ilt_sessions(self, keys: list[str]) -> list[DamstraILTSession | BaseException]:
+        return await _each(keys, self.upstreams.need_damstra().get_ilt_session)
+
+    async def all_ilt_sessions(self) -> list[DamstraILTSession]:
+        """Every ILT session, read once per request: the list filters by no lesson."""
+        if self._all_ilt_sessions is None:
+            client = self.upstreams.need_damstra()
+
+            async def every() -> list[DamstraILTSession]:
+                return [session async for session in client.iter_ilt_sessions()]
+
+            self._all_ilt_sessions = asyncio.ensure_future(every())
+        return await asyncio.shield(self._all_ilt_sessions)
+
+    async def _attendees(self, keys: list[str]) -> list[list[DamstraAttendee] | BaseException]:
+        return await _each(keys, self.upstreams.need_damstra().list_attendees)
+
+    # -- LEARNINGLOGIN ----------------------------------------------------------------------------
+
+    async def _train_sessions_by_username(
+        self, usernames: list[str]
+    ) -> list[list[TrainSession] | BaseException]:
+        client = self.upstreams.need_learninglogin()
+
+        async def every(username: str) -> list[TrainSession]:
+            # A train session names no login id; the username filter is the only way to a person's.
+            filters = TrainSessionFilters(assignee_login_username_eq=username)
+            return [session async for session in client.iter_train_sessions(filters)]
+
+        return await _each(usernames, every)
+
+    async def _train_sessions(self, keys: list[str]) -> list[TrainSession | BaseException]:
+        return await _each(keys, self.upstreams.need_learninglogin().get_train_session)
+
+    # -- TRAINING_RECORDS -------------------------------------------------------------------------
+
+    async def all_training_records(self) -> list[TrainingRecord]:
+        """Every record, read once per request: the API filters by nothing but a name search."""
+        if self._all_training_records is None:
+            client = self.upstreams.need_training_records()
+
+            async def every() -> list[TrainingRecord]:
+                return [record async for record in client.iter_records()]
+
+            self._all_training_records = asyncio.ensure_future(every())
+        return await asyncio.shield(self._all_training_records)
+
+    async def training_records_by_person(self) -> dict[str, list[TrainingRecord]]:
+        grouped: dict[str, list[TrainingRecord]] = defaultdict(list)
+        for record in await self.all_training_records():
+            if record.person_api_id:
+                grouped[record.person_api_id].append(record)
+        return grouped
+
+    async def _training_records(self, keys: list[str]) -> list[TrainingRecord | BaseException]:
+        return await _each(keys, self.upstreams.need_training_records().get_record)
+
+    # -- ISCOUT -----------------------------------------------------------------------------------
+
+    async def _iscout_completions_by_user(
+        self, keys: list[str]
+    ) -> list[list[IScoutCompletion] | BaseException]:
+        client = self.upstreams.need_iscout()
+
+        async def every(user_id: str) -> list[IScoutCompletion]:
+            return [completion async for completion in client.iter_completions(user_id=user_id)]
+
+        return await _each(keys, every)

@@ -1,0 +1,140 @@
+"""A person across the four sources: the identity file's links joined with DAMSTRA users.
+
+    person = await people.for_account(Source.ISCOUT, "5804f0...")   # None when nobody has it
+    person.primary                                                  # the account the global ID names
+
+A person keeps the ID of their first account in the order DAMSTRA, LEARNINGLOGIN,
+TRAINING_RECORDS, ISCOUT (contract §5). DAMSTRA users join identity-file entries by
+DAMSTRA id, email (case-insensitive) or employee number (contract §4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.errors import UpstreamNotFound
+from gateway.identity import IdentityDirectory, LinkedAccounts
+from gateway.loaders import Loaders
+from gateway.sources import SOURCE_ORDER, Source
+from gateway.upstreams.damstra import DamstraUser
+
+
+@dataclass(frozen=True)
+class Account:
+    source: Source
+    native_id: str
+    username: str | None = None
+    email: str | None = None
+
+
+@dataclass
+class Person:
+    accounts: list[Account]
+    damstra: DamstraUser | None = None
+    linked: LinkedAccounts | None = field(default=None, repr=False)
+
+    @property
+    def primary(self) -> Account:
+        return min(self.accounts, key=lambda a: SOURCE_ORDER.index(a.source))
+
+    def ids(self, source: Source) -> list[str]:
+        return [a.native_id for a in self.accounts if a.source is source]
+
+    def learninglogin_usernames(self) -> list[str]:
+        return [a.username for a in self.accounts if a.source is Source.LEARNINGLOGIN and a.username]
+
+    @property
+    def email(self) -> str | None:
+        if self.damstra is not None and self.damstra.email_address:
+            return self.damstra.email_address
+        return sorted(self.linked.emails)[0] if self.linked and self.linked.emails else None
+
+    @property
+    def employee_number(self) -> str | None:
+        if self.damstra is not None and self.damstra.employee_number:
+            return self.damstra.employee_number
+        numbers = self.linked.employee_numbers if self.linked else set()
+        return sorted(numbers)[0] if numbers else None
+
+
+def _accounts_from(linked: LinkedAccounts, skip: Source | None = None) -> list[Account]:
+    accounts = []
+    for source in SOURCE_ORDER:
+        if source is skip:
+            continue
+        for native_id in linked.ids(source):
+            username = (
+                linked.learninglogin_usernames.get(native_id) if source is Source.LEARNINGLOGIN else None
+            )
+            accounts.append(Account(source, native_id, username=username))
+    return accounts
+
+
+class People:
+    """Resolves accounts to people for one request, through that request's loaders."""
+
+    def __init__(self, directory: IdentityDirectory, loaders: Loaders) -> None:
+        self.directory = directory
+        self.loaders = loaders
+
+    def from_damstra(self, user: DamstraUser) -> Person:
+        linked = (
+            self.directory.find(Source.DAMSTRA, str(user.id))
+            or self.directory.find_by_email(user.email_address)
+            or self.directory.find_by_employee_number(user.employee_number)
+        )
+        accounts = [Account(Source.DAMSTRA, str(user.id), username=user.user_name, email=user.email_address)]
+        if linked is not None:
+            accounts += _accounts_from(linked, skip=Source.DAMSTRA)
+        return Person(accounts, damstra=user, linked=linked)
+
+    async def for_account(
+        self, source: Source, native_id: str, *, seen_upstream: bool = False
+    ) -> Person | None:
+        """The person owning an account; `seen_upstream` when a record already proved the account exists."""
+        if source is Source.DAMSTRA:
+            try:
+                user: DamstraUser = await self.loaders.damstra_user.load(native_id)
+            except UpstreamNotFound:
+                return None
+            return self.from_damstra(user)
+        linked = self.directory.find(source, native_id)
+        if linked is None:
+            if not seen_upstream and not await self._exists(source, native_id):
+                return None
+            return Person([Account(source, native_id)])
+        linked_user = await self._damstra_user_for(linked)
+        if linked_user is not None:
+            person = self.from_damstra(linked_user)
+            if all(a.source is not source or a.native_id != native_id for a in person.accounts):
+                person.accounts.append(Account(source, native_id))
+            return person
+        return Person(_accounts_from(linked), linked=linked)
+
+    async def _damstra_user_for(self, linked: LinkedAccounts) -> DamstraUser | None:
+        if self.loaders.upstreams.damstra is None:
+            return None
+        for user_id in linked.ids(Source.DAMSTRA):
+            try:
+                found: DamstraUser = await self.loaders.damstra_user.load(user_id)
+                return found
+            except UpstreamNotFound:
+                continue
+        for email in sorted(linked.emails):
+            by_email: DamstraUser | None = await self.loaders.damstra_user_by_email.load(email)
+            if by_email is not None:
+                return by_email
+        for number in sorted(linked.employee_numbers):
+            by_number: DamstraUser | None = await self.loaders.damstra_user_by_employee_number.load(number)
+            if by_number is not None:
+                return by_number
+        return None
+
+    async def _exists(self, source: Source, native_id: str) -> bool:
+        """An account the identity file does not name: real if its upstream holds anything for it."""
+        if source is Source.ISCOUT and self.loaders.upstreams.iscout is not None:
+            return bool(await self.loaders.iscout_completions_by_user.load(native_id))
+        if source is Source.TRAINING_RECORDS and self.loaders.upstreams.training_records is not None:
+            return native_id in await self.loaders.training_records_by_person()
+        # A LearningLogin login is reachable only through its username, which only the identity file gives.
+        return False

@@ -1,0 +1,88 @@
+"""The DAMSTRA sandbox: Damstra Learning's public API v2 (seed 004) over the world's DAMSTRA state.
+
+    app = create_app(world, SandboxControls(credential="sandbox-damstra-access-key"))
+
+Routes are relative to the API's base URL (`https://app.velpic.com/api/v2` in production). Every
+request carries the key in the `AccessKey` header. Lists page with `startIndex`/`maxResults`; writes
+change the world and, when `controls.extra["webhook_url"]` is set, post the seed's webhook events.
+"""
+
+from __future__ import annotations
+
+import hmac
+from http import HTTPStatus
+
+import orjson
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.sandbox.controls import ControlsMiddleware, SandboxControls
+from gateway.sandbox.damstra import groups, ilt, lessons, schedules, users
+from gateway.sandbox.damstra.common import ApiError, Context, error_body, json_response
+from gateway.sandbox.damstra.webhooks import Webhooks
+from gateway.sandbox.world import World
+
+__all__ = ["create_app"]
+
+INVALID_KEY = {
+    "message": "AccessKey does not exist",
+    "reason": "Invalid access key",
+    "internalCode": 806,
+    "error": "Invalid security token",
+}
+
+
+class AccessKeyMiddleware:
+    """Answers 806 unless the `AccessKey` header holds the sandbox's key (read per request: tests rotate it)."""
+
+    def __init__(self, app: ASGIApp, controls: SandboxControls) -> None:
+        self.app = app
+        self.controls = controls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = Headers(scope=scope).get("accesskey", "")
+            if not hmac.compare_digest(given.encode(), self.controls.credential.encode()):
+                await json_response(INVALID_KEY, 401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return json_response(exc.body, exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Unknown paths and methods answer in the API's JSON error style, not Starlette's plain text.
+    assert isinstance(exc, HTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    message = f"No {request.method} {request.url.path}" if exc.status_code in (404, 405) else str(exc.detail)
+    return json_response(error_body(exc.status_code, message, phrase), exc.status_code)
+
+
+def fault_body(status: int) -> tuple[bytes, str]:
+    """The seed's 500 body, for the failures the controls inject."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return orjson.dumps({"internalCode": status, "error": phrase}), "application/json"
+
+
+def create_app(world: World, controls: SandboxControls) -> ASGIApp:
+    ctx = Context(world, controls, Webhooks(controls))
+    app = Starlette(
+        routes=[
+            *users.routes(ctx),
+            *groups.routes(ctx),
+            *lessons.routes(ctx),
+            *schedules.routes(ctx),
+            *ilt.routes(ctx),
+        ],
+        middleware=[Middleware(AccessKeyMiddleware, controls=controls)],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    return ControlsMiddleware(app, controls, fault_body)

@@ -1,0 +1,65 @@
+"""Lessons: `GET /lesson` and `GET /lessondetails`, with `lessonIds=1234,1235` for fetching many at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.sandbox.damstra.common import (
+    Context,
+    bad_request,
+    json_response,
+    paged,
+    query_list,
+    route,
+    to_int,
+)
+from gateway.sandbox.damstra.formats import date_offset
+from gateway.sandbox.damstra.shapes import PUBLISHED, lesson_details_json, lesson_json
+from gateway.sandbox.world import DamstraLesson
+
+
+def _matching(ctx: Context, request: Request) -> list[DamstraLesson]:
+    # The seed copies the group search's wording ("will match to group name"): q matches the lesson name.
+    q = (request.query_params.get("q") or "").strip().casefold()
+    ids = {to_int(raw, "lessonIds") for raw in query_list(request, "lessonIds")}
+    states = set(query_list(request, "publishedStates"))
+    if unknown := states - PUBLISHED.keys():
+        raise bad_request(f"Unknown publishedStates: {', '.join(sorted(unknown))}")
+    return [
+        lesson
+        for _, lesson in sorted(ctx.state.lessons.items())
+        if (not q or q in lesson.name.casefold())
+        and (not ids or lesson.lesson_id in ids)
+        and (not states or lesson.status in states)
+    ]
+
+
+def _listing(
+    ctx: Context, request: Request, render: Callable[[DamstraLesson], dict[str, Any]]
+) -> dict[str, Any]:
+    return paged(_matching(ctx, request), request, render)
+
+
+async def list_lessons(ctx: Context, request: Request) -> Response:
+    return json_response(_listing(ctx, request, lesson_json))
+
+
+async def list_lesson_details(ctx: Context, request: Request) -> Response:
+    body = _listing(ctx, request, lesson_details_json)
+    # The seed's details listing wraps itself in stray `id: "null"` and date keys, in meta and at the top.
+    stamp = date_offset(ctx.now())
+    body["meta"].update({"id": "null", "createdDate": stamp, "modifiedDate": stamp})
+    body.update({"createdDate": stamp, "modifiedDate": stamp, "id": "null"})
+    return json_response(body)
+
+
+def routes(ctx: Context) -> list[Route]:
+    return [
+        route("/lesson", list_lessons, ctx),
+        route("/lessondetails", list_lesson_details, ctx),
+    ]

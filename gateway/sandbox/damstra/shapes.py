@@ -1,0 +1,315 @@
+"""World objects as DAMSTRA writes them: the seed's field names, order and date shapes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway.sandbox.damstra.common import CLIENT_ID, OPEN_STATUSES
+from gateway.sandbox.damstra.formats import date_millis_z, date_offset, date_perth, date_plain
+from gateway.sandbox.world import (
+    STATUS_ACTIVE,
+    DamstraAttendee,
+    DamstraGroup,
+    DamstraILTSession,
+    DamstraLesson,
+    DamstraSchedule,
+    DamstraState,
+    DamstraUser,
+)
+
+# Only `published: 65` (an active lesson) and `statusId: 94` (completed) appear in the seed;
+# the other codes are the sandbox's own, kept distinct so nothing reads them by accident.
+PUBLISHED = {"active": 65, "inactive": 66, "never": 67, "rendering": 68, "error": 69}
+SCHEDULE_STATUS_IDS = {"scheduled": 90, "due": 91, "overdue": 92, "completed": 94, "cancelled": 95}
+ILT_STATES = {1: "upcoming", 2: "inprogress", 3: "past"}
+
+
+# -- users and groups -----------------------------------------------------------------------------
+
+
+@dataclass
+class Memberships:
+    """Which active groups each user belongs to and supervises, built once per answer."""
+
+    member_of: dict[int, list[int]]
+    supervisor_of: dict[int, list[int]]
+
+    @classmethod
+    def of(cls, state: DamstraState) -> Memberships:
+        member_of: dict[int, list[int]] = defaultdict(list)
+        supervisor_of: dict[int, list[int]] = defaultdict(list)
+        for group in sorted(state.groups.values(), key=lambda g: g.id):
+            if not group.active:
+                continue
+            for uid in group.member_ids:
+                member_of[uid].append(group.id)
+            for uid in group.supervisor_ids:
+                supervisor_of[uid].append(group.id)
+        return cls(member_of, supervisor_of)
+
+
+def user_json(user: DamstraUser, memberships: Memberships) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "userName": user.user_name,
+        "firstName": user.first_name,
+        "lastName": user.last_name,
+        "emailAddress": user.email_address,
+        "phoneNumber": user.phone_number,
+        "mobileNumber": user.mobile_number,
+        "employeeNumber": user.employee_number,
+        "clientStatusId": user.client_status_id,
+        "active": user.client_status_id == STATUS_ACTIVE,
+        "groups": [{"id": gid} for gid in memberships.member_of.get(user.id, [])],
+        "groupsSupervised": [{"id": gid} for gid in memberships.supervisor_of.get(user.id, [])],
+        "roles": list(user.roles),
+        "clientId": CLIENT_ID,
+        "timeZone": user.time_zone,
+        "lastLoggedInDate": date_offset(user.last_logged_in),
+        "createdDate": date_offset(user.created),
+        "modifiedDate": date_offset(user.modified),
+    }
+
+
+def group_json(group: DamstraGroup) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "parentId": group.parent_id,
+        "description": group.description,
+        "memberCount": len(group.member_ids),
+        "createdDate": date_plain(group.created),
+        "clientId": CLIENT_ID,
+    }
+
+
+# -- lessons and schedules --------------------------------------------------------------------------
+
+
+def lesson_json(lesson: DamstraLesson) -> dict[str, Any]:
+    return {
+        "lessonVersionId": lesson.lesson_version_id,
+        "lessonId": lesson.lesson_id,
+        "name": lesson.name,
+        "duration": lesson.duration_ms,
+        "status": lesson.status,
+        "inLibrary": False,
+        "version": lesson.version,
+        "questionnaireType": 18,
+        "clientId": CLIENT_ID,
+        "lessonVersionCustomFields": [],
+        "createdDate": date_offset(lesson.created),
+        "modifiedDate": date_offset(lesson.modified),
+    }
+
+
+def lesson_details_json(lesson: DamstraLesson) -> dict[str, Any]:
+    return {
+        "lessonVersionId": lesson.lesson_version_id,
+        "lessonId": lesson.lesson_id,
+        "name": lesson.name,
+        "published": PUBLISHED.get(lesson.status, 0),
+        "duration": lesson.duration_ms,
+        "status": lesson.status,
+        "inLibrary": False,
+        "version": lesson.version,
+        "clientId": CLIENT_ID,
+    }
+
+
+def _full_name(state: DamstraState, user_id: int | None) -> str | None:
+    user = state.users.get(user_id) if user_id is not None else None
+    return f"{user.first_name} {user.last_name}" if user else None
+
+
+def _lesson_extras(lesson: DamstraLesson | None, schedule: DamstraSchedule) -> dict[str, Any]:
+    version_id = schedule.lesson_version_id
+    duration = lesson.duration_ms if lesson else 0
+    return {
+        "lessonName": lesson.name if lesson else None,
+        "version": lesson.version if lesson else version_id % 10,
+        "lessonDuration": duration,
+        "chapterCount": max(1, duration // 120_000),
+        "thumbnailId": version_id * 1000 + 1,
+        "lessonThumbnail": f"https://app.velpic.com/downloads/lessons/{version_id}/thumbnail.png",
+    }
+
+
+def schedule_json(state: DamstraState, schedule: DamstraSchedule) -> dict[str, Any]:
+    """An item of `GET /user/{userId}/lesson_schedule`."""
+    lesson = state.lessons.get(schedule.lesson_id)
+    user = state.users.get(schedule.user_id)
+    extras = _lesson_extras(lesson, schedule)
+    return {
+        "lessonName": extras["lessonName"],
+        "lessonId": schedule.lesson_id,
+        "lessonVersionId": schedule.lesson_version_id,
+        "version": extras["version"],
+        "userId": schedule.user_id,
+        "startDate": date_millis_z(schedule.start_date),
+        "endDate": date_millis_z(schedule.end_date),
+        "lessonStartedDate": date_millis_z(schedule.started),
+        "lessonCompletedDate": date_millis_z(schedule.completed),
+        "userFirstName": user.first_name if user else None,
+        "userLastName": user.last_name if user else None,
+        "lessonDuration": extras["lessonDuration"],
+        "progress": schedule.progress,
+        "chapterCount": extras["chapterCount"],
+        "questionnaireType": 19,
+        "questionCount": 8,
+        "scheduleType": schedule.schedule_type,
+        "typeId": 81,
+        "thumbnailId": extras["thumbnailId"],
+        "lessonThumbnail": extras["lessonThumbnail"],
+        "status": schedule.status,
+        "statusId": SCHEDULE_STATUS_IDS[schedule.status],
+        "completionTypeId": 77,
+        "lessonCompletedBy": schedule.completed_by,
+        "lessonCompletedByName": _full_name(state, schedule.completed_by),
+        "lessonEvolution": 129,
+        "id": schedule.id,
+        "createdDate": date_millis_z(schedule.created),
+        "modifiedDate": date_millis_z(schedule.modified),
+    }
+
+
+def schedule_detail_json(state: DamstraState, schedule: DamstraSchedule) -> dict[str, Any]:
+    """`GET /lesson_schedule/{id}`: the seed's big object, plus the list item's `status`, `statusId` and
+    `scheduleType` (the same entity; without them a single schedule's status could only be guessed)."""
+    lesson = state.lessons.get(schedule.lesson_id)
+    user = state.users.get(schedule.user_id)
+    extras = _lesson_extras(lesson, schedule)
+    version_id = schedule.lesson_version_id
+    return {
+        "startDate": date_millis_z(schedule.start_date),
+        "endDate": date_millis_z(schedule.end_date),
+        # The seed's completed example says `active: false`: open schedules are the active ones.
+        "active": schedule.status in OPEN_STATUSES,
+        "userId": schedule.user_id,
+        "clientId": CLIENT_ID,
+        "clientName": "LearnGraph Sandbox Pty Ltd",
+        "lessonVersionId": version_id,
+        "lessonId": schedule.lesson_id,
+        "version": extras["version"],
+        "lessonName": extras["lessonName"],
+        "lessonDuration": extras["lessonDuration"],
+        "lessonEvolution": 129,
+        "thumbnailId": extras["thumbnailId"],
+        "lessonThumbnail": extras["lessonThumbnail"],
+        "lessonStartedDate": date_millis_z(schedule.started),
+        "lessonCompletedDate": date_millis_z(schedule.completed),
+        "lessonCompletedBy": schedule.completed_by,
+        "lessonCompletedByName": _full_name(state, schedule.completed_by),
+        "reminders": [],
+        "questionResults": [],
+        "questionCount": 8,
+        "questionnaireType": 19,
+        "userFirstName": user.first_name if user else None,
+        "userLastName": user.last_name if user else None,
+        "userUserName": user.user_name if user else None,
+        "userEmployeeNumber": user.employee_number if user else None,
+        "userGroups": [],
+        "supervisors": [],
+        "published": PUBLISHED.get(lesson.status, 0) if lesson else 0,
+        "completionTypeId": 77,
+        "typeId": 81,
+        "questionnairePassRate": 80,
+        "progress": schedule.progress,
+        "scheduleOverEmailAttempted": True,
+        "overdueEmailAttempted": schedule.status == "overdue",
+        "movieId": version_id * 100 + 7,
+        "moviePhysicalURI": f"download/lessons/{schedule.lesson_id}/movieFile.mp4",
+        "movieSizeInBytes": extras["lessonDuration"] * 59,
+        "chapterCount": extras["chapterCount"],
+        "status": schedule.status,
+        "statusId": SCHEDULE_STATUS_IDS[schedule.status],
+        "scheduleType": schedule.schedule_type,
+        "id": schedule.id,
+        "createdDate": date_millis_z(schedule.created),
+        "modifiedDate": date_millis_z(schedule.modified),
+    }
+
+
+# -- ILT sessions ------------------------------------------------------------------------------
+
+
+def ilt_state(session: DamstraILTSession, now: datetime) -> int:
+    """1 upcoming, 2 in progress, 3 past: from the session's times, whatever its status."""
+    if now < session.start:
+        return 1
+    return 2 if now < session.end else 3
+
+
+def ilt_session_json(state: DamstraState, session: DamstraILTSession) -> dict[str, Any]:
+    """A list item (and the answer to a create)."""
+    instructor = state.users.get(session.instructor_id)
+    return {
+        "id": session.id,
+        "statusId": session.status_id,
+        "instructorId": session.instructor_id,
+        "instructorFirstName": instructor.first_name if instructor else None,
+        "instructorLastName": instructor.last_name if instructor else None,
+        "lessonId": session.lesson_id,
+        "notes": session.notes,
+        "numberOfPlaces": session.number_of_places,
+        "startDatetime": date_perth(session.start),
+        "endDatetime": date_perth(session.end),
+        "location": session.location,
+        "createdDate": date_perth(session.created),
+        "modifiedDate": date_perth(session.modified),
+    }
+
+
+def _percent(part: int, whole: int) -> int:
+    return round(100 * part / whole) if whole else 0
+
+
+def ilt_session_detail_json(
+    state: DamstraState, session: DamstraILTSession, attendees: list[DamstraAttendee], now: datetime
+) -> dict[str, Any]:
+    lesson = state.lessons.get(session.lesson_id)
+    return {
+        "id": session.id,
+        "instructorId": session.instructor_id,
+        "statusId": session.status_id,
+        "lessonId": session.lesson_id,
+        "lessonName": lesson.name if lesson else None,
+        "instructorLed": lesson.instructor_led if lesson else True,
+        "notes": session.notes,
+        "numberOfAttendees": len(attendees),
+        "numberOfPlaces": session.number_of_places,
+        "startDatetime": date_perth(session.start),
+        "endDatetime": date_perth(session.end),
+        "location": session.location,
+        "state": ILT_STATES[ilt_state(session, now)],
+        "attendanceRate": _percent(sum(a.attended for a in attendees), len(attendees)),
+        "passRate": _percent(sum(a.passed for a in attendees), len(attendees)),
+        "iltSessionCancellationTraineeNotificationEnabled": session.trainee_notification,
+        "iltSessionCancellationInstructorNotificationEnabled": session.instructor_notification,
+        "createdDate": date_perth(session.created),
+        "modifiedDate": date_perth(session.modified),
+    }
+
+
+def attendee_json(state: DamstraState, attendee: DamstraAttendee) -> dict[str, Any]:
+    user = state.users.get(attendee.user_id)
+    registrar = state.users.get(attendee.registering_user_id)
+    return {
+        "id": attendee.id,
+        "userId": attendee.user_id,
+        "sessionId": attendee.session_id,
+        "lessonScheduleId": attendee.lesson_schedule_id,
+        "userName": user.user_name if user else None,
+        "firstName": user.first_name if user else None,
+        "lastName": user.last_name if user else None,
+        "registeringUserId": attendee.registering_user_id,
+        "registeringUserFirstName": registrar.first_name if registrar else None,
+        "registeringUserLastName": registrar.last_name if registrar else None,
+        "passed": attendee.passed,
+        "attended": attendee.attended,
+        "createdDate": date_perth(attendee.created),
+        "modifiedDate": date_perth(attendee.modified),
+    }

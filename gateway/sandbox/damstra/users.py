@@ -1,0 +1,274 @@
+"""Users: search, get, create, update, bulk import, (in)activate, magic login links."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.sandbox.damstra import webhooks
+from gateway.sandbox.damstra.common import (
+    Context,
+    bad_request,
+    body_object,
+    conflict,
+    empty_response,
+    field_id_objects,
+    field_int,
+    field_ints,
+    field_str,
+    json_response,
+    paged,
+    path_id,
+    query_int,
+    route,
+)
+from gateway.sandbox.damstra.formats import date_millis_z
+from gateway.sandbox.damstra.shapes import Memberships, user_json
+from gateway.sandbox.world import ROLE_TRAINEE, STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraUser
+
+ACTIVE_VALUES = {"active": (STATUS_ACTIVE,), "inactive": (STATUS_NOT_CURRENT,), "all": None}
+EXPIRES_IN = ("disabled", "never", "day", "week", "month", "year")
+MERGE_TYPES = {"none", "empNo", "email", "userName"}
+TEXT_FIELDS = {
+    "userName": "user_name",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "emailAddress": "email_address",
+    "phoneNumber": "phone_number",
+    "mobileNumber": "mobile_number",
+    "employeeNumber": "employee_number",
+    "timeZone": "time_zone",
+}
+
+
+def _matches(user: DamstraUser, request: Request) -> bool:
+    params = request.query_params
+    q = (params.get("q") or "").strip().casefold()
+    if q and not any(
+        q in text.casefold()
+        for text in (user.user_name, user.first_name, user.last_name, f"{user.first_name} {user.last_name}")
+    ):
+        return False
+    if (emp := params.get("empId")) and user.employee_number != emp:
+        return False
+    # "An exact match", but email addresses are compared as people write them: case-insensitively.
+    if (email := params.get("emailAddress")) and user.email_address.casefold() != email.casefold():
+        return False
+    if (role := query_int(request, "roleId")) is not None and role not in user.roles:
+        return False
+    active = params.get("activeValue") or "active"
+    if active not in ACTIVE_VALUES:
+        raise bad_request("activeValue must be one of active, inactive, all")
+    statuses = ACTIVE_VALUES[active]
+    return statuses is None or user.client_status_id in statuses
+
+
+async def list_users(ctx: Context, request: Request) -> Response:
+    found = [u for _, u in sorted(ctx.state.users.items()) if _matches(u, request)]
+    memberships = Memberships.of(ctx.state)
+    return json_response(paged(found, request, lambda u: user_json(u, memberships)))
+
+
+async def get_user(ctx: Context, request: Request) -> Response:
+    user = ctx.user(path_id(request, "userId"))
+    return json_response(user_json(user, Memberships.of(ctx.state)))
+
+
+# -- writes -------------------------------------------------------------------------------------
+
+
+def _check_roles(body: dict[str, Any]) -> list[int] | None:
+    return field_ints(body, "roles") if body.get("roles") is not None else None
+
+
+def _check_groups(ctx: Context, body: dict[str, Any]) -> tuple[list[int] | None, list[int] | None]:
+    groups = field_id_objects(body, "groups")
+    supervised = field_id_objects(body, "groupsSupervised")
+    for gid in (groups or []) + (supervised or []):
+        ctx.group(gid)  # 842 for an unknown group, before anything changes
+    return groups, supervised
+
+
+def _check_unique_name(ctx: Context, user_name: str | None, user_id: int | None = None) -> None:
+    if user_name is None:
+        return
+    taken = next(
+        (u for u in ctx.state.users.values() if u.user_name.casefold() == user_name.casefold()), None
+    )
+    if taken is not None and taken.id != user_id:
+        raise conflict(f"User name {user_name} is already taken", "Duplicate user name")
+
+
+def _place_in_groups(
+    ctx: Context, user_id: int, groups: list[int] | None, supervised: list[int] | None
+) -> None:
+    """Replace the user's memberships with the ones given (a list left out stays as it is)."""
+    for wanted, attr in ((groups, "member_ids"), (supervised, "supervisor_ids")):
+        if wanted is None:
+            continue
+        for group in ctx.state.groups.values():
+            ids: list[int] = getattr(group, attr)
+            if group.id in wanted and user_id not in ids:
+                ids.append(user_id)
+            elif group.id not in wanted and user_id in ids and group.active:
+                ids.remove(user_id)
+
+
+def _new_user(ctx: Context, body: dict[str, Any], roles: list[int] | None) -> DamstraUser:
+    now = ctx.now()
+    user = DamstraUser(
+        id=ctx.state.new_id(),
+        user_name=field_str(body, "userName", required=True) or "",
+        first_name=field_str(body, "firstName", required=True) or "",
+        last_name=field_str(body, "lastName", required=True) or "",
+        email_address=field_str(body, "emailAddress") or "",
+        phone_number=field_str(body, "phoneNumber") or "",
+        mobile_number=field_str(body, "mobileNumber") or "",
+        employee_number=field_str(body, "employeeNumber") or "",
+        client_status_id=STATUS_ACTIVE,
+        roles=roles or [ROLE_TRAINEE],
+        time_zone=field_str(body, "timeZone") or "Australia/Perth",
+        created=now,
+        modified=now,
+    )
+    ctx.state.users[user.id] = user
+    return user
+
+
+def _apply(ctx: Context, user: DamstraUser, body: dict[str, Any], roles: list[int] | None) -> None:
+    for key, attr in TEXT_FIELDS.items():
+        value = field_str(body, key)
+        if value is not None:
+            setattr(user, attr, value)
+    if roles is not None:
+        user.roles = roles
+    user.modified = ctx.now()
+
+
+async def create_user(ctx: Context, request: Request) -> Response:
+    body = await body_object(request)
+    if body.get("id") is not None:
+        # The seed gives Update User no path, and its body carries the id: take that as an update too.
+        return await _update(ctx, ctx.user(field_int(body, "id", required=True) or 0), body)
+    for key in ("userName", "firstName", "lastName"):
+        field_str(body, key, required=True)
+    roles = _check_roles(body)
+    groups, supervised = _check_groups(ctx, body)
+    _check_unique_name(ctx, field_str(body, "userName"))
+    user = _new_user(ctx, body, roles)
+    _place_in_groups(ctx, user.id, groups, supervised)
+    ctx.webhooks.fire(webhooks.user_created(user, ctx.now()))
+    return json_response(
+        {
+            "id": user.id,
+            "createdDate": date_millis_z(user.created),
+            "modifiedDate": date_millis_z(user.modified),
+        }
+    )
+
+
+async def update_user(ctx: Context, request: Request) -> Response:
+    user = ctx.user(path_id(request, "userId"))
+    return await _update(ctx, user, await body_object(request))
+
+
+async def _update(ctx: Context, user: DamstraUser, body: dict[str, Any]) -> Response:
+    roles = _check_roles(body)
+    groups, supervised = _check_groups(ctx, body)
+    _check_unique_name(ctx, field_str(body, "userName"), user.id)
+    _apply(ctx, user, body, roles)
+    _place_in_groups(ctx, user.id, groups, supervised)
+    ctx.webhooks.fire(webhooks.user_updated(user, ctx.api_user_id, ctx.now()))
+    return json_response(user_json(user, Memberships.of(ctx.state)))
+
+
+def _merge_target(ctx: Context, merge: str, entry: dict[str, Any]) -> DamstraUser | None:
+    key = {"empNo": "employeeNumber", "email": "emailAddress", "userName": "userName"}.get(merge)
+    wanted = field_str(entry, key) if key else None
+    if not wanted:
+        return None
+    for user in sorted(ctx.state.users.values(), key=lambda u: u.id):
+        have = {"empNo": user.employee_number, "email": user.email_address, "userName": user.user_name}[merge]
+        if have.casefold() == wanted.casefold():
+            return user
+    return None
+
+
+async def bulk_import(ctx: Context, request: Request) -> Response:
+    body = await body_object(request)
+    merge = field_str(body, "mergeType") or "none"
+    if merge not in MERGE_TYPES:
+        raise bad_request("mergeType must be one of none, empNo, email, userName")
+    entries = body.get("users")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise bad_request("users must be a list of users", "Missing field")
+    # Check every entry before changing anything, so a bad entry leaves the import undone.
+    plan: list[tuple[dict[str, Any], DamstraUser | None, list[int] | None]] = []
+    for entry in entries:
+        target = _merge_target(ctx, merge, entry)
+        if target is None:
+            for key in ("userName", "firstName", "lastName"):
+                field_str(entry, key, required=True)
+        _check_unique_name(ctx, field_str(entry, "userName"), target.id if target else None)
+        # "If none is specified it will reset role to trainee" - on a merge too.
+        plan.append((entry, target, _check_roles(entry) or [ROLE_TRAINEE]))
+    done: list[DamstraUser] = []
+    events = []
+    for entry, target, roles in plan:
+        if target is None:
+            target = _new_user(ctx, entry, roles)
+            events.append(webhooks.user_created(target, ctx.now()))
+        else:
+            _apply(ctx, target, entry, roles)
+            events.append(webhooks.user_updated(target, ctx.api_user_id, ctx.now()))
+        done.append(target)
+    ctx.webhooks.fire(*events)
+    memberships = Memberships.of(ctx.state)
+    return json_response([user_json(u, memberships) for u in done])
+
+
+async def activate_user(ctx: Context, request: Request) -> Response:
+    user = ctx.user(path_id(request, "userId"))
+    if user.client_status_id != STATUS_ACTIVE:
+        user.client_status_id, user.modified = STATUS_ACTIVE, ctx.now()
+        ctx.webhooks.fire(webhooks.user_updated(user, ctx.api_user_id, ctx.now()))
+    return empty_response()
+
+
+async def inactivate_user(ctx: Context, request: Request) -> Response:
+    user = ctx.user(path_id(request, "userId"))
+    if user.client_status_id != STATUS_NOT_CURRENT:
+        user.client_status_id, user.modified = STATUS_NOT_CURRENT, ctx.now()
+        ctx.webhooks.fire(webhooks.user_inactivated(user, ctx.now()))
+    return empty_response()
+
+
+async def generate_login_url(ctx: Context, request: Request) -> Response:
+    user = ctx.user(path_id(request, "userId"))
+    expires = request.query_params.get("expiresIn")
+    if expires not in EXPIRES_IN:
+        raise bad_request(f"expiresIn must be one of {', '.join(EXPIRES_IN)}")
+    if expires == "disabled":
+        return Response(b"", media_type="application/json")  # the user's magic links are switched off
+    token = hashlib.sha256(f"{user.id}:{expires}:{ctx.now().isoformat()}".encode()).hexdigest()[:40]
+    # The seed answers the bare URL (`touch_token_url`), not a JSON document, despite its content type.
+    url = f"https://app.velpic.com/#touch/{token}?expiresIn={expires}"
+    return Response(url.encode(), media_type="application/json")
+
+
+def routes(ctx: Context) -> list[Route]:
+    return [
+        route("/user", list_users, ctx),
+        route("/user/", list_users, ctx),  # the seed's own example asks for `/user/?roleId=3`
+        route("/user", create_user, ctx, ["POST"]),
+        route("/user/{userId}", get_user, ctx),
+        route("/user/{userId}", update_user, ctx, ["POST", "PUT"]),
+        route("/bulkUserImport", bulk_import, ctx, ["POST"]),
+        route("/user/{userId}/activate", activate_user, ctx, ["POST"]),
+        route("/user/{userId}/inactivate", inactivate_user, ctx, ["POST"]),
+        route("/user/{userId}/generate_login_url", generate_login_url, ctx, ["POST"]),
+    ]

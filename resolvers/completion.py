@@ -1,0 +1,279 @@
+"""`Completion`: completed training from all four sources, merged newest first."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date as date_type
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gateway.completions import (
+    ISCOUT_PAGE,
+    CompletionFilter,
+    CompletionItem,
+    IScoutPages,
+    SourceStreams,
+    day_start,
+    merge,
+)
+from gateway.people import Person
+from gateway.sources import Source as SourceEnum
+from gateway.upstreams.damstra import DamstraSchedule
+from gateway.upstreams.iscout import IScoutCompletion
+from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
+from gateway.upstreams.training_records import TrainingRecord
+from resolvers import relay
+from resolvers.enums import Source
+from resolvers.global_id import encode
+from resolvers.info import Info, path_of
+from resolvers.lesson import Lesson, lesson_for
+from resolvers.node import Node
+from resolvers.scalars import Date, DateTime
+from resolvers.schedule import Schedule
+
+if TYPE_CHECKING:
+    from resolvers.user import User
+
+
+@strawberry.type
+class Completion(Node):
+    id: strawberry.ID
+    source: Source
+    completed_at: DateTime
+    score: float | None
+    passed: bool | None
+    expires_on: Date | None
+    item: strawberry.Private[CompletionItem]
+
+    @classmethod
+    def from_item(cls, item: CompletionItem) -> Completion:
+        return cls(
+            id=strawberry.ID(encode("Completion", item.source, item.native_id)),
+            source=item.source,
+            completed_at=item.completed_at,
+            score=item.score,
+            passed=item.passed,
+            expires_on=item.expires_on,
+            item=item,
+        )
+
+    @strawberry.field
+    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")] | None:
+        return await _person(info, self.item.user)
+
+    @strawberry.field
+    async def instructor(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")] | None:
+        return await _person(info, self.item.instructor)
+
+    @strawberry.field
+    async def lesson(self, info: Info) -> Lesson | None:
+        if self.item.lesson is None:
+            return None
+        source, native = self.item.lesson
+        if source is SourceEnum.TRAINING_RECORDS and isinstance(self.item.record, TrainingRecord):
+            return Lesson.from_code(source, native, self.item.record.package_desc)
+        return await lesson_for(info, source, native)
+
+    @strawberry.field
+    async def schedule(self, info: Info) -> Schedule | None:
+        record, ref = self.item.record, self.item.schedule
+        if isinstance(record, DamstraSchedule):
+            return Schedule.from_damstra(record)
+        if isinstance(record, TrainSession):
+            return Schedule.from_learninglogin(record, self.item.user)
+        if isinstance(record, TrainingRecord):
+            return Schedule.from_training_record(record)
+        if ref is not None and ref[0] is SourceEnum.DAMSTRA:
+            return Schedule.from_damstra(await info.context.loaders.schedule.load(ref[1]))
+        return None
+
+
+async def _person(info: Info, ref: tuple[SourceEnum, str] | None) -> User | None:
+    from resolvers.user import User
+
+    if ref is None:
+        return None
+    person = await info.context.people.for_account(*ref, seen_upstream=True)
+    return User.from_person(person) if person else None
+
+
+# -- turning upstream records into completion items ------------------------------------------
+
+
+def from_damstra(schedule: DamstraSchedule) -> CompletionItem | None:
+    if schedule.lesson_completed_date is None or (schedule.status or "completed").lower() != "completed":
+        return None
+    return CompletionItem(
+        source=SourceEnum.DAMSTRA,
+        native_id=str(schedule.id),
+        completed_at=schedule.lesson_completed_date,
+        user=(SourceEnum.DAMSTRA, str(schedule.user_id)) if schedule.user_id is not None else None,
+        lesson=(SourceEnum.DAMSTRA, str(schedule.lesson_id)) if schedule.lesson_id is not None else None,
+        schedule=(SourceEnum.DAMSTRA, str(schedule.id)),
+        record=schedule,
+    )
+
+
+def from_learninglogin(session: TrainSession, login_id: str | None) -> CompletionItem | None:
+    if session.completion_date is None:
+        return None
+    return CompletionItem(
+        source=SourceEnum.LEARNINGLOGIN,
+        native_id=str(session.id),
+        completed_at=day_start(session.completion_date),
+        user=(SourceEnum.LEARNINGLOGIN, login_id) if login_id else None,
+        lesson=(SourceEnum.LEARNINGLOGIN, session.course_code) if session.course_code else None,
+        score=session.score,
+        passed=session.success,
+        expires_on=session.cert_expiry,
+        schedule=(SourceEnum.LEARNINGLOGIN, str(session.id)),
+        record=session,
+    )
+
+
+def from_training_record(record: TrainingRecord) -> CompletionItem | None:
+    if record.date_completed is None:
+        return None
+    return CompletionItem(
+        source=SourceEnum.TRAINING_RECORDS,
+        native_id=record.api_id,
+        completed_at=record.date_completed,
+        user=(SourceEnum.TRAINING_RECORDS, record.person_api_id) if record.person_api_id else None,
+        lesson=(SourceEnum.TRAINING_RECORDS, record.package_api_id) if record.package_api_id else None,
+        schedule=(SourceEnum.TRAINING_RECORDS, record.api_id),
+        record=record,
+    )
+
+
+def iscout_native_id(completion: IScoutCompletion) -> str:
+    # iScout completions carry no id of their own: user, training and creation time name one.
+    created = int(completion.created.timestamp() * 1000) if completion.created else 0
+    return f"{completion.user_id}:{completion.training_id}:{created}"
+
+
+def from_iscout(completion: IScoutCompletion) -> CompletionItem | None:
+    if completion.completed_on is None:
+        return None
+    return CompletionItem(
+        source=SourceEnum.ISCOUT,
+        native_id=iscout_native_id(completion),
+        completed_at=day_start(completion.completed_on),
+        user=(SourceEnum.ISCOUT, completion.user_id),
+        lesson=(SourceEnum.ISCOUT, completion.training_id),
+        expires_on=completion.expires_on,
+        instructor=(SourceEnum.ISCOUT, completion.instructor_id) if completion.instructor_id else None,
+        record=completion,
+    )
+
+
+def _kept(items: list[CompletionItem | None]) -> list[CompletionItem]:
+    return [item for item in items if item is not None]
+
+
+# -- the streams one query reads --------------------------------------------------------------
+
+
+def streams_for(
+    info: Info, person: Person | None, flt: CompletionFilter, source: SourceEnum | None
+) -> SourceStreams:
+    loaders = info.context.loaders
+    upstreams = info.context.upstreams
+    enabled = set(upstreams.enabled())
+    if flt.lesson is not None:
+        source = flt.lesson[0] if source in (None, flt.lesson[0]) else None
+        if source is None:
+            return SourceStreams()
+    wanted = [s for s in SourceEnum if (source is None or s is source) and s in enabled]
+    streams = SourceStreams()
+
+    if SourceEnum.DAMSTRA in wanted:
+
+        async def damstra() -> list[CompletionItem]:
+            if person is not None:
+                user_ids = person.ids(SourceEnum.DAMSTRA)
+            else:
+                # DAMSTRA lists schedules per user only: a company-wide view reads every user's.
+                client = upstreams.need_damstra()
+                user_ids = [str(u.id) async for u in client.iter_users(active_value="all")]
+            lists = await asyncio.gather(*(loaders.user_schedules.load(i) for i in user_ids))
+            return _kept([from_damstra(s) for found in lists for s in found])
+
+        if person is None or person.ids(SourceEnum.DAMSTRA):
+            streams.eager[SourceEnum.DAMSTRA] = damstra()
+
+    if SourceEnum.LEARNINGLOGIN in wanted:
+
+        async def learninglogin() -> list[CompletionItem]:
+            if person is not None:
+                items: list[CompletionItem | None] = []
+                for account in person.accounts:
+                    if account.source is SourceEnum.LEARNINGLOGIN and account.username:
+                        sessions = await loaders.train_sessions_by_username.load(account.username)
+                        items += [from_learninglogin(s, account.native_id) for s in sessions]
+                return _kept(items)
+            client = upstreams.need_learninglogin()
+            # Only completed sessions carry a completion date; the upstream filters by it.
+            filters = TrainSessionFilters(
+                completion_date_gteq=flt.completed_after or day_start_floor(),
+                completion_date_lteq=flt.completed_before,
+                course_code_or_course_name_cont=flt.lesson[1] if flt.lesson else None,
+            )
+            return _kept([from_learninglogin(s, None) async for s in client.iter_train_sessions(filters)])
+
+        if person is None or person.learninglogin_usernames():
+            streams.eager[SourceEnum.LEARNINGLOGIN] = learninglogin()
+
+    if SourceEnum.TRAINING_RECORDS in wanted:
+
+        async def training_records() -> list[CompletionItem]:
+            records = await loaders.all_training_records()
+            ids = set(person.ids(SourceEnum.TRAINING_RECORDS)) if person is not None else None
+            return _kept([from_training_record(r) for r in records if ids is None or r.person_api_id in ids])
+
+        if person is None or person.ids(SourceEnum.TRAINING_RECORDS):
+            streams.eager[SourceEnum.TRAINING_RECORDS] = training_records()
+
+    if SourceEnum.ISCOUT in wanted:
+        client = upstreams.need_iscout()
+        training = flt.lesson[1] if flt.lesson else None
+        user_ids: list[str | None] = list(person.ids(SourceEnum.ISCOUT)) if person is not None else [None]
+        for user_id in user_ids:
+
+            def reader(user_id: str | None = user_id) -> IScoutPages:
+                async def pages(page: int) -> tuple[list[CompletionItem], bool]:
+                    listing = await client.list_completions(
+                        user_id=user_id, training_id=training, limit=ISCOUT_PAGE, page=page
+                    )
+                    more = listing.last_page is None or page < listing.last_page
+                    return _kept([from_iscout(c) for c in listing.items]), more and bool(listing.items)
+
+                return pages
+
+            streams.iscout.append(reader())
+    return streams
+
+
+def day_start_floor() -> date_type:
+    return date_type(1900, 1, 1)
+
+
+async def completions_connection(
+    info: Info,
+    person: Person | None,
+    flt: CompletionFilter,
+    source: SourceEnum | None,
+    first: int | None,
+    after: str | None,
+) -> relay.Connection[Completion]:
+    size = relay.page_size(first)
+    page = await merge(streams_for(info, person, flt, source), flt, size, after)
+    for error in page.failures.values():
+        info.context.report(error, path_of(info))
+    return relay.from_keyed(
+        [Completion.from_item(item) for item in page.items],
+        page.cursors,
+        has_next=page.has_next,
+        has_previous=after is not None,
+        total=None,
+    )

@@ -1,0 +1,85 @@
+"""GraphQL errors as the contract wants them (§7): every error carries `extensions.code`,
+upstream failures also `extensions.source`; partial failures reported by resolvers join
+the answer's errors; anything unexpected is masked, never leaking internals or credentials."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from gateway.completions import InvalidCursor
+from gateway.context import Context
+from gateway.errors import InvalidNativeId, UpstreamError
+from resolvers.global_id import InvalidGlobalId
+from resolvers.relay import InvalidPagingArgument
+
+log = logging.getLogger("gateway.graphql")
+
+
+class NotFoundError(Exception):
+    """The ID is well formed but names nothing."""
+
+    code = "NOT_FOUND"
+
+
+class BadInputError(ValueError):
+    code = "BAD_USER_INPUT"
+
+
+_INPUT_ERRORS = (InvalidGlobalId, InvalidNativeId, InvalidPagingArgument, InvalidCursor, BadInputError)
+
+
+def extensions_for(error: BaseException | None) -> dict[str, Any] | None:
+    """The `extensions` of a known failure; None for one that must be masked."""
+    if isinstance(error, UpstreamError):
+        return error.extensions()
+    if isinstance(error, _INPUT_ERRORS):
+        return {"code": getattr(error, "code", "BAD_USER_INPUT")}
+    if isinstance(error, NotFoundError):
+        return {"code": "NOT_FOUND"}
+    return None
+
+
+def to_graphql_error(error: Exception, path: list[str | int] | None) -> GraphQLError:
+    extensions = extensions_for(error)
+    message = error.message if isinstance(error, UpstreamError) else str(error)
+    return GraphQLError(message, path=path, extensions=extensions or {"code": "INTERNAL_SERVER_ERROR"})
+
+
+class ErrorExtensions(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        context = self.execution_context.context
+        errors: list[GraphQLError] = list(getattr(result, "errors", None) or [])
+        processed = [self._process(error) for error in errors]
+        if isinstance(context, Context):
+            processed += [to_graphql_error(p.error, p.path) for p in context.partial_errors]
+        if result is not None and (processed or errors):
+            result.errors = processed
+
+    def _process(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if original is None:
+            # Parse and validation errors: the client's request is malformed.
+            if not error.extensions or "code" not in error.extensions:
+                error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
+            return error
+        extensions = extensions_for(original)
+        if extensions is None:
+            if isinstance(original, ValueError | TypeError) and error.path is None:
+                # Argument coercion (bad scalar or enum value in variables): the client's input.
+                return GraphQLError(error.message, nodes=error.nodes, extensions={"code": "BAD_USER_INPUT"})
+            log.exception("unexpected error in a resolver", exc_info=original)
+            return GraphQLError(
+                "Internal error",
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": "INTERNAL_SERVER_ERROR"},
+            )
+        message = original.message if isinstance(original, UpstreamError) else error.message
+        return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)

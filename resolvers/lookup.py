@@ -1,0 +1,161 @@
+"""Finding one object by its global ID, for `node(id:)` and the typed root fields."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from gateway.errors import UpstreamNotFound
+from gateway.native_ids import numeric_id, opaque_id
+from gateway.sources import Source
+from gateway.upstreams.damstra import DamstraGroup, DamstraILTSession, DamstraSchedule
+from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
+from gateway.upstreams.training_records import TrainingRecord
+from resolvers.completion import (
+    Completion,
+    from_damstra,
+    from_iscout,
+    from_learninglogin,
+    from_training_record,
+)
+from resolvers.errors import NotFoundError
+from resolvers.global_id import GlobalId, decode
+from resolvers.group import Group
+from resolvers.ilt_session import ILTSession
+from resolvers.info import Info
+from resolvers.lesson import Lesson
+from resolvers.node import Node
+from resolvers.schedule import Schedule
+from resolvers.user import User
+
+
+def _missing(gid: GlobalId) -> NotFoundError:
+    return NotFoundError(f"no {gid.type_name} with ID {gid} ({gid.source.name} {gid.native_id})")
+
+
+def _checked_native(gid: GlobalId) -> str:
+    """The native id, held to its source's pattern before it can reach a URL."""
+    if gid.source is Source.DAMSTRA or (gid.source is Source.LEARNINGLOGIN and gid.type_name != "Lesson"):
+        return numeric_id(gid.native_id, f"{gid.source.name} {gid.type_name} id")
+    if gid.source is Source.ISCOUT and gid.type_name == "Completion":
+        return gid.native_id  # composite: user:training:created, each part checked when used
+    return opaque_id(gid.native_id, f"{gid.source.name} {gid.type_name} id")
+
+
+async def find_user(info: Info, gid: GlobalId) -> User:
+    person = await info.context.people.for_account(gid.source, _checked_native(gid))
+    if person is None:
+        raise _missing(gid)
+    return User.from_person(person)
+
+
+async def find_group(info: Info, gid: GlobalId) -> Group:
+    if gid.source is not Source.DAMSTRA:
+        raise _missing(gid)
+    try:
+        group: DamstraGroup = await info.context.loaders.group.load(_checked_native(gid))
+    except UpstreamNotFound:
+        raise _missing(gid) from None
+    return Group.from_damstra(group)
+
+
+async def find_lesson(info: Info, gid: GlobalId) -> Lesson:
+    native = _checked_native(gid)
+    loaders, upstreams = info.context.loaders, info.context.upstreams
+    try:
+        if gid.source is Source.DAMSTRA:
+            return Lesson.from_damstra(await loaders.lesson.load(native))
+        if gid.source is Source.LEARNINGLOGIN:
+            filters = TrainSessionFilters(course_code_or_course_name_cont=native)
+            listing = await upstreams.need_learninglogin().list_train_sessions(filters)
+            if any(s.course_code == native for s in listing.items):
+                return Lesson.from_code(gid.source, native)
+        elif gid.source is Source.TRAINING_RECORDS:
+            for record in await loaders.all_training_records():
+                if record.package_api_id == native:
+                    return Lesson.from_code(gid.source, native, record.package_desc)
+        else:
+            completions = await upstreams.need_iscout().list_completions(training_id=native, limit=1)
+            if completions.items:
+                return Lesson.from_code(gid.source, native)
+    except UpstreamNotFound:
+        pass
+    raise _missing(gid)
+
+
+async def find_schedule(info: Info, gid: GlobalId) -> Schedule:
+    native = _checked_native(gid)
+    loaders = info.context.loaders
+    try:
+        if gid.source is Source.DAMSTRA:
+            schedule: DamstraSchedule = await loaders.schedule.load(native)
+            return Schedule.from_damstra(schedule)
+        if gid.source is Source.LEARNINGLOGIN:
+            session: TrainSession = await loaders.train_session.load(native)
+            return Schedule.from_learninglogin(session, None)
+        if gid.source is Source.TRAINING_RECORDS:
+            record: TrainingRecord = await loaders.training_record.load(native)
+            return Schedule.from_training_record(record)
+    except UpstreamNotFound:
+        pass
+    raise _missing(gid)
+
+
+async def find_ilt_session(info: Info, gid: GlobalId) -> ILTSession:
+    if gid.source is not Source.DAMSTRA:
+        raise _missing(gid)
+    try:
+        session: DamstraILTSession = await info.context.loaders.ilt_session.load(_checked_native(gid))
+    except UpstreamNotFound:
+        raise _missing(gid) from None
+    return ILTSession.from_damstra(session, datetime.now(UTC))
+
+
+async def find_completion(info: Info, gid: GlobalId) -> Completion:
+    native = _checked_native(gid)
+    loaders, upstreams = info.context.loaders, info.context.upstreams
+    item = None
+    try:
+        if gid.source is Source.DAMSTRA:
+            item = from_damstra(await loaders.schedule.load(native))
+        elif gid.source is Source.LEARNINGLOGIN:
+            item = from_learninglogin(await loaders.train_session.load(native), None)
+        elif gid.source is Source.TRAINING_RECORDS:
+            item = from_training_record(await loaders.training_record.load(native))
+        else:
+            parts = native.split(":")
+            if len(parts) == 3:
+                user_id, training_id = opaque_id(parts[0]), opaque_id(parts[1])
+                client = upstreams.need_iscout()
+                async for completion in client.iter_completions(user_id=user_id, training_id=training_id):
+                    candidate = from_iscout(completion)
+                    if candidate is not None and candidate.native_id == native:
+                        item = candidate
+                        break
+    except UpstreamNotFound:
+        pass
+    if item is None:
+        raise _missing(gid)
+    return Completion.from_item(item)
+
+
+FINDERS: dict[str, Callable[[Info, GlobalId], Awaitable[Node]]] = {
+    "User": find_user,
+    "Group": find_group,
+    "Lesson": find_lesson,
+    "Schedule": find_schedule,
+    "ILTSession": find_ilt_session,
+    "Completion": find_completion,
+}
+
+
+async def find_node(info: Info, raw_id: str) -> Node:
+    gid = decode(raw_id)
+    finder = FINDERS.get(gid.type_name)
+    if finder is None:
+        raise _missing(gid)
+    return await finder(info, gid)
+
+
+async def find_typed(info: Info, raw_id: str, type_name: str) -> Node:
+    return await FINDERS[type_name](info, decode(raw_id, type_name))

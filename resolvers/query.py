@@ -1,0 +1,274 @@
+"""The `Query` root (contract §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import strawberry
+
+from gateway.completions import CompletionFilter
+from gateway.people import Person
+from gateway.sources import Source as SourceEnum
+from gateway.upstreams.learninglogin import TrainSessionFilters
+from resolvers import relay
+from resolvers.completion import Completion, completions_connection
+from resolvers.enums import (
+    DAMSTRA_LESSON_STATUS,
+    ILT_STATE_IDS,
+    ILT_STATUS_IDS,
+    ILTSessionState,
+    ILTSessionStatus,
+    LessonStatus,
+    Source,
+)
+from resolvers.global_id import decode
+from resolvers.group import Group
+from resolvers.ilt_session import ILTSession
+from resolvers.info import Info, or_reported
+from resolvers.lesson import Lesson
+from resolvers.lookup import find_node, find_typed
+from resolvers.node import Node
+from resolvers.scalars import Date
+from resolvers.schedule import Schedule
+from resolvers.segments import PagedSegment, Segment, WholeSegment, segmented
+from resolvers.user import User
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global ID.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await find_node(info, id)
+
+    @strawberry.field(description="A person, found by the ID of any of their accounts.")
+    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+        return cast(User, await find_typed(info, id, "User"))
+
+    @strawberry.field(
+        description="People: DAMSTRA's directory, then people known only from the identity file."
+    )
+    async def users(
+        self,
+        info: Info,
+        search: str | None = None,
+        email: str | None = None,
+        employee_number: str | None = None,
+        include_inactive: bool = False,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> relay.Connection[User]:
+        segments: list[Segment[User]] = []
+        upstreams = info.context.upstreams
+        if upstreams.damstra is not None:
+            client = upstreams.damstra
+
+            async def damstra(start: int, size: int) -> tuple[list[User], int | None]:
+                listing = await client.search_users(
+                    q=search,
+                    email=email,
+                    emp_id=employee_number,
+                    active_value="all" if include_inactive else "active",
+                    start_index=start,
+                    max_results=size,
+                )
+                info.context.loaders.prime_damstra_users(listing.items)
+                people = info.context.people
+                return [User.from_person(people.from_damstra(u)) for u in listing.items], listing.total
+
+            segments.append(PagedSegment(damstra))
+
+        async def identity_only() -> list[User]:
+            return [
+                User.from_person(p) for p in await _identity_only_people(info, search, email, employee_number)
+            ]
+
+        segments.append(WholeSegment(identity_only))
+        return await segmented(info, segments, first, after)
+
+    @strawberry.field
+    async def group(self, info: Info, id: strawberry.ID) -> Group | None:
+        return cast(Group, await find_typed(info, id, "Group"))
+
+    @strawberry.field
+    async def groups(
+        self, info: Info, search: str | None = None, first: int | None = None, after: str | None = None
+    ) -> relay.Connection[Group]:
+        client = info.context.upstreams.need_damstra()
+        start, size = relay.offset_after(after), relay.page_size(first)
+        listing = await client.list_groups(q=search, start_index=start, max_results=size)
+        return relay.from_window([Group.from_damstra(g) for g in listing.items], start, listing.total)
+
+    @strawberry.field
+    async def lesson(self, info: Info, id: strawberry.ID) -> Lesson | None:
+        return cast(Lesson, await find_typed(info, id, "Lesson"))
+
+    @strawberry.field(
+        description="The catalogue: DAMSTRA lessons first, then the codes the other sources use."
+    )
+    async def lessons(
+        self,
+        info: Info,
+        search: str | None = None,
+        source: Source | None = None,
+        status: list[LessonStatus] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> relay.Connection[Lesson]:
+        upstreams = info.context.upstreams
+        enabled = set(upstreams.enabled())
+        wanted = [s for s in SourceEnum if (source is None or s is source) and s in enabled]
+        segments: list[Segment[Lesson]] = []
+        if SourceEnum.DAMSTRA in wanted:
+            client = upstreams.need_damstra()
+            states = [word for word, value in DAMSTRA_LESSON_STATUS.items() if not status or value in status]
+
+            async def damstra(start: int, size: int) -> tuple[list[Lesson], int | None]:
+                listing = await client.list_lessons(
+                    q=search, published_states=states, start_index=start, max_results=size
+                )
+                return [Lesson.from_damstra(lesson) for lesson in listing.items], listing.total
+
+            segments.append(PagedSegment(damstra))
+        if not status:
+            # Course codes, packages and trainings have no published state: a status filter leaves them out.
+            for other in wanted:
+                if other is not SourceEnum.DAMSTRA:
+                    segments.append(WholeSegment(_code_lessons(info, other, search)))
+        return await segmented(info, segments, first, after)
+
+    @strawberry.field
+    async def schedule(self, info: Info, id: strawberry.ID) -> Schedule | None:
+        return cast(Schedule, await find_typed(info, id, "Schedule"))
+
+    @strawberry.field
+    async def ilt_session(self, info: Info, id: strawberry.ID) -> ILTSession | None:
+        return cast(ILTSession, await find_typed(info, id, "ILTSession"))
+
+    @strawberry.field
+    async def ilt_sessions(
+        self,
+        info: Info,
+        lesson_id: strawberry.ID | None = None,
+        instructor_id: strawberry.ID | None = None,
+        state: ILTSessionState | None = None,
+        status: ILTSessionStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> relay.Connection[ILTSession]:
+        client = info.context.upstreams.need_damstra()
+        start, size = relay.offset_after(after), relay.page_size(first)
+        instructor = await _damstra_user_id(info, instructor_id) if instructor_id else None
+        if instructor_id and instructor is None:
+            return relay.from_list([], first, after)
+        filters: dict[str, Any] = {
+            "state": ILT_STATE_IDS[state] if state else None,
+            "status": ILT_STATUS_IDS[status] if status else None,
+            "instructor_id": int(instructor) if instructor else None,
+        }
+        now = datetime.now(UTC)
+        if lesson_id is not None:
+            lesson = decode(lesson_id, "Lesson")
+            if lesson.source is not SourceEnum.DAMSTRA:
+                return relay.from_list([], first, after)
+            # The upstream filters by no lesson: read the (filtered) list whole and keep the lesson's.
+            sessions = [
+                s async for s in client.iter_ilt_sessions(**filters) if str(s.lesson_id) == lesson.native_id
+            ]
+            return relay.from_list([ILTSession.from_damstra(s, now) for s in sessions], first, after)
+        listing = await client.list_ilt_sessions(start_index=start, max_results=size, **filters)
+        return relay.from_window(
+            [ILTSession.from_damstra(s, now) for s in listing.items], start, listing.total
+        )
+
+    @strawberry.field(description="Completions merged across every source, newest first.")
+    async def completions(
+        self,
+        info: Info,
+        user_id: strawberry.ID | None = None,
+        lesson_id: strawberry.ID | None = None,
+        source: Source | None = None,
+        completed_after: Date | None = None,
+        completed_before: Date | None = None,
+        expiring_before: Date | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> relay.Connection[Completion]:
+        person: Person | None = None
+        if user_id is not None:
+            person = cast(User, await find_typed(info, user_id, "User")).person
+        lesson = None
+        if lesson_id is not None:
+            found = decode(lesson_id, "Lesson")
+            lesson = (found.source, found.native_id)
+        flt = CompletionFilter(completed_after, completed_before, expiring_before, lesson)
+        return await completions_connection(info, person, flt, source, first, after)
+
+
+async def _damstra_user_id(info: Info, raw_id: str) -> str | None:
+    user = cast(User, await find_typed(info, raw_id, "User"))
+    ids = user.person.ids(SourceEnum.DAMSTRA)
+    return ids[0] if ids else None
+
+
+def _matches(person: Person, search: str | None, email: str | None, employee_number: str | None) -> bool:
+    if email and (person.email or "").lower() != email.lower():
+        return False
+    if employee_number and person.employee_number != employee_number:
+        return False
+    if search:
+        needle = search.lower()
+        haystack = [person.email or "", *person.learninglogin_usernames()]
+        return any(needle in text.lower() for text in haystack)
+    return True
+
+
+async def _identity_only_people(
+    info: Info, search: str | None, email: str | None, employee_number: str | None
+) -> list[Person]:
+    """People in the identity file with no DAMSTRA account (those with one are listed from DAMSTRA)."""
+    people = []
+    for linked in info.context.services.directory.people:
+        source, native = next((s, ids[0]) for s, ids in sorted_accounts(linked.accounts))
+        if source is SourceEnum.DAMSTRA:
+            continue
+        person = await or_reported(
+            info, info.context.people.for_account(source, native, seen_upstream=True), None
+        )
+        if person is not None and person.damstra is None and _matches(person, search, email, employee_number):
+            people.append(person)
+    return people
+
+
+def sorted_accounts(accounts: dict[SourceEnum, list[str]]) -> list[tuple[SourceEnum, list[str]]]:
+    return [(s, accounts[s]) for s in SourceEnum if accounts.get(s)]
+
+
+def _code_lessons(
+    info: Info, source: SourceEnum, search: str | None
+) -> Callable[[], Awaitable[list[Lesson]]]:
+    """Lessons a source names only by code, gathered from its records (it has no catalogue)."""
+    loaders, upstreams = info.context.loaders, info.context.upstreams
+
+    async def gather() -> list[Lesson]:
+        names: dict[str, str | None] = {}
+        if source is SourceEnum.LEARNINGLOGIN:
+            filters = TrainSessionFilters(course_code_or_course_name_cont=search)
+            async for session in upstreams.need_learninglogin().iter_train_sessions(filters):
+                if session.course_code:
+                    names.setdefault(session.course_code, None)
+        elif source is SourceEnum.TRAINING_RECORDS:
+            for record in await loaders.all_training_records():
+                if record.package_api_id:
+                    names.setdefault(record.package_api_id, record.package_desc)
+        else:
+            async for completion in upstreams.need_iscout().iter_completions():
+                names.setdefault(completion.training_id, None)
+        found = [Lesson.from_code(source, code, name) for code, name in sorted(names.items())]
+        if search and source is not SourceEnum.LEARNINGLOGIN:
+            needle = search.lower()
+            found = [lesson for lesson in found if needle in f"{lesson.code} {lesson.name or ''}".lower()]
+        return found
+
+    return gather

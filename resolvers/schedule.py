@@ -1,0 +1,200 @@
+"""`Schedule`: DAMSTRA lesson schedules, LEARNINGLOGIN train sessions, TRAINING_RECORDS records."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gateway.completions import day_start
+from gateway.errors import UpstreamError
+from gateway.sources import Source as SourceEnum
+from gateway.upstreams.damstra import DamstraSchedule
+from gateway.upstreams.learninglogin import TrainSession
+from gateway.upstreams.training_records import TrainingRecord
+from resolvers.enums import ScheduleStatus, Source
+from resolvers.global_id import encode
+from resolvers.info import Info
+from resolvers.lesson import Lesson, lesson_for
+from resolvers.node import Node
+from resolvers.scalars import Date, DateTime
+
+if TYPE_CHECKING:
+    from resolvers.user import User
+
+DAMSTRA_STATUS = {
+    "scheduled": ScheduleStatus.SCHEDULED,
+    "due": ScheduleStatus.DUE,
+    "overdue": ScheduleStatus.OVERDUE,
+    "completed": ScheduleStatus.COMPLETED,
+    "cancelled": ScheduleStatus.CANCELLED,
+}
+
+
+def damstra_status(schedule: DamstraSchedule, now: datetime) -> ScheduleStatus:
+    status = DAMSTRA_STATUS.get((schedule.status or "").lower())
+    if status is None:
+        # The single-schedule answer carries no `status`; read it off the dates as DAMSTRA defines them.
+        if schedule.lesson_completed_date is not None:
+            status = ScheduleStatus.COMPLETED
+        elif schedule.active is False:
+            status = ScheduleStatus.CANCELLED
+        elif schedule.start_date is not None and schedule.start_date > now:
+            status = ScheduleStatus.SCHEDULED
+        elif schedule.end_date is not None and schedule.end_date < now:
+            status = ScheduleStatus.OVERDUE
+        else:
+            status = ScheduleStatus.DUE
+    if status is ScheduleStatus.DUE and schedule.lesson_started_date is not None:
+        return ScheduleStatus.IN_PROGRESS
+    return status
+
+
+def learninglogin_status(session: TrainSession, today: date) -> ScheduleStatus:
+    text = (session.status or "").strip().lower()
+    if text == "completed" or session.completion_date is not None:
+        return ScheduleStatus.COMPLETED
+    if session.complete_by is not None and session.complete_by < today:
+        return ScheduleStatus.OVERDUE
+    if text == "in progress" or (session.percent_complete or 0) > 0:
+        return ScheduleStatus.IN_PROGRESS
+    return ScheduleStatus.ASSIGNED
+
+
+def training_record_status(record: TrainingRecord) -> ScheduleStatus:
+    if record.date_completed is not None:
+        return ScheduleStatus.COMPLETED
+    if record.date_started is not None:
+        return ScheduleStatus.IN_PROGRESS
+    return ScheduleStatus.ASSIGNED
+
+
+def _at_midnight(value: date | None) -> datetime | None:
+    return day_start(value) if value is not None else None
+
+
+@strawberry.type
+class Schedule(Node):
+    id: strawberry.ID
+    source: Source
+    status: ScheduleStatus
+    assignee_name: str | None = None
+    start_date: DateTime | None = None
+    due_date: DateTime | None = None
+    started_at: DateTime | None = None
+    completed_at: DateTime | None = None
+    progress_percent: float | None = None
+    score: float | None = None
+    failed_attempts: int | None = None
+    certificate_expires_on: Date | None = None
+    certificate_url: str | None = strawberry.field(
+        default=None,
+        description="Where LearnGraph streams the PDF certificate of a completed DAMSTRA schedule.",
+    )
+    native_id: strawberry.Private[str] = ""
+    user_ref: strawberry.Private[tuple[SourceEnum, str] | None] = None
+    lesson_ref: strawberry.Private[tuple[SourceEnum, str] | None] = None
+    lesson_name: strawberry.Private[str | None] = None
+
+    @strawberry.field
+    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")] | None:
+        from resolvers.user import User
+
+        if self.user_ref is None:
+            return None
+        person = await info.context.people.for_account(*self.user_ref, seen_upstream=True)
+        return User.from_person(person) if person else None
+
+    @strawberry.field
+    async def lesson(self, info: Info) -> Lesson | None:
+        if self.lesson_ref is None:
+            return None
+        source, native = self.lesson_ref
+        if source is not SourceEnum.DAMSTRA:
+            return Lesson.from_code(source, native, self.lesson_name)
+        return await lesson_for(info, source, native)
+
+    @strawberry.field(description="A player URL to embed (DAMSTRA schedules that can still be played).")
+    async def embed_url(self, info: Info) -> str | None:
+        if self.source is not SourceEnum.DAMSTRA or self.status in (
+            ScheduleStatus.COMPLETED,
+            ScheduleStatus.CANCELLED,
+        ):
+            # LearningLogin's course player URL carries the account token: never handed out.
+            return None
+        try:
+            return await info.context.upstreams.need_damstra().get_embed_url(self.native_id)
+        except UpstreamError as exc:
+            if exc.code == "UPSTREAM_REJECTED":  # 836/837: cancelled or completed meanwhile
+                return None
+            raise
+
+    @classmethod
+    def from_damstra(cls, schedule: DamstraSchedule, now: datetime | None = None) -> Schedule:
+        now = now or datetime.now(UTC)
+        native = str(schedule.id)
+        status = damstra_status(schedule, now)
+        duration = schedule.lesson_duration
+        progress = None
+        if schedule.progress is not None and duration:
+            progress = round(min(100.0, schedule.progress / duration * 100), 2)
+        first, last = schedule.user_first_name, schedule.user_last_name
+        return cls(
+            id=strawberry.ID(encode("Schedule", SourceEnum.DAMSTRA, native)),
+            source=SourceEnum.DAMSTRA,
+            status=status,
+            assignee_name=" ".join(p for p in (first, last) if p) or None,
+            start_date=schedule.start_date,
+            due_date=schedule.end_date,
+            started_at=schedule.lesson_started_date,
+            completed_at=schedule.lesson_completed_date,
+            progress_percent=progress,
+            certificate_url=f"/certificates/{native}" if status is ScheduleStatus.COMPLETED else None,
+            native_id=native,
+            user_ref=(SourceEnum.DAMSTRA, str(schedule.user_id)) if schedule.user_id is not None else None,
+            lesson_ref=(SourceEnum.DAMSTRA, str(schedule.lesson_id))
+            if schedule.lesson_id is not None
+            else None,
+            lesson_name=schedule.lesson_name,
+        )
+
+    @classmethod
+    def from_learninglogin(
+        cls, session: TrainSession, user_ref: tuple[SourceEnum, str] | None, today: date | None = None
+    ) -> Schedule:
+        native = str(session.id)
+        return cls(
+            id=strawberry.ID(encode("Schedule", SourceEnum.LEARNINGLOGIN, native)),
+            source=SourceEnum.LEARNINGLOGIN,
+            status=learninglogin_status(session, today or datetime.now(UTC).date()),
+            assignee_name=session.full_name,
+            due_date=_at_midnight(session.complete_by),
+            completed_at=_at_midnight(session.completion_date),
+            progress_percent=session.percent_complete,
+            score=session.score,
+            failed_attempts=session.failed_attempts,
+            certificate_expires_on=session.cert_expiry,
+            native_id=native,
+            user_ref=user_ref,
+            lesson_ref=(SourceEnum.LEARNINGLOGIN, session.course_code) if session.course_code else None,
+        )
+
+    @classmethod
+    def from_training_record(cls, record: TrainingRecord) -> Schedule:
+        status = training_record_status(record)
+        return cls(
+            id=strawberry.ID(encode("Schedule", SourceEnum.TRAINING_RECORDS, record.api_id)),
+            source=SourceEnum.TRAINING_RECORDS,
+            status=status,
+            start_date=record.date_assigned,
+            started_at=record.date_started,
+            completed_at=record.date_completed,
+            progress_percent=100.0 if status is ScheduleStatus.COMPLETED else None,
+            native_id=record.api_id,
+            user_ref=(SourceEnum.TRAINING_RECORDS, record.person_api_id) if record.person_api_id else None,
+            lesson_ref=(SourceEnum.TRAINING_RECORDS, record.package_api_id)
+            if record.package_api_id
+            else None,
+            lesson_name=record.package_desc,
+        )

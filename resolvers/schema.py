@@ -1,0 +1,28 @@
+"""The schema: the export target for `schema.graphql`."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+
+from resolvers.completion import Completion
+from resolvers.errors import ErrorExtensions
+from resolvers.group import Group
+from resolvers.ilt_session import ILTSession
+from resolvers.lesson import Lesson
+from resolvers.query import Query
+from resolvers.scalars import SCALAR_MAP
+from resolvers.schedule import Schedule
+from resolvers.user import User
+
+schema = strawberry.Schema(
+    query=Query,
+    types=[User, Group, Lesson, Schedule, ILTSession, Completion],
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    extensions=[ErrorExtensions, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+)
+
+
+def sdl() -> str:
+    return schema.as_str() + "\n"

@@ -1,0 +1,190 @@
+"""`User`: a person, with every account linked to them across the sources."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gateway.people import Person
+from gateway.sources import Source as SourceEnum
+from resolvers import relay
+from resolvers.enums import DAMSTRA_ROLES, Role, ScheduleStatus, Source
+from resolvers.global_id import encode
+from resolvers.info import Info, or_reported
+from resolvers.node import Node
+from resolvers.scalars import Date
+from resolvers.schedule import Schedule
+
+if TYPE_CHECKING:
+    from resolvers.completion import Completion
+    from resolvers.group import Group
+
+
+@strawberry.type
+class UserAccount:
+    source: Source
+    native_id: str
+    username: str | None
+    email: str | None
+
+
+@strawberry.type
+class User(Node):
+    id: strawberry.ID
+    first_name: str | None
+    last_name: str | None
+    username: str | None
+    email: str | None
+    employee_number: str | None
+    active: bool | None
+    roles: list[Role]
+    time_zone: str | None
+    accounts: list[UserAccount]
+    person: strawberry.Private[Person]
+
+    @classmethod
+    def from_person(cls, person: Person) -> User:
+        primary = person.primary
+        damstra = person.damstra
+        usernames = person.learninglogin_usernames()
+        return cls(
+            id=strawberry.ID(encode("User", primary.source, primary.native_id)),
+            first_name=damstra.first_name if damstra else None,
+            last_name=damstra.last_name if damstra else None,
+            username=(damstra.user_name if damstra else None) or (usernames[0] if usernames else None),
+            email=person.email,
+            employee_number=person.employee_number,
+            active=damstra.is_active if damstra else None,
+            roles=[DAMSTRA_ROLES[r] for r in (damstra.roles if damstra else []) if r in DAMSTRA_ROLES],
+            time_zone=damstra.time_zone if damstra else None,
+            accounts=[
+                UserAccount(
+                    source=a.source,
+                    native_id=a.native_id,
+                    username=a.username,
+                    email=a.email if a.source is SourceEnum.DAMSTRA else None,
+                )
+                for a in person.accounts
+            ],
+            person=person,
+        )
+
+    @strawberry.field
+    async def full_name(self, info: Info) -> str:
+        names = [n for n in (self.first_name, self.last_name) if n]
+        if names:
+            return " ".join(names)
+        for username in self.person.learninglogin_usernames():
+            # LearningLogin names people only on their train sessions.
+            sessions = await or_reported(
+                info, info.context.loaders.train_sessions_by_username.load(username), []
+            )
+            named = [s.full_name for s in sessions if s.full_name]
+            if named:
+                return str(named[0])
+        primary = self.person.primary
+        return self.username or self.email or f"{primary.source.name} user {primary.native_id}"
+
+    @strawberry.field
+    async def groups(self, info: Info) -> list[Annotated[Group, strawberry.lazy("resolvers.group")]]:
+        ids = self.person.damstra.group_ids if self.person.damstra else []
+        return await _groups(info, ids)
+
+    @strawberry.field
+    async def supervised_groups(
+        self, info: Info
+    ) -> list[Annotated[Group, strawberry.lazy("resolvers.group")]]:
+        ids = self.person.damstra.supervised_group_ids if self.person.damstra else []
+        return await _groups(info, ids)
+
+    @strawberry.field(
+        description="Schedules from every linked account: DAMSTRA, LEARNINGLOGIN and TRAINING_RECORDS."
+    )
+    async def schedules(
+        self,
+        info: Info,
+        status: list[ScheduleStatus] | None = None,
+        source: Source | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> relay.Connection[Schedule]:
+        relay.page_size(first)
+        schedules = await schedules_of(info, self.person, source)
+        if status:
+            wanted = set(status)
+            schedules = [s for s in schedules if s.status in wanted]
+        return relay.from_list(schedules, first, after)
+
+    @strawberry.field(description="Completions from every linked account, newest first.")
+    async def completions(
+        self,
+        info: Info,
+        source: Source | None = None,
+        completed_after: Date | None = None,
+        completed_before: Date | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> relay.Connection[Annotated[Completion, strawberry.lazy("resolvers.completion")]]:
+        from gateway.completions import CompletionFilter
+        from resolvers.completion import completions_connection
+
+        flt = CompletionFilter(completed_after=completed_after, completed_before=completed_before)
+        return await completions_connection(info, self.person, flt, source, first, after)
+
+
+async def _groups(info: Info, ids: list[int]) -> list[Group]:
+    from resolvers.group import Group
+
+    results = await asyncio.gather(
+        *(info.context.loaders.group.load(str(i)) for i in ids), return_exceptions=True
+    )
+    groups = []
+    for result in results:
+        if isinstance(result, BaseException):
+            if isinstance(result, Exception):
+                info.context.report(result, [*info.path.as_list()])
+            continue
+        groups.append(Group.from_damstra(result))
+    return groups
+
+
+async def schedules_of(info: Info, person: Person, source: SourceEnum | None) -> list[Schedule]:
+    """Every schedule of a person, source by source; a failing source is reported, the rest stand."""
+    loaders = info.context.loaders
+    upstreams = info.context.upstreams
+    now = datetime.now(UTC)
+    wanted = [s for s in SourceEnum if source is None or s is source]
+
+    async def damstra() -> list[Schedule]:
+        lists = await asyncio.gather(
+            *(loaders.user_schedules.load(i) for i in person.ids(SourceEnum.DAMSTRA))
+        )
+        return [Schedule.from_damstra(s, now) for found in lists for s in found]
+
+    async def learninglogin() -> list[Schedule]:
+        out: list[Schedule] = []
+        for account in person.accounts:
+            if account.source is SourceEnum.LEARNINGLOGIN and account.username:
+                sessions = await loaders.train_sessions_by_username.load(account.username)
+                ref = (SourceEnum.LEARNINGLOGIN, account.native_id)
+                out += [Schedule.from_learninglogin(s, ref, now.date()) for s in sessions]
+        return out
+
+    async def training_records() -> list[Schedule]:
+        ids = person.ids(SourceEnum.TRAINING_RECORDS)
+        if not ids:
+            return []
+        by_person = await loaders.training_records_by_person()
+        return [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]
+
+    work = {
+        SourceEnum.DAMSTRA: damstra,
+        SourceEnum.LEARNINGLOGIN: learninglogin,
+        SourceEnum.TRAINING_RECORDS: training_records,
+    }
+    enabled = set(upstreams.enabled())
+    jobs = [or_reported(info, work[s](), []) for s in wanted if s in work and s in enabled]
+    return [schedule for found in await asyncio.gather(*jobs) for schedule in found]
