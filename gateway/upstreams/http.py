@@ -245,8 +245,21 @@ class UpstreamHTTP:
             if body is None:
                 raise UpstreamMalformedResponse(self.source.slug, "a page of the listing was not JSON")
             following = paging.advance(current, response, body)
+            if following is not None and self._same_request(following, current):
+                # Following it would read the same page forever.
+                raise UpstreamMalformedResponse(
+                    self.source.slug, "the upstream linked the page just read as the next one"
+                )
             yield Page(paging.items(body), paging.total(response, body), current, following)
             current = following
+
+    def _same_request(self, a: PageRequest, b: PageRequest) -> bool:
+        url_a, url_b = self.url_for(a.path), self.url_for(b.path)
+        return (
+            url_a.copy_with(query=None) == url_b.copy_with(query=None)
+            and {**dict(url_a.params), **a.params} == {**dict(url_b.params), **b.params}
+            and a.json == b.json
+        )
 
     async def fetch_window(
         self, paging: Paging, request: PageRequest, limit: int, method: str = "GET"

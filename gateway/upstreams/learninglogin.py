@@ -27,7 +27,6 @@ from gateway.errors import (
     UpstreamMalformedResponse,
     UpstreamNotFound,
     UpstreamUnauthorized,
-    UpstreamUnavailable,
     error_for_status,
 )
 from gateway.native_ids import numeric_id
@@ -157,41 +156,6 @@ def _said(body: Any) -> str | None:
 # -- paging ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _LinkPaging(LinkHeaderPaging):
-    """LinkHeaderPaging that resolves relative links and follows links on our own origin only:
-    our token is re-applied to every page URL, so a link to another host would be handed it."""
-
-    origin: str = ""
-
-    def advance(self, request: PageRequest, response: httpx.Response, body: Any) -> PageRequest | None:
-        following = super().advance(request, response, body)
-        if following is None:
-            return None
-        target, origin = response.url.join(following.path), httpx.URL(self.origin)
-        same_scheme = target.scheme == origin.scheme or (origin.scheme, target.scheme) == ("http", "https")
-        if (target.host, target.port) != (origin.host, origin.port) or not same_scheme:
-            raise UpstreamUnavailable(
-                SOURCE.slug,
-                f"LEARNINGLOGIN linked the next page on another origin ({target.host}); not followed",
-            )
-        # The link's query goes in as params: httpx replaces a URL's query when params are given
-        # (and QueryAuth always gives some), so a link sent as a bare URL would lose its `page`.
-        # The link echoes the token too; it is dropped here and QueryAuth applies ours.
-        params = {k: _one_or_all(target.params.get_list(k)) for k in target.params if k != TOKEN_PARAM}
-        following = PageRequest(str(target.copy_with(query=None)), params)
-        if following == request:
-            # Following it would read the same page forever.
-            raise UpstreamMalformedResponse(
-                SOURCE.slug, "LEARNINGLOGIN linked the page just read as the next one"
-            )
-        return following
-
-
-def _one_or_all(values: list[str]) -> str | list[str]:
-    return values[0] if len(values) == 1 else values
-
-
 # -- client -------------------------------------------------------------------------------------
 
 
@@ -234,8 +198,8 @@ class LearningLoginClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    def _paging(self, page: int = 1) -> _LinkPaging:
-        return _LinkPaging(start_page=page, origin=str(self.http.base_url))
+    def _paging(self, page: int = 1) -> LinkHeaderPaging:
+        return LinkHeaderPaging(start_page=page)
 
     # -- train sessions -------------------------------------------------------------------------
 

@@ -117,7 +117,8 @@ class LinkHeaderPaging:
         if not next_url or not self.items(body):
             return None
         # The link carries every query parameter the upstream wants; our own are not re-sent.
-        return PageRequest(path=next_url)
+        # A relative link is relative to the page that gave it, not to our base URL.
+        return PageRequest(path=str(response.url.join(next_url)))
 
 
 @dataclass(frozen=True)
