@@ -21,7 +21,9 @@ from starlette.routing import Route, WebSocketRoute
 from gateway.cache import EntityCache
 from gateway.context import Services
 from gateway.errors import InvalidNativeId, UpstreamError, UpstreamNotFound
+from gateway.events import InProcessEventBus
 from gateway.graphql_app import LearnGraphGraphQL
+from gateway.idempotency import IdempotencyStore
 from gateway.identity import IdentityDirectory
 from gateway.settings import Settings
 from gateway.sources import Source
@@ -41,6 +43,8 @@ def build_services(
         upstreams=Upstreams.open(settings, transports),
         cache=EntityCache(settings),
         directory=directory,
+        events=InProcessEventBus(),
+        idempotency=IdempotencyStore(settings.idempotency_window_seconds),
     )
 
 

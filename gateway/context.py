@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.cache import EntityCache
+from gateway.events import EventBus, InProcessEventBus
+from gateway.idempotency import IdempotencyStore
 from gateway.identity import IdentityDirectory
 from gateway.loaders import Loaders
 from gateway.people import People
@@ -32,6 +34,8 @@ class Services:
     upstreams: Upstreams
     cache: EntityCache
     directory: IdentityDirectory
+    events: EventBus = field(default_factory=InProcessEventBus)
+    idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore(86_400.0))
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -52,6 +56,11 @@ class Context:
     @property
     def upstreams(self) -> Upstreams:
         return self.services.upstreams
+
+    def refresh_after_write(self) -> None:
+        """Fresh loaders (and people over them): what this request read before a write is stale now."""
+        self.loaders = Loaders(self.services.upstreams, self.services.cache)
+        self.people = People(self.services.directory, self.loaders)
 
     def report(self, error: Exception, path: list[str | int]) -> None:
         """Record a failure of one source while the field still answers with what the others gave."""
