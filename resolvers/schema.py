@@ -11,6 +11,7 @@ from resolvers.errors import ErrorExtensions
 from resolvers.group import Group
 from resolvers.ilt_session import ILTSession
 from resolvers.lesson import Lesson
+from resolvers.mutations import Mutation
 from resolvers.query import Query
 from resolvers.scalars import SCALAR_MAP
 from resolvers.schedule import Schedule
@@ -18,6 +19,7 @@ from resolvers.user import User
 
 schema = strawberry.Schema(
     query=Query,
+    mutation=Mutation,
     types=[User, Group, Lesson, Schedule, ILTSession, Completion],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[ErrorExtensions, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],

@@ -86,18 +86,47 @@ class Gateway:
             controls.log.clear()
 
 
-@pytest.fixture
-async def gateway(
-    sandbox: Sandbox, sandbox_transport: httpx.ASGITransport, tmp_path: Path
+async def _serve_gateway(
+    sandbox: Sandbox,
+    address: str,
+    identity: Path,
+    transport: httpx.AsyncBaseTransport | None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Gateway]:
     from gateway.app import build_services, create_app
 
-    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
-    settings = load_settings(sandbox.gateway_env(IN_PROCESS, identity))
-    services = build_services(settings, transports={source: sandbox_transport for source in Source})
+    settings = load_settings({**sandbox.gateway_env(address, identity), **(env or {})})
+    transports = {source: transport for source in Source} if transport is not None else None
+    services = build_services(settings, transports=transports)
     app = create_app(settings, services=services)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
     ) as http:
         yield Gateway(http, sandbox, services)
     await services.upstreams.aclose()
+
+
+@pytest.fixture
+async def gateway(
+    sandbox: Sandbox, sandbox_transport: httpx.ASGITransport, tmp_path: Path
+) -> AsyncIterator[Gateway]:
+    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
+    async for served in _serve_gateway(sandbox, IN_PROCESS, identity, sandbox_transport):
+        yield served
+
+
+# Short enough to keep timeout tests quick, long enough for a loaded CI machine's normal answers.
+LOOPBACK_TIMEOUT_SECONDS = 1.0
+
+
+@pytest.fixture
+async def loopback_gateway(sandbox: Sandbox, sandbox_address: str, tmp_path: Path) -> AsyncIterator[Gateway]:
+    """The gateway over the sandbox on a real socket, with short upstream timeouts: for
+    `faults.hang_next` tests (an in-process transport cannot time out)."""
+    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
+    env = {f"LEARNGRAPH_{s.slug.upper()}_TIMEOUT_SECONDS": str(LOOPBACK_TIMEOUT_SECONDS) for s in Source}
+    env["LEARNGRAPH_READ_RETRY_ATTEMPTS"] = "1"
+    for controls in sandbox.controls.values():
+        controls.faults.hang_seconds = LOOPBACK_TIMEOUT_SECONDS * 3
+    async for served in _serve_gateway(sandbox, sandbox_address, identity, None, env):
+        yield served

@@ -58,13 +58,16 @@ class Faults:
     hang_seconds: float = 30.0
     fail_next: int = 0  # answer the next N requests with an error, then behave
     hang_next: int = 0  # hang on the next N requests
+    # Carry out the next N writes (non-GET requests), then hold the answer back for `hang_seconds`:
+    # the caller times out on a write that happened (the "outcome unknown" case).
+    slow_next_write: int = 0
     error_status: int = 500
     seed: int = 1
     _rng: random.Random = field(default_factory=lambda: random.Random(1), repr=False)
 
     def reset(self) -> None:
         self.latency_ms = self.error_rate = self.timeout_rate = 0.0
-        self.fail_next = self.hang_next = 0
+        self.fail_next = self.hang_next = self.slow_next_write = 0
         self.error_status = 500
         self._rng.seed(self.seed)
 
@@ -142,6 +145,10 @@ class ControlsMiddleware:
             await send({"type": "http.response.body", "body": content})
             return
 
+        if scope["method"] != "GET" and faults.slow_next_write > 0:
+            faults.slow_next_write -= 1
+            send = _held_back(send, faults.hang_seconds)
+
         sent = False
 
         async def replay() -> Message:
@@ -152,3 +159,14 @@ class ControlsMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+
+def _held_back(send: Send, seconds: float) -> Send:
+    """A `send` that waits before the response starts: the work is done, the answer is late."""
+
+    async def late_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return late_send

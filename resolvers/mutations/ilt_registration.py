@@ -1,0 +1,260 @@
+"""`registerForILTSession` and `deregisterFromILTSession`: DAMSTRA `bulk_register` / `bulk_deregister`.
+
+DAMSTRA refuses a whole registration when one user is not scheduled for the session's lesson, so
+each user is checked first: those without an open schedule get `NOT_SCHEDULED_FOR_LESSON`, the
+rest are registered in one call. Deregistering someone who is not registered is `NOT_REGISTERED`.
+One result per user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import strawberry
+
+from gateway.errors import UpstreamError, UpstreamNotFound
+from gateway.events import TrainingEvent, TrainingEventType
+from gateway.sources import Source
+from gateway.upstreams.damstra import DamstraAttendee, DamstraILTSession, DamstraSchedule
+from resolvers.ilt_session import ILTSession
+from resolvers.info import Info
+from resolvers.mutations.running import run_mutation
+from resolvers.mutations.scheduling import OPEN_DAMSTRA_STATUSES
+from resolvers.mutations.targets import account_in, global_id, native_of, non_empty, only_from, person_at
+from resolvers.mutations.user_errors import (
+    INVALID_INPUT,
+    NOT_FOUND,
+    NOT_REGISTERED,
+    NOT_SCHEDULED_FOR_LESSON,
+    Refused,
+    UserError,
+    from_upstream,
+    user_error,
+)
+
+
+@strawberry.input
+class ILTRegistrationInput:
+    session_id: strawberry.ID
+    user_ids: list[strawberry.ID]
+    idempotency_key: str | None = None
+
+
+@strawberry.type(description="What happened for one of the users asked for.")
+class ILTRegistrationResult:
+    user_id: strawberry.ID
+    registered: bool
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ILTRegistrationPayload:
+    session: ILTSession | None = None
+    results: list[ILTRegistrationResult] = field(default_factory=list)
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@dataclass
+class _Attendee:
+    index: int
+    raw_id: str
+    damstra_id: int | None = None
+    registered: bool = False
+    errors: list[UserError] = field(default_factory=list)
+
+    @property
+    def field(self) -> list[str | int]:
+        return ["userIds", self.index]
+
+
+async def _session(info: Info, raw: str) -> DamstraILTSession:
+    gid = global_id(["sessionId"], raw, "ILTSession")
+    only_from(["sessionId"], gid, (Source.DAMSTRA,), "ILT registration")
+    try:
+        session: DamstraILTSession = await info.context.loaders.ilt_session.load(
+            native_of(["sessionId"], gid)
+        )
+    except UpstreamNotFound:
+        raise Refused.at(["sessionId"], f"no ILT session with ID {raw}", NOT_FOUND) from None
+    return session
+
+
+async def _attendees(info: Info, raw_ids: list[strawberry.ID]) -> list[_Attendee]:
+    non_empty(["userIds"], raw_ids)
+    people = [_Attendee(index, str(raw)) for index, raw in enumerate(raw_ids)]
+
+    async def resolve(attendee: _Attendee) -> None:
+        try:
+            person = await person_at(info, attendee.field, attendee.raw_id)
+            attendee.damstra_id = int(account_in(person, Source.DAMSTRA, attendee.field))
+        except Refused as exc:
+            attendee.errors += exc.errors
+
+    await asyncio.gather(*(resolve(p) for p in people))
+    seen: set[int] = set()
+    for attendee in people:
+        if attendee.damstra_id in seen:
+            attendee.errors.append(user_error(attendee.field, "this person is listed twice", INVALID_INPUT))
+            attendee.damstra_id = None
+        elif attendee.damstra_id is not None:
+            seen.add(attendee.damstra_id)
+    return people
+
+
+def _payload(session: DamstraILTSession | None, people: list[_Attendee]) -> ILTRegistrationPayload:
+    return ILTRegistrationPayload(
+        session=ILTSession.from_damstra(session) if session is not None else None,
+        results=[
+            ILTRegistrationResult(
+                user_id=strawberry.ID(p.raw_id), registered=p.registered, user_errors=p.errors
+            )
+            for p in people
+        ],
+        user_errors=[error for p in people for error in p.errors],
+    )
+
+
+async def _fresh(info: Info, session_id: int) -> tuple[DamstraILTSession, set[int]]:
+    info.context.refresh_after_write()
+    loaders = info.context.loaders
+    session, attendees = await asyncio.gather(
+        loaders.ilt_session.load(str(session_id)), loaders.attendees.load(str(session_id))
+    )
+    return session, {a.user_id for a in attendees if a.user_id is not None}
+
+
+async def _publish(info: Info, session: DamstraILTSession, user_ids: list[int]) -> None:
+    # DAMSTRA tells of registrations as changes to the attendees' lesson schedules.
+    now = datetime.now(UTC)
+    for user_id in user_ids:
+        await info.context.services.events.publish(
+            TrainingEvent(
+                TrainingEventType.SCHEDULE_CHANGED,
+                Source.DAMSTRA,
+                now,
+                user_id=str(user_id),
+                lesson_id=str(session.lesson_id) if session.lesson_id is not None else None,
+            )
+        )
+
+
+async def _register(info: Info, value: ILTRegistrationInput) -> ILTRegistrationPayload:
+    session = await _session(info, value.session_id)
+    people = await _attendees(info, value.user_ids)
+    candidates = [p for p in people if p.damstra_id is not None and not p.errors]
+    loaders = info.context.loaders
+    schedules: list[list[DamstraSchedule]] = await asyncio.gather(
+        *(loaders.user_schedules.load(str(p.damstra_id)) for p in candidates)
+    )
+    already: set[int] = {a.user_id for a in await _attendees_of(info, session) if a.user_id is not None}
+    to_send: list[_Attendee] = []
+    for person, theirs in zip(candidates, schedules, strict=True):
+        scheduled = any(
+            s.lesson_id == session.lesson_id and (s.status or "").lower() in OPEN_DAMSTRA_STATUSES
+            for s in theirs
+        )
+        if person.damstra_id in already:
+            person.registered = True  # nothing to do: registering twice is the same as once
+        elif not scheduled:
+            person.errors.append(
+                user_error(
+                    person.field,
+                    f"not scheduled for lesson {session.lesson_name or session.lesson_id}: schedule it first",
+                    NOT_SCHEDULED_FOR_LESSON,
+                )
+            )
+        else:
+            to_send.append(person)
+    if to_send:
+        try:
+            await info.context.upstreams.need_damstra().bulk_register(
+                session.id, [p.damstra_id for p in to_send if p.damstra_id is not None]
+            )
+        except UpstreamError as exc:
+            for person in to_send:
+                person.errors.append(_registration_refusal(exc, person.field))
+            return _payload(session, people)
+    fresh, registered = await _fresh(info, session.id)
+    for person in to_send:
+        person.registered = person.damstra_id in registered
+    await _publish(info, fresh, [p.damstra_id for p in to_send if p.registered and p.damstra_id is not None])
+    return _payload(fresh, people)
+
+
+async def _deregister(info: Info, value: ILTRegistrationInput) -> ILTRegistrationPayload:
+    session = await _session(info, value.session_id)
+    people = await _attendees(info, value.user_ids)
+    registered: set[int] = {a.user_id for a in await _attendees_of(info, session) if a.user_id is not None}
+    to_send: list[_Attendee] = []
+    for person in people:
+        if person.damstra_id is None or person.errors:
+            continue
+        if person.damstra_id in registered:
+            to_send.append(person)
+        else:
+            person.errors.append(user_error(person.field, "not registered for this session", NOT_REGISTERED))
+    for person in people:
+        person.registered = person.damstra_id in registered
+    if to_send:
+        try:
+            await info.context.upstreams.need_damstra().bulk_deregister(
+                session.id, [p.damstra_id for p in to_send if p.damstra_id is not None]
+            )
+        except UpstreamError as exc:
+            for person in to_send:
+                person.errors.append(from_upstream(exc, person.field))
+            return _payload(session, people)
+    fresh, still = await _fresh(info, session.id)
+    for person in to_send:
+        person.registered = person.damstra_id in still
+        if person.registered:
+            person.errors.append(user_error(person.field, "DAMSTRA kept the registration", "NOT_REMOVED"))
+    await _publish(
+        info, fresh, [p.damstra_id for p in to_send if not p.registered and p.damstra_id is not None]
+    )
+    return _payload(fresh, people)
+
+
+async def _attendees_of(info: Info, session: DamstraILTSession) -> list[DamstraAttendee]:
+    found: list[DamstraAttendee] = await info.context.loaders.attendees.load(str(session.id))
+    return found
+
+
+def _registration_refusal(exc: UpstreamError, where: list[str | int]) -> UserError:
+    if "not scheduled" in exc.message.lower():
+        return user_error(where, f"DAMSTRA: {exc.message}", NOT_SCHEDULED_FOR_LESSON)
+    return from_upstream(exc, where)
+
+
+@strawberry.type
+class ILTRegistrationMutations:
+    @strawberry.mutation(
+        name="registerForILTSession",
+        description="Registers people for a DAMSTRA ILT session; each must be scheduled for its lesson.",
+    )
+    async def register_for_ilt_session(
+        self, info: Info, input: ILTRegistrationInput
+    ) -> ILTRegistrationPayload:
+        return await run_mutation(
+            info,
+            "registerForILTSession",
+            input,
+            lambda errors: ILTRegistrationPayload(user_errors=errors),
+            lambda: _register(info, input),
+        )
+
+    @strawberry.mutation(
+        name="deregisterFromILTSession", description="Deregisters people from a DAMSTRA ILT session."
+    )
+    async def deregister_from_ilt_session(
+        self, info: Info, input: ILTRegistrationInput
+    ) -> ILTRegistrationPayload:
+        return await run_mutation(
+            info,
+            "deregisterFromILTSession",
+            input,
+            lambda errors: ILTRegistrationPayload(user_errors=errors),
+            lambda: _deregister(info, input),
+        )

@@ -1,0 +1,78 @@
+"""The frame every mutation runs in: idempotency key, refusals as `userErrors`, fresh reads after.
+
+    return await run_mutation(info, "scheduleLessons", input, ScheduleLessonsPayload, lambda: work(...))
+
+- The same `idempotencyKey` with the same input within the window answers the first payload and
+  writes nothing (duplicates in flight wait for the first); with a different input it is refused.
+- `Refused` raised by the work, and bad IDs, become the payload's `userErrors`.
+- After the work, the request's loaders are replaced so the payload (and any later mutation in the
+  same document) reads what the upstream holds now, not what this request read before the write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+from gateway.errors import InvalidNativeId, UpstreamError
+from gateway.idempotency import IdempotencyKeyReused
+from resolvers.global_id import InvalidGlobalId
+from resolvers.info import Info
+from resolvers.mutations.user_errors import (
+    IDEMPOTENCY_KEY_REUSED,
+    INVALID_INPUT,
+    Refused,
+    UserError,
+    from_upstream,
+    user_error,
+)
+
+
+class Payload(Protocol):
+    user_errors: list[UserError]
+
+
+P = TypeVar("P", bound=Payload)
+
+
+def fingerprint(input_value: Any) -> str:
+    """The input, minus its idempotency key, as a stable digest."""
+    is_instance = dataclasses.is_dataclass(input_value) and not isinstance(input_value, type)
+    fields = dataclasses.asdict(input_value) if is_instance else dict(input_value)
+    fields.pop("idempotency_key", None)
+    encoded = orjson.dumps(fields, default=str, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(encoded).hexdigest()
+
+
+async def run_mutation(
+    info: Info,
+    operation: str,
+    input_value: Any,
+    refused: Callable[[list[UserError]], P],
+    work: Callable[[], Awaitable[P]],
+) -> P:
+    async def attempt() -> P:
+        try:
+            return await work()
+        except Refused as exc:
+            return refused(exc.errors)
+        except (InvalidGlobalId, InvalidNativeId) as exc:
+            return refused([user_error(None, str(exc), INVALID_INPUT)])
+        except UpstreamError as exc:
+            # A read the write depends on failed: nothing was written.
+            return refused([from_upstream(exc, None)])
+
+    key = getattr(input_value, "idempotency_key", None)
+    if key is not None and not key.strip():
+        return refused([user_error(["idempotencyKey"], "idempotencyKey must not be blank", INVALID_INPUT)])
+    try:
+        return await info.context.services.idempotency.run(operation, key, fingerprint(input_value), attempt)
+    except IdempotencyKeyReused as exc:
+        return refused([user_error(["idempotencyKey"], str(exc), IDEMPOTENCY_KEY_REUSED)])
+    finally:
+        # A replay wrote nothing here, but this request may have read the object before the first did.
+        info.context.refresh_after_write()

@@ -1,0 +1,447 @@
+"""Assigning and completing training: `scheduleLessons` and `completeLesson`.
+
+DAMSTRA lessons are scheduled with `POST /user/{id}/lesson_schedule` (one call for every lesson
+version) and completed with `POST /lesson_schedule/{userId}/complete_lesson`; TRAINING_RECORDS
+packages get a record (`POST /training/record/`) and complete with a `PATCH` of `date_completed`.
+LEARNINGLOGIN and ISCOUT have no API for either: `NOT_SUPPORTED_BY_SOURCE`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import strawberry
+
+from gateway.errors import UpstreamError, UpstreamNotFound
+from gateway.events import TrainingEvent, TrainingEventType
+from gateway.people import Person
+from gateway.sources import Source
+from gateway.upstreams.damstra import DamstraLesson, DamstraSchedule
+from gateway.upstreams.training_records import TrainingRecord
+from resolvers.info import Info
+from resolvers.mutations.running import run_mutation
+from resolvers.mutations.targets import (
+    account_in,
+    global_id,
+    native_of,
+    non_empty,
+    only_from,
+    person_at,
+)
+from resolvers.mutations.user_errors import (
+    ALREADY_COMPLETED,
+    ALREADY_SCHEDULED_CODE,
+    INVALID_INPUT,
+    NOT_FOUND,
+    NOT_SCHEDULED_FOR_LESSON,
+    NOT_SUPPORTED_BY_SOURCE,
+    Refused,
+    UserError,
+    from_upstream,
+    user_error,
+)
+from resolvers.scalars import DateTime
+from resolvers.schedule import Schedule
+
+# DAMSTRA refuses a second schedule for a lesson while one is open.
+OPEN_DAMSTRA_STATUSES = {"scheduled", "due", "overdue", "in progress", "inprogress"}
+# Clocks differ: a completion a little ahead of ours is not "in the future".
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@strawberry.enum
+class GracePeriodUnit(enum.Enum):
+    DAYS = "days"
+    MONTHS = "months"
+
+
+@strawberry.input(description="How long after the start the lesson falls due.")
+class GracePeriodInput:
+    amount: int
+    unit: GracePeriodUnit | None = strawberry.field(
+        default=None, description="Required with an amount (DAMSTRA cannot read an amount without it)."
+    )
+
+
+@strawberry.input
+class ScheduleLessonsInput:
+    user_id: strawberry.ID
+    lesson_ids: list[strawberry.ID]
+    schedule_date: DateTime | None = strawberry.field(
+        default=None, description="When the lessons start; now if unset."
+    )
+    grace_period: GracePeriodInput | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Repeats with the same key and input answer the first result and write nothing.",
+    )
+
+
+@strawberry.type(description="What happened to one of the lessons asked for.")
+class ScheduleLessonResult:
+    lesson_id: strawberry.ID
+    schedule: Schedule | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ScheduleLessonsPayload:
+    schedules: list[Schedule] = field(default_factory=list)
+    results: list[ScheduleLessonResult] = field(default_factory=list)
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@strawberry.input
+class CompleteLessonInput:
+    user_id: strawberry.ID
+    lesson_id: strawberry.ID
+    lesson_version_id: str | None = strawberry.field(
+        default=None, description="A DAMSTRA lesson version of the lesson, to complete that version."
+    )
+    completed_at: DateTime | None = strawberry.field(default=None, description="Now if unset.")
+    completed_by_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The User who confirms the completion (DAMSTRA records them)."
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class CompleteLessonPayload:
+    schedule: Schedule | None = None
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    """One lesson of a scheduleLessons input, as it goes through the work."""
+
+    index: int
+    raw_id: str
+    native_id: str = ""
+    source: Source | None = None
+    schedule: Schedule | None = None
+    errors: list[UserError] = field(default_factory=list)
+
+    @property
+    def field(self) -> list[str | int]:
+        return ["lessonIds", self.index]
+
+    def fail(self, message: str, code: str) -> None:
+        self.errors.append(user_error(self.field, message, code))
+
+
+# -- scheduleLessons ----------------------------------------------------------------------------
+
+
+def _check_schedule_input(value: ScheduleLessonsInput) -> None:
+    non_empty(["lessonIds"], value.lesson_ids)
+    grace = value.grace_period
+    if grace is not None:
+        if grace.amount < 0:
+            raise Refused.at(["gracePeriod", "amount"], "must not be negative")
+        if grace.unit is None:
+            raise Refused.at(["gracePeriod", "unit"], "a grace period needs its unit (DAYS or MONTHS)")
+
+
+def _items(value: ScheduleLessonsInput) -> list[_Item]:
+    items: list[_Item] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(value.lesson_ids):
+        item = _Item(index, str(raw))
+        items.append(item)
+        try:
+            gid = global_id(item.field, item.raw_id, "Lesson")
+            item.native_id, item.source = native_of(item.field, gid), gid.source
+        except Refused as exc:
+            item.errors += exc.errors
+            continue
+        if item.raw_id in seen:
+            item.fail("this lesson is listed twice", INVALID_INPUT)
+        seen.add(item.raw_id)
+    return items
+
+
+async def _schedule_damstra(
+    info: Info, value: ScheduleLessonsInput, person: Person, items: list[_Item]
+) -> None:
+    try:
+        user_id = account_in(person, Source.DAMSTRA, ["userId"])
+    except Refused as exc:
+        for item in items:
+            item.errors += [user_error(item.field, e.message, e.code) for e in exc.errors]
+        return
+    loaders = info.context.loaders
+    try:
+        # Unknown lessons are answered per item, so the batch must not fail as a whole.
+        lessons, open_schedules = await asyncio.gather(
+            asyncio.gather(*(loaders.lesson.load(item.native_id) for item in items), return_exceptions=True),
+            loaders.user_schedules.load(user_id),
+        )
+    except UpstreamError as exc:
+        for item in items:
+            item.errors.append(from_upstream(exc, item.field))
+        return
+    already = {s.lesson_id for s in open_schedules if (s.status or "").lower() in OPEN_DAMSTRA_STATUSES}
+    to_send: list[tuple[_Item, DamstraLesson]] = []
+    for item, lesson in zip(items, lessons, strict=True):
+        if isinstance(lesson, UpstreamNotFound) or lesson is None:
+            item.fail(f"no DAMSTRA lesson {item.native_id}", NOT_FOUND)
+        elif isinstance(lesson, UpstreamError):
+            item.errors.append(from_upstream(lesson, item.field))
+        elif isinstance(lesson, BaseException):
+            raise lesson
+        elif lesson.lesson_id in already:
+            item.fail(
+                f"already scheduled for lesson {lesson.name or lesson.lesson_id}", ALREADY_SCHEDULED_CODE
+            )
+        else:
+            to_send.append((item, lesson))
+    if not to_send:
+        return
+    grace = value.grace_period
+    client = info.context.upstreams.need_damstra()
+    try:
+        # One call for every lesson: DAMSTRA checks them all before it makes any.
+        created_ids = await client.schedule_user(
+            user_id,
+            [lesson.lesson_version_id for _, lesson in to_send],
+            schedule_date=value.schedule_date,
+            grace_period=grace.amount if grace else None,
+            grace_period_unit=grace.unit.value if grace and grace.unit else None,
+        )
+    except UpstreamError as exc:
+        for item, _ in to_send:
+            item.errors.append(from_upstream(exc, item.field))
+        return
+    info.context.refresh_after_write()
+    loader = info.context.loaders.schedule
+    fresh = await asyncio.gather(*(loader.load(str(i)) for i in created_ids), return_exceptions=True)
+    by_lesson: dict[int | None, DamstraSchedule] = {
+        s.lesson_id: s for s in fresh if isinstance(s, DamstraSchedule)
+    }
+    now = datetime.now(UTC)
+    for item, lesson in to_send:
+        schedule = by_lesson.get(lesson.lesson_id)
+        if schedule is None:
+            # Written, but not readable back yet: say so rather than pretend.
+            item.fail("scheduled, but DAMSTRA did not show the new schedule when read back", "NOT_READ_BACK")
+            continue
+        item.schedule = Schedule.from_damstra(schedule, now)
+        await _publish(
+            info, TrainingEventType.SCHEDULE_CREATED, Source.DAMSTRA, user_id, schedule.id, lesson.lesson_id
+        )
+
+
+async def _schedule_training_records(
+    info: Info, value: ScheduleLessonsInput, person: Person, items: list[_Item]
+) -> None:
+    if value.schedule_date is not None or value.grace_period is not None:
+        for item in items:
+            item.fail("TRAINING_RECORDS records have no start or due date to set", NOT_SUPPORTED_BY_SOURCE)
+        return
+    try:
+        person_api_id = account_in(person, Source.TRAINING_RECORDS, ["userId"])
+    except Refused as exc:
+        for item in items:
+            item.errors += [user_error(item.field, e.message, e.code) for e in exc.errors]
+        return
+    try:
+        records = (await info.context.loaders.training_records_by_person()).get(person_api_id, [])
+    except UpstreamError as exc:
+        for item in items:
+            item.errors.append(from_upstream(exc, item.field))
+        return
+    open_packages = {r.package_api_id for r in records if r.date_completed is None}
+    client = info.context.upstreams.need_training_records()
+
+    async def create(item: _Item) -> None:
+        if item.native_id in open_packages:
+            item.fail(f"already assigned package {item.native_id}", ALREADY_SCHEDULED_CODE)
+            return
+        try:
+            record: TrainingRecord = await client.create_record(
+                person_api_id=person_api_id, package_api_id=item.native_id
+            )
+        except UpstreamError as exc:
+            item.errors.append(from_upstream(exc, item.field))
+            return
+        item.schedule = Schedule.from_training_record(record)
+        await _publish(
+            info,
+            TrainingEventType.SCHEDULE_CREATED,
+            Source.TRAINING_RECORDS,
+            person_api_id,
+            record.api_id,
+            item.native_id,
+        )
+
+    await asyncio.gather(*(create(item) for item in items))
+
+
+async def _schedule_lessons(info: Info, value: ScheduleLessonsInput) -> ScheduleLessonsPayload:
+    _check_schedule_input(value)
+    if value.schedule_date is not None and value.schedule_date.tzinfo is None:
+        raise Refused.at(["scheduleDate"], "give the date-time with its offset, e.g. 2026-12-01T09:00:00Z")
+    person = await person_at(info, ["userId"], value.user_id)
+    items = _items(value)
+    by_source: dict[Source, list[_Item]] = {}
+    for item in items:
+        if not item.errors and item.source is not None:
+            by_source.setdefault(item.source, []).append(item)
+    for source in (Source.LEARNINGLOGIN, Source.ISCOUT):
+        for item in by_source.pop(source, []):
+            item.fail(f"{source.name} has no API to schedule a lesson", NOT_SUPPORTED_BY_SOURCE)
+    await asyncio.gather(
+        _schedule_damstra(info, value, person, by_source.get(Source.DAMSTRA, [])),
+        _schedule_training_records(info, value, person, by_source.get(Source.TRAINING_RECORDS, [])),
+    )
+    return ScheduleLessonsPayload(
+        schedules=[item.schedule for item in items if item.schedule is not None],
+        results=[
+            ScheduleLessonResult(
+                lesson_id=strawberry.ID(item.raw_id), schedule=item.schedule, user_errors=item.errors
+            )
+            for item in items
+        ],
+        user_errors=[error for item in items for error in item.errors],
+    )
+
+
+# -- completeLesson -----------------------------------------------------------------------------
+
+
+async def _complete_damstra(
+    info: Info, value: CompleteLessonInput, person: Person, lesson_id: str
+) -> Schedule:
+    user_id = account_in(person, Source.DAMSTRA, ["userId"])
+    version = None
+    if value.lesson_version_id is not None:
+        if not value.lesson_version_id.isdigit():
+            raise Refused.at(["lessonVersionId"], "a DAMSTRA lesson version id is a number")
+        version = int(value.lesson_version_id)
+    completed_by = None
+    if value.completed_by_id is not None:
+        confirmer = await person_at(info, ["completedById"], value.completed_by_id)
+        completed_by = int(account_in(confirmer, Source.DAMSTRA, ["completedById"]))
+    try:
+        ids = await info.context.upstreams.need_damstra().complete_lesson(
+            user_id,
+            lesson_id=int(lesson_id),
+            lesson_version_id=version,
+            completed_date=value.completed_at,
+            completed_by_user_id=completed_by,
+        )
+    except UpstreamError as exc:
+        raise Refused([from_upstream(exc, ["lessonId"])]) from None
+    info.context.refresh_after_write()
+    schedule: DamstraSchedule = await info.context.loaders.schedule.load(str(ids[0]))
+    await _publish(
+        info, TrainingEventType.SCHEDULE_COMPLETED, Source.DAMSTRA, user_id, schedule.id, lesson_id
+    )
+    return Schedule.from_damstra(schedule)
+
+
+async def _complete_training_record(
+    info: Info, value: CompleteLessonInput, person: Person, package_id: str
+) -> Schedule:
+    if value.completed_by_id is not None:
+        raise Refused.at(
+            ["completedById"],
+            "TRAINING_RECORDS does not record who confirmed a completion",
+            NOT_SUPPORTED_BY_SOURCE,
+        )
+    if value.lesson_version_id is not None:
+        raise Refused.at(
+            ["lessonVersionId"], "TRAINING_RECORDS packages have no versions", NOT_SUPPORTED_BY_SOURCE
+        )
+    person_api_id = account_in(person, Source.TRAINING_RECORDS, ["userId"])
+    records = [
+        r
+        for r in (await info.context.loaders.training_records_by_person()).get(person_api_id, [])
+        if r.package_api_id == package_id
+    ]
+    open_records = [r for r in records if r.date_completed is None]
+    if not open_records:
+        if records:
+            raise Refused.at(["lessonId"], f"package {package_id} is already completed", ALREADY_COMPLETED)
+        raise Refused.at(["lessonId"], f"not assigned package {package_id}", NOT_SCHEDULED_FOR_LESSON)
+    target = open_records[0]
+    completed_at = value.completed_at or datetime.now(UTC)
+    try:
+        record = await info.context.upstreams.need_training_records().update_record(
+            target.api_id, date_completed=completed_at
+        )
+    except UpstreamError as exc:
+        raise Refused([from_upstream(exc, ["lessonId"])]) from None
+    await _publish(
+        info,
+        TrainingEventType.SCHEDULE_COMPLETED,
+        Source.TRAINING_RECORDS,
+        person_api_id,
+        record.api_id,
+        package_id,
+    )
+    return Schedule.from_training_record(record)
+
+
+async def _complete_lesson(info: Info, value: CompleteLessonInput) -> CompleteLessonPayload:
+    if value.completed_at is not None:
+        if value.completed_at.tzinfo is None:
+            raise Refused.at(["completedAt"], "give the date-time with its offset, e.g. 2026-11-20T14:00:00Z")
+        if value.completed_at > datetime.now(UTC) + CLOCK_SKEW:
+            raise Refused.at(["completedAt"], "a completion cannot be in the future")
+    lesson = global_id(["lessonId"], value.lesson_id, "Lesson")
+    only_from(["lessonId"], lesson, (Source.DAMSTRA, Source.TRAINING_RECORDS), "Completing a lesson")
+    lesson_native = native_of(["lessonId"], lesson)
+    person = await person_at(info, ["userId"], value.user_id)
+    if lesson.source is Source.DAMSTRA:
+        schedule = await _complete_damstra(info, value, person, lesson_native)
+    else:
+        schedule = await _complete_training_record(info, value, person, lesson_native)
+    return CompleteLessonPayload(schedule=schedule)
+
+
+async def _publish(
+    info: Info, kind: TrainingEventType, source: Source, user_id: str, schedule_id: Any, lesson_id: Any
+) -> None:
+    event = TrainingEvent(
+        kind,
+        source,
+        datetime.now(UTC),
+        user_id=str(user_id),
+        schedule_id=str(schedule_id),
+        lesson_id=str(lesson_id),
+    )
+    await info.context.services.events.publish(event)
+
+
+@strawberry.type
+class SchedulingMutations:
+    @strawberry.mutation(
+        description="Schedules lessons for a person: DAMSTRA lessons in their DAMSTRA account, "
+        "TRAINING_RECORDS packages as new records. One result per lesson."
+    )
+    async def schedule_lessons(self, info: Info, input: ScheduleLessonsInput) -> ScheduleLessonsPayload:
+        return await run_mutation(
+            info,
+            "scheduleLessons",
+            input,
+            lambda errors: ScheduleLessonsPayload(user_errors=errors),
+            lambda: _schedule_lessons(info, input),
+        )
+
+    @strawberry.mutation(
+        description="Records a lesson as completed: DAMSTRA's manual completion, or TRAINING_RECORDS' date_completed."
+    )
+    async def complete_lesson(self, info: Info, input: CompleteLessonInput) -> CompleteLessonPayload:
+        return await run_mutation(
+            info,
+            "completeLesson",
+            input,
+            lambda errors: CompleteLessonPayload(user_errors=errors),
+            lambda: _complete_lesson(info, input),
+        )

@@ -1,0 +1,73 @@
+"""Reading the IDs in a mutation's input: right type, right source, an account where the write goes.
+
+person = await person_at(info, ["userId"], input.user_id)
+damstra_id = account_in(person, Source.DAMSTRA, ["userId"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gateway.native_ids import numeric_id, opaque_id
+from gateway.people import Person
+from gateway.sources import Source
+from resolvers.global_id import GlobalId, InvalidGlobalId, decode
+from resolvers.info import Info
+from resolvers.mutations.user_errors import (
+    INVALID_INPUT,
+    NO_ACCOUNT_IN_SOURCE,
+    NOT_FOUND,
+    NOT_SUPPORTED_BY_SOURCE,
+    Refused,
+)
+
+Field = Sequence[str | int]
+
+
+def global_id(field: Field, raw: str, type_name: str) -> GlobalId:
+    """The decoded ID, or a refusal naming the field (malformed, or an ID of another type)."""
+    try:
+        return decode(raw, type_name)
+    except InvalidGlobalId as exc:
+        raise Refused.at(field, str(exc), INVALID_INPUT) from None
+
+
+def native_of(field: Field, gid: GlobalId) -> str:
+    """The native id, held to its source's pattern before it can reach a URL."""
+    numeric = gid.source is Source.DAMSTRA or (
+        gid.source is Source.LEARNINGLOGIN and gid.type_name != "Lesson"
+    )
+    what = f"{gid.source.name} {gid.type_name} id"
+    try:
+        return numeric_id(gid.native_id, what) if numeric else opaque_id(gid.native_id, what)
+    except ValueError as exc:
+        raise Refused.at(field, str(exc), INVALID_INPUT) from None
+
+
+def only_from(field: Field, gid: GlobalId, sources: Sequence[Source], doing: str) -> None:
+    if gid.source not in sources:
+        names = " or ".join(s.name for s in sources)
+        raise Refused.at(
+            field, f"{doing} is done in {names}; {gid.source.name} cannot do it", NOT_SUPPORTED_BY_SOURCE
+        )
+
+
+async def person_at(info: Info, field: Field, raw: str) -> Person:
+    gid = global_id(field, raw, "User")
+    person = await info.context.people.for_account(gid.source, native_of(field, gid))
+    if person is None:
+        raise Refused.at(field, f"no User with ID {raw}", NOT_FOUND)
+    return person
+
+
+def account_in(person: Person, source: Source, field: Field) -> str:
+    """The person's (first) account in `source`, where a write for them must go."""
+    ids = person.ids(source)
+    if not ids:
+        raise Refused.at(field, f"this person has no {source.name} account", NO_ACCOUNT_IN_SOURCE)
+    return ids[0]
+
+
+def non_empty(field: Field, values: Sequence[object] | None) -> None:
+    if not values:
+        raise Refused.at(field, "must list at least one", INVALID_INPUT)

@@ -1,0 +1,523 @@
+"""scheduleLessons, completeLesson and unassignCourses against the sandbox: the upstream's state after
+each write, every userError path, idempotent replay, and the unknown outcome of a timed-out write."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+from gateway.sandbox.world import Person
+from gateway.sources import Source
+from tests.conftest import Gateway
+
+SCHEDULE = """mutation($input: ScheduleLessonsInput!) { scheduleLessons(input: $input) {
+    schedules { id source status lesson { name } dueDate }
+    results { lessonId schedule { id } userErrors { field code } }
+    userErrors { field message code } } }"""
+COMPLETE = """mutation($input: CompleteLessonInput!) { completeLesson(input: $input) {
+    schedule { id source status completedAt } userErrors { field message code } } }"""
+UNASSIGN = """mutation($input: UnassignCoursesInput!) { unassignCourses(input: $input) {
+    unassignedCount userErrors { field message code } } }"""
+SCHEDULES = """query($id: ID!) { user(id: $id) { schedules(first: 500) { edges { node { id source status
+    lesson { id } } } } } }"""
+
+
+def gid(type_name: str, source: str, native: object) -> str:
+    return base64.b64encode(f"{type_name}:{source}:{native}".encode()).decode()
+
+
+def person_with(gateway: Gateway, *sources: Source) -> Person:
+    keys = {
+        Source.DAMSTRA: "damstra_user_id",
+        Source.LEARNINGLOGIN: "learninglogin_login_id",
+        Source.TRAINING_RECORDS: "training_records_person_api_id",
+        Source.ISCOUT: "iscout_user_id",
+    }
+    return next(p for p in gateway.sandbox.world.people if all(getattr(p, keys[s]) for s in sources))
+
+
+def user_id(person: Person) -> str:
+    return gid("User", "damstra", person.damstra_user_id)
+
+
+def unscheduled_lessons(gateway: Gateway, person: Person, count: int) -> list[int]:
+    """Active DAMSTRA lessons the person has no open schedule for."""
+    state = gateway.sandbox.world.damstra
+    busy = {
+        s.lesson_id
+        for s in state.schedules.values()
+        if s.user_id == person.damstra_user_id and s.status in ("scheduled", "due", "overdue")
+    }
+    free = [
+        lesson.lesson_id
+        for lesson in state.lessons.values()
+        if lesson.status == "active" and lesson.lesson_id not in busy
+    ]
+    return free[:count]
+
+
+def damstra_schedules_of(gateway: Gateway, person: Person, lesson_id: int) -> list[Any]:
+    return [
+        s
+        for s in gateway.sandbox.world.damstra.schedules.values()
+        if s.user_id == person.damstra_user_id and s.lesson_id == lesson_id
+    ]
+
+
+async def mutate(gateway: Gateway, query: str, field: str, input_value: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = (await gateway.data(query, {"input": input_value}))[field]
+    return payload
+
+
+def codes(payload: dict[str, Any]) -> list[str]:
+    return [e["code"] for e in payload["userErrors"]]
+
+
+# -- scheduleLessons ----------------------------------------------------------------------------
+
+
+async def test_schedule_lessons_writes_damstra_in_one_call_and_the_next_query_shows_them(
+    gateway: Gateway,
+) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    lessons = unscheduled_lessons(gateway, person, 2)
+    before = await gateway.data(SCHEDULES, {"id": user_id(person)})
+    gateway.clear_logs()
+    payload = await mutate(
+        gateway,
+        SCHEDULE,
+        "scheduleLessons",
+        {
+            "userId": user_id(person),
+            "lessonIds": [gid("Lesson", "damstra", n) for n in lessons],
+            "scheduleDate": "2026-12-01T09:00:00+10:00",
+            "gracePeriod": {"amount": 14, "unit": "DAYS"},
+        },
+    )
+    assert payload["userErrors"] == []
+    assert len(payload["schedules"]) == 2
+    assert gateway.log(Source.DAMSTRA).count("POST", f"/user/{person.damstra_user_id}/lesson_schedule") == 1
+    for lesson_id, result in zip(lessons, payload["results"], strict=True):
+        made = damstra_schedules_of(gateway, person, lesson_id)
+        assert len(made) == 1 and made[0].status in ("scheduled", "due")
+        assert made[0].start_date.isoformat() == "2026-11-30T23:00:00+00:00"
+        assert (made[0].end_date - made[0].start_date).days == 14
+        assert result["schedule"]["id"] == gid("Schedule", "damstra", made[0].id)
+    after = await gateway.data(SCHEDULES, {"id": user_id(person)})
+    new_ids = {e["node"]["id"] for e in after["user"]["schedules"]["edges"]} - {
+        e["node"]["id"] for e in before["user"]["schedules"]["edges"]
+    }
+    assert new_ids == {s["id"] for s in payload["schedules"]}
+
+
+async def test_schedule_lessons_reports_each_lesson_and_writes_only_what_it_can(gateway: Gateway) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    state = gateway.sandbox.world.damstra
+    busy = next(
+        s.lesson_id
+        for s in state.schedules.values()
+        if s.user_id == person.damstra_user_id and s.status in ("scheduled", "due", "overdue")
+    )
+    free = unscheduled_lessons(gateway, person, 1)[0]
+    payload = await mutate(
+        gateway,
+        SCHEDULE,
+        "scheduleLessons",
+        {
+            "userId": user_id(person),
+            "lessonIds": [
+                gid("Lesson", "damstra", busy),
+                gid("Lesson", "damstra", free),
+                gid("Lesson", "damstra", 999999),
+                gid("Lesson", "learninglogin", "WHMIS"),
+                gid("Group", "damstra", 200),
+            ],
+        },
+    )
+    results = payload["results"]
+    assert [r["userErrors"][0]["code"] if r["userErrors"] else None for r in results] == [
+        "ALREADY_SCHEDULED",
+        None,
+        "NOT_FOUND",
+        "NOT_SUPPORTED_BY_SOURCE",
+        "INVALID_INPUT",
+    ]
+    assert results[2]["userErrors"][0]["field"] == ["lessonIds", "2"]
+    assert len(damstra_schedules_of(gateway, person, free)) == 1
+    assert len(payload["schedules"]) == 1
+
+
+async def test_upstream_refusal_of_the_whole_call_reaches_every_item(gateway: Gateway) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    lesson = unscheduled_lessons(gateway, person, 1)[0]
+    # DAMSTRA refuses: the lesson is not active (the gateway's cached copy still says it is).
+    await gateway.data(
+        "query($id: ID!) { lesson(id: $id) { name } }", {"id": gid("Lesson", "damstra", lesson)}
+    )
+    gateway.sandbox.world.damstra.lessons[lesson].status = "inactive"
+    payload = await mutate(
+        gateway,
+        SCHEDULE,
+        "scheduleLessons",
+        {"userId": user_id(person), "lessonIds": [gid("Lesson", "damstra", lesson)]},
+    )
+    assert codes(payload) == ["UPSTREAM_REJECTED"]
+    assert (
+        "not active" in payload["userErrors"][0]["message"]
+        or "inactive" in payload["userErrors"][0]["message"]
+    )
+    assert damstra_schedules_of(gateway, person, lesson) == []
+
+
+async def test_schedule_input_is_checked_before_any_upstream_call(gateway: Gateway) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    lesson = gid("Lesson", "damstra", unscheduled_lessons(gateway, person, 1)[0])
+    gateway.clear_logs()
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({"userId": user_id(person), "lessonIds": []}, ["lessonIds"]),
+        (
+            {"userId": user_id(person), "lessonIds": [lesson], "gracePeriod": {"amount": 3}},
+            ["gracePeriod", "unit"],
+        ),
+        (
+            {"userId": user_id(person), "lessonIds": [lesson], "gracePeriod": {"amount": -1, "unit": "DAYS"}},
+            ["gracePeriod", "amount"],
+        ),
+        ({"userId": gid("Lesson", "damstra", 1), "lessonIds": [lesson]}, ["userId"]),
+        ({"userId": "garbage", "lessonIds": [lesson]}, ["userId"]),
+    ]
+    for input_value, field in cases:
+        payload = await mutate(gateway, SCHEDULE, "scheduleLessons", input_value)
+        assert payload["userErrors"][0]["field"] == field, input_value
+        assert codes(payload) == ["INVALID_INPUT"]
+    assert sum(len(c.log.entries) for c in gateway.sandbox.controls.values()) == 0
+
+
+async def test_an_unknown_user_is_not_found(gateway: Gateway) -> None:
+    payload = await mutate(
+        gateway,
+        SCHEDULE,
+        "scheduleLessons",
+        {"userId": gid("User", "damstra", 987654), "lessonIds": [gid("Lesson", "damstra", 1)]},
+    )
+    assert payload["userErrors"][0]["field"] == ["userId"]
+    assert codes(payload) == ["NOT_FOUND"]
+
+
+async def test_training_records_packages_become_records(gateway: Gateway) -> None:
+    person = person_with(gateway, Source.DAMSTRA, Source.TRAINING_RECORDS)
+    state = gateway.sandbox.world.training_records
+    held = {
+        r.package_api_id
+        for r in state.records.values()
+        if r.person_api_id == person.training_records_person_api_id
+    }
+    package = next(p for p in state.packages if p not in held)
+    payload = await mutate(
+        gateway,
+        SCHEDULE,
+        "scheduleLessons",
+        {"userId": user_id(person), "lessonIds": [gid("Lesson", "training_records", package)]},
+    )
+    assert payload["userErrors"] == []
+    made = [
+        r
+        for r in state.records.values()
+        if r.person_api_id == person.training_records_person_api_id and r.package_api_id == package
+    ]
+    assert len(made) == 1
+    assert payload["schedules"][0]["id"] == gid("Schedule", "training_records", made[0].api_id)
+    again = await mutate(
+        gateway,
+        SCHEDULE,
+        "scheduleLessons",
+        {"userId": user_id(person), "lessonIds": [gid("Lesson", "training_records", package)]},
+    )
+    assert codes(again) == ["ALREADY_SCHEDULED"]
+    dated = await mutate(
+        gateway,
+        SCHEDULE,
+        "scheduleLessons",
+        {
+            "userId": user_id(person),
+            "lessonIds": [gid("Lesson", "training_records", package)],
+            "scheduleDate": "2026-12-01T00:00:00Z",
+        },
+    )
+    assert codes(dated) == ["NOT_SUPPORTED_BY_SOURCE"]
+
+
+async def test_a_person_without_an_account_in_the_lessons_source(gateway: Gateway) -> None:
+    person = next(
+        p for p in gateway.sandbox.world.people if p.damstra_user_id and not p.training_records_person_api_id
+    )
+    package = next(iter(gateway.sandbox.world.training_records.packages))
+    payload = await mutate(
+        gateway,
+        SCHEDULE,
+        "scheduleLessons",
+        {"userId": user_id(person), "lessonIds": [gid("Lesson", "training_records", package)]},
+    )
+    assert codes(payload) == ["NO_ACCOUNT_IN_SOURCE"]
+
+
+# -- idempotency and unknown outcomes ---------------------------------------------------------
+
+
+async def test_a_repeated_idempotency_key_answers_the_first_result_without_a_second_write(
+    gateway: Gateway,
+) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    lessons = unscheduled_lessons(gateway, person, 2)
+    input_value = {
+        "userId": user_id(person),
+        "lessonIds": [gid("Lesson", "damstra", lessons[0])],
+        "idempotencyKey": "k-1",
+    }
+    path = f"/user/{person.damstra_user_id}/lesson_schedule"
+    gateway.clear_logs()
+    first = await mutate(gateway, SCHEDULE, "scheduleLessons", input_value)
+    second = await mutate(gateway, SCHEDULE, "scheduleLessons", input_value)
+    assert first == second and first["userErrors"] == []
+    assert gateway.log(Source.DAMSTRA).count("POST", path) == 1
+    assert len(damstra_schedules_of(gateway, person, lessons[0])) == 1
+
+    concurrent = {**input_value, "lessonIds": [gid("Lesson", "damstra", lessons[1])], "idempotencyKey": "k-2"}
+    answers = await asyncio.gather(
+        *(mutate(gateway, SCHEDULE, "scheduleLessons", concurrent) for _ in range(3))
+    )
+    assert answers[0] == answers[1] == answers[2] and answers[0]["userErrors"] == []
+    assert gateway.log(Source.DAMSTRA).count("POST", path) == 2
+    assert len(damstra_schedules_of(gateway, person, lessons[1])) == 1
+
+    reused = await mutate(
+        gateway, SCHEDULE, "scheduleLessons", {**input_value, "lessonIds": concurrent["lessonIds"]}
+    )
+    assert codes(reused) == ["IDEMPOTENCY_KEY_REUSED"]
+    assert reused["userErrors"][0]["field"] == ["idempotencyKey"]
+
+
+async def test_a_write_that_times_out_is_reported_unknown_and_not_resent(loopback_gateway: Gateway) -> None:
+    gateway = loopback_gateway
+    person = person_with(gateway, Source.DAMSTRA)
+    lesson = unscheduled_lessons(gateway, person, 1)[0]
+    path = f"/user/{person.damstra_user_id}/lesson_schedule"
+    # DAMSTRA makes the schedule but answers too late.
+    gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
+    gateway.clear_logs()
+    input_value = {
+        "userId": user_id(person),
+        "lessonIds": [gid("Lesson", "damstra", lesson)],
+        "idempotencyKey": "t-1",
+    }
+    payload = await mutate(gateway, SCHEDULE, "scheduleLessons", input_value)
+    assert codes(payload) == ["UPSTREAM_TIMEOUT"]
+    assert "not re-sent" in payload["userErrors"][0]["message"]
+    assert gateway.log(Source.DAMSTRA).count("POST", path) == 1
+    assert len(damstra_schedules_of(gateway, person, lesson)) == 1  # it did happen, once
+    # The same key repeats the unknown outcome; it never sends the write again.
+    again = await mutate(gateway, SCHEDULE, "scheduleLessons", input_value)
+    assert codes(again) == ["UPSTREAM_TIMEOUT"]
+    assert gateway.log(Source.DAMSTRA).count("POST", path) == 1
+
+
+# -- completeLesson -----------------------------------------------------------------------------
+
+
+async def test_complete_lesson_completes_the_open_damstra_schedule(gateway: Gateway) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    state = gateway.sandbox.world.damstra
+    open_schedule = next(
+        s
+        for s in state.schedules.values()
+        if s.user_id == person.damstra_user_id and s.status in ("due", "overdue")
+    )
+    confirmer = next(p for p in gateway.sandbox.world.people if p.damstra_user_id and p is not person)
+    payload = await mutate(
+        gateway,
+        COMPLETE,
+        "completeLesson",
+        {
+            "userId": user_id(person),
+            "lessonId": gid("Lesson", "damstra", open_schedule.lesson_id),
+            "completedAt": "2026-10-30T14:00:00-04:00",
+            "completedById": user_id(confirmer),
+        },
+    )
+    assert payload["userErrors"] == []
+    assert open_schedule.status == "completed"
+    assert (
+        open_schedule.completed is not None
+        and open_schedule.completed.isoformat() == "2026-10-30T18:00:00+00:00"
+    )
+    assert open_schedule.completed_by == confirmer.damstra_user_id
+    assert payload["schedule"] == {
+        "id": gid("Schedule", "damstra", open_schedule.id),
+        "source": "DAMSTRA",
+        "status": "COMPLETED",
+        "completedAt": "2026-10-30T18:00:00Z",
+    }
+    shown = await gateway.data(
+        "query($id: ID!) { schedule(id: $id) { status } }",
+        {"id": gid("Schedule", "damstra", open_schedule.id)},
+    )
+    assert shown["schedule"]["status"] == "COMPLETED"
+
+
+async def test_complete_lesson_refusals(gateway: Gateway) -> None:
+    person = person_with(gateway, Source.DAMSTRA, Source.TRAINING_RECORDS)
+    cases = [
+        ({"lessonId": gid("Lesson", "iscout", "T-1")}, "NOT_SUPPORTED_BY_SOURCE", ["lessonId"]),
+        ({"lessonId": gid("Lesson", "damstra", 999999)}, "NOT_FOUND", ["lessonId"]),
+        (
+            {"lessonId": gid("Lesson", "damstra", 1), "completedAt": "2099-01-01T00:00:00Z"},
+            "INVALID_INPUT",
+            ["completedAt"],
+        ),
+        (
+            {"lessonId": gid("Lesson", "training_records", "never-assigned-pkg")},
+            "NOT_SCHEDULED_FOR_LESSON",
+            ["lessonId"],
+        ),
+    ]
+    for extra, code, field in cases:
+        payload = await mutate(gateway, COMPLETE, "completeLesson", {"userId": user_id(person), **extra})
+        assert (codes(payload), payload["userErrors"][0]["field"]) == ([code], field), extra
+
+
+async def test_complete_lesson_on_training_records_patches_date_completed(gateway: Gateway) -> None:
+    state = gateway.sandbox.world.training_records
+    record = next(r for r in state.records.values() if r.date_completed is None)
+    person = next(
+        p for p in gateway.sandbox.world.people if p.training_records_person_api_id == record.person_api_id
+    )
+    user = (
+        gid("User", "damstra", person.damstra_user_id)
+        if person.damstra_user_id
+        else gid("User", "training_records", record.person_api_id)
+    )
+    payload = await mutate(
+        gateway,
+        COMPLETE,
+        "completeLesson",
+        {
+            "userId": user,
+            "lessonId": gid("Lesson", "training_records", record.package_api_id),
+            "completedAt": "2026-10-31T12:00:00Z",
+        },
+    )
+    assert payload["userErrors"] == []
+    record = state.records[record.api_id]  # the sandbox stores a patched copy
+    assert record.date_completed is not None and record.date_completed.isoformat().startswith(
+        "2026-10-31T12:00:00"
+    )
+    assert payload["schedule"]["status"] == "COMPLETED"
+    again = await mutate(
+        gateway,
+        COMPLETE,
+        "completeLesson",
+        {"userId": user, "lessonId": gid("Lesson", "training_records", record.package_api_id)},
+    )
+    assert codes(again) == ["ALREADY_COMPLETED"]
+
+
+# -- unassignCourses ----------------------------------------------------------------------------
+
+
+def learninglogin_person(gateway: Gateway) -> tuple[Person, str]:
+    """A person whose identity entry names their LEARNINGLOGIN username, and their global ID."""
+    world = gateway.sandbox.world
+    for entry in world.identity_entries:
+        if "learninglogin_username" in entry and "learninglogin_login_id" in entry:
+            person = next(
+                p for p in world.people if p.learninglogin_login_id == entry["learninglogin_login_id"]
+            )
+            if any(
+                ts.login_id == person.learninglogin_login_id
+                for ts in world.learninglogin.train_sessions.values()
+            ):
+                return person, gid("User", "learninglogin", person.learninglogin_login_id)
+    raise AssertionError("no linked LEARNINGLOGIN person in the sandbox")
+
+
+async def test_unassign_by_course_codes_removes_the_sessions_and_counts_them(gateway: Gateway) -> None:
+    person, user = learninglogin_person(gateway)
+    sessions = gateway.sandbox.world.learninglogin.train_sessions
+    theirs = [ts for ts in sessions.values() if ts.login_id == person.learninglogin_login_id]
+    code = theirs[0].course_code
+    expected = sum(1 for ts in theirs if ts.course_code == code)
+    payload = await mutate(
+        gateway, UNASSIGN, "unassignCourses", {"userId": user, "courseCodes": [code, "NO-SUCH-COURSE"]}
+    )
+    assert payload["unassignedCount"] == expected
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("NOT_FOUND", ["courseCodes", "1"])]
+    assert not any(
+        ts.login_id == person.learninglogin_login_id and ts.course_code == code for ts in sessions.values()
+    )
+
+
+async def test_unassign_that_matches_nothing_is_the_upstreams_not_found(gateway: Gateway) -> None:
+    person, user = learninglogin_person(gateway)
+    payload = await mutate(
+        gateway, UNASSIGN, "unassignCourses", {"userId": user, "courseCodes": ["NO-SUCH-COURSE"]}
+    )
+    assert codes(payload) == ["NOT_FOUND"]
+    # LEARNINGLOGIN's 200 "Could not find any corresponding train sessions.", as a refusal.
+    assert payload["userErrors"][0]["message"] == "LEARNINGLOGIN found no train session to unassign"
+    assert payload["unassignedCount"] == 0
+
+
+async def test_unassign_by_schedule_ids_across_sources(gateway: Gateway) -> None:
+    world = gateway.sandbox.world
+    person, user = learninglogin_person(gateway)
+    session = next(
+        ts
+        for ts in world.learninglogin.train_sessions.values()
+        if ts.login_id == person.learninglogin_login_id
+    )
+    someone_elses = next(
+        ts
+        for ts in world.learninglogin.train_sessions.values()
+        if ts.login_id != person.learninglogin_login_id
+    )
+    ids = [
+        gid("Schedule", "learninglogin", session.id),
+        gid("Schedule", "learninglogin", someone_elses.id),
+        gid("Schedule", "damstra", 1),
+    ]
+    if person.training_records_person_api_id:
+        record = next(
+            (
+                r
+                for r in world.training_records.records.values()
+                if r.person_api_id == person.training_records_person_api_id
+            ),
+            None,
+        )
+    else:
+        record = None
+    if record is not None:
+        ids.append(gid("Schedule", "training_records", record.api_id))
+    payload = await mutate(gateway, UNASSIGN, "unassignCourses", {"userId": user, "scheduleIds": ids})
+    assert session.id not in world.learninglogin.train_sessions
+    assert someone_elses.id in world.learninglogin.train_sessions
+    assert sorted((e["field"][1], e["code"]) for e in payload["userErrors"]) == [
+        ("1", "NOT_FOUND"),
+        ("2", "NOT_SUPPORTED_BY_SOURCE"),
+    ]
+    assert payload["unassignedCount"] == 1 + (record is not None)
+    if record is not None:
+        assert record.api_id not in world.training_records.records
+
+
+async def test_unassign_needs_exactly_one_way(gateway: Gateway) -> None:
+    _, user = learninglogin_person(gateway)
+    extras: list[dict[str, Any]] = [
+        {},
+        {"courseCodes": ["A"], "scheduleIds": [gid("Schedule", "learninglogin", 1)]},
+        {"courseCodes": []},
+    ]
+    for extra in extras:
+        payload = await mutate(gateway, UNASSIGN, "unassignCourses", {"userId": user, **extra})
+        assert codes(payload) == ["INVALID_INPUT"], extra
