@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import httpx
 from pydantic import (
@@ -41,7 +41,8 @@ from gateway.errors import (
 )
 from gateway.native_ids import numeric_id
 from gateway.sources import Source
-from gateway.upstreams.http import HeaderAuth, UpstreamHTTP
+from gateway.upstreams.connector import Connector
+from gateway.upstreams.http import Auth, HeaderAuth
 from gateway.upstreams.paging import Listing, PageRequest, StartIndexPaging
 from gateway.upstreams.records import CamelRecord, LenientFloat, UpstreamDateTime, parse_record, parse_records
 
@@ -325,42 +326,19 @@ def _user_ids(user_ids: Sequence[int]) -> list[int]:
     return [int(numeric_id(i, "DAMSTRA user id")) for i in user_ids]
 
 
-class DamstraClient:
+class DamstraClient(Connector):
     """One method per DAMSTRA endpoint, answering typed records.
 
     Every id entering a path passes `numeric_id` first; reads are retried by `UpstreamHTTP`,
     writes are sent once.
     """
 
-    def __init__(self, http: UpstreamHTTP) -> None:
-        self.http = http
+    source = SOURCE
+    decode_error = staticmethod(decode_damstra_error)
 
-    @classmethod
-    def connect(
-        cls,
-        base_url: str,
-        *,
-        secret: SecretStr,
-        timeout_seconds: float = 10.0,
-        retry_attempts: int = 3,
-        retry_wait_seconds: float = 0.05,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> Self:
-        """`base_url` up to and including `/api/v2`."""
-        http = UpstreamHTTP(
-            SOURCE,
-            base_url,
-            HeaderAuth("AccessKey", secret),
-            decode_error=decode_damstra_error,
-            timeout_seconds=timeout_seconds,
-            retry_attempts=retry_attempts,
-            retry_wait_seconds=retry_wait_seconds,
-            transport=transport,
-        )
-        return cls(http)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    @staticmethod
+    def auth(secret: SecretStr) -> Auth:
+        return HeaderAuth("AccessKey", secret)
 
     # -- plumbing shared by the endpoints -------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr
@@ -29,7 +29,8 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.http import BodyAuth, UpstreamHTTP
+from gateway.upstreams.connector import Connector
+from gateway.upstreams.http import Auth, BodyAuth
 from gateway.upstreams.paging import Listing, PageNumberPaging, PageRequest
 from gateway.upstreams.records import Record, UpstreamDate, UpstreamDateTime, parse_records
 
@@ -114,37 +115,15 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class IScoutClient:
+class IScoutClient(Connector):
     """iScout completed trainings, newest first, filtered by user and/or training."""
 
-    def __init__(self, http: UpstreamHTTP) -> None:
-        self.http = http
+    source = SOURCE
+    decode_error = staticmethod(decode_iscout_error)
 
-    @classmethod
-    def connect(
-        cls,
-        base_url: str,
-        *,
-        secret: SecretStr,
-        timeout_seconds: float = 10.0,
-        retry_attempts: int = 3,
-        retry_wait_seconds: float = 0.05,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> Self:
-        http = UpstreamHTTP(
-            SOURCE,
-            base_url,
-            BodyAuth("token", secret),
-            decode_error=decode_iscout_error,
-            timeout_seconds=timeout_seconds,
-            retry_attempts=retry_attempts,
-            retry_wait_seconds=retry_wait_seconds,
-            transport=transport,
-        )
-        return cls(http)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    @staticmethod
+    def auth(secret: SecretStr) -> Auth:
+        return BodyAuth("token", secret)
 
     async def list_completions(
         self, *, user_id: str | None = None, training_id: str | None = None, limit: int = 100, page: int = 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import SecretStr
@@ -31,7 +31,8 @@ from gateway.errors import (
 )
 from gateway.native_ids import numeric_id
 from gateway.sources import Source
-from gateway.upstreams.http import QueryAuth, UpstreamHTTP
+from gateway.upstreams.connector import Connector
+from gateway.upstreams.http import Auth, QueryAuth
 from gateway.upstreams.paging import LinkHeaderPaging, Listing, PageRequest
 from gateway.upstreams.records import LenientFloat, Record, UpstreamDate, parse_record, parse_records
 
@@ -159,44 +160,21 @@ def _said(body: Any) -> str | None:
 # -- client -------------------------------------------------------------------------------------
 
 
-class LearningLoginClient:
+class LearningLoginClient(Connector):
     """One method per LearningLogin endpoint, answering typed records.
 
     Ids entering a path pass `numeric_id` first; reads are retried by `UpstreamHTTP`, the unassign
     writes are sent once.
     """
 
+    source = SOURCE
+    decode_error = staticmethod(decode_learninglogin_error)
+
+    @staticmethod
+    def auth(secret: SecretStr) -> Auth:
+        return QueryAuth(TOKEN_PARAM, secret)
+
     per_page: ClassVar[int] = PER_PAGE
-
-    def __init__(self, http: UpstreamHTTP) -> None:
-        self.http = http
-
-    @classmethod
-    def connect(
-        cls,
-        base_url: str,
-        *,
-        secret: SecretStr,
-        timeout_seconds: float = 10.0,
-        retry_attempts: int = 3,
-        retry_wait_seconds: float = 0.05,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> Self:
-        """`base_url` up to and including `/api`."""
-        http = UpstreamHTTP(
-            SOURCE,
-            base_url,
-            QueryAuth(TOKEN_PARAM, secret),
-            decode_error=decode_learninglogin_error,
-            timeout_seconds=timeout_seconds,
-            retry_attempts=retry_attempts,
-            retry_wait_seconds=retry_wait_seconds,
-            transport=transport,
-        )
-        return cls(http)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
     def _paging(self, page: int = 1) -> LinkHeaderPaging:
         return LinkHeaderPaging(start_page=page)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
@@ -22,7 +22,8 @@ from pydantic import SecretStr
 from gateway.errors import UpstreamError, UpstreamMalformedResponse, UpstreamRejected, error_for_status
 from gateway.native_ids import opaque_id
 from gateway.sources import Source
-from gateway.upstreams.http import HeaderAuth, UpstreamHTTP
+from gateway.upstreams.connector import Connector
+from gateway.upstreams.http import Auth, HeaderAuth
 from gateway.upstreams.paging import LimitOffsetPaging, Listing, PageRequest
 from gateway.upstreams.records import Record, UpstreamDateTime, parse_record, parse_records
 
@@ -108,37 +109,15 @@ def decode_training_records_error(
     return None  # not a DRF body (a proxy's error page): http.py maps the status
 
 
-class TrainingRecordsClient:
+class TrainingRecordsClient(Connector):
     """Training Records: list/search, read, create, replace, patch and delete records."""
 
-    def __init__(self, http: UpstreamHTTP) -> None:
-        self.http = http
+    source = SOURCE
+    decode_error = staticmethod(decode_training_records_error)
 
-    @classmethod
-    def connect(
-        cls,
-        base_url: str,
-        *,
-        secret: SecretStr,
-        timeout_seconds: float = 10.0,
-        retry_attempts: int = 3,
-        retry_wait_seconds: float = 0.05,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> Self:
-        http = UpstreamHTTP(
-            SOURCE,
-            base_url,
-            HeaderAuth("Authorization", secret, scheme="Bearer"),
-            decode_error=decode_training_records_error,
-            timeout_seconds=timeout_seconds,
-            retry_attempts=retry_attempts,
-            retry_wait_seconds=retry_wait_seconds,
-            transport=transport,
-        )
-        return cls(http)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    @staticmethod
+    def auth(secret: SecretStr) -> Auth:
+        return HeaderAuth("Authorization", secret, scheme="Bearer")
 
     # -- reads ----------------------------------------------------------------------------------
 
