@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from functools import cached_property
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
@@ -48,23 +49,62 @@ class Loaders:
     def __init__(self, upstreams: Upstreams, cache: EntityCache) -> None:
         self.upstreams = upstreams
         self.cache = cache
-        self.damstra_user: DataLoader[Any, Any] = DataLoader(self._damstra_users)
-        self.damstra_user_by_email: DataLoader[Any, Any] = DataLoader(self._damstra_users_by_email)
-        self.damstra_user_by_employee_number: DataLoader[Any, Any] = DataLoader(
-            self._damstra_users_by_employee_number
-        )
-        self.lesson: DataLoader[Any, Any] = DataLoader(self._lessons, max_batch_size=LESSON_BATCH)
-        self.group: DataLoader[Any, Any] = DataLoader(self._groups)
-        self.user_schedules: DataLoader[Any, Any] = DataLoader(self._user_schedules)
-        self.schedule: DataLoader[Any, Any] = DataLoader(self._schedules)
-        self.ilt_session: DataLoader[Any, Any] = DataLoader(self._ilt_sessions)
-        self.attendees: DataLoader[Any, Any] = DataLoader(self._attendees)
-        self.train_sessions_by_username: DataLoader[Any, Any] = DataLoader(self._train_sessions_by_username)
-        self.train_session: DataLoader[Any, Any] = DataLoader(self._train_sessions)
-        self.training_record: DataLoader[Any, Any] = DataLoader(self._training_records)
-        self.iscout_completions_by_user: DataLoader[Any, Any] = DataLoader(self._iscout_completions_by_user)
         self._all_training_records: asyncio.Future[list[TrainingRecord]] | None = None
         self._all_ilt_sessions: asyncio.Future[list[DamstraILTSession]] | None = None
+
+    # Built on first use: most requests touch two or three of these, and each costs a few µs.
+
+    @cached_property
+    def damstra_user(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._damstra_users)
+
+    @cached_property
+    def damstra_user_by_email(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._damstra_users_by_email)
+
+    @cached_property
+    def damstra_user_by_employee_number(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._damstra_users_by_employee_number)
+
+    @cached_property
+    def lesson(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._lessons, max_batch_size=LESSON_BATCH)
+
+    @cached_property
+    def group(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._groups)
+
+    @cached_property
+    def user_schedules(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._user_schedules)
+
+    @cached_property
+    def schedule(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._schedules)
+
+    @cached_property
+    def ilt_session(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._ilt_sessions)
+
+    @cached_property
+    def attendees(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._attendees)
+
+    @cached_property
+    def train_sessions_by_username(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._train_sessions_by_username)
+
+    @cached_property
+    def train_session(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._train_sessions)
+
+    @cached_property
+    def training_record(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._training_records)
+
+    @cached_property
+    def iscout_completions_by_user(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._iscout_completions_by_user)
 
     def _scope(self, source: Source) -> str:
         return self.upstreams.fingerprints.get(source, "")
