@@ -28,6 +28,7 @@ from gateway.identity import IdentityDirectory
 from gateway.settings import Settings
 from gateway.sources import Source
 from gateway.upstreams.registry import Upstreams
+from gateway.webhooks import damstra_webhook, log_receiver_state
 
 READY_TIMEOUT_SECONDS = 5.0
 
@@ -111,6 +112,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = services is None
         app.state.services = services or build_services(settings)
+        log_receiver_state(app.state.services.settings)
         try:
             yield
         finally:
@@ -124,6 +126,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/certificates/{schedule_id}", certificate),
+            Route("/webhooks/damstra", damstra_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import secrets
 import sys
 import tempfile
 import webbrowser
@@ -66,7 +68,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     identity = sandbox.write_identity_file(Path(args.identity_file))
     if args.webhook_url:
         sandbox.controls[Source.DAMSTRA].extra["webhook_url"] = args.webhook_url
-    configure_logging(args.log_level, CREDENTIALS.values())
+    if args.webhook_secret:
+        sandbox.controls[Source.DAMSTRA].extra["webhook_secret"] = args.webhook_secret
+    configure_logging(args.log_level, [*CREDENTIALS.values(), args.webhook_secret or ""])
     print(f"Sandbox upstreams on {address} ({args.people} people). Point a gateway at them with:")
     for name, value in sandbox.gateway_env(address, identity.resolve()).items():
         print(f"  export {name}={value}")
@@ -89,8 +93,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     env = sandbox.gateway_env(sandbox_address, identity)
     env["LEARNGRAPH_PORT"] = str(args.port)
+    # One secret for both ends, new each run: the gateway refuses webhooks that lack it.
+    webhook_secret = secrets.token_urlsafe(24)
+    env["LEARNGRAPH_WEBHOOK_SECRET"] = webhook_secret
     settings = load_settings(env)
-    sandbox.controls[Source.DAMSTRA].extra["webhook_url"] = f"{gateway_address}/webhooks/damstra"
+    sandbox.controls[Source.DAMSTRA].extra.update(
+        webhook_url=f"{gateway_address}/webhooks/damstra", webhook_secret=webhook_secret
+    )
     configure_logging(args.log_level, settings.secrets())
     servers = [
         uvicorn.Server(
@@ -138,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         "--identity-file", default="sandbox-identity.yaml", help="where to write the identity file"
     )
     sandbox.add_argument("--webhook-url", help="where the sandbox DAMSTRA posts its webhooks")
+    sandbox.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("LEARNGRAPH_WEBHOOK_SECRET"),
+        help="the secret its webhooks carry (default: $LEARNGRAPH_WEBHOOK_SECRET, as the gateway reads it)",
+    )
     _add_sandbox_options(sandbox, 8100)
     sandbox.set_defaults(run=cmd_sandbox)
 

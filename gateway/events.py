@@ -32,6 +32,7 @@ log = logging.getLogger("gateway.events")
 SUBSCRIBER_QUEUE_SIZE = 256
 # DAMSTRA echoes a change LearnGraph itself made as a webhook moments later: one event is enough.
 ECHO_WINDOW_SECONDS = 30.0
+ECHO_MEMORY = 10_000
 
 
 class TrainingEventType(enum.Enum):
@@ -46,7 +47,10 @@ class TrainingEventType(enum.Enum):
 
 @dataclass(frozen=True)
 class TrainingEvent:
-    """One change. Ids are native ids in `source`; a person's user id is their account there."""
+    """One change. Ids are native ids in `source`; a person's user id is their account there.
+
+    `from_webhook` marks what an upstream's webhook reported, as opposed to LearnGraph's own writes.
+    """
 
     type: TrainingEventType
     source: Source
@@ -54,10 +58,13 @@ class TrainingEvent:
     user_id: str | None = None
     schedule_id: str | None = None
     lesson_id: str | None = None
+    cancellation_reason: str | None = None
+    from_webhook: bool = False
 
     @property
     def echo_key(self) -> tuple[object, ...]:
-        return (self.type, self.source, self.user_id, self.schedule_id, self.lesson_id)
+        # Webhooks name no lesson, so the lesson a write knows about must not tell the two apart.
+        return (self.type, self.source, self.user_id, self.schedule_id)
 
 
 EventFilter = Callable[[TrainingEvent], bool]
@@ -74,6 +81,8 @@ class EventBus(Protocol):
 
 
 class _Subscriber:
+    """One subscriber's bounded queue, read as an async iterator."""
+
     def __init__(self, accepts: EventFilter | None) -> None:
         self.accepts = accepts
         self.queue: asyncio.Queue[TrainingEvent] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
@@ -85,20 +94,49 @@ class _Subscriber:
         if self.queue.full():
             # Never wait on a slow reader: drop its oldest event instead.
             self.queue.get_nowait()
+            if not self.dropped:
+                log.warning("a subscriber fell %d events behind; dropping its oldest", SUBSCRIBER_QUEUE_SIZE)
             self.dropped += 1
         self.queue.put_nowait(event)
 
-    async def events(self) -> AsyncIterator[TrainingEvent]:
-        while True:
-            yield await self.queue.get()
+    # A plain iterator rather than an async generator: nothing is left to finalise when it is dropped.
+    def __aiter__(self) -> _Subscriber:
+        return self
+
+    async def __anext__(self) -> TrainingEvent:
+        return await self.queue.get()
+
+
+class _EchoFilter:
+    """Pairs LearnGraph's own events with the webhooks that report the same change.
+
+    Whichever of the pair arrives second is dropped, so the order in which a write's answer
+    and its webhook reach the gateway does not matter. Two webhooks never cancel each other:
+    DAMSTRA may really change the same schedule twice.
+    """
+
+    def __init__(self, window_seconds: float) -> None:
+        self._own: TTLCache[tuple[object, ...], int] = TTLCache(ECHO_MEMORY, window_seconds)
+        self._webhook: TTLCache[tuple[object, ...], int] = TTLCache(ECHO_MEMORY, window_seconds)
+
+    def is_echo(self, event: TrainingEvent) -> bool:
+        key = event.echo_key
+        mine, other = (self._webhook, self._own) if event.from_webhook else (self._own, self._webhook)
+        waiting = other.get(key, 0)
+        if waiting:
+            if waiting == 1:
+                del other[key]
+            else:
+                other[key] = waiting - 1
+            return True
+        mine[key] = mine.get(key, 0) + 1
+        return False
 
 
 class InProcessEventBus:
     def __init__(self, echo_window_seconds: float = ECHO_WINDOW_SECONDS) -> None:
         self._subscribers: set[_Subscriber] = set()
-        self._recent: TTLCache[tuple[object, ...], bool] | None = (
-            TTLCache(maxsize=10_000, ttl=echo_window_seconds) if echo_window_seconds > 0 else None
-        )
+        self._echoes = _EchoFilter(echo_window_seconds) if echo_window_seconds > 0 else None
         self.published = 0
 
     @property
@@ -106,10 +144,8 @@ class InProcessEventBus:
         return len(self._subscribers)
 
     async def publish(self, event: TrainingEvent) -> bool:
-        if self._recent is not None:
-            if event.echo_key in self._recent:
-                return False
-            self._recent[event.echo_key] = True
+        if self._echoes is not None and self._echoes.is_echo(event):
+            return False
         self.published += 1
         for subscriber in list(self._subscribers):
             try:
@@ -125,6 +161,6 @@ class InProcessEventBus:
         subscriber = _Subscriber(accepts)
         self._subscribers.add(subscriber)
         try:
-            yield subscriber.events()
+            yield subscriber
         finally:
             self._subscribers.discard(subscriber)

@@ -15,14 +15,21 @@ from resolvers.mutations import Mutation
 from resolvers.query import Query
 from resolvers.scalars import SCALAR_MAP
 from resolvers.schedule import Schedule
+from resolvers.subscription import StreamedErrors, Subscription
 from resolvers.user import User
 
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[User, Group, Lesson, Schedule, ILTSession, Completion],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
-    extensions=[ErrorExtensions, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+    extensions=[
+        ErrorExtensions,
+        StreamedErrors,
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+    ],
 )
 
 
