@@ -71,8 +71,9 @@ class ErrorExtensions(SchemaExtension):
             return error
         extensions = extensions_for(original)
         if extensions is None:
-            if isinstance(original, ValueError | TypeError) and error.path is None:
-                # Argument coercion (bad scalar or enum value in variables): the client's input.
+            if isinstance(original, ValueError | TypeError | GraphQLError) and error.path is None:
+                # Argument coercion (a bad scalar or enum value, in the query or in its variables,
+                # where graphql-core wraps it in a GraphQLError of its own): the client's input.
                 return GraphQLError(error.message, nodes=error.nodes, extensions={"code": "BAD_USER_INPUT"})
             log.exception("unexpected error in a resolver", exc_info=original)
             return GraphQLError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Any, NewType
 
 import strawberry
@@ -17,9 +18,15 @@ def _serialize_datetime(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+# An input without an offset could mean any of the world's time zones; training dates cross them.
+_OFFSET = re.compile(r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$")
+
+
 def _parse_datetime(value: Any) -> dt.datetime:
     if not isinstance(value, str):
         raise ValueError("DateTime must be an ISO 8601 string, e.g. 2026-11-23T09:30:00Z")
+    if not _OFFSET.search(value.strip()):
+        raise ValueError(f"{value!r} has no UTC offset: give one, e.g. 2026-11-23T09:30:00Z or +10:00")
     try:
         parsed = parse_datetime(value)
     except ValueError:

@@ -14,18 +14,18 @@ from datetime import UTC, datetime
 
 import strawberry
 
-from gateway.errors import UpstreamError, UpstreamNotFound
+from gateway.errors import UpstreamError
 from gateway.events import TrainingEvent, TrainingEventType
 from gateway.sources import Source
 from gateway.upstreams.damstra import DamstraAttendee, DamstraILTSession, DamstraSchedule
 from resolvers.ilt_session import ILTSession
 from resolvers.info import Info
+from resolvers.mutations.ilt_common import session_at
 from resolvers.mutations.running import run_mutation
 from resolvers.mutations.scheduling import OPEN_DAMSTRA_STATUSES
-from resolvers.mutations.targets import account_in, global_id, native_of, non_empty, only_from, person_at
+from resolvers.mutations.targets import account_in, non_empty, person_at
 from resolvers.mutations.user_errors import (
     INVALID_INPUT,
-    NOT_FOUND,
     NOT_REGISTERED,
     NOT_SCHEDULED_FOR_LESSON,
     Refused,
@@ -67,18 +67,6 @@ class _Attendee:
     @property
     def field(self) -> list[str | int]:
         return ["userIds", self.index]
-
-
-async def _session(info: Info, raw: str) -> DamstraILTSession:
-    gid = global_id(["sessionId"], raw, "ILTSession")
-    only_from(["sessionId"], gid, (Source.DAMSTRA,), "ILT registration")
-    try:
-        session: DamstraILTSession = await info.context.loaders.ilt_session.load(
-            native_of(["sessionId"], gid)
-        )
-    except UpstreamNotFound:
-        raise Refused.at(["sessionId"], f"no ILT session with ID {raw}", NOT_FOUND) from None
-    return session
 
 
 async def _attendees(info: Info, raw_ids: list[strawberry.ID]) -> list[_Attendee]:
@@ -141,7 +129,7 @@ async def _publish(info: Info, session: DamstraILTSession, user_ids: list[int]) 
 
 
 async def _register(info: Info, value: ILTRegistrationInput) -> ILTRegistrationPayload:
-    session = await _session(info, value.session_id)
+    session = await session_at(info, value.session_id, "ILT registration")
     people = await _attendees(info, value.user_ids)
     candidates = [p for p in people if p.damstra_id is not None and not p.errors]
     loaders = info.context.loaders
@@ -184,7 +172,7 @@ async def _register(info: Info, value: ILTRegistrationInput) -> ILTRegistrationP
 
 
 async def _deregister(info: Info, value: ILTRegistrationInput) -> ILTRegistrationPayload:
-    session = await _session(info, value.session_id)
+    session = await session_at(info, value.session_id, "ILT registration")
     people = await _attendees(info, value.user_ids)
     registered: set[int] = {a.user_id for a in await _attendees_of(info, session) if a.user_id is not None}
     to_send: list[_Attendee] = []

@@ -521,3 +521,16 @@ async def test_unassign_needs_exactly_one_way(gateway: Gateway) -> None:
     for extra in extras:
         payload = await mutate(gateway, UNASSIGN, "unassignCourses", {"userId": user, **extra})
         assert codes(payload) == ["INVALID_INPUT"], extra
+
+
+async def test_a_date_time_without_its_offset_is_refused_before_anything_runs(gateway: Gateway) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    lesson = gid("Lesson", "damstra", unscheduled_lessons(gateway, person, 1)[0])
+    gateway.clear_logs()
+    body = await gateway.query(
+        SCHEDULE,
+        {"input": {"userId": user_id(person), "lessonIds": [lesson], "scheduleDate": "2026-12-01T09:00:00"}},
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "no UTC offset" in body["errors"][0]["message"]
+    assert sum(len(c.log.entries) for c in gateway.sandbox.controls.values()) == 0

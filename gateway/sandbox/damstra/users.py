@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -118,13 +119,26 @@ def _place_in_groups(
                 ids.remove(user_id)
 
 
+def _generated_user_name(ctx: Context, first_name: str, last_name: str) -> str:
+    """A user name for a user given none (the seed: "automatically generated"): first.last, numbered."""
+    base = re.sub(r"[^a-z0-9.]", "", f"{first_name}.{last_name}".casefold()) or "user"
+    taken = {u.user_name.casefold() for u in ctx.state.users.values()}
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}{n}"
+    return name
+
+
 def _new_user(ctx: Context, body: dict[str, Any], roles: list[int] | None) -> DamstraUser:
     now = ctx.now()
+    first_name = field_str(body, "firstName", required=True) or ""
+    last_name = field_str(body, "lastName", required=True) or ""
     user = DamstraUser(
         id=ctx.state.new_id(),
-        user_name=field_str(body, "userName", required=True) or "",
-        first_name=field_str(body, "firstName", required=True) or "",
-        last_name=field_str(body, "lastName", required=True) or "",
+        user_name=field_str(body, "userName") or _generated_user_name(ctx, first_name, last_name),
+        first_name=first_name,
+        last_name=last_name,
         email_address=field_str(body, "emailAddress") or "",
         phone_number=field_str(body, "phoneNumber") or "",
         mobile_number=field_str(body, "mobileNumber") or "",
@@ -154,7 +168,8 @@ async def create_user(ctx: Context, request: Request) -> Response:
     if body.get("id") is not None:
         # The seed gives Update User no path, and its body carries the id: take that as an update too.
         return await _update(ctx, ctx.user(field_int(body, "id", required=True) or 0), body)
-    for key in ("userName", "firstName", "lastName"):
+    # The seed: "userName (Optional) ... automatically generated if none is supplied".
+    for key in ("firstName", "lastName"):
         field_str(body, key, required=True)
     roles = _check_roles(body)
     groups, supervised = _check_groups(ctx, body)
@@ -211,7 +226,7 @@ async def bulk_import(ctx: Context, request: Request) -> Response:
     for entry in entries:
         target = _merge_target(ctx, merge, entry)
         if target is None:
-            for key in ("userName", "firstName", "lastName"):
+            for key in ("firstName", "lastName"):
                 field_str(entry, key, required=True)
         _check_unique_name(ctx, field_str(entry, "userName"), target.id if target else None)
         # "If none is specified it will reset role to trainee" - on a merge too.

@@ -1,0 +1,440 @@
+"""DAMSTRA's group writes: `createGroup`, `updateGroup`, `inactivateGroup`, and adding and removing
+members and supervisors (one result per user).
+
+Groups live in DAMSTRA alone: a Group ID of another source is `NOT_SUPPORTED_BY_SOURCE`. Adding
+someone already in the group, or removing someone who is not, is done already: no error. After a
+membership write each user is read back, and `inGroup` says what DAMSTRA holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import strawberry
+
+from gateway.errors import UpstreamError, UpstreamNotFound
+from gateway.sources import Source
+from gateway.upstreams.damstra import DamstraClient, DamstraGroup, DamstraUser
+from resolvers.global_id import encode
+from resolvers.group import Group
+from resolvers.info import Info
+from resolvers.mutations.running import run_mutation
+from resolvers.mutations.targets import Field, non_empty
+from resolvers.mutations.user_errors import (
+    INVALID_INPUT,
+    Refused,
+    UserError,
+    from_upstream,
+    user_error,
+)
+from resolvers.mutations.users import (
+    GROUP_NOT_FOUND,
+    NOT_READ_BACK,
+    Checks,
+    as_user,
+    damstra_account,
+    decode_group,
+    decode_user,
+    forget_every_user,
+    forget_groups,
+    forget_users,
+    load_group,
+)
+from resolvers.user import User
+
+MAX_ANCESTRY = 50  # parents followed when looking for a cycle
+
+_IDEMPOTENCY = "Repeats with the same key and input answer the first result and write nothing."
+
+
+@strawberry.input
+class CreateGroupInput:
+    name: str
+    description: str | None = None
+    parent_id: strawberry.ID | None = strawberry.field(default=None, description="A Group ID.")
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input(description="Only the fields given change.")
+class UpdateGroupInput:
+    group_id: strawberry.ID
+    name: str | None = None
+    description: str | None = strawberry.field(default=None, description='"" clears it.')
+    parent_id: strawberry.ID | None = strawberry.field(default=None, description="A Group ID.")
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input
+class InactivateGroupInput:
+    group_id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input
+class GroupUsersInput:
+    group_id: strawberry.ID
+    user_ids: list[strawberry.ID]
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.type
+class CreateGroupPayload:
+    group: Group | None = None
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@strawberry.type
+class UpdateGroupPayload:
+    group: Group | None = None
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@strawberry.type
+class InactivateGroupPayload:
+    inactivated_group_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The group, no longer readable: DAMSTRA forgets an inactivated group."
+    )
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@strawberry.type(description="What became of one of the users asked for.")
+class GroupUserResult:
+    user_id: strawberry.ID
+    user: User | None
+    in_group: bool | None = strawberry.field(
+        description="Whether DAMSTRA now holds the user as a member (for the supervisor mutations: "
+        "a supervisor) of the group; null when not known."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class GroupUsersPayload:
+    group: Group | None = None
+    results: list[GroupUserResult] = field(default_factory=list)
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+def _refusal(exc: UpstreamError, not_found_at: Field | None) -> UserError:
+    """A refused write; a "not found" names the field pointing at what is missing (842: the group)."""
+    if exc.upstream_code == GROUP_NOT_FOUND:
+        return from_upstream(exc, ["groupId"])
+    return from_upstream(exc, not_found_at if isinstance(exc, UpstreamNotFound) else None)
+
+
+async def _read_back_group(info: Info, group_id: int) -> tuple[Group | None, list[UserError]]:
+    try:
+        group: DamstraGroup = await info.context.loaders.group.load(str(group_id))
+    except UpstreamError as exc:
+        message = f"written, but DAMSTRA did not answer when the group was read back: {exc.message}"
+        return None, [user_error(None, message, NOT_READ_BACK)]
+    return Group.from_damstra(group), []
+
+
+async def _check_no_cycle(info: Info, group_id: int, parent: DamstraGroup) -> None:
+    """The new parent must not be the group itself, nor one of the group's own descendants."""
+    ancestor: DamstraGroup | None = parent
+    for _ in range(MAX_ANCESTRY):
+        if ancestor is None:
+            return
+        if ancestor.id == group_id:
+            raise Refused.at(["parentId"], "a group cannot sit below itself")
+        if ancestor.parent_id in (None, ancestor.id):
+            return
+        try:
+            ancestor = await info.context.loaders.group.load(str(ancestor.parent_id))
+        except UpstreamError:
+            return  # an unreadable ancestor: DAMSTRA judges the rest
+
+
+# -- createGroup / updateGroup / inactivateGroup --------------------------------------------------
+
+
+async def _create_group(info: Info, value: CreateGroupInput) -> CreateGroupPayload:
+    checks = Checks()
+    name = checks.text(["name"], value.name, required=True)
+    parent_native = (
+        decode_group(checks, ["parentId"], value.parent_id) if value.parent_id is not None else None
+    )
+    checks.done()
+    assert name is not None
+    parent = await load_group(info, ["parentId"], parent_native) if parent_native else None
+    try:
+        created = await info.context.upstreams.need_damstra().create_group(
+            # The seed marks description required: an empty one is "none".
+            name,
+            description=(value.description or "").strip(),
+            parent_id=parent.id if parent else None,
+        )
+    except UpstreamError as exc:
+        # The only group this write names is the parent.
+        where = ["parentId"] if exc.upstream_code == GROUP_NOT_FOUND else None
+        raise Refused([from_upstream(exc, where)]) from None
+    info.context.refresh_after_write()
+    group, errors = await _read_back_group(info, created.id)
+    return CreateGroupPayload(group=group, user_errors=errors)
+
+
+async def _update_group(info: Info, value: UpdateGroupInput) -> UpdateGroupPayload:
+    checks = Checks()
+    native = decode_group(checks, ["groupId"], value.group_id)
+    if value.name is None and value.description is None and value.parent_id is None:
+        checks.fail(None, "nothing to change: give name, description or parentId")
+    name = checks.text(["name"], value.name)
+    parent_native = (
+        decode_group(checks, ["parentId"], value.parent_id) if value.parent_id is not None else None
+    )
+    if native is not None and native == parent_native:
+        checks.fail(["parentId"], "a group cannot be its own parent")
+    checks.done()
+    assert native is not None
+    # DAMSTRA's update wants name and description (and drops a parent not sent): what is not
+    # changing is sent as DAMSTRA holds it now.
+    current = await load_group(info, ["groupId"], native, fresh=True)
+    parent_id = current.parent_id if current.parent_id != current.id else None
+    if parent_native is not None:
+        parent = await load_group(info, ["parentId"], parent_native)
+        await _check_no_cycle(info, current.id, parent)
+        parent_id = parent.id
+    description = value.description.strip() if value.description is not None else current.description
+    try:
+        await info.context.upstreams.need_damstra().update_group(
+            current.id, name or current.name, description=description, parent_id=parent_id
+        )
+    except UpstreamError as exc:
+        raise Refused([_refusal(exc, ["groupId"])]) from None
+    finally:
+        forget_groups(info, [current.id])
+    info.context.refresh_after_write()
+    group, errors = await _read_back_group(info, current.id)
+    return UpdateGroupPayload(group=group, user_errors=errors)
+
+
+async def _inactivate_group(info: Info, value: InactivateGroupInput) -> InactivateGroupPayload:
+    checks = Checks()
+    native = decode_group(checks, ["groupId"], value.group_id)
+    checks.done()
+    assert native is not None
+    group = await load_group(info, ["groupId"], native)
+    try:
+        await info.context.upstreams.need_damstra().inactivate_group(group.id)
+    except UpstreamError as exc:
+        raise Refused([_refusal(exc, ["groupId"])]) from None
+    finally:
+        forget_groups(info, [group.id])
+        # Every member's and supervisor's record lists the group until now.
+        forget_every_user(info)
+    gid = strawberry.ID(encode("Group", Source.DAMSTRA, str(group.id)))
+    return InactivateGroupPayload(inactivated_group_id=gid)
+
+
+# -- members and supervisors --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One of the four membership writes."""
+
+    send: Callable[[DamstraClient], Callable[[int, Sequence[int]], Awaitable[None]]]
+    supervisors: bool
+    adds: bool
+
+    def holds(self, user: DamstraUser, group_id: int) -> bool:
+        return group_id in (user.supervised_group_ids if self.supervisors else user.group_ids)
+
+    @property
+    def failure(self) -> tuple[str, str]:
+        role = "supervisor" if self.supervisors else "member"
+        if self.adds:
+            return f"DAMSTRA did not make the user a {role}", "NOT_ADDED"
+        return f"DAMSTRA kept the user as a {role}", "NOT_REMOVED"
+
+
+ADD_MEMBERS = _Change(lambda c: c.add_group_members, supervisors=False, adds=True)
+REMOVE_MEMBERS = _Change(lambda c: c.remove_group_members, supervisors=False, adds=False)
+ADD_SUPERVISORS = _Change(lambda c: c.add_group_supervisors, supervisors=True, adds=True)
+REMOVE_SUPERVISORS = _Change(lambda c: c.remove_group_supervisors, supervisors=True, adds=False)
+
+
+@dataclass
+class _Item:
+    index: int
+    raw_id: str
+    damstra_id: int | None = None
+    user: User | None = None
+    in_group: bool | None = None
+    errors: list[UserError] = field(default_factory=list)
+
+    @property
+    def field(self) -> list[str | int]:
+        return ["userIds", self.index]
+
+    def fail(self, message: str, code: str) -> None:
+        self.errors.append(user_error(self.field, message, code))
+
+
+def _items(raw_ids: list[strawberry.ID]) -> list[_Item]:
+    non_empty(["userIds"], raw_ids)
+    items = [_Item(index, str(raw)) for index, raw in enumerate(raw_ids)]
+    seen: set[str] = set()
+    for item in items:
+        checks = Checks()
+        if not decode_user(checks, item.field, item.raw_id):
+            item.errors += checks.errors
+        elif item.raw_id in seen:
+            item.fail("this user is listed twice", INVALID_INPUT)
+        seen.add(item.raw_id)
+    return items
+
+
+async def _resolve(info: Info, items: list[_Item]) -> None:
+    async def resolve(item: _Item) -> None:
+        try:
+            item.damstra_id = int(await damstra_account(info, item.field, item.raw_id))
+        except Refused as exc:
+            item.errors += exc.errors
+
+    await asyncio.gather(*(resolve(item) for item in items if not item.errors))
+    seen: set[int] = set()
+    for item in items:
+        if item.damstra_id in seen:
+            # Two IDs of one person (their DAMSTRA and iScout accounts, say).
+            item.fail("this person is listed twice", INVALID_INPUT)
+            item.damstra_id = None
+        elif item.damstra_id is not None:
+            seen.add(item.damstra_id)
+
+
+def _group_users_payload(
+    group: Group | None, items: list[_Item], more: Sequence[UserError] = ()
+) -> GroupUsersPayload:
+    return GroupUsersPayload(
+        group=group,
+        results=[
+            GroupUserResult(
+                user_id=strawberry.ID(item.raw_id),
+                user=item.user,
+                in_group=item.in_group,
+                user_errors=item.errors,
+            )
+            for item in items
+        ],
+        user_errors=[*more, *(error for item in items for error in item.errors)],
+    )
+
+
+async def _read_back_users(info: Info, change: _Change, group_id: int, items: list[_Item]) -> None:
+    loaded = await asyncio.gather(
+        *(info.context.loaders.damstra_user.load(str(item.damstra_id)) for item in items),
+        return_exceptions=True,
+    )
+    for item, user in zip(items, loaded, strict=True):
+        if isinstance(user, UpstreamError):
+            item.fail(
+                f"written, but DAMSTRA did not answer when the user was read back: {user.message}",
+                NOT_READ_BACK,
+            )
+        elif isinstance(user, BaseException):
+            raise user
+        else:
+            item.user = as_user(info, user)
+            item.in_group = change.holds(user, group_id)
+            if item.in_group is not change.adds:
+                item.fail(*change.failure)
+
+
+async def _group_users(info: Info, value: GroupUsersInput, change: _Change) -> GroupUsersPayload:
+    checks = Checks()
+    native = decode_group(checks, ["groupId"], value.group_id)
+    checks.done()
+    assert native is not None
+    items = _items(value.user_ids)
+    if all(item.errors for item in items):
+        return _group_users_payload(None, items)
+    group = await load_group(info, ["groupId"], native)
+    await _resolve(info, items)
+    to_send = [item for item in items if item.damstra_id is not None and not item.errors]
+    if not to_send:
+        return _group_users_payload(Group.from_damstra(group), items)
+    user_ids = [item.damstra_id for item in to_send if item.damstra_id is not None]
+    try:
+        await change.send(info.context.upstreams.need_damstra())(group.id, user_ids)
+    except UpstreamError as exc:
+        for item in to_send:
+            # Each user's result carries the refusal; 842 is about the group, the rest about them.
+            where = ["groupId"] if exc.upstream_code == GROUP_NOT_FOUND else item.field
+            item.errors.append(from_upstream(exc, where))
+        return _group_users_payload(Group.from_damstra(group), items)
+    finally:
+        forget_groups(info, [group.id])  # memberCount
+        forget_users(info, user_ids)  # their groups and supervisedGroups
+    info.context.refresh_after_write()
+    (fresh, errors), _ = await asyncio.gather(
+        _read_back_group(info, group.id), _read_back_users(info, change, group.id, to_send)
+    )
+    return _group_users_payload(fresh, items, errors)
+
+
+@strawberry.type
+class GroupMutations:
+    @strawberry.mutation(description="Creates a DAMSTRA group.")
+    async def create_group(self, info: Info, input: CreateGroupInput) -> CreateGroupPayload:
+        return await run_mutation(
+            info,
+            "createGroup",
+            input,
+            lambda errors: CreateGroupPayload(user_errors=errors),
+            lambda: _create_group(info, input),
+        )
+
+    @strawberry.mutation(description="Renames, redescribes or moves a DAMSTRA group.")
+    async def update_group(self, info: Info, input: UpdateGroupInput) -> UpdateGroupPayload:
+        return await run_mutation(
+            info,
+            "updateGroup",
+            input,
+            lambda errors: UpdateGroupPayload(user_errors=errors),
+            lambda: _update_group(info, input),
+        )
+
+    @strawberry.mutation(description="Inactivates a DAMSTRA group: it is no longer listed or readable.")
+    async def inactivate_group(self, info: Info, input: InactivateGroupInput) -> InactivateGroupPayload:
+        return await run_mutation(
+            info,
+            "inactivateGroup",
+            input,
+            lambda errors: InactivateGroupPayload(user_errors=errors),
+            lambda: _inactivate_group(info, input),
+        )
+
+    @strawberry.mutation(description="Makes people members of a DAMSTRA group. One result per user.")
+    async def add_group_members(self, info: Info, input: GroupUsersInput) -> GroupUsersPayload:
+        return await _run_group_users(info, "addGroupMembers", input, ADD_MEMBERS)
+
+    @strawberry.mutation(description="Removes people from a DAMSTRA group's members. One result per user.")
+    async def remove_group_members(self, info: Info, input: GroupUsersInput) -> GroupUsersPayload:
+        return await _run_group_users(info, "removeGroupMembers", input, REMOVE_MEMBERS)
+
+    @strawberry.mutation(description="Makes people supervisors of a DAMSTRA group. One result per user.")
+    async def add_group_supervisors(self, info: Info, input: GroupUsersInput) -> GroupUsersPayload:
+        return await _run_group_users(info, "addGroupSupervisors", input, ADD_SUPERVISORS)
+
+    @strawberry.mutation(
+        description="Removes people from a DAMSTRA group's supervisors. One result per user."
+    )
+    async def remove_group_supervisors(self, info: Info, input: GroupUsersInput) -> GroupUsersPayload:
+        return await _run_group_users(info, "removeGroupSupervisors", input, REMOVE_SUPERVISORS)
+
+
+async def _run_group_users(
+    info: Info, operation: str, value: GroupUsersInput, change: _Change
+) -> GroupUsersPayload:
+    return await run_mutation(
+        info,
+        operation,
+        value,
+        lambda errors: GroupUsersPayload(user_errors=errors),
+        lambda: _group_users(info, value, change),
+    )

@@ -1,0 +1,666 @@
+"""The DAMSTRA ILT session writes: create, update (`PATCH`), complete, cancel, save attendance.
+
+Input is checked whole before any request, so one answer names every bad field. DAMSTRA judges
+the session's state: completing a cancelled session is its refusal, answered as SESSION_CANCELLED
+(cancelling a completed one as SESSION_COMPLETED). Completing or cancelling a session closes
+every open lesson schedule registered in it, and DAMSTRA fires a webhook for each; the same
+events are published here, for the schedules read back closed. Moving a session's start moves
+its attendees' schedules (SCHEDULE_CHANGED). Creating a session and saving attendance touch no
+schedule, and DAMSTRA has no webhook for them: no event.
+
+Nothing ILT-related is cached across requests (`gateway/cache.py` holds lessons, groups and
+users only), so there is nothing to invalidate beyond the request's loaders, which the writes
+here and `run_mutation` replace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import strawberry
+
+from gateway.errors import UpstreamError, UpstreamNotFound, UpstreamRejected
+from gateway.events import TrainingEvent, TrainingEventType
+from gateway.sources import Source
+from gateway.upstreams.damstra import (
+    DamstraAttendee,
+    DamstraILTSession,
+    DamstraILTSessionInput,
+    DamstraSchedule,
+)
+from resolvers.ilt_session import ILTAttendee, ILTSession
+from resolvers.info import Info
+from resolvers.mutations.ilt_common import (
+    SESSION_CANCELLED,
+    SESSION_COMPLETED,
+    SESSION_FIELD,
+    STATUS_CANCELLED,
+    STATUS_COMPLETED,
+    attendees_of,
+    load_session,
+    open_attendee_schedules,
+    schedules_by_id,
+    session_native,
+)
+from resolvers.mutations.running import run_mutation
+from resolvers.mutations.targets import (
+    Field,
+    account_in,
+    global_id,
+    native_of,
+    non_empty,
+    only_from,
+    person_at,
+)
+from resolvers.mutations.user_errors import (
+    INVALID_INPUT,
+    NOT_FOUND,
+    NOT_REGISTERED,
+    Refused,
+    UserError,
+    from_upstream,
+    user_error,
+)
+from resolvers.scalars import DateTime
+from resolvers.schedule import Schedule
+
+T = TypeVar("T")
+
+NOT_READ_BACK = "NOT_READ_BACK"
+NOT_SAVED = "NOT_SAVED"
+_IDEMPOTENCY = "Repeats with the same key and input answer the first result and write nothing."
+
+
+# -- inputs and payloads ------------------------------------------------------------------------
+
+
+@strawberry.input
+class CreateILTSessionInput:
+    lesson_id: strawberry.ID = strawberry.field(description="A DAMSTRA Lesson.")
+    instructor_id: strawberry.ID = strawberry.field(description="A User with a DAMSTRA account.")
+    starts_at: DateTime
+    ends_at: DateTime = strawberry.field(description="After startsAt.")
+    location: str
+    notes: str | None = None
+    capacity: int | None = strawberry.field(
+        default=None, description="Number of places; DAMSTRA's default when unset."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input(description="Only the fields given change; a field left out (or null) stays as it is.")
+class UpdateILTSessionInput:
+    session_id: strawberry.ID
+    instructor_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A User with a DAMSTRA account."
+    )
+    starts_at: DateTime | None = strawberry.field(
+        default=None, description="Moving the start moves the attendees' lesson schedules with it."
+    )
+    ends_at: DateTime | None = None
+    location: str | None = None
+    notes: str | None = None
+    capacity: int | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input
+class CompleteILTSessionInput:
+    session_id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input
+class CancelILTSessionInput:
+    session_id: strawberry.ID
+    notify_trainees: bool = strawberry.field(
+        default=True, description="DAMSTRA tells the registered trainees of the cancellation."
+    )
+    notify_instructor: bool = strawberry.field(
+        default=True, description="DAMSTRA tells the instructor of the cancellation."
+    )
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.input(description="One attendee's attendance; a flag left out (or null) stays as it is.")
+class ILTAttendanceInput:
+    user_id: strawberry.ID = strawberry.field(description="A User registered for the session.")
+    attended: bool | None = None
+    passed: bool | None = None
+
+
+@strawberry.input
+class SaveILTAttendanceInput:
+    session_id: strawberry.ID
+    attendance: list[ILTAttendanceInput]
+    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+
+
+@strawberry.type
+class CreateILTSessionPayload:
+    session: ILTSession | None = None
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@strawberry.type
+class UpdateILTSessionPayload:
+    session: ILTSession | None = None
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@strawberry.type
+class CompleteILTSessionPayload:
+    session: ILTSession | None = None
+    schedules: list[Schedule] = strawberry.field(
+        default_factory=list, description="The attendees' lesson schedules this completed."
+    )
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@strawberry.type
+class CancelILTSessionPayload:
+    session: ILTSession | None = None
+    schedules: list[Schedule] = strawberry.field(
+        default_factory=list, description="The attendees' lesson schedules this cancelled."
+    )
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@strawberry.type(description="What happened to one row of the attendance.")
+class ILTAttendanceResult:
+    user_id: strawberry.ID
+    saved: bool
+    attendee: ILTAttendee | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class SaveILTAttendancePayload:
+    session: ILTSession | None = None
+    results: list[ILTAttendanceResult] = field(default_factory=list)
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+# -- checks shared by the writes ----------------------------------------------------------------
+
+
+class _Checks:
+    """Input problems, collected so that one answer names them all."""
+
+    def __init__(self) -> None:
+        self.errors: list[UserError] = []
+
+    def run(self, check: Callable[[], T]) -> T | None:
+        try:
+            return check()
+        except Refused as exc:
+            self.errors += exc.errors
+            return None
+
+    def fail(self, where: Field | None, message: str, code: str = INVALID_INPUT) -> None:
+        self.errors.append(user_error(where, message, code))
+
+    def text(self, where: Field, value: str | None) -> None:
+        if value is not None and not value.strip():
+            self.fail(where, "must not be blank")
+
+    def capacity(self, value: int | None) -> None:
+        if value is not None and value < 0:
+            self.fail(["capacity"], "must not be negative")
+
+    def user(self, where: Field, raw: str | None) -> None:
+        if raw is not None and (gid := self.run(lambda: global_id(where, raw, "User"))) is not None:
+            self.run(lambda: native_of(where, gid))
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise Refused(self.errors)
+
+
+async def _refusals(*work: Awaitable[Any]) -> list[Any]:
+    """Awaits all; every `Refused` among them is answered together."""
+    results = await asyncio.gather(*work, return_exceptions=True)
+    errors = [e for r in results if isinstance(r, Refused) for e in r.errors]
+    if errors:
+        raise Refused(errors)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
+async def _instructor(info: Info, raw: str) -> int:
+    person = await person_at(info, ["instructorId"], raw)
+    return int(account_in(person, Source.DAMSTRA, ["instructorId"]))
+
+
+async def _lesson(info: Info, native: str, raw: str) -> None:
+    try:
+        await info.context.loaders.lesson.load(native)
+    except UpstreamNotFound:
+        raise Refused.at(["lessonId"], f"no DAMSTRA lesson with ID {raw}", NOT_FOUND) from None
+
+
+def _iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else "unknown"
+
+
+async def _read_back(info: Info, session_id: int) -> tuple[DamstraILTSession | None, list[UserError]]:
+    """The session after a write, through fresh loaders; a failed read is said, not raised (it was written)."""
+    info.context.refresh_after_write()
+    try:
+        session: DamstraILTSession = await info.context.loaders.ilt_session.load(str(session_id))
+    except UpstreamError as exc:
+        message = f"written, but DAMSTRA did not answer when the session was read back: {exc.message}"
+        return None, [user_error(SESSION_FIELD, message, NOT_READ_BACK)]
+    return session, []
+
+
+def _state_refusal(exc: UpstreamError, session: DamstraILTSession) -> UserError:
+    # DAMSTRA's words for a state it refuses are not documented; the session's own status is.
+    if isinstance(exc, UpstreamRejected) and session.status_id == STATUS_CANCELLED:
+        return user_error(
+            SESSION_FIELD, f"DAMSTRA refused: the session is cancelled ({exc.message})", SESSION_CANCELLED
+        )
+    if isinstance(exc, UpstreamRejected) and session.status_id == STATUS_COMPLETED:
+        return user_error(
+            SESSION_FIELD, f"DAMSTRA refused: the session is completed ({exc.message})", SESSION_COMPLETED
+        )
+    return from_upstream(exc, None)
+
+
+async def _publish(
+    info: Info, kind: TrainingEventType, lesson_id: int | None, schedules: Sequence[DamstraSchedule]
+) -> None:
+    now = datetime.now(UTC)
+    for schedule in schedules:
+        lesson = schedule.lesson_id or lesson_id
+        await info.context.services.events.publish(
+            TrainingEvent(
+                kind,
+                Source.DAMSTRA,
+                now,
+                user_id=str(schedule.user_id) if schedule.user_id is not None else None,
+                schedule_id=str(schedule.id),
+                lesson_id=str(lesson) if lesson is not None else None,
+            )
+        )
+
+
+# -- createILTSession ---------------------------------------------------------------------------
+
+
+def _damstra_lesson(raw: str) -> str:
+    lesson = global_id(["lessonId"], raw, "Lesson")
+    only_from(["lessonId"], lesson, (Source.DAMSTRA,), "Holding an ILT session")
+    return native_of(["lessonId"], lesson)
+
+
+async def _create(info: Info, value: CreateILTSessionInput) -> CreateILTSessionPayload:
+    checks = _Checks()
+    lesson_native = checks.run(lambda: _damstra_lesson(value.lesson_id))
+    checks.user(["instructorId"], value.instructor_id)
+    starts_at, ends_at = value.starts_at, value.ends_at
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        checks.fail(["endsAt"], "must be after startsAt")
+    checks.text(["location"], value.location)
+    checks.capacity(value.capacity)
+    checks.raise_any()
+    assert lesson_native is not None and starts_at is not None and ends_at is not None
+
+    _, instructor_id = await _refusals(
+        _lesson(info, lesson_native, value.lesson_id), _instructor(info, value.instructor_id)
+    )
+    fields = DamstraILTSessionInput(
+        lesson_id=int(lesson_native),
+        instructor_id=instructor_id,
+        start_datetime=starts_at,
+        end_datetime=ends_at,
+        location=value.location,
+        notes=value.notes,
+        number_of_places=value.capacity,
+    )
+    try:
+        created = await info.context.upstreams.need_damstra().create_ilt_session(fields)
+    except UpstreamError as exc:
+        raise Refused([from_upstream(exc, None)]) from None
+    fresh, errors = await _read_back(info, created.id)
+    # The create's own answer is DAMSTRA's word too, only shorter (no state, no attendee count).
+    return CreateILTSessionPayload(session=ILTSession.from_damstra(fresh or created), user_errors=errors)
+
+
+# -- updateILTSession ---------------------------------------------------------------------------
+
+
+def _check_update(value: UpdateILTSessionInput) -> tuple[str, datetime | None, datetime | None]:
+    checks = _Checks()
+    native = checks.run(lambda: session_native(value.session_id, "Changing an ILT session"))
+    changes = (
+        value.instructor_id,
+        value.starts_at,
+        value.ends_at,
+        value.location,
+        value.notes,
+        value.capacity,
+    )
+    if all(change is None for change in changes):
+        checks.fail(None, "give at least one field to change")
+    checks.user(["instructorId"], value.instructor_id)
+    starts_at, ends_at = value.starts_at, value.ends_at
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        checks.fail(["endsAt"], "must be after startsAt")
+    checks.text(["location"], value.location)
+    checks.capacity(value.capacity)
+    checks.raise_any()
+    assert native is not None
+    return native, starts_at, ends_at
+
+
+async def _none() -> None:
+    return None
+
+
+async def _update(info: Info, value: UpdateILTSessionInput) -> UpdateILTSessionPayload:
+    native, starts_at, ends_at = _check_update(value)
+    session, instructor_id = await _refusals(
+        load_session(info, native, value.session_id),
+        _instructor(info, value.instructor_id) if value.instructor_id is not None else _none(),
+    )
+    assert isinstance(session, DamstraILTSession)
+    # One end given: it must still fit the other, as the session has it.
+    start, end = session.start_datetime, session.end_datetime
+    if starts_at is not None and ends_at is None and end is not None and end <= starts_at:
+        raise Refused.at(["startsAt"], f"must be before the session's end, {_iso(end)}")
+    if ends_at is not None and starts_at is None and start is not None and ends_at <= start:
+        raise Refused.at(["endsAt"], f"must be after the session's start, {_iso(start)}")
+    fields = DamstraILTSessionInput(
+        # The seed's PATCH requires instructorId and location: unchanged ones are sent as they are.
+        instructor_id=instructor_id if instructor_id is not None else session.instructor_id,
+        location=value.location if value.location is not None else session.location,
+        start_datetime=starts_at,
+        end_datetime=ends_at,
+        notes=value.notes,
+        number_of_places=value.capacity,
+    )
+    try:
+        # The PATCH answers the whole session as it now is: no read back needed.
+        updated = await info.context.upstreams.need_damstra().update_ilt_session(session.id, fields)
+    except UpstreamError as exc:
+        raise Refused([from_upstream(exc, None)]) from None
+    info.context.refresh_after_write()
+    if starts_at is not None and updated.start_datetime != start:
+        moved = await open_attendee_schedules(info, session.id)
+        await _publish(info, TrainingEventType.SCHEDULE_CHANGED, session.lesson_id, list(moved.values()))
+    return UpdateILTSessionPayload(session=ILTSession.from_damstra(updated))
+
+
+# -- completeILTSession / cancelILTSession -------------------------------------------------------
+
+
+@dataclass
+class _Closed:
+    session: DamstraILTSession | None
+    schedules: list[Schedule]
+    errors: list[UserError]
+
+
+async def _close(
+    info: Info,
+    raw: str,
+    doing: str,
+    status: str,
+    event: TrainingEventType,
+    write: Callable[[int], Awaitable[None]],
+) -> _Closed:
+    """Completes or cancels (`write`) the session; tells, and publishes, which open schedules closed with it."""
+    session = await load_session(info, session_native(raw, doing), raw)
+    closing = await open_attendee_schedules(info, session.id)
+    try:
+        await write(session.id)
+    except UpstreamError as exc:
+        return _Closed(None, [], [_state_refusal(exc, session)])
+    fresh, errors = await _read_back(info, session.id)
+    now = await schedules_by_id(info, list(closing))
+    closed = [s for s in now.values() if (s.status or "").lower() == status]
+    await _publish(info, event, session.lesson_id, closed)
+    return _Closed(fresh, [Schedule.from_damstra(s) for s in closed], errors)
+
+
+async def _complete(info: Info, value: CompleteILTSessionInput) -> CompleteILTSessionPayload:
+    client = info.context.upstreams.need_damstra()
+    done = await _close(
+        info,
+        value.session_id,
+        "Completing an ILT session",
+        "completed",
+        TrainingEventType.SCHEDULE_COMPLETED,
+        client.complete_ilt_session,
+    )
+    return CompleteILTSessionPayload(
+        session=ILTSession.from_damstra(done.session) if done.session else None,
+        schedules=done.schedules,
+        user_errors=done.errors,
+    )
+
+
+async def _cancel(info: Info, value: CancelILTSessionInput) -> CancelILTSessionPayload:
+    client = info.context.upstreams.need_damstra()
+
+    async def cancel(session_id: int) -> None:
+        await client.cancel_ilt_session(
+            session_id, notify_trainees=value.notify_trainees, notify_instructor=value.notify_instructor
+        )
+
+    done = await _close(
+        info,
+        value.session_id,
+        "Cancelling an ILT session",
+        "cancelled",
+        TrainingEventType.SCHEDULE_CANCELLED,
+        cancel,
+    )
+    return CancelILTSessionPayload(
+        session=ILTSession.from_damstra(done.session) if done.session else None,
+        schedules=done.schedules,
+        user_errors=done.errors,
+    )
+
+
+# -- saveILTAttendance --------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    index: int
+    value: ILTAttendanceInput
+    attendee: DamstraAttendee | None = None
+    saved: bool = False
+    fresh: DamstraAttendee | None = None
+    errors: list[UserError] = field(default_factory=list)
+
+    @property
+    def field(self) -> list[str | int]:
+        return ["attendance", self.index]
+
+    @property
+    def pending(self) -> bool:
+        return not self.errors
+
+
+def _check_rows(value: SaveILTAttendanceInput) -> tuple[str, list[_Row]]:
+    checks = _Checks()
+    native = checks.run(lambda: session_native(value.session_id, "Recording ILT attendance"))
+    checks.run(lambda: non_empty(["attendance"], value.attendance))
+    checks.raise_any()
+    assert native is not None
+    rows = [_Row(index, row) for index, row in enumerate(value.attendance)]
+    for row in rows:
+        row_checks = _Checks()
+        row_checks.user([*row.field, "userId"], row.value.user_id)
+        if row.value.attended is None and row.value.passed is None:
+            row_checks.fail(row.field, "give attended, passed or both")
+        row.errors += row_checks.errors
+    return native, rows
+
+
+async def _match_attendees(info: Info, session: DamstraILTSession, rows: list[_Row]) -> None:
+    pending = [row for row in rows if row.pending]
+
+    async def damstra_user(row: _Row) -> int:
+        where = [*row.field, "userId"]
+        return int(account_in(await person_at(info, where, row.value.user_id), Source.DAMSTRA, where))
+
+    attendees, user_ids = await asyncio.gather(
+        attendees_of(info, session.id),
+        asyncio.gather(*(damstra_user(row) for row in pending), return_exceptions=True),
+    )
+    by_user = {a.user_id: a for a in attendees if a.user_id is not None}
+    seen: set[int] = set()
+    for row, user_id in zip(pending, user_ids, strict=True):
+        if isinstance(user_id, Refused):
+            row.errors += user_id.errors
+        elif isinstance(user_id, BaseException):
+            raise user_id
+        elif user_id in seen:
+            row.errors.append(user_error(row.field, "this person is listed twice", INVALID_INPUT))
+        elif user_id not in by_user:
+            row.errors.append(
+                user_error([*row.field, "userId"], "not registered for this session", NOT_REGISTERED)
+            )
+        else:
+            seen.add(user_id)
+            row.attendee = by_user[user_id]
+
+
+def _kept(row: _Row) -> bool:
+    fresh = row.fresh
+    return fresh is not None and all(
+        wanted is None or wanted == now
+        for wanted, now in ((row.value.attended, fresh.attended), (row.value.passed, fresh.passed))
+    )
+
+
+async def _save_attendance(info: Info, value: SaveILTAttendanceInput) -> SaveILTAttendancePayload:
+    native, rows = _check_rows(value)
+    if not any(row.pending for row in rows):
+        return _attendance_payload(None, rows, [])
+    session = await load_session(info, native, value.session_id)
+    await _match_attendees(info, session, rows)
+    to_send = [row for row in rows if row.pending and row.attendee is not None]
+    if not to_send:
+        return _attendance_payload(session, rows, [])
+    try:
+        await info.context.upstreams.need_damstra().save_attendance(
+            session.id, [(r.attendee.id, r.value.passed, r.value.attended) for r in to_send if r.attendee]
+        )
+    except UpstreamError as exc:
+        for row in to_send:
+            row.errors.append(from_upstream(exc, row.field))
+        return _attendance_payload(None, rows, [])
+    fresh, errors = await _read_back(info, session.id)
+    try:
+        by_id = {a.id: a for a in await attendees_of(info, session.id)}
+    except UpstreamError:
+        by_id = {}  # accepted by DAMSTRA; only the read back is missing
+    for row in to_send:
+        assert row.attendee is not None
+        row.fresh = by_id.get(row.attendee.id)
+        row.saved = _kept(row) if by_id else True
+        if not row.saved:
+            row.errors.append(user_error(row.field, "DAMSTRA answered OK but did not keep it", NOT_SAVED))
+    return _attendance_payload(fresh, rows, errors)
+
+
+def _result(row: _Row) -> ILTAttendanceResult:
+    record = row.fresh or row.attendee
+    return ILTAttendanceResult(
+        user_id=strawberry.ID(str(row.value.user_id)),
+        saved=row.saved,
+        attendee=ILTAttendee.from_damstra(record) if record else None,
+        user_errors=row.errors,
+    )
+
+
+def _attendance_payload(
+    session: DamstraILTSession | None, rows: list[_Row], errors: list[UserError]
+) -> SaveILTAttendancePayload:
+    return SaveILTAttendancePayload(
+        session=ILTSession.from_damstra(session) if session else None,
+        results=[_result(row) for row in rows],
+        user_errors=[error for row in rows for error in row.errors] + errors,
+    )
+
+
+# -- the mutations ------------------------------------------------------------------------------
+
+
+@strawberry.type
+class ILTSessionMutations:
+    @strawberry.mutation(name="createILTSession", description="Creates a DAMSTRA ILT session for a lesson.")
+    async def create_ilt_session(self, info: Info, input: CreateILTSessionInput) -> CreateILTSessionPayload:
+        return await run_mutation(
+            info,
+            "createILTSession",
+            input,
+            lambda errors: CreateILTSessionPayload(user_errors=errors),
+            lambda: _create(info, input),
+        )
+
+    @strawberry.mutation(
+        name="updateILTSession", description="Changes a DAMSTRA ILT session: only the fields given."
+    )
+    async def update_ilt_session(self, info: Info, input: UpdateILTSessionInput) -> UpdateILTSessionPayload:
+        return await run_mutation(
+            info,
+            "updateILTSession",
+            input,
+            lambda errors: UpdateILTSessionPayload(user_errors=errors),
+            lambda: _update(info, input),
+        )
+
+    @strawberry.mutation(
+        name="completeILTSession",
+        description="Completes a DAMSTRA ILT session and, with it, every open lesson schedule registered in it.",
+    )
+    async def complete_ilt_session(
+        self, info: Info, input: CompleteILTSessionInput
+    ) -> CompleteILTSessionPayload:
+        return await run_mutation(
+            info,
+            "completeILTSession",
+            input,
+            lambda errors: CompleteILTSessionPayload(user_errors=errors),
+            lambda: _complete(info, input),
+        )
+
+    @strawberry.mutation(
+        name="cancelILTSession",
+        description="Cancels a DAMSTRA ILT session and the open lesson schedules registered in it.",
+    )
+    async def cancel_ilt_session(self, info: Info, input: CancelILTSessionInput) -> CancelILTSessionPayload:
+        return await run_mutation(
+            info,
+            "cancelILTSession",
+            input,
+            lambda errors: CancelILTSessionPayload(user_errors=errors),
+            lambda: _cancel(info, input),
+        )
+
+    @strawberry.mutation(
+        name="saveILTAttendance",
+        description="Records who attended and who passed a DAMSTRA ILT session. One result per row.",
+    )
+    async def save_ilt_attendance(
+        self, info: Info, input: SaveILTAttendanceInput
+    ) -> SaveILTAttendancePayload:
+        return await run_mutation(
+            info,
+            "saveILTAttendance",
+            input,
+            lambda errors: SaveILTAttendancePayload(user_errors=errors),
+            lambda: _save_attendance(info, input),
+        )
