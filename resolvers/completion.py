@@ -12,6 +12,7 @@ from gateway.completions import (
     ISCOUT_PAGE,
     CompletionFilter,
     CompletionItem,
+    Cursor,
     IScoutPages,
     SourceStreams,
     day_start,
@@ -148,7 +149,8 @@ def from_training_record(record: TrainingRecord) -> CompletionItem | None:
 
 def iscout_native_id(completion: IScoutCompletion) -> str:
     # iScout completions carry no id of their own: user, training and creation time name one.
-    created = int(completion.created.timestamp() * 1000) if completion.created else 0
+    # round, not int: 1078625331860 ms comes back from the datetime as 1078625331859.9999.
+    created = round(completion.created.timestamp() * 1000) if completion.created else 0
     return f"{completion.user_id}:{completion.training_id}:{created}"
 
 
@@ -165,6 +167,10 @@ def from_iscout(completion: IScoutCompletion) -> CompletionItem | None:
         instructor=(SourceEnum.ISCOUT, completion.instructor_id) if completion.instructor_id else None,
         record=completion,
     )
+
+
+# Only these sources' completions carry `expiresOn`; an expiry filter leaves the others nothing to read.
+EXPIRING_SOURCES = frozenset({SourceEnum.LEARNINGLOGIN, SourceEnum.ISCOUT})
 
 
 def _kept(items: list[CompletionItem | None]) -> list[CompletionItem]:
@@ -184,7 +190,13 @@ def streams_for(
         source = flt.lesson[0] if source in (None, flt.lesson[0]) else None
         if source is None:
             return SourceStreams()
-    wanted = [s for s in SourceEnum if (source is None or s is source) and s in enabled]
+    wanted = [
+        s
+        for s in SourceEnum
+        if (source is None or s is source)
+        and s in enabled
+        and (flt.expiring_before is None or s in EXPIRING_SOURCES)
+    ]
     streams = SourceStreams()
 
     if SourceEnum.DAMSTRA in wanted:
@@ -267,6 +279,8 @@ async def completions_connection(
     after: str | None,
 ) -> relay.Connection[Completion]:
     size = relay.page_size(first)
+    if after is not None:
+        Cursor.decode(after)  # a bad cursor fails before any upstream read is set going
     page = await merge(streams_for(info, person, flt, source), flt, size, after)
     for error in page.failures.values():
         info.context.report(error, path_of(info))

@@ -28,6 +28,9 @@ from resolvers.node import Node
 from resolvers.schedule import Schedule
 from resolvers.user import User
 
+# gateway.identity's native id for a LearningLogin login the identity file names by username alone.
+USERNAME_ONLY_PREFIX = "username:"
+
 
 def _missing(gid: GlobalId) -> NotFoundError:
     return NotFoundError(f"no {gid.type_name} with ID {gid} ({gid.source.name} {gid.native_id})")
@@ -35,6 +38,14 @@ def _missing(gid: GlobalId) -> NotFoundError:
 
 def _checked_native(gid: GlobalId) -> str:
     """The native id, held to its source's pattern before it can reach a URL."""
+    if (
+        gid.type_name == "User"
+        and gid.source is Source.LEARNINGLOGIN
+        and gid.native_id.startswith(USERNAME_ONLY_PREFIX)
+        and len(gid.native_id) > len(USERNAME_ONLY_PREFIX)
+    ):
+        # A login the identity file names by username alone; it is only ever looked up there.
+        return gid.native_id
     if gid.source is Source.DAMSTRA or (gid.source is Source.LEARNINGLOGIN and gid.type_name != "Lesson"):
         return numeric_id(gid.native_id, f"{gid.source.name} {gid.type_name} id")
     if gid.source is Source.ISCOUT and gid.type_name == "Completion":
@@ -66,10 +77,11 @@ async def find_lesson(info: Info, gid: GlobalId) -> Lesson:
         if gid.source is Source.DAMSTRA:
             return Lesson.from_damstra(await loaders.lesson.load(native))
         if gid.source is Source.LEARNINGLOGIN:
+            # The search matches course names too ("FA" finds every "Fall Protection"): read on to a match.
             filters = TrainSessionFilters(course_code_or_course_name_cont=native)
-            listing = await upstreams.need_learninglogin().list_train_sessions(filters)
-            if any(s.course_code == native for s in listing.items):
-                return Lesson.from_code(gid.source, native)
+            async for session in upstreams.need_learninglogin().iter_train_sessions(filters):
+                if session.course_code == native:
+                    return Lesson.from_code(gid.source, native)
         elif gid.source is Source.TRAINING_RECORDS:
             for record in await loaders.all_training_records():
                 if record.package_api_id == native:

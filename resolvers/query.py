@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -9,8 +10,10 @@ from typing import Any, cast
 import strawberry
 
 from gateway.completions import CompletionFilter
+from gateway.errors import UpstreamError
 from gateway.people import Person
 from gateway.sources import Source as SourceEnum
+from gateway.upstreams.damstra import DamstraILTSession
 from gateway.upstreams.learninglogin import TrainSessionFilters
 from resolvers import relay
 from resolvers.completion import Completion, completions_connection
@@ -26,7 +29,7 @@ from resolvers.enums import (
 from resolvers.global_id import decode
 from resolvers.group import Group
 from resolvers.ilt_session import ILTSession
-from resolvers.info import Info, or_reported
+from resolvers.info import Info, or_reported, path_of
 from resolvers.lesson import Lesson
 from resolvers.lookup import find_node, find_typed
 from resolvers.node import Node
@@ -95,10 +98,14 @@ class Query:
     async def groups(
         self, info: Info, search: str | None = None, first: int | None = None, after: str | None = None
     ) -> relay.Connection[Group]:
-        client = info.context.upstreams.need_damstra()
         start, size = relay.offset_after(after), relay.page_size(first)
-        listing = await client.list_groups(q=search, start_index=start, max_results=size)
-        return relay.from_window([Group.from_damstra(g) for g in listing.items], start, listing.total)
+
+        async def read() -> relay.Connection[Group]:
+            client = info.context.upstreams.need_damstra()
+            listing = await client.list_groups(q=search, start_index=start, max_results=size)
+            return relay.from_window([Group.from_damstra(g) for g in listing.items], start, listing.total)
+
+        return await or_reported(info, read(), relay.from_window([], start, None))
 
     @strawberry.field
     async def lesson(self, info: Info, id: strawberry.ID) -> Lesson | None:
@@ -157,30 +164,44 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> relay.Connection[ILTSession]:
-        client = info.context.upstreams.need_damstra()
         start, size = relay.offset_after(after), relay.page_size(first)
-        instructor = await _damstra_user_id(info, instructor_id) if instructor_id else None
-        if instructor_id and instructor is None:
-            return relay.from_list([], first, after)
-        filters: dict[str, Any] = {
-            "state": ILT_STATE_IDS[state] if state else None,
-            "status": ILT_STATUS_IDS[status] if status else None,
-            "instructor_id": int(instructor) if instructor else None,
-        }
-        now = datetime.now(UTC)
-        if lesson_id is not None:
-            lesson = decode(lesson_id, "Lesson")
-            if lesson.source is not SourceEnum.DAMSTRA:
+
+        async def read() -> relay.Connection[ILTSession]:
+            client = info.context.upstreams.need_damstra()
+            instructor = await _damstra_user_id(info, instructor_id) if instructor_id else None
+            if instructor_id and instructor is None:
                 return relay.from_list([], first, after)
-            # The upstream filters by no lesson: read the (filtered) list whole and keep the lesson's.
-            sessions = [
-                s async for s in client.iter_ilt_sessions(**filters) if str(s.lesson_id) == lesson.native_id
-            ]
-            return relay.from_list([ILTSession.from_damstra(s, now) for s in sessions], first, after)
-        listing = await client.list_ilt_sessions(start_index=start, max_results=size, **filters)
-        return relay.from_window(
-            [ILTSession.from_damstra(s, now) for s in listing.items], start, listing.total
-        )
+            filters: dict[str, Any] = {
+                "state": ILT_STATE_IDS[state] if state else None,
+                "status": ILT_STATUS_IDS[status] if status else None,
+                "instructor_id": int(instructor) if instructor else None,
+            }
+            now = datetime.now(UTC)
+
+            def node(session: DamstraILTSession) -> ILTSession:
+                found = ILTSession.from_damstra(session, now)
+                if state is not None:
+                    # DAMSTRA applied the state filter by its own clock, and list items carry no state:
+                    # its word stands over one worked out again here.
+                    found.state = state
+                return found
+
+            if lesson_id is not None:
+                lesson = decode(lesson_id, "Lesson")
+                if lesson.source is not SourceEnum.DAMSTRA:
+                    return relay.from_list([], first, after)
+                # The upstream filters by no lesson: read the (filtered) list whole and keep the lesson's.
+                sessions = [
+                    s
+                    async for s in client.iter_ilt_sessions(**filters)
+                    if str(s.lesson_id) == lesson.native_id
+                ]
+                return relay.from_list([node(s) for s in sessions], first, after)
+            listing = await client.list_ilt_sessions(start_index=start, max_results=size, **filters)
+            return relay.from_window([node(s) for s in listing.items], start, listing.total)
+
+        # A DAMSTRA outage (or the instructor's look-up in it) empties this list; the answer stands.
+        return await or_reported(info, read(), relay.from_window([], start, None))
 
     @strawberry.field(description="Completions merged across every source, newest first.")
     async def completions(
@@ -195,15 +216,24 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> relay.Connection[Completion]:
-        person: Person | None = None
-        if user_id is not None:
-            person = cast(User, await find_typed(info, user_id, "User")).person
         lesson = None
         if lesson_id is not None:
             found = decode(lesson_id, "Lesson")
             lesson = (found.source, found.native_id)
         flt = CompletionFilter(completed_after, completed_before, expiring_before, lesson)
-        return await completions_connection(info, person, flt, source, first, after)
+        if user_id is None:
+            return await completions_connection(info, None, flt, source, first, after)
+        person_id = user_id
+
+        async def for_person() -> relay.Connection[Completion]:
+            person = cast(User, await find_typed(info, person_id, "User")).person
+            return await completions_connection(info, person, flt, source, first, after)
+
+        # Finding the person may need DAMSTRA: if that fails, this list is empty, not the whole answer null.
+        empty: relay.Connection[Completion] = relay.from_keyed(
+            [], [], has_next=False, has_previous=after is not None, total=None
+        )
+        return await or_reported(info, for_person(), empty)
 
 
 async def _damstra_user_id(info: Info, raw_id: str) -> str | None:
@@ -228,17 +258,32 @@ async def _identity_only_people(
     info: Info, search: str | None, email: str | None, employee_number: str | None
 ) -> list[Person]:
     """People in the identity file with no DAMSTRA account (those with one are listed from DAMSTRA)."""
-    people = []
-    for linked in info.context.services.directory.people:
-        source, native = next((s, ids[0]) for s, ids in sorted_accounts(linked.accounts))
-        if source is SourceEnum.DAMSTRA:
-            continue
-        person = await or_reported(
-            info, info.context.people.for_account(source, native, seen_upstream=True), None
-        )
-        if person is not None and person.damstra is None and _matches(person, search, email, employee_number):
-            people.append(person)
-    return people
+    firsts = [
+        next((s, ids[0]) for s, ids in sorted_accounts(linked.accounts))
+        for linked in info.context.services.directory.people
+    ]
+    # All at once: whether each has a DAMSTRA account is a DAMSTRA search, which the loaders batch.
+    found = await asyncio.gather(
+        *(
+            info.context.people.for_account(source, native, seen_upstream=True)
+            for source, native in firsts
+            if source is not SourceEnum.DAMSTRA
+        ),
+        return_exceptions=True,
+    )
+    failures = [f for f in found if isinstance(f, UpstreamError)]
+    if failures:
+        info.context.report(failures[0], path_of(info))  # one outage, one error; not one per person
+    for failure in found:
+        if isinstance(failure, BaseException) and not isinstance(failure, UpstreamError):
+            raise failure
+    return [
+        person
+        for person in found
+        if isinstance(person, Person)
+        and person.damstra is None
+        and _matches(person, search, email, employee_number)
+    ]
 
 
 def sorted_accounts(accounts: dict[SourceEnum, list[str]]) -> list[tuple[SourceEnum, list[str]]]:
