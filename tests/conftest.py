@@ -81,6 +81,10 @@ class Gateway:
     def log(self, source: Source) -> RequestLog:
         return self.sandbox.controls[source].log
 
+    def writes(self, source: Source) -> list[str]:
+        """Every request but a GET the source received, as "POST /path"."""
+        return [f"{e.method} {e.path}" for e in self.log(source).entries if e.method != "GET"]
+
     def clear_logs(self) -> None:
         for controls in self.sandbox.controls.values():
             controls.log.clear()
@@ -117,16 +121,27 @@ async def gateway(
 
 # Short enough to keep timeout tests quick, long enough for a loaded CI machine's normal answers.
 LOOPBACK_TIMEOUT_SECONDS = 1.0
+# For a module whose timeout tests read an upstream a few times at most before the write that times
+# out: a shorter wait, and a sandbox that holds its late answer back (and its shutdown) for less.
+QUICK_LOOPBACK_TIMEOUT_SECONDS = 0.2
 
 
 @pytest.fixture
-async def loopback_gateway(sandbox: Sandbox, sandbox_address: str, tmp_path: Path) -> AsyncIterator[Gateway]:
+def loopback_timeout_seconds() -> float:
+    """The upstream timeout `loopback_gateway` sets; a module overrides this fixture to change it."""
+    return LOOPBACK_TIMEOUT_SECONDS
+
+
+@pytest.fixture
+async def loopback_gateway(
+    sandbox: Sandbox, sandbox_address: str, tmp_path: Path, loopback_timeout_seconds: float
+) -> AsyncIterator[Gateway]:
     """The gateway over the sandbox on a real socket, with short upstream timeouts: for
-    `faults.hang_next` tests (an in-process transport cannot time out)."""
+    `faults.hang_next` and `faults.slow_next_write` tests (an in-process transport cannot time out)."""
     identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
-    env = {f"LEARNGRAPH_{s.slug.upper()}_TIMEOUT_SECONDS": str(LOOPBACK_TIMEOUT_SECONDS) for s in Source}
+    env = {f"LEARNGRAPH_{s.slug.upper()}_TIMEOUT_SECONDS": str(loopback_timeout_seconds) for s in Source}
     env["LEARNGRAPH_READ_RETRY_ATTEMPTS"] = "1"
     for controls in sandbox.controls.values():
-        controls.faults.hang_seconds = LOOPBACK_TIMEOUT_SECONDS * 3
+        controls.faults.hang_seconds = loopback_timeout_seconds * 3
     async for served in _serve_gateway(sandbox, sandbox_address, identity, None, env):
         yield served

@@ -20,33 +20,23 @@ from gateway.upstreams.damstra import DamstraClient, DamstraGroup, DamstraUser
 from resolvers.global_id import encode
 from resolvers.group import Group
 from resolvers.info import Info
-from resolvers.mutations.running import run_mutation
-from resolvers.mutations.targets import Field, non_empty
+from resolvers.mutations.cache_effects import forget_every_user, forget_groups, forget_users
+from resolvers.mutations.checks import Checks
+from resolvers.mutations.damstra_users import as_user
+from resolvers.mutations.group_targets import GROUP_NOT_FOUND, decode_group, load_group
+from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
+from resolvers.mutations.targets import Field, find_damstra_accounts, non_empty
 from resolvers.mutations.user_errors import (
     INVALID_INPUT,
+    NOT_READ_BACK,
     Refused,
     UserError,
     from_upstream,
     user_error,
 )
-from resolvers.mutations.users import (
-    GROUP_NOT_FOUND,
-    NOT_READ_BACK,
-    Checks,
-    as_user,
-    damstra_account,
-    decode_group,
-    decode_user,
-    forget_every_user,
-    forget_groups,
-    forget_users,
-    load_group,
-)
 from resolvers.user import User
 
 MAX_ANCESTRY = 50  # parents followed when looking for a cycle
-
-_IDEMPOTENCY = "Repeats with the same key and input answer the first result and write nothing."
 
 
 @strawberry.input
@@ -54,7 +44,7 @@ class CreateGroupInput:
     name: str
     description: str | None = None
     parent_id: strawberry.ID | None = strawberry.field(default=None, description="A Group ID.")
-    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Only the fields given change.")
@@ -63,20 +53,20 @@ class UpdateGroupInput:
     name: str | None = None
     description: str | None = strawberry.field(default=None, description='"" clears it.')
     parent_id: strawberry.ID | None = strawberry.field(default=None, description="A Group ID.")
-    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input
 class InactivateGroupInput:
     group_id: strawberry.ID
-    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input
 class GroupUsersInput:
     group_id: strawberry.ID
     user_ids: list[strawberry.ID]
-    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.type
@@ -251,6 +241,9 @@ class _Change:
             return f"DAMSTRA did not make the user a {role}", "NOT_ADDED"
         return f"DAMSTRA kept the user as a {role}", "NOT_REMOVED"
 
+    async def write(self, info: Info, value: GroupUsersInput) -> GroupUsersPayload:
+        return await _group_users(info, value, self)
+
 
 ADD_MEMBERS = _Change(lambda c: c.add_group_members, supervisors=False, adds=True)
 REMOVE_MEMBERS = _Change(lambda c: c.remove_group_members, supervisors=False, adds=False)
@@ -281,30 +274,12 @@ def _items(raw_ids: list[strawberry.ID]) -> list[_Item]:
     seen: set[str] = set()
     for item in items:
         checks = Checks()
-        if not decode_user(checks, item.field, item.raw_id):
+        if not checks.user_id(item.field, item.raw_id):
             item.errors += checks.errors
         elif item.raw_id in seen:
             item.fail("this user is listed twice", INVALID_INPUT)
         seen.add(item.raw_id)
     return items
-
-
-async def _resolve(info: Info, items: list[_Item]) -> None:
-    async def resolve(item: _Item) -> None:
-        try:
-            item.damstra_id = int(await damstra_account(info, item.field, item.raw_id))
-        except Refused as exc:
-            item.errors += exc.errors
-
-    await asyncio.gather(*(resolve(item) for item in items if not item.errors))
-    seen: set[int] = set()
-    for item in items:
-        if item.damstra_id in seen:
-            # Two IDs of one person (their DAMSTRA and iScout accounts, say).
-            item.fail("this person is listed twice", INVALID_INPUT)
-            item.damstra_id = None
-        elif item.damstra_id is not None:
-            seen.add(item.damstra_id)
 
 
 def _group_users_payload(
@@ -354,7 +329,7 @@ async def _group_users(info: Info, value: GroupUsersInput, change: _Change) -> G
     if all(item.errors for item in items):
         return _group_users_payload(None, items)
     group = await load_group(info, ["groupId"], native)
-    await _resolve(info, items)
+    await find_damstra_accounts(info, items)
     to_send = [item for item in items if item.damstra_id is not None and not item.errors]
     if not to_send:
         return _group_users_payload(Group.from_damstra(group), items)
@@ -381,60 +356,34 @@ async def _group_users(info: Info, value: GroupUsersInput, change: _Change) -> G
 class GroupMutations:
     @strawberry.mutation(description="Creates a DAMSTRA group.")
     async def create_group(self, info: Info, input: CreateGroupInput) -> CreateGroupPayload:
-        return await run_mutation(
-            info,
-            "createGroup",
-            input,
-            lambda errors: CreateGroupPayload(user_errors=errors),
-            lambda: _create_group(info, input),
-        )
+        return await run_mutation(info, "createGroup", input, CreateGroupPayload, _create_group)
 
     @strawberry.mutation(description="Renames, redescribes or moves a DAMSTRA group.")
     async def update_group(self, info: Info, input: UpdateGroupInput) -> UpdateGroupPayload:
-        return await run_mutation(
-            info,
-            "updateGroup",
-            input,
-            lambda errors: UpdateGroupPayload(user_errors=errors),
-            lambda: _update_group(info, input),
-        )
+        return await run_mutation(info, "updateGroup", input, UpdateGroupPayload, _update_group)
 
     @strawberry.mutation(description="Inactivates a DAMSTRA group: it is no longer listed or readable.")
     async def inactivate_group(self, info: Info, input: InactivateGroupInput) -> InactivateGroupPayload:
-        return await run_mutation(
-            info,
-            "inactivateGroup",
-            input,
-            lambda errors: InactivateGroupPayload(user_errors=errors),
-            lambda: _inactivate_group(info, input),
-        )
+        return await run_mutation(info, "inactivateGroup", input, InactivateGroupPayload, _inactivate_group)
 
     @strawberry.mutation(description="Makes people members of a DAMSTRA group. One result per user.")
     async def add_group_members(self, info: Info, input: GroupUsersInput) -> GroupUsersPayload:
-        return await _run_group_users(info, "addGroupMembers", input, ADD_MEMBERS)
+        return await run_mutation(info, "addGroupMembers", input, GroupUsersPayload, ADD_MEMBERS.write)
 
     @strawberry.mutation(description="Removes people from a DAMSTRA group's members. One result per user.")
     async def remove_group_members(self, info: Info, input: GroupUsersInput) -> GroupUsersPayload:
-        return await _run_group_users(info, "removeGroupMembers", input, REMOVE_MEMBERS)
+        return await run_mutation(info, "removeGroupMembers", input, GroupUsersPayload, REMOVE_MEMBERS.write)
 
     @strawberry.mutation(description="Makes people supervisors of a DAMSTRA group. One result per user.")
     async def add_group_supervisors(self, info: Info, input: GroupUsersInput) -> GroupUsersPayload:
-        return await _run_group_users(info, "addGroupSupervisors", input, ADD_SUPERVISORS)
+        return await run_mutation(
+            info, "addGroupSupervisors", input, GroupUsersPayload, ADD_SUPERVISORS.write
+        )
 
     @strawberry.mutation(
         description="Removes people from a DAMSTRA group's supervisors. One result per user."
     )
     async def remove_group_supervisors(self, info: Info, input: GroupUsersInput) -> GroupUsersPayload:
-        return await _run_group_users(info, "removeGroupSupervisors", input, REMOVE_SUPERVISORS)
-
-
-async def _run_group_users(
-    info: Info, operation: str, value: GroupUsersInput, change: _Change
-) -> GroupUsersPayload:
-    return await run_mutation(
-        info,
-        operation,
-        value,
-        lambda errors: GroupUsersPayload(user_errors=errors),
-        lambda: _group_users(info, value, change),
-    )
+        return await run_mutation(
+            info, "removeGroupSupervisors", input, GroupUsersPayload, REMOVE_SUPERVISORS.write
+        )

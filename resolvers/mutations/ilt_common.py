@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 
 from gateway.errors import UpstreamError, UpstreamNotFound
-from gateway.sources import Source
 from gateway.upstreams.damstra import DamstraAttendee, DamstraILTSession, DamstraSchedule
 from resolvers.info import Info
 from resolvers.mutations.scheduling import OPEN_DAMSTRA_STATUSES
-from resolvers.mutations.targets import global_id, native_of, only_from
+from resolvers.mutations.targets import damstra_native
 from resolvers.mutations.user_errors import NOT_FOUND, Refused
 
 SESSION_FIELD = ["sessionId"]
@@ -24,9 +23,7 @@ STATUS_ACTIVE, STATUS_COMPLETED, STATUS_CANCELLED = 1, 2, 3
 
 def session_native(raw: str, doing: str) -> str:
     """The DAMSTRA session id an `ILTSession` ID names; a refusal on `sessionId` otherwise."""
-    gid = global_id(SESSION_FIELD, raw, "ILTSession")
-    only_from(SESSION_FIELD, gid, (Source.DAMSTRA,), doing)
-    return native_of(SESSION_FIELD, gid)
+    return damstra_native(SESSION_FIELD, raw, "ILTSession", doing)
 
 
 async def load_session(info: Info, native: str, raw: str) -> DamstraILTSession:

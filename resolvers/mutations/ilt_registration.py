@@ -17,18 +17,16 @@ import strawberry
 from gateway.errors import UpstreamError
 from gateway.events import TrainingEvent, TrainingEventType
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraAttendee, DamstraILTSession, DamstraSchedule
+from gateway.upstreams.damstra import DamstraILTSession, DamstraSchedule
 from resolvers.ilt_session import ILTSession
 from resolvers.info import Info
-from resolvers.mutations.ilt_common import session_at
+from resolvers.mutations.ilt_common import attendees_of, session_at
 from resolvers.mutations.running import run_mutation
 from resolvers.mutations.scheduling import OPEN_DAMSTRA_STATUSES
-from resolvers.mutations.targets import account_in, non_empty, person_at
+from resolvers.mutations.targets import find_damstra_accounts, non_empty
 from resolvers.mutations.user_errors import (
-    INVALID_INPUT,
     NOT_REGISTERED,
     NOT_SCHEDULED_FOR_LESSON,
-    Refused,
     UserError,
     from_upstream,
     user_error,
@@ -72,22 +70,7 @@ class _Attendee:
 async def _attendees(info: Info, raw_ids: list[strawberry.ID]) -> list[_Attendee]:
     non_empty(["userIds"], raw_ids)
     people = [_Attendee(index, str(raw)) for index, raw in enumerate(raw_ids)]
-
-    async def resolve(attendee: _Attendee) -> None:
-        try:
-            person = await person_at(info, attendee.field, attendee.raw_id)
-            attendee.damstra_id = int(account_in(person, Source.DAMSTRA, attendee.field))
-        except Refused as exc:
-            attendee.errors += exc.errors
-
-    await asyncio.gather(*(resolve(p) for p in people))
-    seen: set[int] = set()
-    for attendee in people:
-        if attendee.damstra_id in seen:
-            attendee.errors.append(user_error(attendee.field, "this person is listed twice", INVALID_INPUT))
-            attendee.damstra_id = None
-        elif attendee.damstra_id is not None:
-            seen.add(attendee.damstra_id)
+    await find_damstra_accounts(info, people)
     return people
 
 
@@ -136,7 +119,7 @@ async def _register(info: Info, value: ILTRegistrationInput) -> ILTRegistrationP
     schedules: list[list[DamstraSchedule]] = await asyncio.gather(
         *(loaders.user_schedules.load(str(p.damstra_id)) for p in candidates)
     )
-    already: set[int] = {a.user_id for a in await _attendees_of(info, session) if a.user_id is not None}
+    already: set[int] = {a.user_id for a in await attendees_of(info, session.id) if a.user_id is not None}
     to_send: list[_Attendee] = []
     for person, theirs in zip(candidates, schedules, strict=True):
         scheduled = any(
@@ -174,7 +157,7 @@ async def _register(info: Info, value: ILTRegistrationInput) -> ILTRegistrationP
 async def _deregister(info: Info, value: ILTRegistrationInput) -> ILTRegistrationPayload:
     session = await session_at(info, value.session_id, "ILT registration")
     people = await _attendees(info, value.user_ids)
-    registered: set[int] = {a.user_id for a in await _attendees_of(info, session) if a.user_id is not None}
+    registered: set[int] = {a.user_id for a in await attendees_of(info, session.id) if a.user_id is not None}
     to_send: list[_Attendee] = []
     for person in people:
         if person.damstra_id is None or person.errors:
@@ -205,11 +188,6 @@ async def _deregister(info: Info, value: ILTRegistrationInput) -> ILTRegistratio
     return _payload(fresh, people)
 
 
-async def _attendees_of(info: Info, session: DamstraILTSession) -> list[DamstraAttendee]:
-    found: list[DamstraAttendee] = await info.context.loaders.attendees.load(str(session.id))
-    return found
-
-
 def _registration_refusal(exc: UpstreamError, where: list[str | int]) -> UserError:
     if "not scheduled" in exc.message.lower():
         return user_error(where, f"DAMSTRA: {exc.message}", NOT_SCHEDULED_FOR_LESSON)
@@ -225,13 +203,7 @@ class ILTRegistrationMutations:
     async def register_for_ilt_session(
         self, info: Info, input: ILTRegistrationInput
     ) -> ILTRegistrationPayload:
-        return await run_mutation(
-            info,
-            "registerForILTSession",
-            input,
-            lambda errors: ILTRegistrationPayload(user_errors=errors),
-            lambda: _register(info, input),
-        )
+        return await run_mutation(info, "registerForILTSession", input, ILTRegistrationPayload, _register)
 
     @strawberry.mutation(
         name="deregisterFromILTSession", description="Deregisters people from a DAMSTRA ILT session."
@@ -240,9 +212,5 @@ class ILTRegistrationMutations:
         self, info: Info, input: ILTRegistrationInput
     ) -> ILTRegistrationPayload:
         return await run_mutation(
-            info,
-            "deregisterFromILTSession",
-            input,
-            lambda errors: ILTRegistrationPayload(user_errors=errors),
-            lambda: _deregister(info, input),
+            info, "deregisterFromILTSession", input, ILTRegistrationPayload, _deregister
         )

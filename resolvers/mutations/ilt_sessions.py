@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
 
@@ -34,6 +34,7 @@ from gateway.upstreams.damstra import (
 )
 from resolvers.ilt_session import ILTAttendee, ILTSession
 from resolvers.info import Info
+from resolvers.mutations.checks import Checks
 from resolvers.mutations.ilt_common import (
     SESSION_CANCELLED,
     SESSION_COMPLETED,
@@ -46,19 +47,12 @@ from resolvers.mutations.ilt_common import (
     schedules_by_id,
     session_native,
 )
-from resolvers.mutations.running import run_mutation
-from resolvers.mutations.targets import (
-    Field,
-    account_in,
-    global_id,
-    native_of,
-    non_empty,
-    only_from,
-    person_at,
-)
+from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
+from resolvers.mutations.targets import damstra_account, damstra_native, non_empty
 from resolvers.mutations.user_errors import (
     INVALID_INPUT,
     NOT_FOUND,
+    NOT_READ_BACK,
     NOT_REGISTERED,
     Refused,
     UserError,
@@ -68,11 +62,7 @@ from resolvers.mutations.user_errors import (
 from resolvers.scalars import DateTime
 from resolvers.schedule import Schedule
 
-T = TypeVar("T")
-
-NOT_READ_BACK = "NOT_READ_BACK"
 NOT_SAVED = "NOT_SAVED"
-_IDEMPOTENCY = "Repeats with the same key and input answer the first result and write nothing."
 
 
 # -- inputs and payloads ------------------------------------------------------------------------
@@ -89,7 +79,7 @@ class CreateILTSessionInput:
     capacity: int | None = strawberry.field(
         default=None, description="Number of places; DAMSTRA's default when unset."
     )
-    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Only the fields given change; a field left out (or null) stays as it is.")
@@ -105,13 +95,13 @@ class UpdateILTSessionInput:
     location: str | None = None
     notes: str | None = None
     capacity: int | None = None
-    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input
 class CompleteILTSessionInput:
     session_id: strawberry.ID
-    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input
@@ -123,7 +113,7 @@ class CancelILTSessionInput:
     notify_instructor: bool = strawberry.field(
         default=True, description="DAMSTRA tells the instructor of the cancellation."
     )
-    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="One attendee's attendance; a flag left out (or null) stays as it is.")
@@ -137,7 +127,7 @@ class ILTAttendanceInput:
 class SaveILTAttendanceInput:
     session_id: strawberry.ID
     attendance: list[ILTAttendanceInput]
-    idempotency_key: str | None = strawberry.field(default=None, description=_IDEMPOTENCY)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.type
@@ -188,37 +178,15 @@ class SaveILTAttendancePayload:
 # -- checks shared by the writes ----------------------------------------------------------------
 
 
-class _Checks:
-    """Input problems, collected so that one answer names them all."""
-
-    def __init__(self) -> None:
-        self.errors: list[UserError] = []
-
-    def run(self, check: Callable[[], T]) -> T | None:
-        try:
-            return check()
-        except Refused as exc:
-            self.errors += exc.errors
-            return None
-
-    def fail(self, where: Field | None, message: str, code: str = INVALID_INPUT) -> None:
-        self.errors.append(user_error(where, message, code))
-
-    def text(self, where: Field, value: str | None) -> None:
-        if value is not None and not value.strip():
-            self.fail(where, "must not be blank")
-
-    def capacity(self, value: int | None) -> None:
-        if value is not None and value < 0:
-            self.fail(["capacity"], "must not be negative")
-
-    def user(self, where: Field, raw: str | None) -> None:
-        if raw is not None and (gid := self.run(lambda: global_id(where, raw, "User"))) is not None:
-            self.run(lambda: native_of(where, gid))
-
-    def raise_any(self) -> None:
-        if self.errors:
-            raise Refused(self.errors)
+def _check_session_fields(checks: Checks, value: CreateILTSessionInput | UpdateILTSessionInput) -> None:
+    """What creating and changing a session share: the instructor, the times, location and capacity."""
+    checks.user_id(["instructorId"], value.instructor_id)
+    starts_at, ends_at = value.starts_at, value.ends_at
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        checks.fail(["endsAt"], "must be after startsAt")
+    checks.text(["location"], value.location)
+    if value.capacity is not None and value.capacity < 0:
+        checks.fail(["capacity"], "must not be negative")
 
 
 async def _refusals(*work: Awaitable[Any]) -> list[Any]:
@@ -234,8 +202,7 @@ async def _refusals(*work: Awaitable[Any]) -> list[Any]:
 
 
 async def _instructor(info: Info, raw: str) -> int:
-    person = await person_at(info, ["instructorId"], raw)
-    return int(account_in(person, Source.DAMSTRA, ["instructorId"]))
+    return int(await damstra_account(info, ["instructorId"], raw))
 
 
 async def _lesson(info: Info, native: str, raw: str) -> None:
@@ -294,23 +261,14 @@ async def _publish(
 # -- createILTSession ---------------------------------------------------------------------------
 
 
-def _damstra_lesson(raw: str) -> str:
-    lesson = global_id(["lessonId"], raw, "Lesson")
-    only_from(["lessonId"], lesson, (Source.DAMSTRA,), "Holding an ILT session")
-    return native_of(["lessonId"], lesson)
-
-
 async def _create(info: Info, value: CreateILTSessionInput) -> CreateILTSessionPayload:
-    checks = _Checks()
-    lesson_native = checks.run(lambda: _damstra_lesson(value.lesson_id))
-    checks.user(["instructorId"], value.instructor_id)
-    starts_at, ends_at = value.starts_at, value.ends_at
-    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        checks.fail(["endsAt"], "must be after startsAt")
-    checks.text(["location"], value.location)
-    checks.capacity(value.capacity)
-    checks.raise_any()
-    assert lesson_native is not None and starts_at is not None and ends_at is not None
+    checks = Checks()
+    lesson_native = checks.run(
+        lambda: damstra_native(["lessonId"], value.lesson_id, "Lesson", "Holding an ILT session")
+    )
+    _check_session_fields(checks, value)
+    checks.done()
+    assert lesson_native is not None
 
     _, instructor_id = await _refusals(
         _lesson(info, lesson_native, value.lesson_id), _instructor(info, value.instructor_id)
@@ -318,8 +276,8 @@ async def _create(info: Info, value: CreateILTSessionInput) -> CreateILTSessionP
     fields = DamstraILTSessionInput(
         lesson_id=int(lesson_native),
         instructor_id=instructor_id,
-        start_datetime=starts_at,
-        end_datetime=ends_at,
+        start_datetime=value.starts_at,
+        end_datetime=value.ends_at,
         location=value.location,
         notes=value.notes,
         number_of_places=value.capacity,
@@ -336,8 +294,8 @@ async def _create(info: Info, value: CreateILTSessionInput) -> CreateILTSessionP
 # -- updateILTSession ---------------------------------------------------------------------------
 
 
-def _check_update(value: UpdateILTSessionInput) -> tuple[str, datetime | None, datetime | None]:
-    checks = _Checks()
+def _check_update(value: UpdateILTSessionInput) -> str:
+    checks = Checks()
     native = checks.run(lambda: session_native(value.session_id, "Changing an ILT session"))
     changes = (
         value.instructor_id,
@@ -349,15 +307,10 @@ def _check_update(value: UpdateILTSessionInput) -> tuple[str, datetime | None, d
     )
     if all(change is None for change in changes):
         checks.fail(None, "give at least one field to change")
-    checks.user(["instructorId"], value.instructor_id)
-    starts_at, ends_at = value.starts_at, value.ends_at
-    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        checks.fail(["endsAt"], "must be after startsAt")
-    checks.text(["location"], value.location)
-    checks.capacity(value.capacity)
-    checks.raise_any()
+    _check_session_fields(checks, value)
+    checks.done()
     assert native is not None
-    return native, starts_at, ends_at
+    return native
 
 
 async def _none() -> None:
@@ -365,7 +318,8 @@ async def _none() -> None:
 
 
 async def _update(info: Info, value: UpdateILTSessionInput) -> UpdateILTSessionPayload:
-    native, starts_at, ends_at = _check_update(value)
+    native = _check_update(value)
+    starts_at, ends_at = value.starts_at, value.ends_at
     session, instructor_id = await _refusals(
         load_session(info, native, value.session_id),
         _instructor(info, value.instructor_id) if value.instructor_id is not None else _none(),
@@ -492,15 +446,15 @@ class _Row:
 
 
 def _check_rows(value: SaveILTAttendanceInput) -> tuple[str, list[_Row]]:
-    checks = _Checks()
+    checks = Checks()
     native = checks.run(lambda: session_native(value.session_id, "Recording ILT attendance"))
     checks.run(lambda: non_empty(["attendance"], value.attendance))
-    checks.raise_any()
+    checks.done()
     assert native is not None
     rows = [_Row(index, row) for index, row in enumerate(value.attendance)]
     for row in rows:
-        row_checks = _Checks()
-        row_checks.user([*row.field, "userId"], row.value.user_id)
+        row_checks = Checks()
+        row_checks.user_id([*row.field, "userId"], row.value.user_id)
         if row.value.attended is None and row.value.passed is None:
             row_checks.fail(row.field, "give attended, passed or both")
         row.errors += row_checks.errors
@@ -511,8 +465,7 @@ async def _match_attendees(info: Info, session: DamstraILTSession, rows: list[_R
     pending = [row for row in rows if row.pending]
 
     async def damstra_user(row: _Row) -> int:
-        where = [*row.field, "userId"]
-        return int(account_in(await person_at(info, where, row.value.user_id), Source.DAMSTRA, where))
+        return int(await damstra_account(info, [*row.field, "userId"], row.value.user_id))
 
     attendees, user_ids = await asyncio.gather(
         attendees_of(info, session.id),
@@ -602,25 +555,13 @@ def _attendance_payload(
 class ILTSessionMutations:
     @strawberry.mutation(name="createILTSession", description="Creates a DAMSTRA ILT session for a lesson.")
     async def create_ilt_session(self, info: Info, input: CreateILTSessionInput) -> CreateILTSessionPayload:
-        return await run_mutation(
-            info,
-            "createILTSession",
-            input,
-            lambda errors: CreateILTSessionPayload(user_errors=errors),
-            lambda: _create(info, input),
-        )
+        return await run_mutation(info, "createILTSession", input, CreateILTSessionPayload, _create)
 
     @strawberry.mutation(
         name="updateILTSession", description="Changes a DAMSTRA ILT session: only the fields given."
     )
     async def update_ilt_session(self, info: Info, input: UpdateILTSessionInput) -> UpdateILTSessionPayload:
-        return await run_mutation(
-            info,
-            "updateILTSession",
-            input,
-            lambda errors: UpdateILTSessionPayload(user_errors=errors),
-            lambda: _update(info, input),
-        )
+        return await run_mutation(info, "updateILTSession", input, UpdateILTSessionPayload, _update)
 
     @strawberry.mutation(
         name="completeILTSession",
@@ -629,26 +570,14 @@ class ILTSessionMutations:
     async def complete_ilt_session(
         self, info: Info, input: CompleteILTSessionInput
     ) -> CompleteILTSessionPayload:
-        return await run_mutation(
-            info,
-            "completeILTSession",
-            input,
-            lambda errors: CompleteILTSessionPayload(user_errors=errors),
-            lambda: _complete(info, input),
-        )
+        return await run_mutation(info, "completeILTSession", input, CompleteILTSessionPayload, _complete)
 
     @strawberry.mutation(
         name="cancelILTSession",
         description="Cancels a DAMSTRA ILT session and the open lesson schedules registered in it.",
     )
     async def cancel_ilt_session(self, info: Info, input: CancelILTSessionInput) -> CancelILTSessionPayload:
-        return await run_mutation(
-            info,
-            "cancelILTSession",
-            input,
-            lambda errors: CancelILTSessionPayload(user_errors=errors),
-            lambda: _cancel(info, input),
-        )
+        return await run_mutation(info, "cancelILTSession", input, CancelILTSessionPayload, _cancel)
 
     @strawberry.mutation(
         name="saveILTAttendance",
@@ -658,9 +587,5 @@ class ILTSessionMutations:
         self, info: Info, input: SaveILTAttendanceInput
     ) -> SaveILTAttendancePayload:
         return await run_mutation(
-            info,
-            "saveILTAttendance",
-            input,
-            lambda errors: SaveILTAttendancePayload(user_errors=errors),
-            lambda: _save_attendance(info, input),
+            info, "saveILTAttendance", input, SaveILTAttendancePayload, _save_attendance
         )

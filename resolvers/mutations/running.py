@@ -1,6 +1,9 @@
 """The frame every mutation runs in: idempotency key, refusals as `userErrors`, fresh reads after.
 
-    return await run_mutation(info, "scheduleLessons", input, ScheduleLessonsPayload, lambda: work(...))
+    return await run_mutation(info, "scheduleLessons", input, ScheduleLessonsPayload, _schedule_lessons)
+
+`_schedule_lessons(info, input)` does the work; the payload class answers a refusal with only its
+`userErrors`.
 
 - The same `idempotencyKey` with the same input within the window answers the first payload and
   writes nothing (duplicates in flight wait for the first); with a different input it is refused.
@@ -31,12 +34,23 @@ from resolvers.mutations.user_errors import (
     user_error,
 )
 
+# The description of every write's `idempotencyKey`.
+IDEMPOTENCY_KEY = "Repeats with the same key and input answer the first result and write nothing."
+
 
 class Payload(Protocol):
     user_errors: list[UserError]
 
 
 P = TypeVar("P", bound=Payload)
+P_co = TypeVar("P_co", covariant=True)
+In = TypeVar("In")
+
+
+class PayloadType(Protocol[P_co]):
+    """A payload class: every field but `userErrors` has a default."""
+
+    def __call__(self, *, user_errors: list[UserError]) -> P_co: ...
 
 
 def fingerprint(input_value: Any) -> str:
@@ -51,13 +65,16 @@ def fingerprint(input_value: Any) -> str:
 async def run_mutation(
     info: Info,
     operation: str,
-    input_value: Any,
-    refused: Callable[[list[UserError]], P],
-    work: Callable[[], Awaitable[P]],
+    input_value: In,
+    payload: PayloadType[P],
+    work: Callable[[Info, In], Awaitable[P]],
 ) -> P:
+    def refused(errors: list[UserError]) -> P:
+        return payload(user_errors=errors)
+
     async def attempt() -> P:
         try:
-            return await work()
+            return await work(info, input_value)
         except Refused as exc:
             return refused(exc.errors)
         except (InvalidGlobalId, InvalidNativeId) as exc:

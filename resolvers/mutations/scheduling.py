@@ -23,7 +23,7 @@ from gateway.sources import Source
 from gateway.upstreams.damstra import DamstraLesson, DamstraSchedule
 from gateway.upstreams.training_records import TrainingRecord
 from resolvers.info import Info
-from resolvers.mutations.running import run_mutation
+from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
 from resolvers.mutations.targets import (
     account_in,
     global_id,
@@ -37,6 +37,7 @@ from resolvers.mutations.user_errors import (
     ALREADY_SCHEDULED_CODE,
     INVALID_INPUT,
     NOT_FOUND,
+    NOT_READ_BACK,
     NOT_SCHEDULED_FOR_LESSON,
     NOT_SUPPORTED_BY_SOURCE,
     Refused,
@@ -75,10 +76,7 @@ class ScheduleLessonsInput:
         default=None, description="When the lessons start; now if unset."
     )
     grace_period: GracePeriodInput | None = None
-    idempotency_key: str | None = strawberry.field(
-        default=None,
-        description="Repeats with the same key and input answer the first result and write nothing.",
-    )
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.type(description="What happened to one of the lessons asked for.")
@@ -228,7 +226,7 @@ async def _schedule_damstra(
         schedule = by_lesson.get(lesson.lesson_id)
         if schedule is None:
             # Written, but not readable back yet: say so rather than pretend.
-            item.fail("scheduled, but DAMSTRA did not show the new schedule when read back", "NOT_READ_BACK")
+            item.fail("scheduled, but DAMSTRA did not show the new schedule when read back", NOT_READ_BACK)
             continue
         item.schedule = Schedule.from_damstra(schedule, now)
         await _publish(
@@ -421,22 +419,10 @@ class SchedulingMutations:
         "TRAINING_RECORDS packages as new records. One result per lesson."
     )
     async def schedule_lessons(self, info: Info, input: ScheduleLessonsInput) -> ScheduleLessonsPayload:
-        return await run_mutation(
-            info,
-            "scheduleLessons",
-            input,
-            lambda errors: ScheduleLessonsPayload(user_errors=errors),
-            lambda: _schedule_lessons(info, input),
-        )
+        return await run_mutation(info, "scheduleLessons", input, ScheduleLessonsPayload, _schedule_lessons)
 
     @strawberry.mutation(
         description="Records a lesson as completed: DAMSTRA's manual completion, or TRAINING_RECORDS' date_completed."
     )
     async def complete_lesson(self, info: Info, input: CompleteLessonInput) -> CompleteLessonPayload:
-        return await run_mutation(
-            info,
-            "completeLesson",
-            input,
-            lambda errors: CompleteLessonPayload(user_errors=errors),
-            lambda: _complete_lesson(info, input),
-        )
+        return await run_mutation(info, "completeLesson", input, CompleteLessonPayload, _complete_lesson)

@@ -6,7 +6,9 @@ damstra_id = account_in(person, Source.DAMSTRA, ["userId"])
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
 from gateway.native_ids import numeric_id, opaque_id
 from gateway.people import Person
@@ -19,6 +21,8 @@ from resolvers.mutations.user_errors import (
     NOT_FOUND,
     NOT_SUPPORTED_BY_SOURCE,
     Refused,
+    UserError,
+    user_error,
 )
 
 Field = Sequence[str | int]
@@ -52,6 +56,13 @@ def only_from(field: Field, gid: GlobalId, sources: Sequence[Source], doing: str
         )
 
 
+def damstra_native(field: Field, raw: str, type_name: str, doing: str) -> str:
+    """The native id of what `raw` names, which only DAMSTRA holds (a group, an ILT session)."""
+    gid = global_id(field, raw, type_name)
+    only_from(field, gid, (Source.DAMSTRA,), doing)
+    return native_of(field, gid)
+
+
 async def person_at(info: Info, field: Field, raw: str) -> Person:
     gid = global_id(field, raw, "User")
     person = await info.context.people.for_account(gid.source, native_of(field, gid))
@@ -71,3 +82,39 @@ def account_in(person: Person, source: Source, field: Field) -> str:
 def non_empty(field: Field, values: Sequence[object] | None) -> None:
     if not values:
         raise Refused.at(field, "must list at least one", INVALID_INPUT)
+
+
+async def damstra_account(info: Info, field: Field, raw: str) -> str:
+    """The DAMSTRA user id of the person `raw` names."""
+    return account_in(await person_at(info, field, raw), Source.DAMSTRA, field)
+
+
+class ListedUser(Protocol):
+    """One entry of an input's list of User IDs, as a write goes through it."""
+
+    raw_id: str
+    damstra_id: int | None
+    errors: list[UserError]
+
+    @property
+    def field(self) -> list[str | int]: ...
+
+
+async def find_damstra_accounts(info: Info, listed: Sequence[ListedUser]) -> None:
+    """Each entry's DAMSTRA user id, or why not in its errors; a person listed twice (under two of
+    their IDs, say) is named at the second."""
+
+    async def find(entry: ListedUser) -> None:
+        try:
+            entry.damstra_id = int(await damstra_account(info, entry.field, entry.raw_id))
+        except Refused as exc:
+            entry.errors += exc.errors
+
+    await asyncio.gather(*(find(entry) for entry in listed if not entry.errors))
+    seen: set[int] = set()
+    for entry in listed:
+        if entry.damstra_id in seen:
+            entry.errors.append(user_error(entry.field, "this person is listed twice", INVALID_INPUT))
+            entry.damstra_id = None
+        elif entry.damstra_id is not None:
+            seen.add(entry.damstra_id)

@@ -257,10 +257,4 @@ class UnassigningMutations:
         "sessions and TRAINING_RECORDS records by schedule ID."
     )
     async def unassign_courses(self, info: Info, input: UnassignCoursesInput) -> UnassignCoursesPayload:
-        return await run_mutation(
-            info,
-            "unassignCourses",
-            input,
-            lambda errors: UnassignCoursesPayload(user_errors=errors),
-            lambda: _unassign(info, input),
-        )
+        return await run_mutation(info, "unassignCourses", input, UnassignCoursesPayload, _unassign)

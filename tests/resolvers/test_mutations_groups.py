@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
-from gateway.sandbox.controls import Faults, RequestLog
-from gateway.sandbox.server import Sandbox
 from gateway.sandbox.world import DamstraState
-from gateway.settings import load_settings
 from gateway.sources import Source
-from tests.conftest import Gateway
+from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
 
 ERRORS = "userErrors { field message code }"
 GROUP = "id name description memberCount parent { id }"
@@ -87,36 +81,9 @@ def outsider(gateway: Gateway, group: int) -> int:
     )
 
 
-class HangNextWrite(Faults):
-    """Hangs the next write (any method but GET) past the gateway's timeout; reads pass."""
-
-    def __init__(self, log: RequestLog) -> None:
-        super().__init__(hang_seconds=0.5)
-        self.log = log
-        self.pending = 1
-
-    def decide(self) -> str | None:
-        if self.pending and self.log.entries and self.log.entries[-1].method != "GET":
-            self.pending -= 1
-            return "hang"
-        return None
-
-
 @pytest.fixture
-async def loopback_gateway(sandbox: Sandbox, sandbox_address: str, tmp_path: Path) -> AsyncIterator[Gateway]:
-    """The gateway with its DAMSTRA client on a real socket and a short timeout, so a hang times out."""
-    from gateway.app import build_services, create_app
-
-    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
-    env = {**sandbox.gateway_env(sandbox_address, identity), "LEARNGRAPH_DAMSTRA_TIMEOUT_SECONDS": "0.2"}
-    settings = load_settings(env)
-    services = build_services(settings)
-    app = create_app(settings, services=services)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
-    ) as http:
-        yield Gateway(http, sandbox, services)
-    await services.upstreams.aclose()
+def loopback_timeout_seconds() -> float:
+    return QUICK_LOOPBACK_TIMEOUT_SECONDS
 
 
 # -- createGroup / updateGroup / inactivateGroup ----------------------------------------------------
@@ -252,13 +219,16 @@ async def test_inactivate_group_drops_it_from_queries_and_memberships(gateway: G
 
 async def test_inactivate_group_timeout_is_an_unknown_outcome(loopback_gateway: Gateway) -> None:
     gateway = loopback_gateway
-    log = gateway.log(Source.DAMSTRA)
-    gateway.sandbox.controls[Source.DAMSTRA].faults = HangNextWrite(log)
+    # DAMSTRA inactivates the group but answers too late.
+    gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
     value = {"groupId": group_id(204), "idempotencyKey": "off-204"}
     payload = await mutate(gateway, "inactivateGroup", value, f"inactivatedGroupId {ERRORS}")
     assert payload["inactivatedGroupId"] is None and codes(payload) == [(None, "UPSTREAM_TIMEOUT")]
+    assert gateway.writes(Source.DAMSTRA) == ["POST /group/204/inactivate"]
+    assert state(gateway).groups[204].active is False  # it did happen
+    # The same key repeats the unknown outcome; it never sends the write again.
     assert await mutate(gateway, "inactivateGroup", value, f"inactivatedGroupId {ERRORS}") == payload
-    assert log.count("POST", "/group/204/inactivate") == 1
+    assert gateway.writes(Source.DAMSTRA) == ["POST /group/204/inactivate"]
 
 
 # -- members and supervisors --------------------------------------------------------------------
@@ -419,11 +389,12 @@ async def test_membership_writes_replay_an_idempotency_key(gateway: Gateway) -> 
 async def test_membership_timeout_is_an_unknown_outcome_and_not_resent(loopback_gateway: Gateway) -> None:
     gateway = loopback_gateway
     newcomer = outsider(gateway, 201)
-    log = gateway.log(Source.DAMSTRA)
-    gateway.sandbox.controls[Source.DAMSTRA].faults = HangNextWrite(log)
+    gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
     value = {"groupId": group_id(201), "userIds": [user_id(newcomer)], "idempotencyKey": "slow-m"}
     payload = await mutate(gateway, "addGroupMembers", value, MEMBERSHIP)
     assert [codes(r) for r in payload["results"]] == [[(["userIds", "0"], "UPSTREAM_TIMEOUT")]]
     assert payload["results"][0]["inGroup"] is None
+    assert gateway.writes(Source.DAMSTRA) == ["POST /group/201/add_members"]
+    assert state(gateway).groups[201].member_ids.count(newcomer) == 1  # it did happen, once
     assert await mutate(gateway, "addGroupMembers", value, MEMBERSHIP) == payload
-    assert log.count("POST", "/group/201/add_members") == 1
+    assert gateway.writes(Source.DAMSTRA) == ["POST /group/201/add_members"]

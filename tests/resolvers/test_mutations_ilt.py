@@ -6,26 +6,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from gateway.events import TrainingEvent, TrainingEventType
-from gateway.sandbox.controls import Faults
-from gateway.sandbox.server import MOUNTS, Sandbox, serve_on_loopback
+from gateway.sandbox.server import MOUNTS
 from gateway.sandbox.world import (
     ROLE_INSTRUCTOR,
     DamstraAttendee,
     DamstraSchedule,
     DamstraState,
 )
-from gateway.settings import load_settings
 from gateway.sources import Source
-from tests.conftest import IN_PROCESS, Gateway
+from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
 from tests.resolvers.graph_support import gid, iso, user_id
 
 ERRORS = "userErrors { field message code }"
@@ -74,7 +71,7 @@ def open_schedules(gateway: Gateway, native: int) -> list[DamstraSchedule]:
 
 
 def writes(gateway: Gateway) -> list[str]:
-    return [f"{e.method} {e.path}" for e in gateway.log(Source.DAMSTRA).entries if e.method != "GET"]
+    return gateway.writes(Source.DAMSTRA)
 
 
 def bodies(gateway: Gateway) -> list[Any]:
@@ -113,15 +110,23 @@ def create_input(gateway: Gateway, **changes: Any) -> dict[str, Any]:
     }
 
 
-# -- a gateway whose first DAMSTRA write fails ---------------------------------------------------
+# -- gateways whose first DAMSTRA write fails ----------------------------------------------------
 
 
-def fault_first_write(app: ASGIApp, faults: Faults, fault: str) -> ASGIApp:
-    """Arms `faults.<fault>` (fail_next or hang_next) just as the first DAMSTRA write arrives, so
-    the reads before it go through."""
+@pytest.fixture
+def loopback_timeout_seconds() -> float:
+    return QUICK_LOOPBACK_TIMEOUT_SECONDS
+
+
+@pytest.fixture
+def refusing_gateway(gateway: Gateway, sandbox_transport: httpx.ASGITransport) -> Gateway:
+    """The gateway whose first DAMSTRA write DAMSTRA refuses (400); the reads before it pass."""
+    faults = gateway.sandbox.controls[Source.DAMSTRA].faults
+    faults.error_status = 400
+    app = sandbox_transport.app
     armed = True
 
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+    async def refuse_first_write(scope: Scope, receive: Receive, send: Send) -> None:
         nonlocal armed
         if (
             armed
@@ -130,41 +135,11 @@ def fault_first_write(app: ASGIApp, faults: Faults, fault: str) -> ASGIApp:
             and scope["path"].startswith(DAMSTRA)
         ):
             armed = False
-            setattr(faults, fault, 1)
+            faults.fail_next = 1
         await app(scope, receive, send)
 
-    return wrapped
-
-
-@contextlib.asynccontextmanager
-async def gateway_over(
-    sandbox: Sandbox,
-    tmp_path: Path,
-    address: str,
-    transport: httpx.AsyncBaseTransport | None = None,
-    env: dict[str, str] | None = None,
-) -> AsyncIterator[Gateway]:
-    from gateway.app import build_services, create_app
-
-    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
-    settings = load_settings({**sandbox.gateway_env(address, identity), **(env or {})})
-    transports = {source: transport for source in Source} if transport is not None else None
-    services = build_services(settings, transports=transports)
-    app = create_app(settings, services=services)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
-    ) as http:
-        yield Gateway(http, sandbox, services)
-    await services.upstreams.aclose()
-
-
-@contextlib.asynccontextmanager
-async def refusing_first_write(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Gateway]:
-    faults = sandbox.controls[Source.DAMSTRA].faults
-    faults.error_status = 400
-    app = fault_first_write(sandbox.asgi_app(), faults, "fail_next")
-    async with gateway_over(sandbox, tmp_path, IN_PROCESS, httpx.ASGITransport(app=app)) as gateway:
-        yield gateway
+    sandbox_transport.app = refuse_first_write
+    return gateway
 
 
 # -- createILTSession ---------------------------------------------------------------------------
@@ -282,22 +257,16 @@ async def test_update_changes_the_fields_given_and_moves_the_attendees_schedules
     moving = open_schedules(gateway, ACTIVE)
     assert len(moving) >= 2
     new_start = stored.start + timedelta(days=2)
+    value = {
+        "sessionId": session_id(ACTIVE),
+        "startsAt": iso(new_start),
+        "endsAt": iso(new_start + timedelta(hours=3)),
+        "location": "Head Office L3",
+        "capacity": 30,
+    }
     gateway.clear_logs()
     async with recorded(gateway) as events:
-        payload = (
-            await gateway.data(
-                UPDATE,
-                {
-                    "input": {
-                        "sessionId": session_id(ACTIVE),
-                        "startsAt": iso(new_start),
-                        "endsAt": iso(new_start + timedelta(hours=3)),
-                        "location": "Head Office L3",
-                        "capacity": 30,
-                    }
-                },
-            )
-        )["updateILTSession"]
+        payload = (await gateway.data(UPDATE, {"input": value}))["updateILTSession"]
 
     assert payload["userErrors"] == []
     assert (stored.start, stored.end, stored.location, stored.number_of_places) == (
@@ -332,19 +301,13 @@ async def test_update_without_a_new_start_moves_no_schedule_and_publishes_nothin
         for u in state(gateway).users.values()
         if ROLE_INSTRUCTOR in u.roles and u.id != state(gateway).ilt_sessions[ACTIVE].instructor_id
     )
+    value = {
+        "sessionId": session_id(ACTIVE),
+        "notes": "Moved to the yard.",
+        "instructorId": damstra_user(new_instructor),
+    }
     async with recorded(gateway) as events:
-        payload = (
-            await gateway.data(
-                UPDATE,
-                {
-                    "input": {
-                        "sessionId": session_id(ACTIVE),
-                        "notes": "Moved to the yard.",
-                        "instructorId": damstra_user(new_instructor),
-                    }
-                },
-            )
-        )["updateILTSession"]
+        payload = (await gateway.data(UPDATE, {"input": value}))["updateILTSession"]
     assert payload["userErrors"] == []
     assert payload["session"]["instructor"]["id"] == damstra_user(new_instructor)
     assert state(gateway).ilt_sessions[ACTIVE].notes == "Moved to the yard."
@@ -454,26 +417,21 @@ async def test_complete_names_the_bad_session_id(
     assert writes(gateway) == []
 
 
-async def test_a_write_timeout_is_an_unknown_outcome_sent_once(sandbox: Sandbox, tmp_path: Path) -> None:
-    faults = sandbox.controls[Source.DAMSTRA].faults
-    faults.hang_seconds = 0.6
-    app = fault_first_write(sandbox.asgi_app(), faults, "hang_next")
-    async with (
-        serve_on_loopback(app) as address,
-        gateway_over(
-            sandbox, tmp_path, address, env={"LEARNGRAPH_DAMSTRA_TIMEOUT_SECONDS": "0.25"}
-        ) as gateway,
-    ):
-        value = {"sessionId": session_id(ACTIVE), "idempotencyKey": "complete-400"}
-        async with recorded(gateway) as events:
-            payload = (await gateway.data(COMPLETE, {"input": value}))["completeILTSession"]
-            # The same key answers the same unknown outcome: it is never re-sent.
-            again = (await gateway.data(COMPLETE, {"input": value}))["completeILTSession"]
-        assert codes(payload) == {"input": "UPSTREAM_TIMEOUT"}
-        assert "may or may not" in payload["userErrors"][0]["message"]
-        assert again == payload
-        assert writes(gateway) == [f"POST /ilt_session/{ACTIVE}/complete"]
-        assert events == []
+async def test_a_write_timeout_is_an_unknown_outcome_sent_once(loopback_gateway: Gateway) -> None:
+    gateway = loopback_gateway
+    # DAMSTRA completes the session but answers too late.
+    gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
+    value = {"sessionId": session_id(ACTIVE), "idempotencyKey": "complete-400"}
+    async with recorded(gateway) as events:
+        payload = (await gateway.data(COMPLETE, {"input": value}))["completeILTSession"]
+        # The same key answers the same unknown outcome: it is never re-sent.
+        again = (await gateway.data(COMPLETE, {"input": value}))["completeILTSession"]
+    assert codes(payload) == {"input": "UPSTREAM_TIMEOUT"}
+    assert "may or may not" in payload["userErrors"][0]["message"]
+    assert again == payload
+    assert writes(gateway) == [f"POST /ilt_session/{ACTIVE}/complete"]
+    assert state(gateway).ilt_sessions[ACTIVE].status_id == 2  # it did happen
+    assert events == []
 
 
 # -- cancelILTSession ---------------------------------------------------------------------------
@@ -635,29 +593,29 @@ async def test_save_attendance_refuses_a_person_listed_twice(gateway: Gateway) -
     ],
 )
 async def test_a_refused_write_is_a_user_error(
-    sandbox: Sandbox, tmp_path: Path, mutation: str, name: str, value: dict[str, Any] | None
+    refusing_gateway: Gateway, mutation: str, name: str, value: dict[str, Any] | None
 ) -> None:
-    async with refusing_first_write(sandbox, tmp_path) as gateway:
-        before = (len(state(gateway).ilt_sessions), state(gateway).ilt_sessions[ACTIVE].notes)
-        payload = (await gateway.data(mutation, {"input": value or create_input(gateway)}))[name]
-        assert codes(payload) == {"input": "UPSTREAM_REJECTED"}
-        assert payload["session"] is None
-        assert len(writes(gateway)) == 1
-        assert (len(state(gateway).ilt_sessions), state(gateway).ilt_sessions[ACTIVE].notes) == before
-        assert state(gateway).ilt_sessions[ACTIVE].status_id == 1
+    gateway = refusing_gateway
+    before = (len(state(gateway).ilt_sessions), state(gateway).ilt_sessions[ACTIVE].notes)
+    payload = (await gateway.data(mutation, {"input": value or create_input(gateway)}))[name]
+    assert codes(payload) == {"input": "UPSTREAM_REJECTED"}
+    assert payload["session"] is None
+    assert len(writes(gateway)) == 1
+    assert (len(state(gateway).ilt_sessions), state(gateway).ilt_sessions[ACTIVE].notes) == before
+    assert state(gateway).ilt_sessions[ACTIVE].status_id == 1
 
 
-async def test_a_refused_attendance_save_fails_each_row(sandbox: Sandbox, tmp_path: Path) -> None:
-    async with refusing_first_write(sandbox, tmp_path) as gateway:
-        first, second, *_ = attendees(gateway, ACTIVE)
-        rows = [{"userId": damstra_user(a.user_id), "attended": True} for a in (first, second)]
-        payload = (
-            await gateway.data(SAVE, {"input": {"sessionId": session_id(ACTIVE), "attendance": rows}})
-        )["saveILTAttendance"]
-        assert codes(payload) == {"attendance.0": "UPSTREAM_REJECTED", "attendance.1": "UPSTREAM_REJECTED"}
-        assert [r["saved"] for r in payload["results"]] == [False, False]
-        assert len(writes(gateway)) == 1
-        assert (first.attended, second.attended) == (False, False)
+async def test_a_refused_attendance_save_fails_each_row(refusing_gateway: Gateway) -> None:
+    gateway = refusing_gateway
+    first, second, *_ = attendees(gateway, ACTIVE)
+    rows = [{"userId": damstra_user(a.user_id), "attended": True} for a in (first, second)]
+    payload = (await gateway.data(SAVE, {"input": {"sessionId": session_id(ACTIVE), "attendance": rows}}))[
+        "saveILTAttendance"
+    ]
+    assert codes(payload) == {"attendance.0": "UPSTREAM_REJECTED", "attendance.1": "UPSTREAM_REJECTED"}
+    assert [r["saved"] for r in payload["results"]] == [False, False]
+    assert len(writes(gateway)) == 1
+    assert (first.attended, second.attended) == (False, False)
 
 
 # -- registerForILTSession / deregisterFromILTSession ---------------------------------------------

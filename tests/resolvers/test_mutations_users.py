@@ -7,20 +7,15 @@ import asyncio
 import base64
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from gateway.events import TrainingEvent, TrainingEventType
-from gateway.sandbox.controls import Faults, RequestLog
-from gateway.sandbox.server import Sandbox
 from gateway.sandbox.world import STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraState
-from gateway.settings import load_settings
 from gateway.sources import Source
-from tests.conftest import Gateway
+from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
 
 ERRORS = "userErrors { field message code }"
 USER = (
@@ -66,37 +61,9 @@ async def next_event(events: AsyncIterator[TrainingEvent]) -> TrainingEvent:
     return await asyncio.wait_for(anext(events), 1.0)
 
 
-class HangNextWrite(Faults):
-    """Hangs the next write (any method but GET) past the gateway's timeout; reads pass."""
-
-    def __init__(self, log: RequestLog) -> None:
-        super().__init__(hang_seconds=0.5)
-        self.log = log
-        self.pending = 1
-
-    def decide(self) -> str | None:
-        # The request deciding is the one just logged.
-        if self.pending and self.log.entries and self.log.entries[-1].method != "GET":
-            self.pending -= 1
-            return "hang"
-        return None
-
-
 @pytest.fixture
-async def loopback_gateway(sandbox: Sandbox, sandbox_address: str, tmp_path: Path) -> AsyncIterator[Gateway]:
-    """The gateway with its DAMSTRA client on a real socket and a short timeout, so a hang times out."""
-    from gateway.app import build_services, create_app
-
-    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
-    env = {**sandbox.gateway_env(sandbox_address, identity), "LEARNGRAPH_DAMSTRA_TIMEOUT_SECONDS": "0.2"}
-    settings = load_settings(env)
-    services = build_services(settings)
-    app = create_app(settings, services=services)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
-    ) as http:
-        yield Gateway(http, sandbox, services)
-    await services.upstreams.aclose()
+def loopback_timeout_seconds() -> float:
+    return QUICK_LOOPBACK_TIMEOUT_SECONDS
 
 
 # -- createUser -----------------------------------------------------------------------------------
@@ -259,15 +226,17 @@ async def test_create_user_replays_an_idempotency_key(gateway: Gateway) -> None:
 
 async def test_create_user_timeout_is_an_unknown_outcome_and_not_resent(loopback_gateway: Gateway) -> None:
     gateway = loopback_gateway
-    log = gateway.log(Source.DAMSTRA)
-    gateway.sandbox.controls[Source.DAMSTRA].faults = HangNextWrite(log)
+    # DAMSTRA creates the user but answers too late.
+    gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
     value = {"firstName": "Slow", "lastName": "Poke", "idempotencyKey": "slow-1"}
     payload = await mutate(gateway, "createUser", value, f"user {{ id }} {ERRORS}")
     assert payload["user"] is None and codes(payload) == [(None, "UPSTREAM_TIMEOUT")]
     assert "not re-sent" in payload["userErrors"][0]["message"]
-    assert log.count("POST", "/user") == 1
+    assert gateway.writes(Source.DAMSTRA) == ["POST /user"]
+    assert [u.last_name for u in state(gateway).users.values()].count("Poke") == 1  # it did happen, once
+    # The same key repeats the unknown outcome; it never sends the write again.
     assert await mutate(gateway, "createUser", value, f"user {{ id }} {ERRORS}") == payload
-    assert log.count("POST", "/user") == 1
+    assert gateway.writes(Source.DAMSTRA) == ["POST /user"]
 
 
 # -- updateUser -----------------------------------------------------------------------------------
@@ -431,14 +400,17 @@ async def test_inactivate_user_replays_and_refuses_a_reused_key(gateway: Gateway
 
 async def test_inactivate_user_timeout_is_reported_once(loopback_gateway: Gateway) -> None:
     gateway = loopback_gateway
-    log = gateway.log(Source.DAMSTRA)
-    gateway.sandbox.controls[Source.DAMSTRA].faults = HangNextWrite(log)
-    payload = await mutate(gateway, "inactivateUser", {"userId": user_id(10003)}, f"user {{ id }} {ERRORS}")
+    gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
+    value = {"userId": user_id(10003), "idempotencyKey": "off-10003"}
+    payload = await mutate(gateway, "inactivateUser", value, f"user {{ id }} {ERRORS}")
     assert payload["user"] is None and codes(payload) == [(None, "UPSTREAM_TIMEOUT")]
-    assert log.count("POST", "/user/10003/inactivate") == 1
-    # The hung request never reached DAMSTRA's handler; the next query reads DAMSTRA afresh.
+    assert gateway.writes(Source.DAMSTRA) == ["POST /user/10003/inactivate"]
+    assert state(gateway).users[10003].client_status_id == STATUS_NOT_CURRENT
+    assert await mutate(gateway, "inactivateUser", value, f"user {{ id }} {ERRORS}") == payload
+    assert gateway.writes(Source.DAMSTRA) == ["POST /user/10003/inactivate"]
+    # The user's cache entry went with the write: the next query reads what DAMSTRA holds now.
     after = await gateway.data(f'{{ user(id: "{user_id(10003)}") {{ active }} }}')
-    assert after["user"]["active"] is True
+    assert after["user"]["active"] is False
 
 
 # -- generateLoginUrl -----------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""The cross-request cache entries a DAMSTRA write makes stale, and the request's loaders' too.
+
+A write drops them whatever its outcome, a timeout included: what DAMSTRA holds then is unknown.
+
+    try:
+        await client.update_user(user_id, body)
+    finally:
+        forget_users(info, [user_id])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.sources import Source
+from resolvers.info import Info
+
+
+def _damstra_scope(info: Info) -> str:
+    return info.context.upstreams.fingerprints.get(Source.DAMSTRA, "")
+
+
+def forget_users(info: Info, user_ids: Iterable[int | str]) -> None:
+    for user_id in user_ids:
+        info.context.loaders.invalidate_damstra_user(str(user_id))
+
+
+def forget_every_user(info: Info) -> None:
+    info.context.services.cache.invalidate("user", _damstra_scope(info))
+
+
+def forget_groups(info: Info, group_ids: Iterable[int | str]) -> None:
+    scope = _damstra_scope(info)
+    for group_id in group_ids:
+        info.context.loaders.group.clear(str(group_id))
+        info.context.services.cache.invalidate("group", scope, str(group_id))
