@@ -20,7 +20,7 @@ from gateway.errors import UpstreamError, UpstreamNotFound
 from gateway.events import TrainingEvent, TrainingEventType
 from gateway.people import Person
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraLesson, DamstraSchedule
+from gateway.upstreams.damstra import ALREADY_SCHEDULED, DamstraLesson, DamstraSchedule
 from gateway.upstreams.training_records import TrainingRecord
 from resolvers.info import Info
 from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
@@ -163,27 +163,48 @@ def _items(value: ScheduleLessonsInput) -> list[_Item]:
     return items
 
 
+class _Subject:
+    """The person being scheduled, read only if a write needs more than their ID says.
+
+    A DAMSTRA user ID already is the DAMSTRA account, so a DAMSTRA-only schedule sends no read of
+    the user first: DAMSTRA answers an unknown user itself, and only then is the user looked up.
+    """
+
+    def __init__(self, info: Info, raw_id: str) -> None:
+        self.info, self.raw_id = info, raw_id
+        self.gid = global_id(["userId"], raw_id, "User")
+        self.native = native_of(["userId"], self.gid)
+        self._person: asyncio.Future[Person] | None = None
+
+    async def person(self) -> Person:
+        if self._person is None:
+            self._person = asyncio.ensure_future(person_at(self.info, ["userId"], self.raw_id))
+        return await asyncio.shield(self._person)
+
+    async def account(self, source: Source) -> str:
+        if self.gid.source is source and source is Source.DAMSTRA:
+            return self.native
+        return account_in(await self.person(), source, ["userId"])
+
+
+def _copy_to_items(exc: Refused, items: list[_Item]) -> None:
+    for item in items:
+        item.errors += [user_error(item.field, e.message, e.code) for e in exc.errors]
+
+
 async def _schedule_damstra(
-    info: Info, value: ScheduleLessonsInput, person: Person, items: list[_Item]
+    info: Info, value: ScheduleLessonsInput, subject: _Subject, items: list[_Item]
 ) -> None:
+    if not items:
+        return
     try:
-        user_id = account_in(person, Source.DAMSTRA, ["userId"])
+        user_id = await subject.account(Source.DAMSTRA)
     except Refused as exc:
-        for item in items:
-            item.errors += [user_error(item.field, e.message, e.code) for e in exc.errors]
+        _copy_to_items(exc, items)
         return
-    loaders = info.context.loaders
-    try:
-        # Unknown lessons are answered per item, so the batch must not fail as a whole.
-        lessons, open_schedules = await asyncio.gather(
-            asyncio.gather(*(loaders.lesson.load(item.native_id) for item in items), return_exceptions=True),
-            loaders.user_schedules.load(user_id),
-        )
-    except UpstreamError as exc:
-        for item in items:
-            item.errors.append(from_upstream(exc, item.field))
-        return
-    already = {s.lesson_id for s in open_schedules if (s.status or "").lower() in OPEN_DAMSTRA_STATUSES}
+    loader = info.context.loaders.lesson
+    # Unknown lessons are answered per item, so the batch must not fail as a whole.
+    lessons = await asyncio.gather(*(loader.load(item.native_id) for item in items), return_exceptions=True)
     to_send: list[tuple[_Item, DamstraLesson]] = []
     for item, lesson in zip(items, lessons, strict=True):
         if isinstance(lesson, UpstreamNotFound) or lesson is None:
@@ -192,37 +213,23 @@ async def _schedule_damstra(
             item.errors.append(from_upstream(lesson, item.field))
         elif isinstance(lesson, BaseException):
             raise lesson
-        elif lesson.lesson_id in already:
-            item.fail(
-                f"already scheduled for lesson {lesson.name or lesson.lesson_id}", ALREADY_SCHEDULED_CODE
-            )
         else:
             to_send.append((item, lesson))
     if not to_send:
         return
-    grace = value.grace_period
-    client = info.context.upstreams.need_damstra()
-    try:
-        # One call for every lesson: DAMSTRA checks them all before it makes any.
-        created_ids = await client.schedule_user(
-            user_id,
-            [lesson.lesson_version_id for _, lesson in to_send],
-            schedule_date=value.schedule_date,
-            grace_period=grace.amount if grace else None,
-            grace_period_unit=grace.unit.value if grace and grace.unit else None,
-        )
-    except UpstreamError as exc:
-        for item, _ in to_send:
-            item.errors.append(from_upstream(exc, item.field))
+    created_ids = await _send_schedules(info, value, subject, user_id, to_send)
+    if not created_ids:
         return
     info.context.refresh_after_write()
-    loader = info.context.loaders.schedule
-    fresh = await asyncio.gather(*(loader.load(str(i)) for i in created_ids), return_exceptions=True)
+    schedules = info.context.loaders.schedule
+    fresh = await asyncio.gather(*(schedules.load(str(i)) for i in created_ids), return_exceptions=True)
     by_lesson: dict[int | None, DamstraSchedule] = {
         s.lesson_id: s for s in fresh if isinstance(s, DamstraSchedule)
     }
     now = datetime.now(UTC)
     for item, lesson in to_send:
+        if item.errors:
+            continue
         schedule = by_lesson.get(lesson.lesson_id)
         if schedule is None:
             # Written, but not readable back yet: say so rather than pretend.
@@ -234,18 +241,86 @@ async def _schedule_damstra(
         )
 
 
+async def _send_schedules(
+    info: Info,
+    value: ScheduleLessonsInput,
+    subject: _Subject,
+    user_id: str,
+    to_send: list[tuple[_Item, DamstraLesson]],
+) -> list[int]:
+    """One POST for every lesson; the new schedule ids, or each item's refusal.
+
+    DAMSTRA checks every lesson before it makes any schedule, so a refusal wrote nothing: when it
+    is "already scheduled" for one of several lessons, the user's open schedules show which, and
+    the others are sent once more.
+    """
+    grace = value.grace_period
+    client = info.context.upstreams.need_damstra()
+
+    async def send(batch: list[tuple[_Item, DamstraLesson]]) -> list[int]:
+        return await client.schedule_user(
+            user_id,
+            [lesson.lesson_version_id for _, lesson in batch],
+            schedule_date=value.schedule_date,
+            grace_period=grace.amount if grace else None,
+            grace_period_unit=grace.unit.value if grace and grace.unit else None,
+        )
+
+    try:
+        return await send(to_send)
+    except UpstreamError as exc:
+        refusal = exc
+    if isinstance(refusal, UpstreamNotFound) and subject.gid.source is Source.DAMSTRA:
+        # Unknown user, or a lesson version gone since it was cached: ask which.
+        if await _user_is_missing(info, user_id):
+            raise Refused.at(["userId"], f"no User with ID {subject.raw_id}", NOT_FOUND) from None
+    if refusal.upstream_code == ALREADY_SCHEDULED and len(to_send) > 1:
+        try:
+            open_schedules = await info.context.loaders.user_schedules.load(user_id)
+        except UpstreamError:
+            open_schedules = []
+        busy = {s.lesson_id for s in open_schedules if (s.status or "").lower() in OPEN_DAMSTRA_STATUSES}
+        rest = [(item, lesson) for item, lesson in to_send if lesson.lesson_id not in busy]
+        for item, lesson in to_send:
+            if lesson.lesson_id in busy:
+                item.fail(
+                    f"already scheduled for lesson {lesson.name or lesson.lesson_id}", ALREADY_SCHEDULED_CODE
+                )
+        if rest and len(rest) < len(to_send):
+            try:
+                return await send(rest)
+            except UpstreamError as exc:
+                refusal, to_send = exc, rest
+        else:
+            to_send = rest
+    for item, _ in to_send:
+        item.errors.append(from_upstream(refusal, item.field))
+    return []
+
+
+async def _user_is_missing(info: Info, user_id: str) -> bool:
+    try:
+        await info.context.loaders.damstra_user.load(user_id)
+    except UpstreamNotFound:
+        return True
+    except UpstreamError:
+        return False
+    return False
+
+
 async def _schedule_training_records(
-    info: Info, value: ScheduleLessonsInput, person: Person, items: list[_Item]
+    info: Info, value: ScheduleLessonsInput, subject: _Subject, items: list[_Item]
 ) -> None:
+    if not items:
+        return
     if value.schedule_date is not None or value.grace_period is not None:
         for item in items:
             item.fail("TRAINING_RECORDS records have no start or due date to set", NOT_SUPPORTED_BY_SOURCE)
         return
     try:
-        person_api_id = account_in(person, Source.TRAINING_RECORDS, ["userId"])
+        person_api_id = await subject.account(Source.TRAINING_RECORDS)
     except Refused as exc:
-        for item in items:
-            item.errors += [user_error(item.field, e.message, e.code) for e in exc.errors]
+        _copy_to_items(exc, items)
         return
     try:
         records = (await info.context.loaders.training_records_by_person()).get(person_api_id, [])
@@ -282,7 +357,7 @@ async def _schedule_training_records(
 
 async def _schedule_lessons(info: Info, value: ScheduleLessonsInput) -> ScheduleLessonsPayload:
     _check_schedule_input(value)
-    person = await person_at(info, ["userId"], value.user_id)
+    subject = _Subject(info, value.user_id)
     items = _items(value)
     by_source: dict[Source, list[_Item]] = {}
     for item in items:
@@ -292,8 +367,8 @@ async def _schedule_lessons(info: Info, value: ScheduleLessonsInput) -> Schedule
         for item in by_source.pop(source, []):
             item.fail(f"{source.name} has no API to schedule a lesson", NOT_SUPPORTED_BY_SOURCE)
     await asyncio.gather(
-        _schedule_damstra(info, value, person, by_source.get(Source.DAMSTRA, [])),
-        _schedule_training_records(info, value, person, by_source.get(Source.TRAINING_RECORDS, [])),
+        _schedule_damstra(info, value, subject, by_source.get(Source.DAMSTRA, [])),
+        _schedule_training_records(info, value, subject, by_source.get(Source.TRAINING_RECORDS, [])),
     )
     return ScheduleLessonsPayload(
         schedules=[item.schedule for item in items if item.schedule is not None],

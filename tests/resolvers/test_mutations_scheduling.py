@@ -195,14 +195,39 @@ async def test_schedule_input_is_checked_before_any_upstream_call(gateway: Gatew
 
 
 async def test_an_unknown_user_is_not_found(gateway: Gateway) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    lesson = unscheduled_lessons(gateway, person, 1)[0]
     payload = await mutate(
         gateway,
         SCHEDULE,
         "scheduleLessons",
-        {"userId": gid("User", "damstra", 987654), "lessonIds": [gid("Lesson", "damstra", 1)]},
+        {"userId": gid("User", "damstra", 987654), "lessonIds": [gid("Lesson", "damstra", lesson)]},
     )
     assert payload["userErrors"][0]["field"] == ["userId"]
     assert codes(payload) == ["NOT_FOUND"]
+
+
+async def test_scheduling_sends_the_least_the_upstream_allows(gateway: Gateway) -> None:
+    """A DAMSTRA user ID is the account: no read of the user or their schedules before the write;
+    the lesson's version id comes from the cache once read; the new schedule is read back."""
+    person = person_with(gateway, Source.DAMSTRA)
+    lesson = unscheduled_lessons(gateway, person, 1)[0]
+    await gateway.data(
+        "query($id: ID!) { lesson(id: $id) { name } }", {"id": gid("Lesson", "damstra", lesson)}
+    )
+    gateway.clear_logs()
+    payload = await mutate(
+        gateway,
+        SCHEDULE,
+        "scheduleLessons",
+        {"userId": user_id(person), "lessonIds": [gid("Lesson", "damstra", lesson)]},
+    )
+    assert payload["userErrors"] == []
+    log = gateway.log(Source.DAMSTRA)
+    assert [(e.method, e.path) for e in log.entries] == [
+        ("POST", f"/user/{person.damstra_user_id}/lesson_schedule"),
+        ("GET", f"/lesson_schedule/{damstra_schedules_of(gateway, person, lesson)[0].id}"),
+    ]
 
 
 async def test_training_records_packages_become_records(gateway: Gateway) -> None:
