@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/learngraph demo --open-browser
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway resolvers tests
-	$(BIN)/ruff format --check gateway resolvers tests
+	$(BIN)/ruff check gateway resolvers tests bench
+	$(BIN)/ruff format --check gateway resolvers tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -27,8 +27,9 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# Takes a few minutes; `make bench BENCH_ARGS=--quick` for a shortened run (python -m bench.run --help).
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 schema: $(STAMP)
 	$(BIN)/learngraph export-schema > schema.graphql

@@ -3,6 +3,10 @@
 sandbox = Sandbox.build(people=50)
 app = sandbox.asgi_app()                     # mounts every vendor under its own prefix
 env = sandbox.gateway_env("http://127.0.0.1:8100")   # LEARNGRAPH_* variables pointing at it
+
+Sandbox-only admin routes, for benchmarks in another process (no vendor has them):
+`GET /_sandbox/stats` counts each upstream's requests by method and path shape
+(`GET /user/{id}/lesson_schedule`); `POST /_sandbox/stats/reset` empties the request logs.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import re
 import socket
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +25,9 @@ from pathlib import Path
 import uvicorn
 import yaml
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.controls import SandboxControls
@@ -40,6 +48,13 @@ CREDENTIALS = {
     Source.TRAINING_RECORDS: "sandbox-training-records-token",
     Source.ISCOUT: "sandbox-iscout-token",
 }
+ADMIN_PREFIX = "/_sandbox"
+_ID_SEGMENT = re.compile(r"\d")  # ids hold digits (10001, rec-00042, 5804f0...); route words do not
+
+
+def path_shape(path: str) -> str:
+    """`/user/10001/lesson_schedule` -> `/user/{id}/lesson_schedule`: one key per endpoint."""
+    return "/".join("{id}" if _ID_SEGMENT.search(part) else part for part in path.split("/"))
 
 
 @dataclass
@@ -59,7 +74,30 @@ class Sandbox:
         return app
 
     def asgi_app(self) -> Starlette:
-        return Starlette(routes=[Mount(MOUNTS[source], app=self.app_for(source)) for source in Source])
+        routes: list[BaseRoute] = [Mount(MOUNTS[source], app=self.app_for(source)) for source in Source]
+        routes += [
+            Route(f"{ADMIN_PREFIX}/stats", self._stats, methods=["GET"]),
+            Route(f"{ADMIN_PREFIX}/stats/reset", self._reset_stats, methods=["POST"]),
+        ]
+        return Starlette(routes=routes)
+
+    def request_counts(self) -> dict[str, dict[str, int]]:
+        """Per source (by name): requests by `METHOD /path/{id}/shape`, busiest first."""
+        counts: dict[str, dict[str, int]] = {}
+        for source in Source:
+            shapes = Counter(f"{e.method} {path_shape(e.path)}" for e in self.controls[source].log.entries)
+            counts[source.name] = dict(shapes.most_common())
+        return counts
+
+    async def _stats(self, request: Request) -> Response:
+        counts = self.request_counts()
+        totals = {name: sum(by_shape.values()) for name, by_shape in counts.items()}
+        return JSONResponse({"total": sum(totals.values()), "totals": totals, "requests": counts})
+
+    async def _reset_stats(self, request: Request) -> Response:
+        for controls in self.controls.values():
+            controls.log.clear()
+        return Response(status_code=204)
 
     def base_url(self, address: str, source: Source) -> str:
         return address.rstrip("/") + MOUNTS[source]
