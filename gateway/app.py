@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Mapping
 
 import httpx
@@ -23,6 +24,7 @@ from gateway.context import Services
 from gateway.errors import InvalidNativeId, UpstreamError, UpstreamNotFound
 from gateway.events import InProcessEventBus
 from gateway.graphql_app import LearnGraphGraphQL
+from gateway.graphql_http import GraphQLEndpoint
 from gateway.idempotency import IdempotencyStore
 from gateway.identity import IdentityDirectory
 from gateway.settings import Settings
@@ -113,6 +115,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         own = services is None
         app.state.services = services or build_services(settings)
         log_receiver_state(app.state.services.settings)
+        # The schema, clients and directory live as long as the process: keep them out of every
+        # garbage collection (a full one over them cost 3-4 ms of each large request).
+        gc.freeze()
         try:
             yield
         finally:
@@ -121,7 +126,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", GraphQLEndpoint(graphql), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

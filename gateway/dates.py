@@ -13,6 +13,11 @@ from typing import Any
 
 def parse_datetime(value: Any) -> datetime | None:
     """An upstream timestamp as an aware UTC datetime; None for null or empty."""
+    if type(value) is str and value[10:11] == "T" and value[:1].isdigit() and value[-1:].isalnum():
+        # The common shape (`2015-10-29T15:28:59+0000`, `...000Z`): nothing to strip, not epoch
+        # millis; what the general path below does with it, without its checks.
+        parsed = datetime.fromisoformat(value)
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     if value is None or value == "":
         return None
     if isinstance(value, datetime):

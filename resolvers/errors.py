@@ -5,11 +5,12 @@ the answer's errors; anything unexpected is masked, never leaking internals or c
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from gateway.completions import InvalidCursor
 from gateway.context import Context
@@ -50,37 +51,61 @@ def to_graphql_error(error: Exception, path: list[str | int] | None) -> GraphQLE
     return GraphQLError(message, path=path, extensions=extensions or {"code": "INTERNAL_SERVER_ERROR"})
 
 
+def process_errors(errors: Sequence[GraphQLError], context: object) -> list[GraphQLError]:
+    """An answer's errors as clients get them: each with its `extensions.code`, unexpected
+    ones masked, then the partial failures the resolvers reported in `context`."""
+    processed = [_process(error) for error in errors]
+    if isinstance(context, Context):
+        processed += [to_graphql_error(p.error, p.path) for p in context.partial_errors]
+    return processed
+
+
+def _process(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if original is None:
+        # Parse and validation errors: the client's request is malformed.
+        if not error.extensions or "code" not in error.extensions:
+            error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
+        return error
+    extensions = extensions_for(original)
+    if extensions is None:
+        if isinstance(original, ValueError | TypeError | GraphQLError) and error.path is None:
+            # Argument coercion (a bad scalar or enum value, in the query or in its variables,
+            # where graphql-core wraps it in a GraphQLError of its own): the client's input.
+            return GraphQLError(error.message, nodes=error.nodes, extensions={"code": "BAD_USER_INPUT"})
+        log.exception("unexpected error in a resolver", exc_info=original)
+        return GraphQLError(
+            "Internal error",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR"},
+        )
+    message = original.message if isinstance(original, UpstreamError) else error.message
+    return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
+
+
 class ErrorExtensions(SchemaExtension):
+    """`process_errors` for Strawberry's own paths (GET, batches, WebSocket): once an operation
+    ends, and for each answer a stream (a WebSocket) sends.
+
+    A subscription's operation ends after its events went out, and a WebSocket's context, with its
+    partial errors, outlives each answer: so a stream's answers are processed one by one, and the
+    partial errors each listed are cleared. Processing an answer twice changes nothing.
+    """
+
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        context = self.execution_context.context
         errors: list[GraphQLError] = list(getattr(result, "errors", None) or [])
-        processed = [self._process(error) for error in errors]
-        if isinstance(context, Context):
-            processed += [to_graphql_error(p.error, p.path) for p in context.partial_errors]
+        processed = process_errors(errors, self.execution_context.context)
         if result is not None and (processed or errors):
             result.errors = processed
 
-    def _process(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if original is None:
-            # Parse and validation errors: the client's request is malformed.
-            if not error.extensions or "code" not in error.extensions:
-                error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
-            return error
-        extensions = extensions_for(original)
-        if extensions is None:
-            if isinstance(original, ValueError | TypeError | GraphQLError) and error.path is None:
-                # Argument coercion (a bad scalar or enum value, in the query or in its variables,
-                # where graphql-core wraps it in a GraphQLError of its own): the client's input.
-                return GraphQLError(error.message, nodes=error.nodes, extensions={"code": "BAD_USER_INPUT"})
-            log.exception("unexpected error in a resolver", exc_info=original)
-            return GraphQLError(
-                "Internal error",
-                nodes=error.nodes,
-                path=error.path,
-                extensions={"code": "INTERNAL_SERVER_ERROR"},
-            )
-        message = original.message if isinstance(original, UpstreamError) else error.message
-        return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(result, ExecutionResult):
+            errors = process_errors(result.errors or [], context)
+            if isinstance(context, Context):
+                context.partial_errors.clear()
+            result.errors = errors or None
+        yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -45,7 +46,7 @@ class Lesson(Node):
     def from_damstra(cls, lesson: DamstraLesson) -> Lesson:
         native = str(lesson.lesson_id)
         return cls(
-            id=strawberry.ID(encode("Lesson", SourceEnum.DAMSTRA, native)),
+            id=_damstra_lesson_id(native),
             source=SourceEnum.DAMSTRA,
             native_id=native,
             name=lesson.name,
@@ -64,6 +65,12 @@ class Lesson(Node):
             code=code,
             name=name,
         )
+
+
+@functools.lru_cache(maxsize=8192)
+def _damstra_lesson_id(native_id: str) -> strawberry.ID:
+    # Cached: a catalogue listing encodes the same few hundred lesson IDs on every read.
+    return strawberry.ID(encode("Lesson", SourceEnum.DAMSTRA, native_id))
 
 
 async def lesson_for(info: Info, source: SourceEnum, native_id: str) -> Lesson | None:

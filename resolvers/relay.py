@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -65,7 +66,9 @@ def page_size(first: int | None) -> int:
     return first
 
 
+@functools.lru_cache(maxsize=8192)
 def offset_cursor(offset: int) -> str:
+    # Cached: every page of every list numbers its edges from the same few thousand offsets.
     return base64.b64encode(f"{_OFFSET_PREFIX}{offset}".encode()).decode("ascii")
 
 

@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from resolvers.completion import Completion
 from resolvers.errors import ErrorExtensions
+from resolvers.execution import LeanExecutionContext
 from resolvers.group import Group
 from resolvers.ilt_session import ILTSession
 from resolvers.lesson import Lesson
@@ -15,7 +16,7 @@ from resolvers.mutations import Mutation
 from resolvers.query import Query
 from resolvers.scalars import SCALAR_MAP
 from resolvers.schedule import Schedule
-from resolvers.subscription import StreamedErrors, Subscription
+from resolvers.subscription import Subscription
 from resolvers.user import User
 
 schema = strawberry.Schema(
@@ -26,10 +27,10 @@ schema = strawberry.Schema(
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[
         ErrorExtensions,
-        StreamedErrors,
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
     ],
+    execution_context_class=LeanExecutionContext,
 )
 
 

@@ -9,17 +9,15 @@ loaders: what the connection read for an earlier event is stale by now.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator
 
 import strawberry
-from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from gateway import events
-from gateway.context import Context
 from gateway.errors import UpstreamNotFound
 from gateway.sources import Source as SourceEnum
 from resolvers.enums import Source
-from resolvers.errors import ErrorExtensions, NotFoundError, to_graphql_error
+from resolvers.errors import NotFoundError
 from resolvers.global_id import GlobalId, decode, encode
 from resolvers.info import Info
 from resolvers.lesson import Lesson, lesson_for
@@ -136,24 +134,3 @@ class Subscription:
             async for event in stream:
                 info.context.refresh_after_write()
                 yield TrainingEvent.from_event(event)
-
-
-class StreamedErrors(ErrorExtensions):
-    """The error handling of `ErrorExtensions`, for each answer a stream (a WebSocket) sends.
-
-    `ErrorExtensions` finishes its work when the operation ends: for a subscription that is after
-    its events went out. And a WebSocket's context, with its partial errors, outlives each answer.
-    """
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-
-    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
-        context = self.execution_context.context
-        if isinstance(result, ExecutionResult):
-            errors = [self._process(error) for error in result.errors or []]
-            if isinstance(context, Context):
-                errors += [to_graphql_error(p.error, p.path) for p in context.partial_errors]
-                context.partial_errors.clear()
-            result.errors = errors or None
-        yield

@@ -1,0 +1,238 @@
+"""POST /graphql's common case without Strawberry's per-request machinery.
+
+    app = GraphQLEndpoint(LearnGraphGraphQL(schema))     # an ASGI app, routed at /graphql
+
+One query or mutation POSTed as `application/json`, whose document parses and validates, runs
+straight on graphql-core: the body parsed with orjson, the document looked up by its text in an
+LRU of parsed and validated documents, executed as Strawberry executes it (its GraphQLSchema,
+execution context class, context getter and root value), errors processed by
+`resolvers.errors.process_errors`, the answer encoded with orjson. Everything else (GET and
+GraphiQL, WebSocket, batches, subscriptions, malformed bodies and documents, unknown operation
+names) goes to Strawberry's view, which answers it as it always has.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Any, TypeGuard, cast
+
+import orjson
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    parse,
+    specified_rules,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+from strawberry.execution import optimized_is_awaitable
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema import Schema
+from strawberry.schema.schema import validate_document
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from gateway.graphql_app import LearnGraphGraphQL
+from resolvers.errors import ErrorExtensions, process_errors
+
+DOCUMENT_CACHE_SIZE = 512
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_DONE_HERE = (ErrorExtensions, ParserCache, ValidationCache)
+_RUNNABLE = (OperationType.QUERY, OperationType.MUTATION)
+_IS_AWAITABLE = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A document that parsed and passed validation, with its operations by name."""
+
+    document: DocumentNode
+    operations: dict[str | None, OperationDefinitionNode]
+
+    def operation(self, name: str | None) -> OperationDefinitionNode | None:
+        if name is None:
+            # Without a name a document must hold one operation; else Strawberry answers why not.
+            return next(iter(self.operations.values())) if len(self.operations) == 1 else None
+        return self.operations.get(name)
+
+
+class Documents:
+    """Parsed and validated documents by query text, as Strawberry's ParserCache and
+    ValidationCache hold them; None for a text that does not parse or validate."""
+
+    def __init__(self, schema: Schema, maxsize: int = DOCUMENT_CACHE_SIZE) -> None:
+        self.schema = schema
+        self.get = functools.lru_cache(maxsize=maxsize)(self._prepare)
+
+    def _prepare(self, query: str) -> Prepared | None:
+        try:
+            document = parse(query)
+        except GraphQLError:
+            return None
+        if validate_document(self.schema._schema, document, tuple(specified_rules)):
+            return None
+        operations: dict[str | None, OperationDefinitionNode] = {}
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                operations.setdefault(definition.name.value if definition.name else None, definition)
+        return Prepared(document, operations)
+
+
+@dataclass(frozen=True)
+class _Operation:
+    prepared: Prepared
+    operation_name: str | None
+    variables: dict[str, Any] | None
+    extensions: dict[str, Any] | None
+
+
+class GraphQLEndpoint:
+    """The ASGI app at /graphql: the lean path for what it can answer exactly as `view` would,
+    `view` itself for the rest."""
+
+    def __init__(self, view: LearnGraphGraphQL, *, cache_size: int = DOCUMENT_CACHE_SIZE) -> None:
+        assert isinstance(view.schema, Schema)
+        self.view = view
+        self.schema = view.schema
+        self.documents = Documents(self.schema, cache_size)
+        # The lean path does the work of these extensions itself, and knows no other: a schema
+        # with another extension (or directives), or a view streaming over HTTP (SSE, multipart
+        # subscriptions pick their answer by the Accept header), keeps Strawberry for everything.
+        known = all(isinstance(ext, _DONE_HERE) for ext in self.schema.get_extensions())
+        http_streams = set(view.protocols) - {GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL}
+        self.enabled = known and not http_streams and not self.schema.directives
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (self.enabled and scope["type"] == "http" and scope["method"] == "POST" and _is_json(scope)):
+            await self.view(scope, receive, send)
+            return
+        messages, body = await _read_body(receive)
+        operation = self._lean_operation(body) if body is not None else None
+        if operation is None:
+            await self.view(scope, _replay(messages, receive), send)
+            return
+        await self._run(scope, _replay(messages, receive), send, operation)
+
+    def _lean_operation(self, body: bytes) -> _Operation | None:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        query, name = data.get("query"), data.get("operationName")
+        variables, extensions = data.get("variables"), data.get("extensions")
+        if not (
+            isinstance(query, str)
+            and (name is None or isinstance(name, str))
+            and (variables is None or isinstance(variables, dict))
+            and (extensions is None or isinstance(extensions, dict))
+        ):
+            return None
+        prepared = self.documents.get(query)
+        if prepared is None:
+            return None
+        operation = prepared.operation(name)
+        if operation is None or operation.operation not in _RUNNABLE:
+            return None
+        return _Operation(prepared, name, variables, extensions)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, operation: _Operation) -> None:
+        view = self.view
+        request = Request(scope, receive)
+        # The view's hooks, in the order Strawberry calls them.
+        root_value: object = await view.get_root_value(request)  # type: ignore[func-returns-value]
+        sub_response = await view.get_sub_response(request)
+        context = await view.get_context(request, response=sub_response)
+        try:
+            result = execute(
+                self.schema._schema,
+                operation.prepared.document,
+                root_value=root_value,
+                context_value=context,
+                variable_values=operation.variables,
+                operation_name=operation.operation_name,
+                executor_class=self.schema.execution_context_class,
+                is_awaitable=_IS_AWAITABLE,
+                operation_extensions=operation.extensions,
+            )
+            if isawaitable(result):
+                result = await result
+        except Exception as exc:  # noqa: BLE001
+            # As Strawberry answers an operation that raised: the error as is, data null.
+            error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+            self.schema._process_errors([error], None)
+            await self._respond(
+                scope, receive, send, {"data": None, "errors": [error.formatted]}, sub_response
+            )
+            return
+        answer: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            # Logged raw before they are masked, as Strawberry's Schema.execute logs them.
+            self.schema._process_errors(result.errors, None)
+        errors = process_errors(result.errors or (), context)
+        if errors:
+            answer["errors"] = [error.formatted for error in errors]
+        await self._respond(scope, receive, send, answer, sub_response)
+
+    async def _respond(
+        self, scope: Scope, receive: Receive, send: Send, answer: dict[str, Any], sub_response: Response
+    ) -> None:
+        if (
+            sub_response.status_code is None
+            and not sub_response.headers.raw
+            and sub_response.background is None
+        ):
+            body = orjson.dumps(answer)
+            headers = [(b"content-length", str(len(body)).encode("latin-1")), *_JSON_HEADERS]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        # The context getter or a resolver set a header, a status or a background task:
+        # Strawberry's own response carries them.
+        response = self.view.create_response(cast(GraphQLHTTPResponse, answer), sub_response)
+        await response(scope, receive, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            media_type: bytes = value.split(b";", 1)[0].strip().lower()
+            return media_type == b"application/json"
+    return False
+
+
+async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
+    """The request's messages as received, and its whole body (None if the client went away)."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        if not message.get("more_body", False):
+            break
+    if len(messages) == 1:
+        return messages, messages[0].get("body", b"")
+    return messages, b"".join(m.get("body", b"") for m in messages)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
+
+
+__all__ = ["Documents", "GraphQLEndpoint", "Prepared"]

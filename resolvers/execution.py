@@ -1,0 +1,480 @@
+"""How the schema executes.
+
+`LeanExecutionContext` is graphql-core's executor as Strawberry configures it, with one shortcut:
+a field read straight off its source (Strawberry's default resolver, no arguments) is read in
+place, without a resolve info, and a scalar or enum serialized, an object or a list of objects
+completed, without the generic `complete_value`. Anything unusual (an awaitable, a value that
+is not a list, an interface, middleware, `@stream`) takes graphql-core's own path; nulls,
+non-null violations and errors come out as graphql-core makes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from math import isfinite
+from operator import attrgetter
+from typing import Any
+
+from graphql import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    GraphQLBoolean,
+    GraphQLField,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLString,
+)
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.execution.executor import Executor, invalid_return_type_error, to_nodes
+from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+
+# Values no resolver hands back as an awaitable.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+# Builtin scalars that answer a value of this exact type unchanged (an int within 32 bits, a
+# finite float): graphql-core's serialize_string, serialize_id, serialize_boolean, ...
+_SAME_TYPE: list[tuple[GraphQLScalarType, type]] = [
+    (GraphQLString, str),
+    (GraphQLID, str),
+    (GraphQLBoolean, bool),
+    (GraphQLInt, int),
+    (GraphQLFloat, float),
+]
+_MIN_INT, _MAX_INT = GRAPHQL_MIN_INT, GRAPHQL_MAX_INT
+# What a completed object or list is when nothing in it had to wait.
+_COMPLETE = frozenset({dict, list})
+_TYPENAME = "__typename"
+# Strawberry's `is_type_of` for an object type with interfaces: an isinstance check, info unused.
+_STRAWBERRY_IS_TYPE_OF = "GraphQLCoreConverter.from_object.<locals>._get_is_type_of.<locals>.is_type_of"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Basic:
+    """A field read straight off its source object: Strawberry's default resolver, no arguments."""
+
+    field: GraphQLField
+    read: Callable[[Any], Any]
+    return_type: GraphQLOutputType
+    non_null: bool
+    # The Python type a builtin scalar answers unchanged (a str for a String), if any.
+    same_type: type | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Leaf(_Basic):
+    """...of a scalar or an enum type."""
+
+    leaf_type: GraphQLLeafType
+    # An enum's members by GraphQL name, as Strawberry's enum type serializes them.
+    enum_class: type[Enum] | None = None
+    enum_names: dict[Enum, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Object(_Basic):
+    """...of an object type whose `is_type_of`, if any, is Strawberry's isinstance check."""
+
+    object_type: GraphQLObjectType
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Objects(_Basic):
+    """...of a list of such an object type."""
+
+    object_type: GraphQLObjectType
+    item_type: GraphQLOutputType
+    item_non_null: bool
+
+
+# By field identity (GraphQLField compares by value, unhashable), the field kept with its answer.
+_basics: dict[int, tuple[GraphQLField, _Basic | None]] = {}
+
+
+def _basic(field: GraphQLField) -> _Basic | None:
+    cached = _basics.get(id(field))
+    if cached is None or cached[0] is not field:
+        cached = _basics[id(field)] = (field, _make_basic(field))
+    return cached[1]
+
+
+def _unwrap(type_: GraphQLOutputType) -> tuple[bool, GraphQLOutputType]:
+    return (True, type_.of_type) if isinstance(type_, GraphQLNonNull) else (False, type_)
+
+
+def _plain_object(type_: GraphQLOutputType) -> GraphQLObjectType | None:
+    if isinstance(type_, GraphQLObjectType) and (
+        type_.is_type_of is None or type_.is_type_of.__qualname__ == _STRAWBERRY_IS_TYPE_OF
+    ):
+        return type_
+    return None
+
+
+def _make_basic(field: GraphQLField) -> _Basic | None:
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not (
+        getattr(field.resolve, "_is_default", False)  # Strawberry's resolver of a field without one
+        and isinstance(definition, StrawberryField)
+        and definition.default_resolver is getattr
+        and definition.python_name
+        and not field.args
+    ):
+        return None
+    read = attrgetter(definition.python_name)
+    non_null, named = _unwrap(field.type)
+    if object_type := _plain_object(named):
+        return _Object(field, read, field.type, non_null, None, object_type)
+    if isinstance(named, GraphQLList):
+        item_non_null, item = _unwrap(named.of_type)
+        if object_type := _plain_object(item):
+            return _Objects(
+                field, read, field.type, non_null, None, object_type, named.of_type, item_non_null
+            )
+        return None
+    if isinstance(named, CustomGraphQLEnumType):
+        enum_class: type[Enum] = named.wrapped_cls  # type: ignore[assignment]
+        names: dict[Enum, str] = {}
+        for member in enum_class:
+            # As CustomGraphQLEnumType.coerce_output_value picks the name: the first equal value.
+            name = next((n for n, v in named.values.items() if member.value == v.value), None)
+            if name is not None:
+                names[member] = name
+        return _Leaf(field, read, field.type, non_null, None, named, enum_class, names)
+    if isinstance(named, GraphQLScalarType):
+        same_type = next((type_ for scalar, type_ in _SAME_TYPE if named is scalar), None)
+        return _Leaf(field, read, field.type, non_null, same_type, named)
+    return None  # an interface, a union, an enum Strawberry did not build: the general path
+
+
+Plan = list[tuple[str, FieldDetailsList, _Basic | str | None]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Subplan:
+    details: FieldDetailsList  # kept alive: its id is half the key
+    grouped_field_set: GroupedFieldSet
+    deferred: bool
+    plan: Plan | None
+
+
+class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor as Strawberry configures it, with a shortcut for basic fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per grouped field set (one per selection, shared by every item of a list): which of its
+        # fields take the shortcut. Sub-executors are shallow copies and share these.
+        self._plans: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, Plan | None]] = {}
+        # Per object type and field (as collect_subfields memoizes them): its sub-selection's plan.
+        self._subplans: dict[tuple[GraphQLObjectType, int], _Subplan] = {}
+
+    def build_per_event_executor(self, payload: Any) -> LeanExecutionContext:
+        # Each event of a subscription collects its fields anew: plans of its own, so a long
+        # subscription does not pile up the plans of every event it sent.
+        executor = super().build_per_event_executor(payload)
+        assert isinstance(executor, LeanExecutionContext)
+        executor._plans, executor._subplans = {}, {}
+        return executor
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> Plan | None:
+        key = (parent_type, id(grouped_field_set))
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] is grouped_field_set:
+            return cached[1]
+        plan: Plan | None = None
+        middleware = self.middleware_manager is not None and bool(self.middleware_manager.middlewares)
+        if not middleware:
+            plan = [
+                (response_name, details, self._shortcut(parent_type, details))
+                for response_name, details in grouped_field_set.items()
+            ]
+            if all(shortcut is None for _, _, shortcut in plan):
+                plan = None
+        self._plans[key] = (grouped_field_set, plan)
+        return plan
+
+    def _shortcut(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> _Basic | str | None:
+        node = details[0].node
+        if node.arguments:
+            return None
+        if node.name.value == _TYPENAME:
+            return _TYPENAME
+        field = self.schema.get_field(parent_type, node.name.value)
+        basic = _basic(field) if field is not None else None
+        if isinstance(basic, _Objects) and any(d.name.value == "stream" for d in node.directives or ()):
+            return None  # incremental delivery: the general path
+        return basic
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        plan = self._plan(parent_type, grouped_field_set)
+        if plan is None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        return self._execute_plan(plan, parent_type, source_value, path, position_context)
+
+    def _execute_plan(
+        self,
+        plan: Plan,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's execute_fields, with the shortcut for the fields the plan marks."""
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, details, shortcut in plan:
+                if shortcut is None:
+                    field_path = Path(path, response_name, parent_type.name)
+                    result = self.execute_field(
+                        parent_type, source_value, details, field_path, position_context
+                    )
+                    if result is Undefined:
+                        continue
+                elif isinstance(shortcut, str):  # __typename
+                    result = parent_type.name
+                else:
+                    try:
+                        value = shortcut.read(source_value)
+                    except Exception as raw_error:
+                        field_path = Path(path, response_name, parent_type.name)
+                        self.handle_field_error(raw_error, shortcut.return_type, details, field_path)
+                        results[response_name] = None
+                        continue
+                    kind = type(value)
+                    if (
+                        kind is shortcut.same_type
+                        and (kind is not int or _MIN_INT <= value <= _MAX_INT)
+                        and (kind is not float or isfinite(value))
+                    ):
+                        results[response_name] = value  # what the builtin scalar answers for it
+                        continue
+                    result = self._complete_basic(
+                        shortcut, parent_type, details, path, response_name, value, position_context
+                    )
+                results[response_name] = result
+                if type(result) not in _PLAIN and is_awaitable(result):
+                    awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                field = awaitable_fields[0]
+                results[field] = await results[field]
+            else:
+                awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
+                results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
+
+    def _complete_basic(
+        self,
+        basic: _Basic,
+        parent_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        path: Path | None,
+        response_name: str,
+        value: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """What execute_field answers for a field whose value is read, without its resolve info."""
+        field_path: Path | None = None
+        try:
+            kind = type(value)
+            if kind in _PLAIN:
+                if value is None:
+                    if basic.non_null:
+                        raise _null_error(parent_type, details)
+                    return None
+                if isinstance(basic, _Leaf):
+                    return Executor.complete_leaf_value(basic.leaf_type, value)
+            elif self.is_awaitable(value):
+                field_path = Path(path, response_name, parent_type.name)
+                return self._complete_generally(
+                    basic, parent_type, details, field_path, value, position_context
+                )
+            elif isinstance(value, Exception):
+                raise value
+            elif value is Undefined:
+                if basic.non_null:
+                    raise _null_error(parent_type, details)
+                return None
+            elif isinstance(basic, _Leaf):
+                if kind is basic.enum_class:
+                    name = basic.enum_names.get(value)
+                    if name is not None:
+                        return name
+                return Executor.complete_leaf_value(basic.leaf_type, value)
+            field_path = Path(path, response_name, parent_type.name)
+            completed: AwaitableOrValue[Any]
+            if isinstance(basic, _Object):
+                completed = self._complete_object(
+                    basic.object_type, details, field_path, value, position_context
+                )
+            elif isinstance(basic, _Objects) and kind is list:
+                completed = self._complete_objects(
+                    basic, parent_type, details, field_path, value, position_context
+                )
+            else:
+                return self._complete_generally(
+                    basic, parent_type, details, field_path, value, position_context
+                )
+            if type(completed) not in _COMPLETE and self.is_awaitable(completed):
+                return self._handle_later(completed, basic.return_type, details, field_path)
+            return completed
+        except Exception as raw_error:
+            field_path = field_path or Path(path, response_name, parent_type.name)
+            self.handle_field_error(raw_error, basic.return_type, details, field_path)
+            return None
+
+    def _complete_generally(
+        self,
+        basic: _Basic,
+        parent_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        path: Path,
+        value: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """execute_field's completion of a value already read: with a resolve info, by the book."""
+        info = self.build_resolve_info(basic.field, to_nodes(details), parent_type, path)
+        if self.is_awaitable(value):
+            return self.complete_awaitable_value(
+                basic.return_type, details, info, path, value, position_context
+            )
+        completed = self.complete_value(basic.return_type, details, info, path, value, position_context)
+        if self.is_awaitable(completed):
+            return self._handle_later(completed, basic.return_type, details, path)
+        return completed
+
+    def _complete_object(
+        self,
+        object_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        path: Path,
+        value: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """complete_object_value for a type whose is_type_of, if any, is Strawberry's isinstance."""
+        is_type_of = object_type.is_type_of
+        if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
+            raise invalid_return_type_error(object_type, value, details)
+        subplan = self._subplans.get((object_type, id(details)))
+        if subplan is None or subplan.details is not details:
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, details)
+            plan = self._plan(object_type, grouped_field_set)
+            subplan = _Subplan(details, grouped_field_set, bool(new_defer_usages), plan)
+            self._subplans[(object_type, id(details))] = subplan
+        if subplan.plan is None or subplan.deferred or position_context is not None:
+            # As collect_and_execute_subfields goes on, for what the shortcut leaves alone.
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, details)
+            return self.execute_collected_subfields(
+                object_type, value, path, grouped_field_set, new_defer_usages, position_context
+            )
+        # What either executor's execute_collected_subfields does when nothing is deferred.
+        return self._execute_plan(subplan.plan, object_type, value, path, None)
+
+    def _complete_objects(
+        self,
+        basic: _Objects,
+        parent_type: GraphQLObjectType,
+        details: FieldDetailsList,
+        path: Path,
+        items: list[Any],
+        position_context: Any,
+    ) -> AwaitableOrValue[list[Any]]:
+        """complete_iterable_value for a list of objects, each completed as _complete_object does."""
+        item_type, object_type = basic.item_type, basic.object_type
+        is_awaitable = self.is_awaitable
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        for index, item in enumerate(items):
+            item_path = Path(path, index, None)
+            if is_awaitable(item):
+                info = self.build_resolve_info(basic.field, to_nodes(details), parent_type, path)
+                completed.append(
+                    self.complete_awaitable_list_item_value(
+                        item, item_type, details, info, item_path, position_context
+                    )
+                )
+                awaitable_indices.append(index)
+                continue
+            try:
+                if isinstance(item, Exception):
+                    raise item
+                if item is None or item is Undefined:
+                    if basic.item_non_null:
+                        raise _null_error(parent_type, details)
+                    completed.append(None)
+                    continue
+                result = self._complete_object(object_type, details, item_path, item, position_context)
+                if type(result) not in _COMPLETE and is_awaitable(result):
+                    completed.append(self._handle_later(result, item_type, details, item_path))
+                    awaitable_indices.append(index)
+                else:
+                    completed.append(result)
+            except Exception as raw_error:
+                try:
+                    self.handle_field_error(raw_error, item_type, details, item_path)
+                except Exception:
+                    pending = [completed[i] for i in awaitable_indices]
+                    pending += [rest for rest in items[index + 1 :] if is_awaitable(rest)]
+                    if pending:
+                        self.settle_in_background(pending)
+                    raise
+                completed.append(None)
+
+        if not awaitable_indices:
+            return completed
+
+        async def get_completed() -> list[Any]:
+            if len(awaitable_indices) == 1:
+                index = awaitable_indices[0]
+                completed[index] = await completed[index]
+            else:
+                awaited = await gather_with_cancel(*(completed[index] for index in awaitable_indices))
+                for index, result in zip(awaitable_indices, awaited, strict=True):
+                    completed[index] = result
+            return completed
+
+        return get_completed()
+
+    async def _handle_later(
+        self, completed: Awaitable[Any], return_type: GraphQLOutputType, details: FieldDetailsList, path: Path
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+
+
+def _null_error(parent_type: GraphQLObjectType, details: FieldDetailsList) -> TypeError:
+    return TypeError(f"Cannot return null for non-nullable field {parent_type}.{details[0].node.name.value}.")

@@ -1,0 +1,319 @@
+"""LeanExecutionContext answers what Strawberry's own execution context answers: data, nulls,
+non-null violations and errors alike, whatever a basic field holds."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import httpx
+import pytest
+import strawberry
+from graphql import GraphQLError
+from starlette.applications import Starlette
+from starlette.routing import Route
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
+
+from gateway.graphql_app import LearnGraphGraphQL
+from resolvers.execution import LeanExecutionContext
+from resolvers.scalars import SCALAR_MAP, DateTime
+from resolvers.schema import schema
+from tests.conftest import Gateway
+from tests.resolvers.graph_support import user_id
+
+
+@strawberry.enum
+class Color(Enum):
+    RED = "red"
+    BLUE = "blue"
+    CRIMSON = "red"  # an alias: answered as RED
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Plain:
+    text: str | None = None
+    number: int | None = None
+
+
+@strawberry.type
+class Thing(Named):
+    name: str
+    count: int | None = None
+    ratio: float | None = None
+    flag: bool | None = None
+    ident: strawberry.ID | None = None
+    color: Color | None = None
+    strict_color: Color = Color.RED
+    when: DateTime | None = None
+    maybe: str | None = None
+    child: Thing | None = None
+    strict_child: Plain = strawberry.field(default_factory=Plain)
+    children: list[Thing] = strawberry.field(default_factory=list)
+    loose_children: list[Thing | None] | None = None
+    plains: list[Plain] | None = None
+
+
+class Haunted:
+    """A source whose attribute read fails: a Plain by duck typing (Plain has no is_type_of)."""
+
+    number = 1
+
+    @property
+    def text(self) -> str:
+        raise RuntimeError("the attribute broke")
+
+
+class later:  # noqa: N801 - reads as a call
+    """An awaitable answering `value` on the next turn of the loop (unawaited, it warns of nothing)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        yield from asyncio.sleep(0).__await__()
+        return self.value
+
+
+WHEN = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+
+
+def things() -> list[Any]:
+    """Every shape a basic field's value can take; built afresh per request."""
+    when = WHEN
+    return [
+        Thing(
+            name="ok", count=3, ratio=0.5, flag=True, ident=strawberry.ID("7"), color=Color.BLUE, when=when
+        ),
+        Thing(name="coerced", count=True, ratio=2, flag=0, ident=12, color=Color.CRIMSON, maybe=5),  # type: ignore[arg-type]
+        Thing(name="floaty", count=3.0, ratio="1.5", flag=1.0, ident=1.5, color="BLUE"),  # type: ignore[arg-type]
+        Thing(name="too big", count=2**40),
+        Thing(name="not finite", ratio=math.nan),
+        Thing(name="not an int", count=2.5, maybe=["a", "list"]),  # type: ignore[arg-type]
+        Thing(name="bad enum", color="GREEN"),  # type: ignore[arg-type]
+        Thing(name="unknown enum value", color=42),  # type: ignore[arg-type]
+        Thing(name=None),  # type: ignore[arg-type]  # a non-null field answering null
+        Thing(name="null strict enum", strict_color=None),  # type: ignore[arg-type]
+        Thing(name="error value", maybe=ValueError("held, not raised")),  # type: ignore[arg-type]
+        Thing(
+            name="awaitable",
+            count=later(4),
+            maybe=later(None),
+            child=later(Thing(name="late")),
+            ratio=later(math.inf),
+        ),  # type: ignore[arg-type]
+        Thing(name="strict child null", strict_child=None),  # type: ignore[arg-type]
+        Thing(name="haunted child", strict_child=Haunted()),  # type: ignore[arg-type]
+        Thing(name="wrong child type", child=Plain(text="not a thing")),  # type: ignore[arg-type]
+        Thing(name="string child", child="oops"),  # type: ignore[arg-type]
+        Thing(name="kids", children=[Thing(name="a"), Thing(name="b", child=Thing(name="c"))]),
+        Thing(name="null kid", children=[Thing(name="a"), None, Thing(name="c")]),  # type: ignore[list-item]
+        Thing(name="loose kids", loose_children=[Thing(name="a"), None, Plain(), Thing(name=None)]),  # type: ignore[list-item]
+        Thing(name="tuple kids", children=(Thing(name="t"),)),  # type: ignore[arg-type]
+        Thing(name="generator kids", children=(t for t in [Thing(name="g")])),  # type: ignore[arg-type]
+        Thing(name="kids not a list", children=5),  # type: ignore[arg-type]
+        Thing(name="awaitable kids", children=[later(Thing(name="x")), Thing(name="y")]),  # type: ignore[list-item]
+        Thing(name="awaitable list", children=later([Thing(name="z")])),  # type: ignore[arg-type]
+        Thing(name="plains", plains=[Plain(text="p", number=1), Haunted(), None]),  # type: ignore[list-item]
+        Thing(name="kid with error", children=[Thing(name="ok"), Thing(name=None), Thing(name="after")]),  # type: ignore[arg-type]
+        Thing(name="graphql error value", maybe=GraphQLError("held as a value")),  # type: ignore[arg-type]
+    ]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def things(self) -> list[Thing | None]:
+        return things()
+
+    @strawberry.field
+    def one(self, index: int) -> Thing:
+        return things()[index]
+
+    @strawberry.field
+    def named(self) -> list[Named]:
+        return [Thing(name="via interface", count=1)]
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def things(self, count: int) -> AsyncGenerator[Thing, None]:
+        for shape in things()[:count]:
+            yield shape
+
+
+def build(**kwargs: Any) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        subscription=Subscription,
+        types=[Thing],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        **kwargs,
+    )
+
+
+LEAN = build(execution_context_class=LeanExecutionContext)
+PLAIN = build()
+
+FIELDS = """name count ratio flag ident color strictColor when maybe __typename
+  alias: name
+  child { name count child { name } }
+  strictChild { text number }
+  children { name child { name } }
+  looseChildren { name }
+  plains { text number }"""
+
+QUERIES = [
+    f"{{ things {{ {FIELDS} }} }}",
+    "{ things { name ...F ... on Thing { count } } } fragment F on Thing { count ratio maybe }",
+    "query($no: Boolean!) { things { name count @skip(if: $no) ratio @include(if: $no) } }",
+    "{ named { name __typename ... on Thing { count } } }",
+    "{ things { children { name } } }",
+]
+
+
+def answer(result: Any) -> tuple[Any, list[Any]]:
+    return result.data, [error.formatted for error in result.errors or []]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+async def test_answers_as_strawberry_does(query: str) -> None:
+    lean = await LEAN.execute(query, variable_values={"no": True})
+    plain = await PLAIN.execute(query, variable_values={"no": True})
+    assert answer(lean) == answer(plain)
+
+
+@pytest.mark.parametrize("index", range(len(things())))
+async def test_each_shape_alone_answers_as_strawberry_does(index: int) -> None:
+    # One at a time: a non-null violation nulls the whole `one`, so each shape needs its own answer.
+    query = f"query($i: Int!) {{ one(index: $i) {{ {FIELDS} }} }}"
+    lean = await LEAN.execute(query, variable_values={"i": index})
+    plain = await PLAIN.execute(query, variable_values={"i": index})
+    assert answer(lean) == answer(plain)
+
+
+async def test_basic_fields_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    executed: list[str] = []
+    execute_field = LeanExecutionContext.execute_field
+
+    def counting(self: LeanExecutionContext, parent_type: Any, *args: Any) -> Any:
+        executed.append(f"{parent_type}.{args[1][0].node.name.value}")
+        return execute_field(self, parent_type, *args)
+
+    monkeypatch.setattr(LeanExecutionContext, "execute_field", counting)
+    result = await LEAN.execute(
+        "{ things { name count color child { name } children { name } strictChild { text } } }"
+    )
+    assert result.data and executed == ["Query.things"]  # only the root field has a resolver of its own
+
+
+async def test_subscription_events_answer_as_strawberry_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    plans: list[int] = []
+    per_event = LeanExecutionContext.build_per_event_executor
+
+    def counting(self: LeanExecutionContext, payload: Any) -> LeanExecutionContext:
+        executor = per_event(self, payload)
+        plans.append(len(executor._plans))
+        return executor
+
+    monkeypatch.setattr(LeanExecutionContext, "build_per_event_executor", counting)
+    query = "subscription { things(count: 12) { name count color child { name } maybe } }"
+    answers = []
+    for schema_ in (LEAN, PLAIN):
+        stream = await schema_.subscribe(query)
+        answers.append([answer(event) async for event in stream])  # type: ignore[union-attr]
+    assert answers[0] == answers[1] and len(answers[0]) == 12
+    assert plans == [0] * 12  # every event starts with plans of its own
+
+
+def test_the_shapes_cover_errors_and_nulls() -> None:
+    result = PLAIN.execute_sync("{ one(index: 8) { name } }")
+    assert result.data is None and result.errors
+    assert "Cannot return null for non-nullable field Thing.name." in result.errors[0].message
+
+
+class Upper(SchemaExtension):
+    """Middleware: resolvers run through it, so the shortcut must step aside."""
+
+    def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        value = _next(root, info, *args, **kwargs)
+        return value.upper() if isinstance(value, str) else value
+
+
+async def test_middleware_still_wraps_every_field() -> None:
+    lean = await build(execution_context_class=LeanExecutionContext, extensions=[Upper]).execute(QUERIES[0])
+    plain = await build(extensions=[Upper]).execute(QUERIES[0])
+    assert answer(lean) == answer(plain)
+    assert lean.data and lean.data["things"][0]["name"] == "OK"
+
+
+def test_the_gateway_schema_uses_it() -> None:
+    assert schema.execution_context_class is LeanExecutionContext
+
+
+@pytest.fixture
+async def plain_gateway(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway's schema, executed by Strawberry's own execution context."""
+    import resolvers.schema as module
+
+    plain = strawberry.Schema(
+        query=module.Query,
+        mutation=module.Mutation,
+        subscription=module.Subscription,
+        types=[
+            module.User,
+            module.Group,
+            module.Lesson,
+            module.Schedule,
+            module.ILTSession,
+            module.Completion,
+        ],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[module.ErrorExtensions],
+    )
+    app = Starlette(routes=[Route("/graphql", LearnGraphGraphQL(plain), methods=["POST"])])
+    app.state.services = gateway.services
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://plain.test"
+    ) as http:
+        yield http
+
+
+GATEWAY_QUERIES = [
+    "{ lessons(first: 500) { totalCount edges { cursor node { id name status durationSeconds version source code } } pageInfo { hasNextPage endCursor } } }",
+    "{ users(first: 5) { edges { node { id fullName accounts { source nativeId } "
+    "schedules(first: 3) { edges { node { id status dueDate lesson { name } } } } } } } }",
+    "{ groups(first: 3) { totalCount edges { node { id name members(first: 2) { edges { node { fullName } } } } } } }",
+    "{ completions(first: 20) { edges { node { id source completedAt score lesson { id name } } } } }",
+    "{ iltSessions(first: 5) { edges { node { __typename id } } } }",
+]
+
+
+@pytest.mark.parametrize("query", GATEWAY_QUERIES)
+async def test_the_gateway_answers_as_with_strawberry_alone(
+    gateway: Gateway, plain_gateway: httpx.AsyncClient, query: str
+) -> None:
+    lean = await gateway.query(query)
+    plain = (await plain_gateway.post("/graphql", json={"query": query})).json()
+    assert lean == plain
+    assert "errors" not in lean
+
+
+async def test_a_person_answers_as_with_strawberry_alone(
+    gateway: Gateway, plain_gateway: httpx.AsyncClient
+) -> None:
+    query = "query($id: ID!) { user(id: $id) { id fullName completions(first: 50) { edges { node { id source completedAt lesson { name } } } } } }"
+    variables = {"id": user_id("damstra", 10000)}
+    lean = await gateway.query(query, variables)
+    plain = (await plain_gateway.post("/graphql", json={"query": query, "variables": variables})).json()
+    assert lean == plain
