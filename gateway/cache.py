@@ -1,4 +1,4 @@
-"""Cross-request caches for slow-changing upstream data (lessons, groups, users).
+"""Cross-request caches for slow-changing upstream data (lessons, groups, users, the TRAINING_RECORDS list).
 
 Bounded TTL caches, one per kind. Every key carries the fingerprint of the upstream
 credential it was read with, so callers with different credentials never share entries.
@@ -6,20 +6,25 @@ Writes and webhooks call `invalidate` for what they change.
 
     value = cache.get("lesson", scope, lesson_id)      # MISSING when absent or expired
     cache.set("lesson", scope, lesson_id, record)
+    listing = await cache.read_through("training_records", scope, ALL, read_every_record)
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Hashable
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Final, TypeVar, cast
 
 from cachetools import TTLCache
 
 from gateway.settings import Settings
 
 MISSING: Final = object()
-KINDS = ("lesson", "group", "user")
+KINDS = ("lesson", "group", "user", "training_records")
+ALL: Final = "all"  # the key of a kind cached whole (every TRAINING_RECORDS record)
+
+V = TypeVar("V")
 
 
 def credential_fingerprint(url: str, secret: str) -> str:
@@ -33,12 +38,17 @@ class EntityCache:
             "lesson": settings.lesson_cache_ttl_seconds,
             "group": settings.group_cache_ttl_seconds,
             "user": settings.user_cache_ttl_seconds,
+            "training_records": settings.training_records_cache_ttl_seconds,
         }
         size = settings.cache_max_entries
         self._caches: dict[str, TTLCache[tuple[str, Hashable], Any] | None] = {
             kind: TTLCache(maxsize=size, ttl=ttl) if ttl > 0 and size > 0 else None
             for kind, ttl in ttls.items()
         }
+        # Reads in flight, shared by the callers that miss meanwhile; and per kind a count of
+        # invalidations, so a read that began before one does not store what it read.
+        self._reading: dict[tuple[str, str, Hashable], asyncio.Task[Any]] = {}
+        self._invalidations = dict.fromkeys(ttls, 0)
         self.hits = 0
         self.misses = 0
 
@@ -58,8 +68,43 @@ class EntityCache:
         if cache is not None:
             cache[(scope, key)] = value
 
+    async def read_through(self, kind: str, scope: str, key: Hashable, read: Callable[[], Awaitable[V]]) -> V:
+        """The cached value, else `read()`'s answer, cached. Callers that miss while a read is in
+        flight wait for that read rather than start their own (a whole listing costs dozens of calls)."""
+        if self._caches[kind] is None:
+            return await read()
+        value = self.get(kind, scope, key)
+        if value is not MISSING:
+            return cast(V, value)
+        loop = asyncio.get_running_loop()
+        slot = (kind, scope, key)
+        pending = self._reading.get(slot)
+        if pending is None or pending.get_loop() is not loop:
+            pending = loop.create_task(self._read(slot, read))
+            # Retrieved even when every caller was cancelled meanwhile.
+            pending.add_done_callback(lambda task: task.cancelled() or task.exception())
+            self._reading[slot] = pending
+        return cast(V, await asyncio.shield(pending))
+
+    async def _read(self, slot: tuple[str, str, Hashable], read: Callable[[], Awaitable[V]]) -> V:
+        kind, scope, key = slot
+        invalidations = self._invalidations[kind]
+        try:
+            value = await read()
+        finally:
+            if self._reading.get(slot) is asyncio.current_task():
+                del self._reading[slot]
+        if self._invalidations[kind] == invalidations:
+            self.set(kind, scope, key, value)
+        return value
+
     def invalidate(self, kind: str, scope: str | None = None, key: Hashable | None = None) -> None:
         """Drop one entry, or every entry of a kind (for a scope, or all scopes)."""
+        self._invalidations[kind] += 1
+        for slot in [
+            s for s in self._reading if s[0] == kind and scope in (None, s[1]) and key in (None, s[2])
+        ]:
+            del self._reading[slot]  # later callers read afresh; the read in flight stores nothing
         cache = self._caches[kind]
         if cache is None:
             return
@@ -70,7 +115,14 @@ class EntityCache:
             if scope is None or cached_key[0] == scope:
                 cache.pop(cached_key, None)
 
+    def invalidate_training_records(self, scope: str | None = None) -> None:
+        """After any TRAINING_RECORDS write: the whole list is cached as one entry per credential."""
+        self.invalidate("training_records", scope)
+
     def clear(self) -> None:
+        for kind in self._invalidations:
+            self._invalidations[kind] += 1
+        self._reading.clear()
         for cache in self._caches.values():
             if cache is not None:
                 cache.clear()

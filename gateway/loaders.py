@@ -9,23 +9,27 @@ of any key that failed, so one bad key never fails its neighbours.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
-from gateway.cache import MISSING, EntityCache
+from gateway.cache import ALL, MISSING, EntityCache
 from gateway.errors import UpstreamNotFound
 from gateway.sources import Source
 from gateway.upstreams.damstra import (
+    LESSON_BATCH,
     DamstraAttendee,
     DamstraGroup,
     DamstraILTSession,
     DamstraLesson,
     DamstraSchedule,
     DamstraUser,
+    ScheduleStatusFilter,
 )
 from gateway.upstreams.iscout import IScoutCompletion
 from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
@@ -34,9 +38,29 @@ from gateway.upstreams.training_records import TrainingRecord
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+T = TypeVar("T")
 
-# DAMSTRA's lessonIds takes a list; keep URLs short.
-LESSON_BATCH = 100
+UserSchedulesKey = tuple[str, ScheduleStatusFilter]
+
+
+def _user_schedules_key(key: str | UserSchedulesKey) -> UserSchedulesKey:
+    return key if isinstance(key, tuple) else (key, "all")
+
+
+@dataclass(frozen=True)
+class TrainingRecords:
+    """The whole TRAINING_RECORDS list as read once, and grouped by person. Shared: never change it."""
+
+    records: list[TrainingRecord]
+    by_person: dict[str, list[TrainingRecord]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, records: list[TrainingRecord]) -> TrainingRecords:
+        by_person: dict[str, list[TrainingRecord]] = defaultdict(list)
+        for record in records:
+            if record.person_api_id:
+                by_person[record.person_api_id].append(record)
+        return cls(records, dict(by_person))
 
 
 async def _each(keys: Sequence[K], fetch: Callable[[K], Awaitable[V]]) -> list[V | BaseException]:
@@ -49,8 +73,9 @@ class Loaders:
     def __init__(self, upstreams: Upstreams, cache: EntityCache) -> None:
         self.upstreams = upstreams
         self.cache = cache
-        self._all_training_records: asyncio.Future[list[TrainingRecord]] | None = None
+        self._every_record: asyncio.Future[TrainingRecords] | None = None
         self._all_ilt_sessions: asyncio.Future[list[DamstraILTSession]] | None = None
+        self._works: dict[object, Awaitable[Any]] = {}
 
     # Built on first use: most requests touch two or three of these, and each costs a few µs.
 
@@ -76,7 +101,9 @@ class Loaders:
 
     @cached_property
     def user_schedules(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._user_schedules)
+        """A DAMSTRA user's schedules: key `user_id` (every status) or `(user_id, status)`, status being
+        DAMSTRA's own `status=` word."""
+        return DataLoader(self._user_schedules, get_cache_key=_user_schedules_key)
 
     @cached_property
     def schedule(self) -> DataLoader[Any, Any]:
@@ -106,8 +133,33 @@ class Loaders:
     def iscout_completions_by_user(self) -> DataLoader[Any, Any]:
         return DataLoader(self._iscout_completions_by_user)
 
+    @cached_property
+    def _released_together(self) -> DataLoader[Any, Any]:
+        return DataLoader(self._answer_together, cache=False)
+
     def _scope(self, source: Source) -> str:
         return self.upstreams.fingerprints.get(source, "")
+
+    async def together(self, work: Awaitable[T]) -> T:
+        """`work`'s answer, released in the same tick as that of every work handed in with it.
+
+        Sibling resolvers (each member's schedules) finish at different times when their people
+        read different sources; the look-ups their answers lead to (the lessons) then fall into
+        several batches, one for each time. Released together, they make one batch.
+        """
+        token = object()
+        self._works[token] = work
+        try:
+            answer: T = await self._released_together.load(token)
+        finally:
+            unstarted = self._works.pop(token, None)  # cancelled before its batch ran
+            if inspect.iscoroutine(unstarted):
+                unstarted.close()
+        return answer
+
+    async def _answer_together(self, tokens: list[object]) -> list[Any]:
+        works = [self._works.pop(token) for token in tokens]
+        return list(await asyncio.gather(*works, return_exceptions=True))
 
     async def _cached(
         self,
@@ -201,13 +253,30 @@ class Loaders:
 
         return await self._cached("group", Source.DAMSTRA, keys, fetch)
 
-    async def _user_schedules(self, keys: list[str]) -> list[list[DamstraSchedule] | BaseException]:
+    async def _user_schedules(
+        self, keys: list[str | UserSchedulesKey]
+    ) -> list[list[DamstraSchedule] | BaseException]:
         client = self.upstreams.need_damstra()
+        asked = [_user_schedules_key(key) for key in keys]
+        whole = {user_id for user_id, status in asked if status == "all"}
+        # A user whose every schedule is read anyway needs no read for one status.
+        to_read = [key for key in dict.fromkeys(asked) if key[1] == "all" or key[0] not in whole]
 
-        async def every(user_id: str) -> list[DamstraSchedule]:
-            return [schedule async for schedule in client.iter_user_schedules(user_id, status="all")]
+        async def read(key: UserSchedulesKey) -> list[DamstraSchedule]:
+            user_id, status = key
+            return [schedule async for schedule in client.iter_user_schedules(user_id, status=status)]
 
-        return await _each(keys, every)
+        found = dict(zip(to_read, await _each(to_read, read), strict=True))
+
+        def answer(key: UserSchedulesKey) -> list[DamstraSchedule] | BaseException:
+            if key in found:
+                return found[key]
+            every = found[(key[0], "all")]
+            if isinstance(every, BaseException):
+                return every
+            return [s for s in every if (s.status or "").lower() == key[1]]
+
+        return [answer(key) for key in asked]
 
     async def _schedules(self, keys: list[str]) -> list[DamstraSchedule | BaseException]:
         return await _each(keys, self.upstreams.need_damstra().get_lesson_schedule)
@@ -249,22 +318,31 @@ class Loaders:
     # -- TRAINING_RECORDS -------------------------------------------------------------------------
 
     async def all_training_records(self) -> list[TrainingRecord]:
-        """Every record, read once per request: the API filters by nothing but a name search."""
-        if self._all_training_records is None:
-            client = self.upstreams.need_training_records()
-
-            async def every() -> list[TrainingRecord]:
-                return [record async for record in client.iter_records()]
-
-            self._all_training_records = asyncio.ensure_future(every())
-        return await asyncio.shield(self._all_training_records)
+        """Every record (shared: never change the list). The API filters by nothing but a name
+        search, so the whole list is read, once per request at most and across requests through
+        the cache (`EntityCache.invalidate_training_records` after a write)."""
+        return (await self._every_training_record()).records
 
     async def training_records_by_person(self) -> dict[str, list[TrainingRecord]]:
-        grouped: dict[str, list[TrainingRecord]] = defaultdict(list)
-        for record in await self.all_training_records():
-            if record.person_api_id:
-                grouped[record.person_api_id].append(record)
-        return grouped
+        return (await self._every_training_record()).by_person
+
+    def invalidate_training_records(self) -> None:
+        """After a TRAINING_RECORDS write: this request and the next ones read the list afresh."""
+        self._every_record = None
+        self.cache.invalidate_training_records(self._scope(Source.TRAINING_RECORDS))
+
+    async def _every_training_record(self) -> TrainingRecords:
+        if self._every_record is None:
+            client = self.upstreams.need_training_records()
+
+            async def read() -> TrainingRecords:
+                return TrainingRecords.of(await client.all_records())
+
+            scope = self._scope(Source.TRAINING_RECORDS)
+            self._every_record = asyncio.ensure_future(
+                self.cache.read_through("training_records", scope, ALL, read)
+            )
+        return await asyncio.shield(self._every_record)
 
     async def _training_records(self, keys: list[str]) -> list[TrainingRecord | BaseException]:
         return await _each(keys, self.upstreams.need_training_records().get_record)

@@ -71,6 +71,8 @@ class Settings(BaseModel):
     lesson_cache_ttl_seconds: float = Field(default=300.0, ge=0)
     group_cache_ttl_seconds: float = Field(default=60.0, ge=0)
     user_cache_ttl_seconds: float = Field(default=60.0, ge=0)
+    # TRAINING_RECORDS filters by nothing but a name: a person's records come from the whole list.
+    training_records_cache_ttl_seconds: float = Field(default=30.0, ge=0)
 
     idempotency_window_seconds: float = Field(default=86_400.0, ge=0)
     webhook_secret: SecretStr | None = None

@@ -208,7 +208,8 @@ def streams_for(
                 # DAMSTRA lists schedules per user only: a company-wide view reads every user's.
                 client = upstreams.need_damstra()
                 user_ids = [str(u.id) async for u in client.iter_users(active_value="all")]
-            lists = await asyncio.gather(*(loaders.user_schedules.load(i) for i in user_ids))
+            # Only completed schedules are completions: DAMSTRA lists those alone.
+            lists = await asyncio.gather(*(loaders.user_schedules.load((i, "completed")) for i in user_ids))
             return _kept([from_damstra(s) for found in lists for s in found])
 
         if person is None or person.ids(SourceEnum.DAMSTRA):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,7 +11,7 @@ import strawberry
 from gateway.completions import day_start
 from gateway.errors import UpstreamError
 from gateway.sources import Source as SourceEnum
-from gateway.upstreams.damstra import DamstraSchedule
+from gateway.upstreams.damstra import DamstraSchedule, ScheduleStatusFilter
 from gateway.upstreams.learninglogin import TrainSession
 from gateway.upstreams.training_records import TrainingRecord
 from resolvers.enums import ScheduleStatus, Source
@@ -68,6 +69,50 @@ def training_record_status(record: TrainingRecord) -> ScheduleStatus:
     if record.date_started is not None:
         return ScheduleStatus.IN_PROGRESS
     return ScheduleStatus.ASSIGNED
+
+
+# The statuses each mapping above can answer, so a status filter skips a source that has none of them.
+STATUSES_OF_SOURCE: dict[SourceEnum, frozenset[ScheduleStatus]] = {
+    # DAMSTRA's five words, and IN_PROGRESS for a started DUE; never ASSIGNED.
+    SourceEnum.DAMSTRA: frozenset(ScheduleStatus) - {ScheduleStatus.ASSIGNED},
+    # A train session (seeds 000/001) has a completion date, a complete_by and a percent: never
+    # SCHEDULED (no start date), DUE (it is ASSIGNED until started) or CANCELLED (no such state).
+    SourceEnum.LEARNINGLOGIN: frozenset(
+        {
+            ScheduleStatus.ASSIGNED,
+            ScheduleStatus.IN_PROGRESS,
+            ScheduleStatus.OVERDUE,
+            ScheduleStatus.COMPLETED,
+        }
+    ),
+    # A record has assigned/started/completed dates only (seed 002): no due date, so never DUE or
+    # OVERDUE; no start date ahead, so never SCHEDULED; deleted rather than cancelled.
+    SourceEnum.TRAINING_RECORDS: frozenset(
+        {ScheduleStatus.ASSIGNED, ScheduleStatus.IN_PROGRESS, ScheduleStatus.COMPLETED}
+    ),
+}
+
+# DAMSTRA's `status=` word that lists the schedules `damstra_status` maps to each status.
+DAMSTRA_STATUS_FILTER: dict[ScheduleStatus, ScheduleStatusFilter] = {
+    ScheduleStatus.SCHEDULED: "scheduled",
+    ScheduleStatus.DUE: "due",
+    ScheduleStatus.IN_PROGRESS: "due",  # a DUE schedule that has been started
+    ScheduleStatus.OVERDUE: "overdue",
+    ScheduleStatus.COMPLETED: "completed",
+    ScheduleStatus.CANCELLED: "cancelled",
+}
+
+
+def sources_for(statuses: Collection[ScheduleStatus]) -> set[SourceEnum]:
+    """The schedule sources that can hold a schedule in one of `statuses` (every one for no filter)."""
+    return {s for s, held in STATUSES_OF_SOURCE.items() if not statuses or held & set(statuses)}
+
+
+def damstra_filter(statuses: Collection[ScheduleStatus]) -> ScheduleStatusFilter:
+    """The one DAMSTRA `status=` that lists every schedule in one of `statuses`. Several words make
+    `all`: one read of a person's list is one page up to 100 schedules, a read per word is two at least."""
+    words = {DAMSTRA_STATUS_FILTER[s] for s in statuses if s in DAMSTRA_STATUS_FILTER}
+    return words.pop() if len(words) == 1 else "all"
 
 
 def _at_midnight(value: date | None) -> datetime | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,7 +17,7 @@ from resolvers.global_id import encode
 from resolvers.info import Info, or_reported
 from resolvers.node import Node
 from resolvers.scalars import Date
-from resolvers.schedule import Schedule
+from resolvers.schedule import Schedule, damstra_filter, sources_for
 
 if TYPE_CHECKING:
     from resolvers.completion import Completion
@@ -112,9 +113,11 @@ class User(Node):
         after: str | None = None,
     ) -> relay.Connection[Schedule]:
         relay.page_size(first)
-        schedules = await schedules_of(info, self.person, source)
-        if status:
-            wanted = set(status)
+        wanted = set(status or ())
+        # Released with the schedules of this person's siblings (a group's members): their lessons
+        # are then looked up in one batch, whichever sources each person reads.
+        schedules = await info.context.loaders.together(schedules_of(info, self.person, source, wanted))
+        if wanted:
             schedules = [s for s in schedules if s.status in wanted]
         return relay.from_list(schedules, first, after)
 
@@ -151,16 +154,24 @@ async def _groups(info: Info, ids: list[int]) -> list[Group]:
     return groups
 
 
-async def schedules_of(info: Info, person: Person, source: SourceEnum | None) -> list[Schedule]:
-    """Every schedule of a person, source by source; a failing source is reported, the rest stand."""
+async def schedules_of(
+    info: Info, person: Person, source: SourceEnum | None, statuses: Collection[ScheduleStatus] = ()
+) -> list[Schedule]:
+    """A person's schedules, source by source; a failing source is reported, the rest stand.
+
+    With `statuses`, the answer holds at least every schedule in one of them (the caller filters):
+    a source that never answers any of them is not read, and DAMSTRA is asked for those alone.
+    """
     loaders = info.context.loaders
     upstreams = info.context.upstreams
     now = datetime.now(UTC)
-    wanted = [s for s in SourceEnum if source is None or s is source]
+    possible = sources_for(statuses)
+    wanted = [s for s in SourceEnum if (source is None or s is source) and s in possible]
 
     async def damstra() -> list[Schedule]:
+        status = damstra_filter(statuses)
         lists = await asyncio.gather(
-            *(loaders.user_schedules.load(i) for i in person.ids(SourceEnum.DAMSTRA))
+            *(loaders.user_schedules.load((i, status)) for i in person.ids(SourceEnum.DAMSTRA))
         )
         return [Schedule.from_damstra(s, now) for found in lists for s in found]
 

@@ -3,6 +3,8 @@
 A style turns a first request into pages: `first()` shapes the opening request,
 `advance()` reads a response and answers the next request or None, `items()` and
 `total()` read a page. `UpstreamHTTP.paginate` drives them; nothing else loops.
+A style that addresses pages by position (`PositionalPaging`) also answers `position()`
+and `at()`, so once the first page tells the total the rest can be asked for at once.
 
     StartIndexPaging   DAMSTRA           startIndex/maxResults, meta.totalResultCount
     LinkHeaderPaging   LEARNINGLOGIN     RFC 8288 Link rel="next", Total and Per-Page headers
@@ -13,7 +15,7 @@ A style turns a first request into pages: `first()` shapes the opening request,
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
@@ -45,6 +47,19 @@ class Paging(Protocol):
     def total(self, response: httpx.Response, body: Any) -> int | None: ...
 
     def advance(self, request: PageRequest, response: httpx.Response, body: Any) -> PageRequest | None: ...
+
+
+@runtime_checkable
+class PositionalPaging(Paging, Protocol):
+    """A style whose pages are asked for by item position: any page can be asked for without the one before."""
+
+    def position(self, request: PageRequest) -> int:
+        """Where in the listing the page `request` asks for starts."""
+        ...
+
+    def at(self, request: PageRequest, position: int, size: int) -> PageRequest:
+        """`request` moved to ask for `size` items from `position`."""
+        ...
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -93,6 +108,12 @@ class StartIndexPaging:
         elif got < asked:
             return None
         return replace(request, params={**request.params, "startIndex": following})
+
+    def position(self, request: PageRequest) -> int:
+        return int(request.params.get("startIndex", 0))
+
+    def at(self, request: PageRequest, position: int, size: int) -> PageRequest:
+        return replace(request, params={**request.params, "startIndex": position, "maxResults": size})
 
 
 @dataclass(frozen=True)
@@ -156,6 +177,12 @@ class LimitOffsetPaging:
                 return None
         offset = int(request.params.get("offset", 0)) + got
         return replace(request, params={**request.params, "offset": offset})
+
+    def position(self, request: PageRequest) -> int:
+        return int(request.params.get("offset", 0))
+
+    def at(self, request: PageRequest, position: int, size: int) -> PageRequest:
+        return replace(request, params={**request.params, "offset": position, "limit": size})
 
 
 @dataclass(frozen=True)

@@ -128,12 +128,19 @@ class TrainingRecordsClient(Connector):
         window = await self.http.fetch_window(paging, self._listing(search), limit)
         return Listing(parse_records(SOURCE, TrainingRecord, window.items), window.total)
 
+    async def all_records(
+        self, *, search: str | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> list[TrainingRecord]:
+        """Every record (matching `search`). With `count` in the first page the rest are read at once;
+        a bare-array deployment says no count, so its pages are read one after another."""
+        items = await self.http.collect(LimitOffsetPaging(page_size=page_size), self._listing(search))
+        return parse_records(SOURCE, TrainingRecord, items)
+
     async def iter_records(
         self, *, search: str | None = None, page_size: int = MAX_PAGE_SIZE
     ) -> AsyncIterator[TrainingRecord]:
-        async for page in self.http.paginate(LimitOffsetPaging(page_size=page_size), self._listing(search)):
-            for record in parse_records(SOURCE, TrainingRecord, page.items):
-                yield record
+        for record in await self.all_records(search=search, page_size=page_size):
+            yield record
 
     async def get_record(self, api_id: str) -> TrainingRecord:
         return parse_record(SOURCE, TrainingRecord, await self.http.get_json(_record_path(api_id)))

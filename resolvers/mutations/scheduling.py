@@ -323,6 +323,8 @@ async def _schedule_training_records(
         _copy_to_items(exc, items)
         return
     try:
+        # Read fresh, not the cross-request copy: a stale list could let a record be made twice.
+        info.context.loaders.invalidate_training_records()
         records = (await info.context.loaders.training_records_by_person()).get(person_api_id, [])
     except UpstreamError as exc:
         for item in items:
@@ -342,6 +344,8 @@ async def _schedule_training_records(
         except UpstreamError as exc:
             item.errors.append(from_upstream(exc, item.field))
             return
+        finally:
+            info.context.loaders.invalidate_training_records()  # also when the outcome is unknown
         item.schedule = Schedule.from_training_record(record)
         await _publish(
             info,
@@ -430,6 +434,7 @@ async def _complete_training_record(
             ["lessonVersionId"], "TRAINING_RECORDS packages have no versions", NOT_SUPPORTED_BY_SOURCE
         )
     person_api_id = account_in(person, Source.TRAINING_RECORDS, ["userId"])
+    info.context.loaders.invalidate_training_records()  # decide on what TRAINING_RECORDS holds now
     records = [
         r
         for r in (await info.context.loaders.training_records_by_person()).get(person_api_id, [])
@@ -448,6 +453,8 @@ async def _complete_training_record(
         )
     except UpstreamError as exc:
         raise Refused([from_upstream(exc, ["lessonId"])]) from None
+    finally:
+        info.context.loaders.invalidate_training_records()
     await _publish(
         info,
         TrainingEventType.SCHEDULE_COMPLETED,

@@ -207,6 +207,7 @@ async def _delete_records(info: Info, person: Person, wanted: dict[str, int], er
     if not wanted:
         return 0
     person_ids = set(person.ids(Source.TRAINING_RECORDS))
+    info.context.loaders.invalidate_training_records()  # whose records these are, as of now
     records = {
         r.api_id: r
         for pid in person_ids
@@ -226,6 +227,8 @@ async def _delete_records(info: Info, person: Person, wanted: dict[str, int], er
         except UpstreamError as exc:
             errors.append(from_upstream(exc, ["scheduleIds", index]))
             return 0
+        finally:
+            info.context.loaders.invalidate_training_records()
         await info.context.services.events.publish(
             TrainingEvent(
                 TrainingEventType.SCHEDULE_CANCELLED,

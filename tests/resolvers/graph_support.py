@@ -30,16 +30,20 @@ def user_id(source: str, native: object) -> str:
 
 @contextlib.asynccontextmanager
 async def gateway_over(
-    sandbox: Sandbox, tmp_path: Path, identity: list[dict[str, Any]] | None = None
+    sandbox: Sandbox,
+    tmp_path: Path,
+    identity: list[dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Gateway]:
-    """The `gateway` fixture's wiring over a sandbox of the test's own (a bigger world, an edited identity file)."""
+    """The `gateway` fixture's wiring over a sandbox of the test's own (a bigger world, an edited identity
+    file, settings of its own in `env`)."""
     from gateway.app import build_services, create_app
 
     if identity is not None:
         sandbox.world.identity_entries[:] = identity
     identity_file = sandbox.write_identity_file(tmp_path / "identity.yaml")
     transport = httpx.ASGITransport(app=sandbox.asgi_app())
-    settings = load_settings(sandbox.gateway_env(IN_PROCESS, identity_file))
+    settings = load_settings({**sandbox.gateway_env(IN_PROCESS, identity_file), **(env or {})})
     services = build_services(settings, transports={source: transport for source in Source})
     app = create_app(settings, services=services)
     async with httpx.AsyncClient(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 
+from gateway.sandbox.server import Sandbox
 from gateway.sandbox.world import DamstraSchedule, Person, TrainingRecord, TrainSession, World
 from gateway.sources import Source
 from tests.conftest import ANCHOR, Gateway
-from tests.resolvers.graph_support import gid, iso, user_id, walk
+from tests.resolvers.graph_support import gateway_over, gid, iso, user_id, walk
 
 SCHEDULE = """query($id: ID!) {
   schedule(id: $id) { id source status assigneeName startDate dueDate startedAt completedAt
@@ -244,6 +248,115 @@ async def test_group_members_schedules_and_lessons_across_sources_cost_one_call_
     assert await gateway.data(query, {"id": gid("Group:damstra:200")}) == data
     assert gateway.log(Source.DAMSTRA).count("GET", "/lesson") == 0
     assert len(gateway.log(Source.DAMSTRA).entries) == 1 + len(members)
+
+
+MEMBER_SCHEDULES = """query($id: ID!, $status: [ScheduleStatus!]) { group(id: $id) { members(first: 10) {
+    edges { node { id schedules(first: 100, status: $status) { edges { node { id source status
+      lesson { id name } } } } } } } } }"""
+
+
+def damstra_status_params(gateway: Gateway) -> list[str]:
+    return [
+        parse_qs(e.query)["status"][0]
+        for e in gateway.log(Source.DAMSTRA).entries
+        if e.path.endswith("/lesson_schedule")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "damstra", "learninglogin", "training_records"),
+    [
+        # DAMSTRA's own word; LearningLogin judges overdue by its own dates; a record has no due date.
+        (["OVERDUE"], "overdue", True, False),
+        # IN_PROGRESS is a DUE schedule that was started: DAMSTRA lists it under `due`.
+        (["IN_PROGRESS"], "due", True, True),
+        (["DUE", "IN_PROGRESS"], "due", True, True),
+        (["SCHEDULED"], "scheduled", False, False),
+        (["CANCELLED"], "cancelled", False, False),
+        (["ASSIGNED"], None, True, True),  # DAMSTRA has no ASSIGNED
+        (["OVERDUE", "COMPLETED"], "all", True, True),  # one read of every status, not one a status
+    ],
+)
+async def test_a_status_filter_reads_only_the_sources_and_statuses_that_can_match(
+    gateway: Gateway, statuses: list[str], damstra: str | None, learninglogin: bool, training_records: bool
+) -> None:
+    world = gateway.sandbox.world
+    members = sorted(world.damstra.groups[200].member_ids)[:10]
+    people = {p.damstra_user_id: p for p in world.people}
+    gateway.clear_logs()
+    data = await gateway.data(MEMBER_SCHEDULES, {"id": gid("Group:damstra:200"), "status": statuses})
+    got = [
+        [(e["node"]["id"], e["node"]["source"], e["node"]["status"]) for e in m["node"]["schedules"]["edges"]]
+        for m in data["group"]["members"]["edges"]
+    ]
+    assert got == [[s for s in schedules_of(world, people[uid]) if s[2] in statuses] for uid in members]
+    assert any(got)
+    assert damstra_status_params(gateway) == ([damstra] * len(members) if damstra else [])
+    with_login = [uid for uid in members if people[uid].learninglogin_login_id is not None]
+    assert gateway.log(Source.LEARNINGLOGIN).count("GET") == (len(with_login) if learninglogin else 0)
+    assert gateway.log(Source.TRAINING_RECORDS).count("GET") == (1 if training_records else 0)
+
+
+async def test_the_dashboard_reads_the_least_and_its_lessons_in_one_batch(gateway: Gateway) -> None:
+    # Q1 of the bench in small: members' overdue schedules and their lessons' names. LearningLogin
+    # answers later than DAMSTRA, so members without a LearningLogin account are done first; their
+    # lessons still wait for the others' and go in the same `lessonIds=` call.
+    world = gateway.sandbox.world
+    gateway.sandbox.controls[Source.LEARNINGLOGIN].faults.latency_ms = 30
+    members = sorted(world.damstra.groups[200].member_ids)[:10]
+    people = {p.damstra_user_id: p for p in world.people}
+    with_login = [uid for uid in members if people[uid].learninglogin_login_id is not None]
+    assert 0 < len(with_login) < len(members)
+    gateway.clear_logs()
+    data = await gateway.data(MEMBER_SCHEDULES, {"id": gid("Group:damstra:200"), "status": ["OVERDUE"]})
+    names = {gid(f"Lesson:damstra:{i}"): lesson.name for i, lesson in world.damstra.lessons.items()}
+    lessons = {
+        e["node"]["lesson"]["id"]: e["node"]["lesson"]["name"]
+        for m in data["group"]["members"]["edges"]
+        for e in m["node"]["schedules"]["edges"]
+        if e["node"]["source"] == "DAMSTRA"
+    }
+    assert len(lessons) > 1 and all(names[i] == name for i, name in lessons.items())
+    damstra = gateway.log(Source.DAMSTRA)
+    assert damstra.count("GET", "/group/200") == 2  # the group and its member page
+    assert damstra_status_params(gateway) == ["overdue"] * len(members)
+    assert damstra.count("GET", "/lesson") == 1
+    assert len(damstra.entries) == 2 + len(members) + 1
+    assert gateway.log(Source.LEARNINGLOGIN).count("GET") == len(with_login)
+    assert not gateway.log(Source.TRAINING_RECORDS).entries  # a record is never OVERDUE
+
+
+SCHEDULES_OF = """query($id: ID!) { user(id: $id) { schedules(first: 100, source: TRAINING_RECORDS) {
+    edges { node { id status } } } } }"""
+
+
+async def test_training_records_are_read_once_across_requests_until_a_write_or_the_ttl(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # The list filters by no person, so every request would read it whole (the bench: 88 pages a person).
+    world = sandbox.world
+    someone, other = [p for p in world.people if p.training_records_person_api_id][:2]
+    ids = [user_id("training_records", p.training_records_person_api_id) for p in (someone, other)]
+    env = {"LEARNGRAPH_TRAINING_RECORDS_CACHE_TTL_SECONDS": "0.3"}
+    async with gateway_over(sandbox, tmp_path, env=env) as gateway:
+        log = gateway.log(Source.TRAINING_RECORDS)
+        # Requests that arrive together share one read.
+        answers = await asyncio.gather(*(gateway.data(SCHEDULES_OF, {"id": i}) for i in [*ids, *ids]))
+        assert answers[:2] == answers[2:] and log.count("GET") == 1
+        for i in ids:  # later requests: from the cache
+            await gateway.data(SCHEDULES_OF, {"id": i})
+        assert log.count("GET") == 1
+        # After a write (the mutations call this), the next request reads afresh and sees it.
+        record = next(iter(world.training_records.records.values()))
+        del world.training_records.records[record.api_id]
+        gateway.services.cache.invalidate_training_records()
+        owner = user_id("training_records", record.person_api_id)
+        data = await gateway.data(SCHEDULES_OF, {"id": owner})
+        assert gid(f"Schedule:training_records:{record.api_id}") not in str(data)
+        assert log.count("GET") == 2
+        await asyncio.sleep(0.35)  # past the TTL
+        await gateway.data(SCHEDULES_OF, {"id": ids[0]})
+        assert log.count("GET") == 3
 
 
 # -- iltSession(id:) and iltSessions --------------------------------------------------------------

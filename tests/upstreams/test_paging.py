@@ -11,6 +11,7 @@ from gateway.upstreams.paging import (
     LinkHeaderPaging,
     PageNumberPaging,
     PageRequest,
+    PositionalPaging,
     StartIndexPaging,
 )
 
@@ -94,3 +95,22 @@ def test_page_number_stops_at_last_page() -> None:
     assert paging.advance(following, response(body), body) is None
     empty = {"ok": True, "completedtrainings": []}
     assert paging.advance(first, response(empty), empty) is None
+
+
+def test_positional_styles_ask_for_any_page_by_position() -> None:
+    start_index = StartIndexPaging(page_size=10)
+    first = start_index.first(PageRequest("/user", {"q": "a"}))
+    assert start_index.position(first) == 0
+    moved = start_index.at(first, 40, 7)
+    assert moved.params == {"startIndex": 40, "maxResults": 7, "q": "a"} and start_index.position(moved) == 40
+    limit_offset = LimitOffsetPaging(page_size=100, offset=5)
+    first = limit_offset.first(PageRequest("/training/record/", {"search": "x"}))
+    assert limit_offset.position(first) == 5
+    moved = limit_offset.at(first, 300, 100)
+    assert (
+        moved.params == {"limit": 100, "offset": 300, "search": "x"} and limit_offset.position(moved) == 300
+    )
+    # Links and page numbers are followed as the upstream hands them out.
+    assert isinstance(start_index, PositionalPaging) and isinstance(limit_offset, PositionalPaging)
+    assert not isinstance(LinkHeaderPaging(), PositionalPaging)
+    assert not isinstance(PageNumberPaging(), PositionalPaging)

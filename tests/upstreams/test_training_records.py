@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import orjson
@@ -95,6 +96,21 @@ async def test_iter_records_follows_every_page(
     # A bare array cannot say it ended on a full page; only a short page (or an empty one) does.
     extra = 1 if bare_array and len(ids) % 10 == 0 else 0
     assert sandbox.controls[SOURCE].log.count("GET") == pages + extra
+
+
+async def test_all_records_reads_the_pages_after_the_first_at_once(
+    client: TrainingRecordsClient, sandbox: Sandbox
+) -> None:
+    add_records(sandbox, 150)
+    ids = world_ids(sandbox)
+    assert [r.api_id for r in await client.all_records(page_size=20)] == ids
+    offsets = [int(parse_qs(e.query)["offset"][0]) for e in sandbox.controls[SOURCE].log.entries]
+    assert offsets == list(range(0, len(ids), 20))  # every page once: the first, then the rest at once
+    # Asked for more than the cap, the deployment cuts pages to 100: the rest are asked 100 at a time.
+    sandbox.controls[SOURCE].log.clear()
+    assert [r.api_id for r in await client.all_records(page_size=250)] == ids
+    limits = [parse_qs(e.query)["limit"][0] for e in sandbox.controls[SOURCE].log.entries]
+    assert limits == ["250"] + ["100"] * (len(limits) - 1) and len(limits) == -(-len(ids) // 100) > 2
 
 
 async def test_search(client: TrainingRecordsClient, sandbox: Sandbox) -> None:
