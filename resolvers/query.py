@@ -131,11 +131,21 @@ class Query:
             client = upstreams.need_damstra()
             states = [word for word, value in DAMSTRA_LESSON_STATUS.items() if not status or value in status]
 
+            cache = info.context.services.cache
+            scope = upstreams.fingerprints.get(SourceEnum.DAMSTRA, "")
+
             async def damstra(start: int, size: int) -> tuple[list[Lesson], int | None]:
+                # A catalogue page is as slow-changing as the lessons on it: kept for the lesson TTL.
+                key = ("page", search, tuple(states), start, size)
+                page: tuple[list[Lesson], int | None] | object = cache.get("lesson", scope, key)
+                if isinstance(page, tuple):
+                    return page
                 listing = await client.list_lessons(
                     q=search, published_states=states, start_index=start, max_results=size
                 )
-                return [Lesson.from_damstra(lesson) for lesson in listing.items], listing.total
+                fresh = ([Lesson.from_damstra(lesson) for lesson in listing.items], listing.total)
+                cache.set("lesson", scope, key, fresh)
+                return fresh
 
             segments.append(PagedSegment(damstra))
         if not status:

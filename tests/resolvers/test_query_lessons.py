@@ -201,3 +201,18 @@ async def test_lesson_ilt_sessions(gateway: Gateway) -> None:
     assert {e["node"]["lesson"]["id"] for e in sessions["edges"]} == {gid(f"Lesson:damstra:{lesson_id}")}
     data = await gateway.data(query, {"id": gid("Lesson:learninglogin:WHMIS")})
     assert data["lesson"]["iltSessions"] == {"totalCount": 0, "edges": []}
+
+
+async def test_a_catalogue_page_is_read_once_for_the_lesson_ttl(gateway: Gateway) -> None:
+    variables = {"first": 20, "source": "DAMSTRA"}
+    first = await gateway.data(LESSONS, variables)
+    gateway.clear_logs()
+    again = await gateway.data(LESSONS, variables)
+    assert again == first
+    assert gateway.log(Source.DAMSTRA).count("GET", "/lesson") == 0
+    # Another page, search or status is another entry.
+    await gateway.data(LESSONS, {**variables, "search": "a"})
+    assert gateway.log(Source.DAMSTRA).count("GET", "/lesson") == 1
+    gateway.services.cache.clear()
+    await gateway.data(LESSONS, variables)
+    assert gateway.log(Source.DAMSTRA).count("GET", "/lesson") == 2
