@@ -14,7 +14,7 @@ from pathlib import Path
 import uvicorn
 
 from gateway.log_redaction import configure_logging
-from gateway.sandbox.server import CREDENTIALS, Sandbox
+from gateway.sandbox.server import CREDENTIALS, Sandbox, settle
 from gateway.settings import ConfigError, load_settings
 from gateway.sources import Source
 
@@ -77,6 +77,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     server = uvicorn.Server(
         uvicorn.Config(sandbox.asgi_app(), host=args.host, port=args.sandbox_port, log_config=None)
     )
+    settle()  # the seeded world lives as long as the process: out of every collection
     asyncio.run(_serve(server))
     return 0
 
@@ -113,6 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     if args.open_browser:
         webbrowser.open(f"{gateway_address}/graphql")
+    settle()  # the seeded world and the gateway live as long as the process
     asyncio.run(_serve(*servers))
     return 0
 

@@ -140,13 +140,11 @@ class IScoutApi:
         for name, value in filters.items():
             if not isinstance(value, str):
                 raise IScoutFailure("parameter_invalid", f"The parameter `{name}` must be a string.")
-        matches = [
-            c
-            for c in self.state.completions
-            if c.user_id == filters.get("user_id", c.user_id)
-            and c.training_id == filters.get("training_id", c.training_id)
-        ]
-        matches.sort(key=lambda c: (c.date_number, c.created_ms), reverse=True)  # newest first
+        matches = sorted(
+            self.state.completions_where(filters.get("user_id"), filters.get("training_id")),
+            key=lambda c: (c.date_number, c.created_ms),
+            reverse=True,  # newest first
+        )
         window = matches[(page - 1) * limit : page * limit]
         body = {
             "ok": True,

@@ -17,7 +17,7 @@ import html
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from http import HTTPStatus
 from typing import Any
@@ -37,6 +37,7 @@ PER_PAGE = 64
 AUTH_ERROR = "Authentication error"
 NOTHING_MATCHED = "Could not find any corresponding train sessions."
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+USERNAME_FILTER = "assignee_login_username_eq"
 _LEADING_NUMBER = re.compile(r"\s*[-+]?\d+(?:\.\d+)?")
 
 # One row per serialized attribute, in the seed's order: (json key, xml type or None).
@@ -202,7 +203,7 @@ def _filters(state: LearningLoginState) -> dict[str, tuple[Getter, Callable[[str
         "percent_complete_eq": (lambda ts: ts.percent_complete, _ruby_int, eq),
         "complete_by_eq": (lambda ts: ts.complete_by, _date_or_none, eq),
         "last_attempt_eq": (lambda ts: ts.last_attempt, _date_or_none, eq),
-        "assignee_login_username_eq": (username, text, eq),
+        USERNAME_FILTER: (username, text, eq),
         "failed_attempts_eq": (lambda ts: ts.failed_attempts, _ruby_int, eq),
         "unit_unit_expiry_gt": (lambda ts: ts.unit_expiry, _date_or_none, gt),
         "unit_unit_expiry_lt": (lambda ts: ts.unit_expiry, _date_or_none, lt),
@@ -259,11 +260,7 @@ class LearningLoginApi:
             if isinstance(params, Response):
                 return params
             login_id, codes = params
-            doomed = [
-                ts.id
-                for ts in self.state.train_sessions.values()
-                if ts.login_id == login_id and ts.course_code in codes
-            ]
+            doomed = [ts.id for ts in self.state.sessions_of_logins([login_id]) if ts.course_code in codes]
         if not doomed:
             # The seed's failure answer: 200 and a line of text, not an error status.
             return PlainTextResponse(NOTHING_MATCHED)
@@ -277,14 +274,8 @@ class LearningLoginApi:
             return HTMLResponse(AUTH_ERROR, status_code=401)
         login_id, code = request.path_params["login_id"], request.path_params["course_code"]
         login = self.state.logins.get(int(login_id)) if login_id.isdigit() else None
-        session = next(
-            (
-                ts
-                for ts in self.state.train_sessions.values()
-                if login is not None and ts.login_id == login.id and ts.course_code == code
-            ),
-            None,
-        )
+        mine = self.state.sessions_of_logins([login.id]) if login is not None else []
+        session = next((ts for ts in mine if ts.course_code == code), None)
         if login is None or session is None:
             return HTMLResponse("<!DOCTYPE html><html><body><p>Course not found</p></body></html>", 404)
         name = html.escape(session.course_name)
@@ -304,6 +295,7 @@ class LearningLoginApi:
 
     def _matching(self, request: Request) -> list[TrainSession]:
         checks: list[tuple[Getter, Any, Predicate]] = []
+        username: str | None = None
         for name, raw in request.query_params.items():
             known = self.filters.get(name)
             if known is None or not raw.strip():
@@ -313,7 +305,13 @@ class LearningLoginApi:
             if wanted is None:
                 continue  # a date that does not cast drops the condition, as ransack does
             checks.append((getter, wanted, predicate))
-        return [ts for ts in self.state.train_sessions.values() if _passes(ts, checks)]
+            if name == USERNAME_FILTER:
+                username = wanted
+        # A username names a login or two: only their sessions can pass (every check still applies).
+        candidates: Iterable[TrainSession] = self.state.train_sessions.values()
+        if username is not None:
+            candidates = self.state.sessions_of_username(username)
+        return [ts for ts in candidates if _passes(ts, checks)]
 
     def _render(self, ts: TrainSession, *, show: bool = False) -> dict[str, Any]:
         login = self.state.logins.get(ts.login_id)

@@ -4,6 +4,8 @@ sandbox = Sandbox.build(people=50)
 app = sandbox.asgi_app()                     # mounts every vendor under its own prefix
 env = sandbox.gateway_env("http://127.0.0.1:8100")   # LEARNGRAPH_* variables pointing at it
 
+A process that serves a sandbox calls `settle()` once everything is built, just before serving.
+
 Sandbox-only admin routes, for benchmarks in another process (no vendor has them):
 `GET /_sandbox/stats` counts each upstream's requests by method and path shape
 (`GET /user/{id}/lesson_schedule`); `POST /_sandbox/stats/reset` empties the request logs.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import re
 import socket
@@ -48,6 +51,10 @@ CREDENTIALS = {
     Source.TRAINING_RECORDS: "sandbox-training-records-token",
     Source.ISCOUT: "sandbox-iscout-token",
 }
+# The collector's thresholds once settled: a first generation of 10,000 (not 700) objects runs the
+# young collections ~14x less often. With the freeze, measured in-process at 5000 people over 20,000
+# requests: half the GC time, no full collection, and the longest pause 15-20 ms instead of 80-130 ms.
+SERVING_GC_THRESHOLDS = (10_000, 10, 10)
 ADMIN_PREFIX = "/_sandbox"
 _ID_SEGMENT = re.compile(r"\d")  # ids hold digits (10001, rec-00042, 5804f0...); route words do not
 
@@ -117,6 +124,19 @@ class Sandbox:
     def write_identity_file(self, path: Path) -> Path:
         path.write_text(self.identity_yaml())
         return path
+
+
+def settle() -> None:
+    """Ready this process to serve a built sandbox: for `learngraph sandbox` and `demo`, not for tests.
+
+    A 5000-person world is ~130,000 objects that live as long as the process. `gc.freeze()` moves
+    everything alive now out of the collector's reach, so a full collection no longer walks the world
+    (135-169 ms each at 5000 people); `SERVING_GC_THRESHOLDS` then makes collections rarer.
+    Process-wide: call it after the sandbox (and, for `demo`, the gateway app) is built.
+    """
+    gc.collect()  # garbage from building, collected rather than frozen
+    gc.freeze()
+    gc.set_threshold(*SERVING_GC_THRESHOLDS)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from gateway.sandbox.controls import ControlsMiddleware, SandboxControls
+from gateway.sandbox.instants import remembered
 from gateway.sandbox.world import TrainingRecord, TrainingRecordsState, World
 
 DEFAULT_LIMIT = 100
@@ -50,10 +51,9 @@ def _error_body(status: int) -> tuple[bytes, str]:
     return orjson.dumps({"detail": "Internal server error"}), "application/json"
 
 
-def _iso(value: datetime | None) -> str | None:
+@remembered
+def _iso(value: datetime) -> str:
     # DRF's DateTimeField: isoformat() in UTC, with `+00:00` written as `Z`.
-    if value is None:
-        return None
     text = value.astimezone(UTC).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
@@ -115,7 +115,7 @@ class TrainingRecordsApi:
     def _list(self, request: Request) -> Response:
         params = request.query_params
         terms = params.get("search", "").replace(",", " ").lower().split()
-        matches = [r for r in self.state.records.values() if self._matches(r, terms)]
+        matches = self._search(terms)
         limit = _positive_int(params.get("limit"), DEFAULT_LIMIT, strict=True, cutoff=MAX_LIMIT)
         offset = _positive_int(params.get("offset"), 0)
         results = [self._render(r) for r in matches[offset : offset + limit]]
@@ -182,13 +182,24 @@ class TrainingRecordsApi:
             return _detail("Invalid token.", 401, challenge)
         return None
 
-    def _matches(self, record: TrainingRecord, terms: list[str]) -> bool:
-        fields = (
-            self.state.packages.get(record.package_api_id, "").lower(),
-            record.package_api_id.lower(),
-            record.person_api_id.lower(),
-        )
-        return all(any(term in field for field in fields) for term in terms)
+    def _search(self, terms: list[str]) -> list[TrainingRecord]:
+        """The records every term matches (in the package's description, the package id or the person
+        id, case-insensitively), in the list's order. Terms are tried on each distinct person and
+        package, not on every record: a few thousand people, ten packages."""
+        records = self.state.records
+        found: set[str] | None = None
+        for term in terms:
+            hits: set[str] = set()
+            for person in records.indexed_values("person"):
+                if term in str(person).lower():
+                    hits.update(records.keys_where("person", person))
+            for package in records.indexed_values("package"):
+                if term in self.state.packages.get(str(package), "").lower() or term in str(package).lower():
+                    hits.update(records.keys_where("package", package))
+            found = hits if found is None else found & hits
+        if found is None:
+            return list(records.values())
+        return [records[api_id] for api_id in records.in_order(found)]
 
     def _render(self, record: TrainingRecord) -> dict[str, Any]:
         return {

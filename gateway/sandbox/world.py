@@ -11,8 +11,12 @@ employee number, and some not at all. The vendor apps read and change this state
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from gateway.sandbox.indexed import IndexedDict
 
 FIRST_NAMES = (
     "Ava Ben Chloe Dev Emma Finn Grace Hugo Isla Jack Kira Liam Maya Noah Olive Priya Quinn Ruby Sam Tara "
@@ -179,17 +183,42 @@ class DamstraAttendee:
 
 @dataclass
 class DamstraState:
-    users: dict[int, DamstraUser] = field(default_factory=dict)
-    groups: dict[int, DamstraGroup] = field(default_factory=dict)
-    lessons: dict[int, DamstraLesson] = field(default_factory=dict)  # by lesson_id
-    schedules: dict[int, DamstraSchedule] = field(default_factory=dict)
+    users: IndexedDict[int, DamstraUser] = field(default_factory=IndexedDict)
+    groups: IndexedDict[int, DamstraGroup] = field(default_factory=IndexedDict)
+    lessons: IndexedDict[int, DamstraLesson] = field(  # by lesson_id
+        default_factory=lambda: IndexedDict[int, DamstraLesson](version=lambda x: x.lesson_version_id)
+    )
+    schedules: IndexedDict[int, DamstraSchedule] = field(
+        default_factory=lambda: IndexedDict[int, DamstraSchedule](user=lambda s: s.user_id)
+    )
     ilt_sessions: dict[int, DamstraILTSession] = field(default_factory=dict)
-    attendees: dict[int, DamstraAttendee] = field(default_factory=dict)
+    attendees: IndexedDict[int, DamstraAttendee] = field(
+        default_factory=lambda: IndexedDict[int, DamstraAttendee](
+            session=lambda a: a.session_id, schedule=lambda a: a.lesson_schedule_id
+        )
+    )
     next_id: int = 900_000
 
     def new_id(self) -> int:
         self.next_id += 1
         return self.next_id
+
+    def schedules_of(self, user_id: int) -> list[DamstraSchedule]:
+        """The user's schedules, by id."""
+        return [self.schedules[sid] for sid in sorted(self.schedules.keys_where("user", user_id))]
+
+    def lesson_by_version(self, version_id: int | None) -> DamstraLesson | None:
+        """The first lesson (in the dict's order) whose current version is `version_id`."""
+        found = self.lessons.in_order(self.lessons.keys_where("version", version_id))
+        return self.lessons[found[0]] if found else None
+
+    def attendees_of(self, session_id: int) -> list[DamstraAttendee]:
+        """The session's attendees, by id."""
+        return [self.attendees[aid] for aid in sorted(self.attendees.keys_where("session", session_id))]
+
+    def sessions_registering(self, schedule_id: int) -> set[int]:
+        """The ILT sessions a lesson schedule is registered in."""
+        return {self.attendees[aid].session_id for aid in self.attendees.keys_where("schedule", schedule_id)}
 
 
 # -- LEARNINGLOGIN ------------------------------------------------------------------------------
@@ -224,8 +253,22 @@ class TrainSession:
 
 @dataclass
 class LearningLoginState:
-    logins: dict[int, LearningLoginLogin] = field(default_factory=dict)
-    train_sessions: dict[int, TrainSession] = field(default_factory=dict)
+    logins: IndexedDict[int, LearningLoginLogin] = field(
+        default_factory=lambda: IndexedDict[int, LearningLoginLogin](username=lambda x: x.username)
+    )
+    train_sessions: IndexedDict[int, TrainSession] = field(
+        default_factory=lambda: IndexedDict[int, TrainSession](login=lambda ts: ts.login_id)
+    )
+
+    def sessions_of_logins(self, login_ids: Iterable[int | None]) -> list[TrainSession]:
+        """The train sessions of these logins, in the dict's order."""
+        sessions = self.train_sessions
+        keys = [key for login_id in login_ids for key in sessions.keys_where("login", login_id)]
+        return [sessions[key] for key in sessions.in_order(keys)]
+
+    def sessions_of_username(self, username: str) -> list[TrainSession]:
+        """The train sessions of the logins with this username, in the dict's order."""
+        return self.sessions_of_logins(self.logins.keys_where("username", username))
 
 
 # -- TRAINING_RECORDS ---------------------------------------------------------------------------
@@ -244,7 +287,11 @@ class TrainingRecord:
 @dataclass
 class TrainingRecordsState:
     packages: dict[str, str] = field(default_factory=dict)  # package_api_id -> description
-    records: dict[str, TrainingRecord] = field(default_factory=dict)
+    records: IndexedDict[str, TrainingRecord] = field(
+        default_factory=lambda: IndexedDict[str, TrainingRecord](
+            person=lambda r: r.person_api_id, package=lambda r: r.package_api_id
+        )
+    )
     next_id: int = 50_000
 
     def new_api_id(self) -> str:
@@ -270,6 +317,40 @@ class IScoutCompletion:
 class IScoutState:
     trainings: dict[str, str] = field(default_factory=dict)  # training_id -> name (not served by the API)
     completions: list[IScoutCompletion] = field(default_factory=list)
+    # The completions by user and by training, in the list's order; rebuilt when the list has changed.
+    _by_user: dict[str, list[IScoutCompletion]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _by_training: dict[str, list[IScoutCompletion]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _indexed_as: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def completions_where(self, user_id: str | None, training_id: str | None) -> list[IScoutCompletion]:
+        """The completions of that user and that training (None: any), in the list's order.
+        Read-only: the answer may be the index's own list."""
+        self._index()
+        found = self.completions
+        if user_id is not None:
+            found = self._by_user.get(user_id, [])
+        if training_id is not None:
+            by_training = self._by_training.get(training_id, [])
+            found = by_training if user_id is None else [c for c in found if c.training_id == training_id]
+        return found
+
+    def _index(self) -> None:
+        # Nothing in the sandbox writes completions, but tests append to the list, so a changed list
+        # (another length, first or last entry) is indexed again: cheap to check, rare to happen.
+        # A completion's user or training changed in place is not noticed; no one does that.
+        items = self.completions
+        shape = (id(items), len(items), id(items[0]) if items else 0, id(items[-1]) if items else 0)
+        if shape == self._indexed_as:
+            return
+        self._by_user, self._by_training = {}, {}
+        for completion in items:
+            self._by_user.setdefault(completion.user_id, []).append(completion)
+            self._by_training.setdefault(completion.training_id, []).append(completion)
+        self._indexed_as = shape
 
 
 @dataclass
@@ -300,7 +381,18 @@ def build_world(people: int = 50, seed: int = 7, anchor: datetime | None = None)
     _make_training_records(world, rng)
     _make_iscout(world, rng)
     _make_identity_entries(world, rng)
+    _build_lookups(world)
     return world
+
+
+def _build_lookups(world: World) -> None:
+    # Built now so the first request after the build does not pay for them (~50 ms at 5000 people).
+    damstra, learninglogin = world.damstra, world.learninglogin
+    tables: list[IndexedDict[Any, Any]] = [damstra.lessons, damstra.schedules, damstra.attendees]
+    tables += [learninglogin.logins, learninglogin.train_sessions, world.training_records.records]
+    for table in tables:
+        table.build_lookups()
+    world.iscout.completions_where(None, None)  # indexes the completions
 
 
 def _make_people(world: World, rng: random.Random, count: int) -> None:

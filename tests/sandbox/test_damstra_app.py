@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -575,3 +576,92 @@ async def test_an_unreachable_webhook_never_fails_the_api(api: httpx.AsyncClient
     response = await api.post("/user", json={"userName": "quiet", "firstName": "Q", "lastName": "Uiet"})
     assert response.status_code == 200
     await asyncio.sleep(0.05)  # let the failed post run and be dropped
+
+
+# -- the world's lookups follow every write --------------------------------------------------------
+
+
+async def schedule_ids(api: httpx.AsyncClient, uid: int, status: str = "all") -> list[int]:
+    answer = await api.get(f"/user/{uid}/lesson_schedule", params={"status": status, "maxResults": 1000})
+    return [s["id"] for s in answer.json()["results"]]
+
+
+async def test_a_users_schedules_follow_scheduling_completing_and_direct_changes(
+    api: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    state = state_of(sandbox)
+    uid = sorted(state.users)[5]
+    version = active_version(state, uid)
+    [made] = (await api.post(f"/user/{uid}/lesson_schedule", json={"lessonVersionIds": [version]})).json()[
+        "ids"
+    ]
+    assert await schedule_ids(api, uid) == sorted(s.id for s in state.schedules.values() if s.user_id == uid)
+    assert made in await schedule_ids(api, uid, "due")
+    again = await api.post(f"/user/{uid}/lesson_schedule", json={"lessonVersionIds": [version]})
+    assert again.status_code == 409  # the new schedule is found as the open one
+
+    lesson_id = state.schedules[made].lesson_id
+    completed = await api.post(f"/lesson_schedule/{uid}/complete_lesson", json={"lessonId": lesson_id})
+    assert completed.json()["ids"] == [made] and made in await schedule_ids(api, uid, "completed")
+    assert made not in await schedule_ids(api, uid, "due")
+
+    # Tests (and the gateway's) change the world directly too: a schedule put in, then taken out.
+    state.schedules[999_999] = replace(state.schedules[made], id=999_999, status="due")
+    assert (await schedule_ids(api, uid))[-1] == 999_999
+    assert (
+        await api.post(f"/user/{uid}/lesson_schedule", json={"lessonVersionIds": [version]})
+    ).status_code == 409
+    del state.schedules[999_999]
+    assert 999_999 not in await schedule_ids(api, uid)
+    assert (
+        await api.post(f"/user/{uid}/lesson_schedule", json={"lessonVersionIds": [version]})
+    ).status_code == 200
+
+
+async def test_registrations_follow_register_and_deregister(api: httpx.AsyncClient, sandbox: Sandbox) -> None:
+    state = state_of(sandbox)
+    session = next(s for _, s in sorted(state.ilt_sessions.items()) if s.status_id == 1)
+    version = state.lessons[session.lesson_id].lesson_version_id
+    uid = next(
+        uid
+        for uid in sorted(state.users)
+        if all(a.user_id != uid for a in state.attendees.values() if a.session_id == session.id)
+        and not any(s.lesson_id == session.lesson_id for s in state.schedules.values() if s.user_id == uid)
+    )
+    [schedule] = (
+        await api.post(f"/user/{uid}/lesson_schedule", json={"lessonVersionIds": [version]})
+    ).json()["ids"]
+
+    async def sessions_of_schedule() -> list[int]:
+        answer = await api.get("/ilt_session", params={"lessonScheduleId": schedule, "maxResults": 1000})
+        return [s["id"] for s in answer.json()["results"]]
+
+    assert await sessions_of_schedule() == []
+    await api.post(f"/ilt_session/{session.id}/bulk_register", json={"userIds": [uid]})
+    assert await sessions_of_schedule() == [session.id]
+    attendees = (await api.get(f"/ilt_session/{session.id}/attendees")).json()["results"]
+    assert attendees[-1]["userId"] == uid and attendees[-1]["lessonScheduleId"] == schedule
+    await api.post(f"/ilt_session/{session.id}/bulk_deregister", json={"userIds": [uid]})
+    assert await sessions_of_schedule() == []
+    assert uid not in [
+        a["userId"] for a in (await api.get(f"/ilt_session/{session.id}/attendees")).json()["results"]
+    ]
+
+
+async def test_a_users_groups_follow_membership_changes(api: httpx.AsyncClient, sandbox: Sandbox) -> None:
+    state = state_of(sandbox)
+    uid = sorted(state.users)[3]
+
+    async def groups_of() -> list[int]:
+        return [g["id"] for g in (await api.get(f"/user/{uid}")).json()["groups"]]
+
+    joined = next(gid for gid in sorted(state.groups) if uid not in state.groups[gid].member_ids)
+    await api.post(f"/group/{joined}/add_members", json={"userIds": [uid]})
+    assert joined in await groups_of()
+    members = (await api.get(f"/group/{joined}/member", params={"maxResults": 1000})).json()["results"]
+    assert {"id": joined} in next(m for m in members if m["id"] == uid)["groups"]
+    state.groups[joined].active = False  # inactivated behind the API's back
+    assert joined not in await groups_of()
+    state.groups[joined].active = True
+    await api.post(f"/group/{joined}/remove_members", json={"userIds": [uid]})
+    assert joined not in await groups_of()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -147,3 +148,18 @@ async def test_injected_fault_uses_the_vendor_body(client: httpx.AsyncClient, sa
     failed = await client.post(METHOD, json={"token": TOKEN})
     assert failed.status_code == 500
     assert failed.json()["ok"] is False and failed.json()["error"] == "server_error"
+
+
+async def test_a_completion_added_to_the_world_is_listed_for_its_user(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    completions = sandbox.world.iscout.completions
+    user = completions[-1].user_id
+    before = (await call(client, user_id=user, limit=1000))["completedtrainings"]
+    completions.append(replace(completions[0], user_id=user, date_number=30_000_101))  # a tests' direct write
+    after = (await call(client, user_id=user, limit=1000))["completedtrainings"]
+    assert len(after) == len(before) + 1 and after[0]["dateNumber"] == 30_000_101
+    training = (await call(client, user_id=user, training_id=completions[0].training_id))[
+        "completedtrainings"
+    ]
+    assert training[0]["dateNumber"] == 30_000_101

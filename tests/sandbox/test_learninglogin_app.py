@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from gateway.sandbox.server import CREDENTIALS, Sandbox
-from gateway.sandbox.world import LearningLoginState, TrainSession
+from gateway.sandbox.world import LearningLoginLogin, LearningLoginState, TrainSession
 from gateway.sources import Source
 
 BASE = "http://sandbox.test/learninglogin/api"
@@ -512,3 +513,36 @@ async def test_the_course_player_is_a_page_guarded_by_the_token(
     assert (await api.get(path)).status_code == 401
     missing = await api.get(f"/train_sessions/{login.id}/NOPE", params=authed())
     assert missing.status_code == 404
+
+
+# -- the world's lookups follow every write --------------------------------------------------------
+
+
+async def test_a_username_listing_follows_unassigning_and_direct_changes(
+    api: httpx.AsyncClient, state: LearningLoginState
+) -> None:
+    login = next(iter(state.logins.values()))
+    mine = sessions_of(state, login.id)
+    code = sorted(mine)[0]
+
+    async def listed(username: str) -> list[int]:
+        return await all_ids(api, assignee_login_username_eq=username)
+
+    assert await listed(login.username) == sorted(mine.values(), reverse=True)
+    await api.post(
+        "/train_sessions/unassign", params=authed(), json={"course_codes": [code], "login_id": login.id}
+    )
+    assert await listed(login.username) == sorted((i for c, i in mine.items() if c != code), reverse=True)
+    assert (await api.get(f"/train_sessions/{login.id}/{code}", params=authed())).status_code == 404
+
+    # A login and its session put straight into the world, as tests do, are found by username.
+    state.logins[9_001] = LearningLoginLogin(9_001, "ll.new.person", "New Person")
+    state.train_sessions[9_001] = replace(
+        state.train_sessions[mine[sorted(mine)[1]]], id=9_001, login_id=9_001
+    )
+    assert await listed("ll.new.person") == [9_001]
+    assert (
+        await api.get(f"/train_sessions/9001/{state.train_sessions[9_001].course_code}", params=authed())
+    ).status_code == 200
+    del state.train_sessions[9_001]
+    assert await listed("ll.new.person") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 
 import httpx
@@ -233,3 +234,39 @@ async def test_injected_fault_uses_the_vendor_body(client: httpx.AsyncClient, sa
     failed = await client.get("/training/record/")
     assert (failed.status_code, failed.json()) == (500, {"detail": "Internal server error"})
     assert (await client.get("/training/record/")).status_code == 200
+
+
+# -- the world's lookups follow every write --------------------------------------------------------
+
+
+async def test_a_person_search_follows_creates_replacements_deletes_and_direct_changes(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    state = sandbox.world.training_records
+
+    async def found(search: str) -> list[str]:
+        answer = await client.get("/training/record/", params={"search": search, "limit": 100})
+        return [r["api_id"] for r in answer.json()["results"]]
+
+    def scanned(person: str) -> list[str]:
+        return [r.api_id for r in state.records.values() if person in r.person_api_id]
+
+    moved = state.records["rec-00002"]
+    before, after = moved.person_api_id, "person-77777"
+    assert await found(before) == scanned(before) and "rec-00002" in scanned(before)
+
+    made = await client.post("/training/record/", json={"person_api_id": after, "package_api_id": "PKG-003"})
+    body = {"person_api_id": after, "package_api_id": moved.package_api_id}
+    replaced = await client.put(
+        "/training/record/rec-00002/", json={**body, "date_started": None, "date_completed": None}
+    )
+    assert replaced.status_code == 200
+    assert "rec-00002" not in await found(before)
+    # In the list's order: the replaced record kept its place, ahead of the one just made.
+    assert await found(after) == ["rec-00002", made.json()["api_id"]] == scanned(after)
+    assert await found(f"{after} pkg-003") == [made.json()["api_id"]]
+
+    assert (await client.delete("/training/record/rec-00002/")).status_code == 204
+    assert await found(after) == [made.json()["api_id"]]
+    state.records["direct"] = replace(moved, api_id="direct", person_api_id=after)
+    assert await found(after) == [made.json()["api_id"], "direct"]

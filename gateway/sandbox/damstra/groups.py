@@ -20,6 +20,7 @@ from gateway.sandbox.damstra.common import (
     field_ints,
     field_str,
     json_response,
+    page_window,
     paged,
     path_id,
     route,
@@ -30,7 +31,7 @@ from gateway.sandbox.world import DamstraGroup
 
 async def list_groups(ctx: Context, request: Request) -> Response:
     q = (request.query_params.get("q") or "").strip().casefold()
-    found = [g for _, g in sorted(ctx.state.groups.items()) if g.active and (not q or q in g.name.casefold())]
+    found = [g for g in ctx.state.groups.sorted_values() if g.active and (not q or q in g.name.casefold())]
     return json_response(paged(found, request, group_json))
 
 
@@ -87,7 +88,8 @@ async def list_supervisors(ctx: Context, request: Request) -> Response:
 
 def _user_page(ctx: Context, request: Request, user_ids: list[int]) -> Response:
     users = [ctx.state.users[uid] for uid in sorted(user_ids) if uid in ctx.state.users]
-    memberships = Memberships.of(ctx.state)
+    start, size = page_window(request)
+    memberships = Memberships.of(ctx.state, users[start : start + size])
     return json_response(paged(users, request, lambda u: user_json(u, memberships)))
 
 

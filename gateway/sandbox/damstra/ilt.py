@@ -47,7 +47,7 @@ CANCELLATION_REASON = "SCHEDULE_CANCELLED_MANUALLY"
 
 
 def _attendees(ctx: Context, session_id: int) -> list[DamstraAttendee]:
-    return [a for _, a in sorted(ctx.state.attendees.items()) if a.session_id == session_id]
+    return ctx.state.attendees_of(session_id)
 
 
 def _choice(request: Request, name: str, allowed: range | dict[int, str]) -> int | None:
@@ -63,11 +63,7 @@ async def list_sessions(ctx: Context, request: Request) -> Response:
     instructor = query_int(request, "instructorId")
     schedule_id = query_int(request, "lessonScheduleId")
     # A schedule's sessions are the ones it is registered in (attendees link the two).
-    registered = (
-        {a.session_id for a in ctx.state.attendees.values() if a.lesson_schedule_id == schedule_id}
-        if schedule_id is not None
-        else None
-    )
+    registered = ctx.state.sessions_registering(schedule_id) if schedule_id is not None else None
     now = ctx.now()
     found = [
         s
@@ -217,9 +213,11 @@ async def bulk_register(ctx: Context, request: Request) -> Response:
     for uid in user_ids:
         ctx.user(uid)
     open_schedules: dict[int, DamstraSchedule] = {}  # each user's oldest open schedule for the lesson
-    for _, schedule in sorted(ctx.state.schedules.items()):
-        if schedule.lesson_id == session.lesson_id and schedule.status in OPEN_STATUSES:
-            open_schedules.setdefault(schedule.user_id, schedule)
+    for uid in user_ids:
+        for schedule in ctx.state.schedules_of(uid):
+            if schedule.lesson_id == session.lesson_id and schedule.status in OPEN_STATUSES:
+                open_schedules[uid] = schedule
+                break
     missing = [uid for uid in user_ids if uid not in open_schedules]
     if missing:
         body = error_body(

@@ -32,7 +32,7 @@ def _matching(ctx: Context, request: Request) -> list[DamstraLesson]:
         raise bad_request(f"Unknown publishedStates: {', '.join(sorted(unknown))}")
     return [
         lesson
-        for _, lesson in sorted(ctx.state.lessons.items())
+        for lesson in ctx.state.lessons.sorted_values()
         if (not q or q in lesson.name.casefold())
         and (not ids or lesson.lesson_id in ids)
         and (not states or lesson.status in states)

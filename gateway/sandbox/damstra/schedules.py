@@ -47,11 +47,7 @@ async def list_user_schedules(ctx: Context, request: Request) -> Response:
     status = request.query_params.get("status") or "all"
     if status != "all" and status not in SCHEDULE_STATUS_IDS:
         raise bad_request("status must be one of all, scheduled, due, overdue, completed, cancelled")
-    found = [
-        s
-        for _, s in sorted(ctx.state.schedules.items())
-        if s.user_id == user.id and (status == "all" or s.status == status)
-    ]
+    found = [s for s in ctx.state.schedules_of(user.id) if status == "all" or s.status == status]
     # The seed's answer has no `meta` here: a page shorter than asked is the last one.
     return json_response({"results": [schedule_json(ctx.state, s) for s in page_of(found, request)]})
 
@@ -60,8 +56,8 @@ def _open_schedule(ctx: Context, user_id: int, lesson_id: int) -> DamstraSchedul
     return next(
         (
             s
-            for _, s in sorted(ctx.state.schedules.items())
-            if s.user_id == user_id and s.lesson_id == lesson_id and s.status in OPEN_STATUSES
+            for s in ctx.state.schedules_of(user_id)
+            if s.lesson_id == lesson_id and s.status in OPEN_STATUSES
         ),
         None,
     )
@@ -88,7 +84,7 @@ def _due(body: dict[str, Any], start: datetime) -> datetime:
 
 
 def _schedulable(ctx: Context, user_id: int, version_id: int) -> DamstraLesson:
-    lesson = next((x for x in ctx.state.lessons.values() if x.lesson_version_id == version_id), None)
+    lesson = ctx.state.lesson_by_version(version_id)
     if lesson is None:
         raise ApiError(
             404, error_body(404, f"Lesson version with id {version_id} not found", "Lesson not found")
@@ -141,7 +137,7 @@ def _lesson_named(ctx: Context, body: dict[str, Any]) -> DamstraLesson:
         if version_id is not None and version_id != lesson.lesson_version_id:
             raise bad_request(f"Lesson version {version_id} is not a version of lesson {lesson_id}")
         return lesson
-    found = next((x for x in ctx.state.lessons.values() if x.lesson_version_id == version_id), None)
+    found = ctx.state.lesson_by_version(version_id)
     if found is None:
         raise ApiError(
             404, error_body(404, f"Lesson version with id {version_id} not found", "Lesson not found")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from gateway.sandbox.damstra.common import CLIENT_ID, OPEN_STATUSES
@@ -32,22 +34,25 @@ ILT_STATES = {1: "upcoming", 2: "inprogress", 3: "past"}
 
 @dataclass
 class Memberships:
-    """Which active groups each user belongs to and supervises, built once per answer."""
+    """Which active groups the users of one answer belong to and supervise, built once per answer."""
 
     member_of: dict[int, list[int]]
     supervisor_of: dict[int, list[int]]
 
     @classmethod
-    def of(cls, state: DamstraState) -> Memberships:
+    def of(cls, state: DamstraState, users: Iterable[DamstraUser]) -> Memberships:
+        # Only the users being rendered (a page): the groups' lists are the truth, read as they are now.
+        wanted = {user.id for user in users}
         member_of: dict[int, list[int]] = defaultdict(list)
         supervisor_of: dict[int, list[int]] = defaultdict(list)
-        for group in sorted(state.groups.values(), key=lambda g: g.id):
+        for group in sorted(state.groups.values(), key=attrgetter("id")):
             if not group.active:
                 continue
-            for uid in group.member_ids:
-                member_of[uid].append(group.id)
-            for uid in group.supervisor_ids:
-                supervisor_of[uid].append(group.id)
+            for ids, found in ((group.member_ids, member_of), (group.supervisor_ids, supervisor_of)):
+                if not wanted.isdisjoint(ids):
+                    for uid in ids:
+                        if uid in wanted:
+                            found[uid].append(group.id)
         return cls(member_of, supervisor_of)
 
 

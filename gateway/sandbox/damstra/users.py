@@ -22,6 +22,7 @@ from gateway.sandbox.damstra.common import (
     field_ints,
     field_str,
     json_response,
+    page_window,
     paged,
     path_id,
     query_int,
@@ -46,37 +47,45 @@ TEXT_FIELDS = {
 }
 
 
-def _matches(user: DamstraUser, request: Request) -> bool:
+def _matching(users: list[DamstraUser], request: Request) -> list[DamstraUser]:
+    """The users every filter keeps, one filter at a time. A bad `roleId` or `activeValue` is refused
+    only once some user reaches its check, as when the filters ran user by user."""
     params = request.query_params
-    q = (params.get("q") or "").strip().casefold()
-    if q and not any(
-        q in text.casefold()
-        for text in (user.user_name, user.first_name, user.last_name, f"{user.first_name} {user.last_name}")
-    ):
-        return False
-    if (emp := params.get("empId")) and user.employee_number != emp:
-        return False
+    if q := (params.get("q") or "").strip().casefold():
+        users = [
+            u
+            for u in users
+            if any(
+                q in text.casefold()
+                for text in (u.user_name, u.first_name, u.last_name, f"{u.first_name} {u.last_name}")
+            )
+        ]
+    if emp := params.get("empId"):
+        users = [u for u in users if u.employee_number == emp]
     # "An exact match", but email addresses are compared as people write them: case-insensitively.
-    if (email := params.get("emailAddress")) and user.email_address.casefold() != email.casefold():
-        return False
-    if (role := query_int(request, "roleId")) is not None and role not in user.roles:
-        return False
-    active = params.get("activeValue") or "active"
-    if active not in ACTIVE_VALUES:
-        raise bad_request("activeValue must be one of active, inactive, all")
-    statuses = ACTIVE_VALUES[active]
-    return statuses is None or user.client_status_id in statuses
+    if email := params.get("emailAddress"):
+        users = [u for u in users if u.email_address.casefold() == email.casefold()]
+    if users and (role := query_int(request, "roleId")) is not None:
+        users = [u for u in users if role in u.roles]
+    if users:
+        active = params.get("activeValue") or "active"
+        if active not in ACTIVE_VALUES:
+            raise bad_request("activeValue must be one of active, inactive, all")
+        if (statuses := ACTIVE_VALUES[active]) is not None:
+            users = [u for u in users if u.client_status_id in statuses]
+    return users
 
 
 async def list_users(ctx: Context, request: Request) -> Response:
-    found = [u for _, u in sorted(ctx.state.users.items()) if _matches(u, request)]
-    memberships = Memberships.of(ctx.state)
+    found = _matching(ctx.state.users.sorted_values(), request)
+    start, size = page_window(request)
+    memberships = Memberships.of(ctx.state, found[start : start + size])
     return json_response(paged(found, request, lambda u: user_json(u, memberships)))
 
 
 async def get_user(ctx: Context, request: Request) -> Response:
     user = ctx.user(path_id(request, "userId"))
-    return json_response(user_json(user, Memberships.of(ctx.state)))
+    return json_response(user_json(user, Memberships.of(ctx.state, [user])))
 
 
 # -- writes -------------------------------------------------------------------------------------
@@ -198,7 +207,7 @@ async def _update(ctx: Context, user: DamstraUser, body: dict[str, Any]) -> Resp
     _apply(ctx, user, body, roles)
     _place_in_groups(ctx, user.id, groups, supervised)
     ctx.webhooks.fire(webhooks.user_updated(user, ctx.api_user_id, ctx.now()))
-    return json_response(user_json(user, Memberships.of(ctx.state)))
+    return json_response(user_json(user, Memberships.of(ctx.state, [user])))
 
 
 def _merge_target(ctx: Context, merge: str, entry: dict[str, Any]) -> DamstraUser | None:
@@ -242,7 +251,7 @@ async def bulk_import(ctx: Context, request: Request) -> Response:
             events.append(webhooks.user_updated(target, ctx.api_user_id, ctx.now()))
         done.append(target)
     ctx.webhooks.fire(*events)
-    memberships = Memberships.of(ctx.state)
+    memberships = Memberships.of(ctx.state, done)
     return json_response([user_json(u, memberships) for u in done])
 
 
