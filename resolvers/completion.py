@@ -240,9 +240,12 @@ def streams_for(
     if SourceEnum.TRAINING_RECORDS in wanted:
 
         async def training_records() -> list[CompletionItem]:
-            records = await loaders.all_training_records()
-            ids = set(person.ids(SourceEnum.TRAINING_RECORDS)) if person is not None else None
-            return _kept([from_training_record(r) for r in records if ids is None or r.person_api_id in ids])
+            if person is None:
+                return _kept([from_training_record(r) for r in await loaders.all_training_records()])
+            # The listing grouped by person once per read: a person's records without a scan of all.
+            by_person = await loaders.training_records_by_person()
+            ids = person.ids(SourceEnum.TRAINING_RECORDS)
+            return _kept([from_training_record(r) for i in ids for r in by_person.get(i, [])])
 
         if person is None or person.ids(SourceEnum.TRAINING_RECORDS):
             streams.eager[SourceEnum.TRAINING_RECORDS] = training_records()
