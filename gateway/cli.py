@@ -58,7 +58,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(
             "learngraph: no upstream is configured (set LEARNGRAPH_<SOURCE>_URL); see README", file=sys.stderr
         )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=settings.access_log,
+    )
     return 0
 
 
@@ -94,6 +100,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     env = sandbox.gateway_env(sandbox_address, identity)
     env["LEARNGRAPH_PORT"] = str(args.port)
+    env["LEARNGRAPH_ACCESS_LOG"] = "true"  # a developer watching the demo wants to see each request
     # One secret for both ends, new each run: the gateway refuses webhooks that lack it.
     webhook_secret = secrets.token_urlsafe(24)
     env["LEARNGRAPH_WEBHOOK_SECRET"] = webhook_secret
@@ -106,7 +113,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         uvicorn.Server(
             uvicorn.Config(sandbox.asgi_app(), host=host, port=args.sandbox_port, log_config=None)
         ),
-        uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=args.port, log_config=None)),
+        uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings),
+                host=host,
+                port=args.port,
+                log_config=None,
+                access_log=settings.access_log,
+            )
+        ),
     ]
     print(f"LearnGraph demo: GraphiQL at {gateway_address}/graphql  (sandbox upstreams at {sandbox_address})")
     print(

@@ -80,3 +80,10 @@ def test_unknown_variables_are_warned_about(caplog: pytest.LogCaptureFixture) ->
         load_settings({"LEARNGRAPH_DAMSTRA_ACCES_KEY": "typo"})
     assert "LEARNGRAPH_DAMSTRA_ACCES_KEY" in caplog.text
     assert "typo" not in caplog.text
+
+
+def test_the_access_log_is_off_unless_asked_for() -> None:
+    assert load_settings(DAMSTRA).access_log is False
+    assert load_settings({**DAMSTRA, "LEARNGRAPH_ACCESS_LOG": "true"}).access_log is True
+    with pytest.raises(ConfigError, match="LEARNGRAPH_ACCESS_LOG"):
+        load_settings({**DAMSTRA, "LEARNGRAPH_ACCESS_LOG": "sometimes"})
