@@ -138,7 +138,7 @@ class Loaders:
         return DataLoader(self._answer_together, cache=False)
 
     def _scope(self, source: Source) -> str:
-        return self.upstreams.fingerprints.get(source, "")
+        return self.upstreams.cache_scope(source)
 
     async def together(self, work: Awaitable[T]) -> T:
         """`work`'s answer, released in the same tick as that of every work handed in with it.

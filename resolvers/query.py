@@ -132,7 +132,7 @@ class Query:
             states = [word for word, value in DAMSTRA_LESSON_STATUS.items() if not status or value in status]
 
             cache = info.context.services.cache
-            scope = upstreams.fingerprints.get(SourceEnum.DAMSTRA, "")
+            scope = upstreams.cache_scope(SourceEnum.DAMSTRA)
 
             async def damstra(start: int, size: int) -> tuple[list[Lesson], int | None]:
                 # A catalogue page is as slow-changing as the lessons on it: kept for the lesson TTL.

@@ -324,6 +324,25 @@ def _joined(values: Sequence[int | str] | None) -> str | None:
     return None if values is None else ",".join(str(v) for v in values)
 
 
+def _user_filters(
+    q: str | None, emp_id: str | None, email: str | None, active_value: ActiveValue, role_id: int | None
+) -> dict[str, Any]:
+    """`GET /user`'s filters, shared by the window and the whole listing."""
+    return {"q": q, "empId": emp_id, "emailAddress": email, "activeValue": active_value, "roleId": role_id}
+
+
+def _ilt_filters(
+    lesson_schedule_id: int | None, state: int | None, status: int | None, instructor_id: int | None
+) -> dict[str, Any]:
+    """`GET /ilt_session`'s filters, shared by the window and the whole listing."""
+    return {
+        "lessonScheduleId": lesson_schedule_id,
+        "state": state,
+        "status": status,
+        "instructorId": instructor_id,
+    }
+
+
 def _user_ids(user_ids: Sequence[int]) -> list[int]:
     return [int(numeric_id(i, "DAMSTRA user id")) for i in user_ids]
 
@@ -388,13 +407,7 @@ class DamstraClient(Connector):
         start_index: int = 0,
         max_results: int = 100,
     ) -> Listing[DamstraUser]:
-        params = {
-            "q": q,
-            "empId": emp_id,
-            "emailAddress": email,
-            "activeValue": active_value,
-            "roleId": role_id,
-        }
+        params = _user_filters(q, emp_id, email, active_value, role_id)
         return await self._window(DamstraUser, "user", params, start_index, max_results)
 
     def iter_users(
@@ -407,13 +420,7 @@ class DamstraClient(Connector):
         role_id: int | None = None,
         page_size: int = 100,
     ) -> AsyncIterator[DamstraUser]:
-        params = {
-            "q": q,
-            "empId": emp_id,
-            "emailAddress": email,
-            "activeValue": active_value,
-            "roleId": role_id,
-        }
+        params = _user_filters(q, emp_id, email, active_value, role_id)
         return self._iterate(DamstraUser, "user", params, page_size)
 
     async def get_user(self, user_id: int | str) -> DamstraUser:
@@ -638,12 +645,7 @@ class DamstraClient(Connector):
         start_index: int = 0,
         max_results: int = 100,
     ) -> Listing[DamstraILTSession]:
-        params = {
-            "lessonScheduleId": lesson_schedule_id,
-            "state": state,
-            "status": status,
-            "instructorId": instructor_id,
-        }
+        params = _ilt_filters(lesson_schedule_id, state, status, instructor_id)
         return await self._window(DamstraILTSession, "ilt_session", params, start_index, max_results)
 
     def iter_ilt_sessions(
@@ -655,12 +657,7 @@ class DamstraClient(Connector):
         instructor_id: int | None = None,
         page_size: int = 100,
     ) -> AsyncIterator[DamstraILTSession]:
-        params = {
-            "lessonScheduleId": lesson_schedule_id,
-            "state": state,
-            "status": status,
-            "instructorId": instructor_id,
-        }
+        params = _ilt_filters(lesson_schedule_id, state, status, instructor_id)
         return self._iterate(DamstraILTSession, "ilt_session", params, page_size)
 
     async def get_ilt_session(self, session_id: int | str) -> DamstraILTSession:

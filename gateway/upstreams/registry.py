@@ -62,6 +62,10 @@ class Upstreams:
             )
         return upstreams
 
+    def cache_scope(self, source: Source) -> str:
+        """The cache scope of what `source` answers: entries read with another credential never mix."""
+        return self.fingerprints.get(source, "")
+
     def enabled(self) -> list[Source]:
         return [source for source in Source if getattr(self, source.slug) is not None]
 

@@ -16,21 +16,17 @@ from gateway.sources import Source
 from resolvers.info import Info
 
 
-def _damstra_scope(info: Info) -> str:
-    return info.context.upstreams.fingerprints.get(Source.DAMSTRA, "")
-
-
 def forget_users(info: Info, user_ids: Iterable[int | str]) -> None:
     for user_id in user_ids:
         info.context.loaders.invalidate_damstra_user(str(user_id))
 
 
 def forget_every_user(info: Info) -> None:
-    info.context.services.cache.invalidate("user", _damstra_scope(info))
+    info.context.services.cache.invalidate("user", info.context.upstreams.cache_scope(Source.DAMSTRA))
 
 
 def forget_groups(info: Info, group_ids: Iterable[int | str]) -> None:
-    scope = _damstra_scope(info)
+    scope = info.context.upstreams.cache_scope(Source.DAMSTRA)
     for group_id in group_ids:
         info.context.loaders.group.clear(str(group_id))
         info.context.services.cache.invalidate("group", scope, str(group_id))
