@@ -152,20 +152,8 @@ async def merge(streams: SourceStreams, flt: CompletionFilter, first: int, after
     cursor = Cursor.decode(after) if after else None
     failures: dict[Source, Exception] = {}
 
-    eager_sources = list(streams.eager)
-    results = await asyncio.gather(*streams.eager.values(), return_exceptions=True)
     heap: list[tuple[tuple[float, int, str], int, CompletionItem]] = []
     iterators: dict[int, AsyncIterator[CompletionItem]] = {}
-    counter = 0
-    for source, result in zip(eager_sources, results, strict=True):
-        if isinstance(result, BaseException):
-            failures[source] = result if isinstance(result, Exception) else Exception(str(result))
-            continue
-        for item in result:
-            if flt.accepts(item) and (cursor is None or item.sort_key > cursor.key):
-                heap.append((item.sort_key, counter, item))
-                counter += 1
-    heapq.heapify(heap)
 
     # One iScout reader (the usual case) resumes where the cursor says; several start over.
     single = len(streams.iscout) == 1
@@ -196,7 +184,22 @@ async def merge(streams: SourceStreams, flt: CompletionFilter, first: int, after
             heapq.heappush(heap, (item.sort_key, -1 - n, item))
             return
 
-    waiting = {n: True for n in iterators}
+    # Each iScout reader's first item is pulled while the other sources are read, not after them.
+    eager_sources = list(streams.eager)
+    eager = asyncio.gather(*streams.eager.values(), return_exceptions=True)
+    results, _ = await asyncio.gather(eager, asyncio.gather(*(pull(n) for n in list(iterators))))
+    counter = 0
+    for source, result in zip(eager_sources, results, strict=True):
+        if isinstance(result, BaseException):
+            failures[source] = result if isinstance(result, Exception) else Exception(str(result))
+            continue
+        for item in result:
+            if flt.accepts(item) and (cursor is None or item.sort_key > cursor.key):
+                heap.append((item.sort_key, counter, item))
+                counter += 1
+    heapq.heapify(heap)  # the iScout items pulled meanwhile are in it too
+
+    waiting = dict.fromkeys(iterators, False)
     chosen: list[CompletionItem] = []
     cursors: list[str] = []
     while len(chosen) <= first:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, date, datetime, timedelta
 
@@ -142,3 +143,24 @@ async def test_expiry_filter() -> None:
 async def test_a_forged_cursor_is_refused() -> None:
     with pytest.raises(InvalidCursor):
         await merge(SourceStreams(), CompletionFilter(), 5, "bm90LWEtY3Vyc29y")
+
+
+async def test_iscout_is_read_while_the_other_sources_are_not_after_them() -> None:
+    # One upstream wave, not two: the DAMSTRA list can only finish once iScout's first page was asked.
+    eager, iscout_items = world()
+    reader = IScout(iscout_items)
+    iscout_asked = asyncio.Event()
+
+    async def asked_page(page: int) -> tuple[list[CompletionItem], bool]:
+        iscout_asked.set()
+        return await reader(page)
+
+    async def damstra() -> list[CompletionItem]:
+        await iscout_asked.wait()
+        return eager[Source.DAMSTRA]
+
+    merged = SourceStreams(eager={Source.DAMSTRA: damstra()}, iscout=[asked_page])
+    page = await asyncio.wait_for(merge(merged, CompletionFilter(), 10, None), timeout=5)
+    expected = sorted([*iscout_items, *eager[Source.DAMSTRA]], key=lambda i: i.sort_key)[:10]
+    assert page.items == expected
+    assert reader.pages_read == [1]
