@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 from math import isfinite
 from operator import attrgetter
+from types import CoroutineType, GeneratorType
 from typing import Any
 
 from graphql import (
@@ -36,6 +37,7 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import Executor, invalid_return_type_error, to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
+from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
@@ -64,6 +66,7 @@ class _Basic:
     """A field read straight off its source object: Strawberry's default resolver, no arguments."""
 
     field: GraphQLField
+    attribute: str  # the Python attribute it reads
     read: Callable[[Any], Any]
     return_type: GraphQLOutputType
     non_null: bool
@@ -130,15 +133,16 @@ def _make_basic(field: GraphQLField) -> _Basic | None:
         and not field.args
     ):
         return None
-    read = attrgetter(definition.python_name)
+    attribute = definition.python_name
+    read = attrgetter(attribute)
     non_null, named = _unwrap(field.type)
     if object_type := _plain_object(named):
-        return _Object(field, read, field.type, non_null, None, object_type)
+        return _Object(field, attribute, read, field.type, non_null, None, object_type)
     if isinstance(named, GraphQLList):
         item_non_null, item = _unwrap(named.of_type)
         if object_type := _plain_object(item):
             return _Objects(
-                field, read, field.type, non_null, None, object_type, named.of_type, item_non_null
+                field, attribute, read, field.type, non_null, None, object_type, named.of_type, item_non_null
             )
         return None
     if isinstance(named, CustomGraphQLEnumType):
@@ -149,14 +153,88 @@ def _make_basic(field: GraphQLField) -> _Basic | None:
             name = next((n for n, v in named.values.items() if member.value == v.value), None)
             if name is not None:
                 names[member] = name
-        return _Leaf(field, read, field.type, non_null, None, named, enum_class, names)
+        return _Leaf(field, attribute, read, field.type, non_null, None, named, enum_class, names)
     if isinstance(named, GraphQLScalarType):
         same_type = next((type_ for scalar, type_ in _SAME_TYPE if named is scalar), None)
-        return _Leaf(field, read, field.type, non_null, same_type, named)
+        return _Leaf(field, attribute, read, field.type, non_null, same_type, named)
     return None  # an interface, a union, an enum Strawberry did not build: the general path
 
 
-Plan = list[tuple[str, FieldDetailsList, _Basic | str | None]]
+Fields = list[tuple[str, FieldDetailsList, _Basic | str | None]]
+Row = Callable[[Any], dict[str, Any] | None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Plan:
+    """A selection's fields with their shortcuts (None: graphql-core's execute_field), and when
+    every field is a scalar or enum read off its source, a function answering the whole object."""
+
+    fields: Fields
+    row: Row | None
+
+
+# By the selection's (response name, field) pairs: a row function is made once per process.
+_rows: dict[tuple[tuple[str, int], ...], tuple[list[_Leaf], Row | None]] = {}
+
+
+def _row(fields: Fields) -> Row | None:
+    leaves = [shortcut for _, _, shortcut in fields if isinstance(shortcut, _Leaf)]
+    if len(leaves) != len(fields):
+        return None
+    key = tuple((name, id(leaf)) for (name, _, _), leaf in zip(fields, leaves, strict=True))
+    cached = _rows.get(key)
+    if cached is None or any(a is not b for a, b in zip(cached[0], leaves, strict=True)):
+        cached = _rows[key] = (leaves, _make_row([name for name, _, _ in fields], leaves))
+    return cached[1]
+
+
+def _make_row(names: list[str], leaves: list[_Leaf]) -> Row | None:
+    """A function reading every field of an object and answering it, or None when any value needs
+    more than the fast checks here (a null in a non-null field, a value of another type, an int past
+    32 bits, ...): then the plan's loop answers the object field by field, errors and all.
+
+    Generated because a row is the hot path of every list: one call with each read, check and the
+    answer's dict written out costs a third of a loop over the fields.
+    """
+    namespace: dict[str, Any] = {"isfinite": isfinite}
+    reads, checks, answer = [], [], []
+    for n, (name, leaf) in enumerate(zip(names, leaves, strict=True)):
+        if not leaf.attribute.isidentifier():
+            return None
+        reads.append(f"    v{n} = source.{leaf.attribute}")
+        value = f"v{n}"
+        if leaf.enum_class is not None:
+            namespace[f"E{n}"] = leaf.enum_class
+            # By member name: an enum member's own hash is computed in Python, a str's is cached.
+            namespace[f"N{n}"] = {member._name_: gql for member, gql in leaf.enum_names.items()}
+            check = f"type(v{n}) is E{n} and v{n}._name_ in N{n}"
+            value = f"N{n}[v{n}._name_]"
+        elif leaf.same_type is int:
+            check = f"type(v{n}) is int and {_MIN_INT} <= v{n} <= {_MAX_INT}"
+        elif leaf.same_type is float:
+            check = f"type(v{n}) is float and isfinite(v{n})"
+        elif leaf.same_type is not None:
+            namespace[f"T{n}"] = leaf.same_type
+            check = f"type(v{n}) is T{n}"
+        else:
+            return None  # a custom scalar: serialized by its own code, in the loop
+        if not leaf.non_null:
+            check = f"v{n} is None or ({check})"
+            value = f"None if v{n} is None else {value}" if leaf.enum_class is not None else value
+        checks.append(f"({check})")
+        answer.append(f"{name!r}: {value}")
+    source = "\n".join(
+        [
+            "def row(source):",
+            *reads,
+            f"    if {' and '.join(checks)}:",
+            f"        return {{{', '.join(answer)}}}",
+            "    return None",
+        ]
+    )
+    exec(compile(source, "<lean row>", "exec"), namespace)  # noqa: S102 - our own text, names checked
+    row: Row = namespace["row"]
+    return row
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -167,11 +245,36 @@ class _Subplan:
     plan: Plan | None
 
 
+# Classes whose instances Strawberry's check found not awaitable, and that cannot answer otherwise
+# for another instance: no `__await__`, no attribute hook, not a coroutine or generator.
+_never_awaitable: set[type] = set()
+
+
+def _is_awaitable(value: Any) -> bool:
+    """Strawberry's optimized_is_awaitable, remembering classes that never are: for an object of a
+    Strawberry type it ends in a `hasattr(value, "__await__")` that misses, raising inside."""
+    kind = type(value)
+    if kind in _never_awaitable:
+        return False
+    if optimized_is_awaitable(value):
+        return True
+    if (
+        not hasattr(kind, "__await__")
+        and not hasattr(kind, "__getattr__")
+        and getattr(kind, "__getattribute__", None) is object.__getattribute__
+        and not issubclass(kind, (CoroutineType, GeneratorType))
+    ):
+        _never_awaitable.add(kind)
+    return False
+
+
 class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's executor as Strawberry configures it, with a shortcut for basic fields."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.is_awaitable is optimized_is_awaitable:
+            self.is_awaitable = _is_awaitable  # type: ignore[assignment]
         # Per grouped field set (one per selection, shared by every item of a list): which of its
         # fields take the shortcut. Sub-executors are shallow copies and share these.
         self._plans: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, Plan | None]] = {}
@@ -194,12 +297,12 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         plan: Plan | None = None
         middleware = self.middleware_manager is not None and bool(self.middleware_manager.middlewares)
         if not middleware:
-            plan = [
+            fields = [
                 (response_name, details, self._shortcut(parent_type, details))
                 for response_name, details in grouped_field_set.items()
             ]
-            if all(shortcut is None for _, _, shortcut in plan):
-                plan = None
+            if any(shortcut is not None for _, _, shortcut in fields):
+                plan = Plan(fields, _row(fields))
         self._plans[key] = (grouped_field_set, plan)
         return plan
 
@@ -239,11 +342,18 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
         """graphql-core's execute_fields, with the shortcut for the fields the plan marks."""
+        if plan.row is not None:
+            try:
+                answer = plan.row(source_value)
+            except Exception:
+                answer = None  # a read failed: the loop reads field by field and reports which
+            if answer is not None:
+                return answer
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         try:
-            for response_name, details, shortcut in plan:
+            for response_name, details, shortcut in plan.fields:
                 if shortcut is None:
                     field_path = Path(path, response_name, parent_type.name)
                     result = self.execute_field(
