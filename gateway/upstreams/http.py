@@ -43,6 +43,7 @@ because vendors report failures on 200 (iScout `ok: false`, LearningLogin's text
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_REDIRECTS = 5
+_URLS_KEPT = 4096  # joined URLs remembered per upstream
 # Pages of one listing in flight at once: a 100-page listing (10,000 records) in one wave after
 # its first page. The transport's slots bound the upstream as a whole.
 PAGES_AT_ONCE = 100
@@ -196,14 +197,19 @@ def _one_connection_pools() -> Callable[[], httpx.AsyncBaseTransport]:
     return lambda: httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
 
 
-def _wait(initial: float, maximum: float) -> Callable[[RetryCallState], float]:
+def _delay(exc: BaseException | None, attempt: int, initial: float, maximum: float) -> float:
+    """How long to wait after failed attempt `attempt` (from 1): the upstream's Retry-After, else
+    exponential."""
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int | float) and retry_after >= 0:
+        return float(min(retry_after, maximum))
+    return float(min(maximum, initial * 2 ** (attempt - 1)))
+
+
+def _wait(initial: float, maximum: float, *, attempts_before: int) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, int | float) and retry_after >= 0:
-            return float(min(retry_after, maximum))
-        delay: float = min(maximum, initial * 2 ** (state.attempt_number - 1))
-        return delay
+        return _delay(exc, attempts_before + state.attempt_number, initial, maximum)
 
     return wait
 
@@ -242,6 +248,7 @@ class UpstreamHTTP:
         self.stats = RequestStats()
         self._secret = auth.secret.get_secret_value()
         self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        self._urls: dict[str, httpx.URL] = {}
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds),
             transport=transport or SpreadTransport(max_connections),
@@ -253,9 +260,17 @@ class UpstreamHTTP:
 
     def url_for(self, path: str) -> httpx.URL:
         """`path` relative to the base URL (which keeps its own path, e.g. `/api/v2`), or absolute."""
-        if path.startswith(("http://", "https://")):
-            return httpx.URL(path)
-        return self.base_url.join(path.lstrip("/"))
+        url = self._urls.get(path)
+        if url is None:
+            if path.startswith(("http://", "https://")):
+                url = httpx.URL(path)
+            else:
+                url = self.base_url.join(path.lstrip("/"))
+            # Joining parses the URL anew; the same few thousand paths come back (one per person).
+            if len(self._urls) >= _URLS_KEPT:
+                self._urls.clear()
+            self._urls[path] = url
+        return url
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -274,9 +289,18 @@ class UpstreamHTTP:
             idempotent = method in ("GET", "HEAD")
         if not idempotent:
             return await self._send(method, path, params, json)
+        # The first attempt goes without tenacity: setting it up costs more than a fast request's
+        # own bookkeeping, and most requests succeed at once.
+        initial, maximum = self.retry_wait_seconds, max(1.0, self.retry_wait_seconds)
+        try:
+            return await self._send(method, path, params, json)
+        except Exception as exc:
+            if self.retry_attempts < 2 or not _is_retryable(exc):
+                raise
+            await asyncio.sleep(_delay(exc, 1, initial, maximum))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry_attempts),
-            wait=_wait(self.retry_wait_seconds, max(1.0, self.retry_wait_seconds)),
+            stop=stop_after_attempt(self.retry_attempts - 1),
+            wait=_wait(initial, maximum, attempts_before=1),
             retry=retry_if_exception(_is_retryable),
             reraise=True,
         )
@@ -455,8 +479,10 @@ class UpstreamHTTP:
         url = self.url_for(path)
         origin = self.base_url
         # An absolute next-page link carries its own query; httpx would replace it with `params`.
-        query = {**dict(url.params), **dict(params or {})}
-        url = url.copy_with(query=None)
+        query = dict(params or {})
+        if url.query:
+            query = {**dict(url.params), **query}
+            url = url.copy_with(query=None)
         if not _same_origin(origin, url):
             raise UpstreamUnavailable(
                 self.source.slug, f"refusing to send credentials to another origin ({url.host})"
