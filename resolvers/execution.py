@@ -173,42 +173,75 @@ class Plan:
     row: Row | None
 
 
-# By the selection's (response name, field) pairs: a row function is made once per process.
-_rows: dict[tuple[tuple[str, int], ...], tuple[list[_Leaf], Row | None]] = {}
+# An object field of a row: the class its values must be exactly, and the row answering them.
+Nested = tuple[type, Row]
+# By the selection's (response name, field, nested row) triples: a row is made once per process.
+_rows: dict[tuple[tuple[str, int, int], ...], tuple[list[Any], Row | None]] = {}
+_CAST = "__as_strawberry_type__"  # strawberry.cast marks an object so; its type check then differs
 
 
-def _row(fields: Fields) -> Row | None:
-    leaves = [shortcut for _, _, shortcut in fields if isinstance(shortcut, _Leaf)]
-    if len(leaves) != len(fields):
-        return None
-    key = tuple((name, id(leaf)) for (name, _, _), leaf in zip(fields, leaves, strict=True))
+def _row(fields: Fields, nested: dict[int, Nested]) -> Row | None:
+    """The row answering an object of these fields, if each is a scalar, an enum or an object of
+    one class with a row of its own (`nested`, by field index)."""
+    parts: list[_Basic | Nested] = []
+    for index, (_, _, shortcut) in enumerate(fields):
+        if isinstance(shortcut, _Leaf):
+            parts.append(shortcut)
+        elif isinstance(shortcut, _Object) and index in nested:
+            parts.append(nested[index])
+        else:
+            return None
+    keep: list[Any] = [*parts, *(part[1] for part in parts if isinstance(part, tuple))]
+    key = tuple(
+        (name, id(part), id(part[1]) if isinstance(part, tuple) else 0)
+        for (name, _, _), part in zip(fields, parts, strict=True)
+    )
     cached = _rows.get(key)
-    if cached is None or any(a is not b for a, b in zip(cached[0], leaves, strict=True)):
-        cached = _rows[key] = (leaves, _make_row([name for name, _, _ in fields], leaves))
+    if cached is None or any(a is not b for a, b in zip(cached[0], keep, strict=True)):
+        basics = [shortcut for _, _, shortcut in fields]
+        cached = _rows[key] = (keep, _make_row([name for name, _, _ in fields], basics, parts))  # type: ignore[arg-type]
     return cached[1]
 
 
-def _make_row(names: list[str], leaves: list[_Leaf]) -> Row | None:
+def _make_row(names: list[str], basics: list[_Basic], parts: list[_Basic | Nested]) -> Row | None:
     """A function reading every field of an object and answering it, or None when any value needs
     more than the fast checks here (a null in a non-null field, a value of another type, an int past
-    32 bits, ...): then the plan's loop answers the object field by field, errors and all.
+    32 bits, an object a nested row refused, ...): then the plan's loop answers the object field by
+    field, errors and all.
 
     Generated because a row is the hot path of every list: one call with each read, check and the
-    answer's dict written out costs a third of a loop over the fields.
+    answer's dict written out costs a fraction of the loop over the fields, and a nested object's
+    row is called straight from its parent's.
     """
     namespace: dict[str, Any] = {"isfinite": isfinite}
-    reads, checks, answer = [], [], []
-    for n, (name, leaf) in enumerate(zip(names, leaves, strict=True)):
-        if not leaf.attribute.isidentifier():
+    lines = ["def row(source):"]
+    answer = []
+    for n, (name, basic, part) in enumerate(zip(names, basics, parts, strict=True)):
+        if not basic.attribute.isidentifier():
             return None
-        reads.append(f"    v{n} = source.{leaf.attribute}")
+        lines.append(f"    v{n} = source.{basic.attribute}")
+        null = f"v{n} is None" if not basic.non_null else None
         value = f"v{n}"
+        if isinstance(part, tuple):
+            # Exactly the type's class and not cast elsewhere: what Strawberry's is_type_of accepts.
+            namespace[f"C{n}"], namespace[f"R{n}"] = part
+            lines.append(f"    if {null}:\n        a{n} = None" if null else "    if False:\n        pass")
+            lines.append(
+                f"    elif type(v{n}) is C{n} and getattr(v{n}, {_CAST!r}, None) is None:\n"
+                f"        a{n} = R{n}(v{n})\n"
+                f"        if a{n} is None:\n            return None"
+            )
+            lines.append("    else:\n        return None")
+            answer.append(f"{name!r}: a{n}")
+            continue
+        leaf = part
+        assert isinstance(leaf, _Leaf)
         if leaf.enum_class is not None:
             namespace[f"E{n}"] = leaf.enum_class
             # By member name: an enum member's own hash is computed in Python, a str's is cached.
             namespace[f"N{n}"] = {member._name_: gql for member, gql in leaf.enum_names.items()}
             check = f"type(v{n}) is E{n} and v{n}._name_ in N{n}"
-            value = f"N{n}[v{n}._name_]"
+            value = f"None if v{n} is None else N{n}[v{n}._name_]" if null else f"N{n}[v{n}._name_]"
         elif leaf.same_type is int:
             check = f"type(v{n}) is int and {_MIN_INT} <= v{n} <= {_MAX_INT}"
         elif leaf.same_type is float:
@@ -218,21 +251,11 @@ def _make_row(names: list[str], leaves: list[_Leaf]) -> Row | None:
             check = f"type(v{n}) is T{n}"
         else:
             return None  # a custom scalar: serialized by its own code, in the loop
-        if not leaf.non_null:
-            check = f"v{n} is None or ({check})"
-            value = f"None if v{n} is None else {value}" if leaf.enum_class is not None else value
-        checks.append(f"({check})")
+        lines.append(f"    if not ({null} or {check}):" if null else f"    if not ({check}):")
+        lines.append("        return None")
         answer.append(f"{name!r}: {value}")
-    source = "\n".join(
-        [
-            "def row(source):",
-            *reads,
-            f"    if {' and '.join(checks)}:",
-            f"        return {{{', '.join(answer)}}}",
-            "    return None",
-        ]
-    )
-    exec(compile(source, "<lean row>", "exec"), namespace)  # noqa: S102 - our own text, names checked
+    lines.append(f"    return {{{', '.join(answer)}}}")
+    exec(compile("\n".join(lines), "<lean row>", "exec"), namespace)  # noqa: S102 - our text, names checked
     row: Row = namespace["row"]
     return row
 
@@ -302,9 +325,33 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 for response_name, details in grouped_field_set.items()
             ]
             if any(shortcut is not None for _, _, shortcut in fields):
-                plan = Plan(fields, _row(fields))
+                plan = Plan(fields, _row(fields, self._nested_rows(fields)))
         self._plans[key] = (grouped_field_set, plan)
         return plan
+
+    def _nested_rows(self, fields: Fields) -> dict[int, Nested]:
+        """For each object field whose type's objects are all answered by a row: its class and row."""
+        nested: dict[int, Nested] = {}
+        for index, (_, details, shortcut) in enumerate(fields):
+            if isinstance(shortcut, _Object):
+                definition = (shortcut.object_type.extensions or {}).get(
+                    GraphQLCoreConverter.DEFINITION_BACKREF
+                )
+                subplan = self._subplan(shortcut.object_type, details)
+                origin = getattr(definition, "origin", None)
+                if isinstance(origin, type) and subplan.plan and subplan.plan.row and not subplan.deferred:
+                    nested[index] = (origin, subplan.plan.row)
+        return nested
+
+    def _subplan(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> _Subplan:
+        """The plan of an object field's sub-selection (as collect_subfields memoizes it)."""
+        subplan = self._subplans.get((object_type, id(details)))
+        if subplan is None or subplan.details is not details:
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, details)
+            plan = self._plan(object_type, grouped_field_set)
+            subplan = _Subplan(details, grouped_field_set, bool(new_defer_usages), plan)
+            self._subplans[(object_type, id(details))] = subplan
+        return subplan
 
     def _shortcut(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> _Basic | str | None:
         node = details[0].node
@@ -342,7 +389,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
         """graphql-core's execute_fields, with the shortcut for the fields the plan marks."""
-        if plan.row is not None:
+        if plan.row is not None and position_context is None:
             try:
                 answer = plan.row(source_value)
             except Exception:
@@ -496,12 +543,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         is_type_of = object_type.is_type_of
         if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
             raise invalid_return_type_error(object_type, value, details)
-        subplan = self._subplans.get((object_type, id(details)))
-        if subplan is None or subplan.details is not details:
-            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, details)
-            plan = self._plan(object_type, grouped_field_set)
-            subplan = _Subplan(details, grouped_field_set, bool(new_defer_usages), plan)
-            self._subplans[(object_type, id(details))] = subplan
+        subplan = self._subplan(object_type, details)
         if subplan.plan is None or subplan.deferred or position_context is not None:
             # As collect_and_execute_subfields goes on, for what the shortcut leaves alone.
             grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, details)
