@@ -18,6 +18,7 @@ from operator import attrgetter
 from types import CoroutineType, GeneratorType
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     GRAPHQL_MAX_INT,
     GRAPHQL_MIN_INT,
@@ -175,35 +176,31 @@ class Plan:
 
 # An object field of a row: the class its values must be exactly, and the row answering them.
 Nested = tuple[type, Row]
-# By the selection's (response name, field, nested row) triples: a row is made once per process.
-_rows: dict[tuple[tuple[str, int, int], ...], tuple[list[Any], Row | None]] = {}
+# By the selection's (response name, field, nested row) triples: a row is made once per selection
+# shape, and as many are kept as a busy schema's clients ask for (clients can vary aliases freely).
+_rows: LRUCache[tuple[tuple[str, int, int], ...], tuple[list[Any], Row | None]] = LRUCache(maxsize=2048)
 _CAST = "__as_strawberry_type__"  # strawberry.cast marks an object so; its type check then differs
 
 
 def _row(fields: Fields, nested: dict[int, Nested]) -> Row | None:
     """The row answering an object of these fields, if each is a scalar, an enum or an object of
     one class with a row of its own (`nested`, by field index)."""
-    parts: list[_Basic | Nested] = []
+    shortcuts: list[_Basic] = []
     for index, (_, _, shortcut) in enumerate(fields):
-        if isinstance(shortcut, _Leaf):
-            parts.append(shortcut)
-        elif isinstance(shortcut, _Object) and index in nested:
-            parts.append(nested[index])
-        else:
+        if not (isinstance(shortcut, _Leaf) or (isinstance(shortcut, _Object) and index in nested)):
             return None
-    keep: list[Any] = [*parts, *(part[1] for part in parts if isinstance(part, tuple))]
-    key = tuple(
-        (name, id(part), id(part[1]) if isinstance(part, tuple) else 0)
-        for (name, _, _), part in zip(fields, parts, strict=True)
-    )
+        shortcuts.append(shortcut)
+    names = [name for name, _, _ in fields]
+    inner = [nested[index][1] if index in nested else None for index in range(len(fields))]
+    key = tuple(zip(names, map(id, shortcuts), map(id, inner), strict=True))
+    keep = [*shortcuts, *inner]  # alive while their ids are in the key
     cached = _rows.get(key)
     if cached is None or any(a is not b for a, b in zip(cached[0], keep, strict=True)):
-        basics = [shortcut for _, _, shortcut in fields]
-        cached = _rows[key] = (keep, _make_row([name for name, _, _ in fields], basics, parts))  # type: ignore[arg-type]
+        cached = _rows[key] = (keep, _make_row(names, shortcuts, nested))
     return cached[1]
 
 
-def _make_row(names: list[str], basics: list[_Basic], parts: list[_Basic | Nested]) -> Row | None:
+def _make_row(names: list[str], shortcuts: list[_Basic], nested: dict[int, Nested]) -> Row | None:
     """A function reading every field of an object and answering it, or None when any value needs
     more than the fast checks here (a null in a non-null field, a value of another type, an int past
     32 bits, an object a nested row refused, ...): then the plan's loop answers the object field by
@@ -216,43 +213,45 @@ def _make_row(names: list[str], basics: list[_Basic], parts: list[_Basic | Neste
     namespace: dict[str, Any] = {"isfinite": isfinite}
     lines = ["def row(source):"]
     answer = []
-    for n, (name, basic, part) in enumerate(zip(names, basics, parts, strict=True)):
+    for n, (name, basic) in enumerate(zip(names, shortcuts, strict=True)):
         if not basic.attribute.isidentifier():
             return None
         lines.append(f"    v{n} = source.{basic.attribute}")
-        null = f"v{n} is None" if not basic.non_null else None
-        value = f"v{n}"
-        if isinstance(part, tuple):
+        null = None if basic.non_null else f"v{n} is None"
+        if n in nested:
             # Exactly the type's class and not cast elsewhere: what Strawberry's is_type_of accepts.
-            namespace[f"C{n}"], namespace[f"R{n}"] = part
-            lines.append(f"    if {null}:\n        a{n} = None" if null else "    if False:\n        pass")
-            lines.append(
-                f"    elif type(v{n}) is C{n} and getattr(v{n}, {_CAST!r}, None) is None:\n"
-                f"        a{n} = R{n}(v{n})\n"
-                f"        if a{n} is None:\n            return None"
+            namespace[f"C{n}"], namespace[f"R{n}"] = nested[n]
+            exact = f"type(v{n}) is C{n} and getattr(v{n}, {_CAST!r}, None) is None"
+            lines += (
+                [f"    if {null}:", f"        a{n} = None", f"    elif {exact}:"]
+                if null
+                else [f"    if {exact}:"]
             )
-            lines.append("    else:\n        return None")
+            lines += [f"        a{n} = R{n}(v{n})", f"        if a{n} is None:", "            return None"]
+            lines += ["    else:", "        return None"]
             answer.append(f"{name!r}: a{n}")
             continue
-        leaf = part
-        assert isinstance(leaf, _Leaf)
-        if leaf.enum_class is not None:
-            namespace[f"E{n}"] = leaf.enum_class
+        assert isinstance(basic, _Leaf)
+        value = f"v{n}"
+        if basic.enum_class is not None:
+            namespace[f"E{n}"] = basic.enum_class
             # By member name: an enum member's own hash is computed in Python, a str's is cached.
-            namespace[f"N{n}"] = {member._name_: gql for member, gql in leaf.enum_names.items()}
+            namespace[f"N{n}"] = {member._name_: gql for member, gql in basic.enum_names.items()}
             check = f"type(v{n}) is E{n} and v{n}._name_ in N{n}"
             value = f"None if v{n} is None else N{n}[v{n}._name_]" if null else f"N{n}[v{n}._name_]"
-        elif leaf.same_type is int:
+        elif basic.same_type is int:
             check = f"type(v{n}) is int and {_MIN_INT} <= v{n} <= {_MAX_INT}"
-        elif leaf.same_type is float:
+        elif basic.same_type is float:
             check = f"type(v{n}) is float and isfinite(v{n})"
-        elif leaf.same_type is not None:
-            namespace[f"T{n}"] = leaf.same_type
+        elif basic.same_type is not None:
+            namespace[f"T{n}"] = basic.same_type
             check = f"type(v{n}) is T{n}"
         else:
             return None  # a custom scalar: serialized by its own code, in the loop
-        lines.append(f"    if not ({null} or {check}):" if null else f"    if not ({check}):")
-        lines.append("        return None")
+        lines += [
+            f"    if not ({null} or {check}):" if null else f"    if not ({check}):",
+            "        return None",
+        ]
         answer.append(f"{name!r}: {value}")
     lines.append(f"    return {{{', '.join(answer)}}}")
     exec(compile("\n".join(lines), "<lean row>", "exec"), namespace)  # noqa: S102 - our text, names checked

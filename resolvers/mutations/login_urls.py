@@ -9,7 +9,6 @@ import strawberry
 
 from gateway.errors import UpstreamError
 from gateway.sources import Source
-from gateway.upstreams.damstra import ExpiresIn
 from resolvers.info import Info
 from resolvers.mutations.checks import Checks
 from resolvers.mutations.damstra_users import write_refusal
@@ -21,22 +20,13 @@ from resolvers.user import User
 
 @strawberry.enum(description="How long a login link stays valid (DAMSTRA's `expiresIn`).")
 class LoginUrlExpiry(enum.Enum):
+    # Each value is DAMSTRA's own word, sent as it is.
     DISABLED = "disabled"
     NEVER = "never"
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
     YEAR = "year"
-
-
-EXPIRES_IN: dict[LoginUrlExpiry, ExpiresIn] = {
-    LoginUrlExpiry.DISABLED: "disabled",
-    LoginUrlExpiry.NEVER: "never",
-    LoginUrlExpiry.DAY: "day",
-    LoginUrlExpiry.WEEK: "week",
-    LoginUrlExpiry.MONTH: "month",
-    LoginUrlExpiry.YEAR: "year",
-}
 
 
 @strawberry.input
@@ -66,9 +56,7 @@ async def login_url_for(info: Info, value: GenerateLoginUrlInput) -> GenerateLog
     user_id = account_in(person, Source.DAMSTRA, ["userId"])
     try:
         # The URL is a credential for this user: it goes into the payload and nowhere else.
-        url = await info.context.upstreams.need_damstra().generate_login_url(
-            user_id, EXPIRES_IN[value.expires_in]
-        )
+        url = await info.context.upstreams.need_damstra().generate_login_url(user_id, value.expires_in.value)
     except UpstreamError as exc:
         raise Refused([write_refusal(exc, ["userId"])]) from None
     return GenerateLoginUrlPayload(

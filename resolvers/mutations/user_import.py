@@ -15,7 +15,7 @@ import strawberry
 
 from gateway.errors import UpstreamError
 from gateway.events import TrainingEventType
-from gateway.upstreams.damstra import DamstraUser, DamstraUserInput, MergeType
+from gateway.upstreams.damstra import DamstraUser, DamstraUserInput
 from resolvers.enums import Role
 from resolvers.info import Info
 from resolvers.mutations.cache_effects import forget_every_user, forget_users
@@ -34,18 +34,13 @@ JUST_CREATED = timedelta(seconds=5)
 
 @strawberry.enum(description="Which field finds the existing user an imported row updates.")
 class UserMergeType(enum.Enum):
+    # Each value is DAMSTRA's own word, sent as it is.
     NONE = "none"
     EMP_NO = "empNo"
     EMAIL = "email"
     USER_NAME = "userName"
 
 
-MERGE_TYPES: dict[UserMergeType, MergeType] = {
-    UserMergeType.NONE: "none",
-    UserMergeType.EMP_NO: "empNo",
-    UserMergeType.EMAIL: "email",
-    UserMergeType.USER_NAME: "userName",
-}
 # The row field each merge type matches on: (its input name, its `DamstraUserInput` field).
 MERGE_KEYS = {
     UserMergeType.EMP_NO: ("employeeNumber", "employee_number"),
@@ -199,7 +194,7 @@ async def import_rows(info: Info, value: ImportUsersInput) -> ImportUsersPayload
     imported: list[DamstraUser] = []
     try:
         imported = await client.bulk_import_users(
-            [row.body for row in rows if row.body is not None], MERGE_TYPES[value.merge_type]
+            [row.body for row in rows if row.body is not None], value.merge_type.value
         )
     except UpstreamError as exc:
         for row in rows:

@@ -98,6 +98,31 @@ def _schedulable(ctx: Context, user_id: int, version_id: int) -> DamstraLesson:
     return lesson
 
 
+def _new_schedule(
+    ctx: Context,
+    user_id: int,
+    lesson: DamstraLesson,
+    span: tuple[datetime, datetime],
+    status: str,
+    now: datetime,
+) -> DamstraSchedule:
+    start, end = span
+    schedule = DamstraSchedule(
+        id=ctx.state.new_id(),
+        user_id=user_id,
+        lesson_id=lesson.lesson_id,
+        lesson_version_id=lesson.lesson_version_id,
+        start_date=start,
+        end_date=end,
+        status=status,
+        progress=0,
+        created=now,
+        modified=now,
+    )
+    ctx.state.schedules[schedule.id] = schedule
+    return schedule
+
+
 async def schedule_user(ctx: Context, request: Request) -> Response:
     user = ctx.user(path_id(request, "userId"))
     body = await body_object(request)
@@ -108,22 +133,8 @@ async def schedule_user(ctx: Context, request: Request) -> Response:
     start = field_datetime(body, "scheduleDate") or now
     end = _due(body, start)
     lessons = [_schedulable(ctx, user.id, vid) for vid in version_ids]  # all checked before any is made
-    made = []
-    for lesson in lessons:
-        schedule = DamstraSchedule(
-            id=ctx.state.new_id(),
-            user_id=user.id,
-            lesson_id=lesson.lesson_id,
-            lesson_version_id=lesson.lesson_version_id,
-            start_date=start,
-            end_date=end,
-            status="scheduled" if start > now else "due",
-            progress=0,
-            created=now,
-            modified=now,
-        )
-        ctx.state.schedules[schedule.id] = schedule
-        made.append(schedule)
+    status = "scheduled" if start > now else "due"
+    made = [_new_schedule(ctx, user.id, lesson, (start, end), status, now) for lesson in lessons]
     ctx.webhooks.fire(*(webhooks.schedule_created(s, now) for s in made))
     return json_response({"ids": [s.id for s in made]})
 
@@ -158,19 +169,7 @@ async def complete_lesson(ctx: Context, request: Request) -> Response:
     schedule = _open_schedule(ctx, user.id, lesson.lesson_id)
     events = []
     if schedule is None:
-        schedule = DamstraSchedule(
-            id=ctx.state.new_id(),
-            user_id=user.id,
-            lesson_id=lesson.lesson_id,
-            lesson_version_id=lesson.lesson_version_id,
-            start_date=completed,
-            end_date=completed,
-            status="completed",
-            progress=0,
-            created=now,
-            modified=now,
-        )
-        ctx.state.schedules[schedule.id] = schedule
+        schedule = _new_schedule(ctx, user.id, lesson, (completed, completed), "completed", now)
         events.append(webhooks.schedule_created(schedule, now))
     schedule.status, schedule.passed, schedule.progress = "completed", True, lesson.duration_ms
     schedule.started = schedule.started or completed
