@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/learngraph demo --open-browser
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway resolvers tests bench
-	$(BIN)/ruff format --check gateway resolvers tests bench
+	$(BIN)/ruff check gateway resolvers sandbox tests bench
+	$(BIN)/ruff format --check gateway resolvers sandbox tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

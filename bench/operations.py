@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
-from gateway.sandbox.training_records import MAX_LIMIT as TRAINING_RECORDS_PAGE
-from gateway.sandbox.world import STATUS_ACTIVE, Person, World
 from gateway.sources import Source
 from resolvers.global_id import encode
+from sandbox.training_records import MAX_LIMIT as TRAINING_RECORDS_PAGE
+from sandbox.world import STATUS_ACTIVE, Person, World
 
 Q1 = """query Dashboard($group: ID!) {
   group(id: $group) {

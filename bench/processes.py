@@ -33,7 +33,7 @@ def free_port() -> int:
 def learngraph() -> list[str]:
     """The `learngraph` command of this interpreter's environment."""
     script = Path(sys.executable).with_name("learngraph")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway.server.cli"]
 
 
 def cpu_seconds(pid: int) -> float:

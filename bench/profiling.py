@@ -26,7 +26,7 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]*)(?::(?P<line>\d+))?\)$")
 BUCKETS = (
     ("graphql-core", ("graphql/",)),
     ("strawberry", ("strawberry/",)),
-    ("sandbox", ("gateway/sandbox/",)),
+    ("sandbox", ("sandbox/",)),
     ("gateway (ours)", ("gateway/",)),
     ("resolvers (ours)", ("resolvers/",)),
     ("httpx/httpcore/anyio/h11", ("httpx/", "httpcore/", "anyio/", "h11/", "sniffio/")),

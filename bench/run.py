@@ -43,7 +43,7 @@ from bench.processes import (
 )
 from bench.profiling import Profile, Recording, py_spy_path
 from bench.wrk import run_wrk, wrk_path
-from gateway.sandbox.world import build_world
+from sandbox.world import build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW_BODY = orjson.dumps({"query": "{ __typename }"})

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from gateway.completions import (
+from gateway.data.completions import (
     ISCOUT_PAGE,
     CompletionFilter,
     CompletionItem,
@@ -18,7 +18,7 @@ from gateway.completions import (
     day_start,
     merge,
 )
-from gateway.people import Person
+from gateway.data.people import Person
 from gateway.sources import Source as SourceEnum
 from gateway.upstreams.damstra import DamstraSchedule
 from gateway.upstreams.iscout import IScoutCompletion

@@ -12,8 +12,8 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult, StreamExecutionResult
 
-from gateway.completions import InvalidCursor
-from gateway.context import Context
+from gateway.data.completions import InvalidCursor
+from gateway.data.context import Context
 from gateway.errors import InvalidNativeId, UpstreamError
 from resolvers.global_id import InvalidGlobalId
 from resolvers.relay import InvalidPagingArgument

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import strawberry
 
-from gateway.context import Context
+from gateway.data.context import Context
 from gateway.errors import UpstreamError
 
 Info = strawberry.Info[Context, None]

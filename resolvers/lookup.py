@@ -28,7 +28,7 @@ from resolvers.node import Node
 from resolvers.schedule import Schedule
 from resolvers.user import User
 
-# gateway.identity's native id for a LearningLogin login the identity file names by username alone.
+# gateway.data.identity's native id for a LearningLogin login the identity file names by username alone.
 USERNAME_ONLY_PREFIX = "username:"
 
 

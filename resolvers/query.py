@@ -9,9 +9,9 @@ from typing import Any, cast
 
 import strawberry
 
-from gateway.completions import CompletionFilter
+from gateway.data.completions import CompletionFilter
+from gateway.data.people import Person
 from gateway.errors import UpstreamError
-from gateway.people import Person
 from gateway.sources import Source as SourceEnum
 from gateway.upstreams.damstra import DamstraILTSession
 from gateway.upstreams.learninglogin import TrainSessionFilters

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from gateway.completions import day_start
+from gateway.data.completions import day_start
 from gateway.errors import UpstreamError
 from gateway.sources import Source as SourceEnum
 from gateway.upstreams.damstra import DamstraSchedule, ScheduleStatusFilter

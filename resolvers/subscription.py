@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from gateway import events
+from gateway.data import events
 from gateway.errors import UpstreamNotFound
 from gateway.sources import Source as SourceEnum
 from resolvers.enums import Source

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from gateway.people import Person
+from gateway.data.people import Person
 from gateway.sources import Source as SourceEnum
 from resolvers import relay
 from resolvers.enums import DAMSTRA_ROLES, Role, ScheduleStatus, Source
@@ -131,7 +131,7 @@ class User(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> relay.Connection[Annotated[Completion, strawberry.lazy("resolvers.completion")]]:
-        from gateway.completions import CompletionFilter
+        from gateway.data.completions import CompletionFilter
         from resolvers.completion import completions_connection
 
         flt = CompletionFilter(completed_after=completed_after, completed_before=completed_before)

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from gateway.sandbox.controls import RequestLog
-from gateway.sandbox.server import CREDENTIALS, MOUNTS, Sandbox, serve_on_loopback
 from gateway.settings import load_settings
 from gateway.sources import Source
+from sandbox.controls import RequestLog
+from sandbox.server import CREDENTIALS, MOUNTS, Sandbox, serve_on_loopback
 
 # A fixed "now" for the seeded data, so tests never depend on the day they run.
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
@@ -63,7 +63,7 @@ class Gateway:
 
     http: httpx.AsyncClient
     sandbox: Sandbox
-    services: Any  # gateway.context.Services
+    services: Any  # gateway.data.context.Services
 
     async def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}})
@@ -97,7 +97,7 @@ async def _serve_gateway(
     transport: httpx.AsyncBaseTransport | None,
     env: dict[str, str] | None = None,
 ) -> AsyncIterator[Gateway]:
-    from gateway.app import build_services, create_app
+    from gateway.server.app import build_services, create_app
 
     settings = load_settings({**sandbox.gateway_env(address, identity), **(env or {})})
     transports = {source: transport for source in Source} if transport is not None else None

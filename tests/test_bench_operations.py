@@ -9,8 +9,8 @@ from graphql import OperationDefinitionNode, parse, validate
 from graphql.execution.values import get_variable_values
 
 from bench.operations import Operation, build_operations
-from gateway.sandbox.world import build_world
 from resolvers.schema import schema
+from sandbox.world import build_world
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 OPERATIONS = build_operations(build_world(people=50, seed=7, anchor=ANCHOR))

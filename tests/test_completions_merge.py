@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from gateway.completions import (
+from gateway.data.completions import (
     ISCOUT_PAGE,
     CompletionFilter,
     CompletionItem,

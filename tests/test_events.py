@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.events import SUBSCRIBER_QUEUE_SIZE, InProcessEventBus, TrainingEvent, TrainingEventType
+from gateway.data.events import SUBSCRIBER_QUEUE_SIZE, InProcessEventBus, TrainingEvent, TrainingEventType
 from gateway.sources import Source
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

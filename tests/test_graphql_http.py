@@ -16,9 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 
-from gateway.context import Context
-from gateway.graphql_app import LearnGraphGraphQL
-from gateway.graphql_http import GraphQLEndpoint
+from gateway.data.context import Context
+from gateway.server.graphql_app import LearnGraphGraphQL
+from gateway.server.graphql_http import GraphQLEndpoint
 from gateway.sources import Source
 from resolvers.lesson import Lesson
 from resolvers.schema import schema

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.idempotency import IdempotencyKeyReused, IdempotencyStore
+from gateway.data.idempotency import IdempotencyKeyReused, IdempotencyStore
 
 
 class Counter:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.identity import IdentityDirectory, IdentityFileError
+from gateway.data.identity import IdentityDirectory, IdentityFileError
 from gateway.sources import Source
 
 

@@ -14,15 +14,15 @@ import httpx
 import orjson
 import pytest
 
-from gateway import cli
-from gateway.cache import MISSING
-from gateway.context import Services
-from gateway.events import InProcessEventBus, TrainingEvent, TrainingEventType
-from gateway.sandbox.damstra import webhooks as sandbox_webhooks
-from gateway.sandbox.server import Sandbox, serve_on_loopback
+from gateway.data.cache import MISSING
+from gateway.data.context import Services
+from gateway.data.events import InProcessEventBus, TrainingEvent, TrainingEventType
+from gateway.server import cli
+from gateway.server.webhooks import SECRET_HEADER, BadWebhook, log_receiver_state, parse_event
 from gateway.settings import Settings, load_settings
 from gateway.sources import Source
-from gateway.webhooks import SECRET_HEADER, BadWebhook, log_receiver_state, parse_event
+from sandbox.damstra import webhooks as sandbox_webhooks
+from sandbox.server import Sandbox, serve_on_loopback
 from tests.conftest import IN_PROCESS, Gateway
 
 SECRET = "a-shared-webhook-secret"
@@ -121,7 +121,7 @@ def secured_settings(sandbox: Sandbox, address: str) -> Settings:
 
 @pytest.fixture
 async def hooks(sandbox: Sandbox, sandbox_transport: httpx.ASGITransport) -> AsyncIterator[Hooks]:
-    from gateway.app import build_services, create_app
+    from gateway.server.app import build_services, create_app
 
     settings = secured_settings(sandbox, IN_PROCESS)
     services = build_services(settings, transports={source: sandbox_transport for source in Source})
@@ -285,7 +285,7 @@ async def test_without_a_configured_secret_every_post_is_refused(gateway: Gatewa
 def test_start_up_says_whether_webhooks_are_received_and_never_the_secret(
     sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="gateway.webhooks")
+    caplog.set_level(logging.INFO, logger="gateway.server.webhooks")
     log_receiver_state(load_settings(sandbox.gateway_env(IN_PROCESS)))
     assert "refused" in caplog.text and "LEARNGRAPH_WEBHOOK_SECRET" in caplog.text
     caplog.clear()
@@ -327,7 +327,7 @@ async def test_an_echo_of_our_own_write_still_invalidates(hooks: Hooks) -> None:
 async def test_the_sender_is_answered_before_subscribers_are_served(
     sandbox: Sandbox, sandbox_transport: httpx.ASGITransport
 ) -> None:
-    from gateway.app import build_services, create_app
+    from gateway.server.app import build_services, create_app
 
     release = asyncio.Event()
     published: list[TrainingEvent] = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from gateway.cache import credential_fingerprint
+from gateway.data.cache import credential_fingerprint
 from gateway.errors import UpstreamError
 from gateway.settings import Settings
 from gateway.sources import Source

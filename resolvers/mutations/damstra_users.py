@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.errors import UpstreamError, UpstreamNotFound
-from gateway.events import TrainingEvent, TrainingEventType
 from gateway.sources import Source
 from gateway.upstreams.damstra import DamstraUser
 from resolvers.info import Info

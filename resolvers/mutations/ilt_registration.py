@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import strawberry
 
+from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.errors import UpstreamError
-from gateway.events import TrainingEvent, TrainingEventType
 from gateway.sources import Source
 from gateway.upstreams.damstra import DamstraILTSession, DamstraSchedule
 from resolvers.ilt_session import ILTSession

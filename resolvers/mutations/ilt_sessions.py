@@ -23,8 +23,8 @@ from typing import Any
 
 import strawberry
 
+from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.errors import UpstreamError, UpstreamNotFound, UpstreamRejected
-from gateway.events import TrainingEvent, TrainingEventType
 from gateway.sources import Source
 from gateway.upstreams.damstra import (
     DamstraAttendee,

@@ -21,8 +21,8 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from gateway.data.idempotency import IdempotencyKeyReused
 from gateway.errors import InvalidNativeId, UpstreamError
-from gateway.idempotency import IdempotencyKeyReused
 from resolvers.global_id import InvalidGlobalId
 from resolvers.info import Info
 from resolvers.mutations.user_errors import (

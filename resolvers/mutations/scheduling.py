@@ -16,9 +16,9 @@ from typing import Any
 
 import strawberry
 
+from gateway.data.events import TrainingEvent, TrainingEventType
+from gateway.data.people import Person
 from gateway.errors import UpstreamError, UpstreamNotFound
-from gateway.events import TrainingEvent, TrainingEventType
-from gateway.people import Person
 from gateway.sources import Source
 from gateway.upstreams.damstra import ALREADY_SCHEDULED, DamstraLesson, DamstraSchedule
 from gateway.upstreams.training_records import TrainingRecord

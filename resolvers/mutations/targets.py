@@ -10,8 +10,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
+from gateway.data.people import Person
 from gateway.native_ids import numeric_id, opaque_id
-from gateway.people import Person
 from gateway.sources import Source
 from resolvers.global_id import GlobalId, InvalidGlobalId, decode
 from resolvers.info import Info

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 import strawberry
 
+from gateway.data.events import TrainingEvent, TrainingEventType
+from gateway.data.people import Person
 from gateway.errors import UpstreamError
-from gateway.events import TrainingEvent, TrainingEventType
-from gateway.people import Person
 from gateway.sources import Source
 from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
 from resolvers.info import Info

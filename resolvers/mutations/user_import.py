@@ -13,8 +13,8 @@ from datetime import timedelta
 
 import strawberry
 
+from gateway.data.events import TrainingEventType
 from gateway.errors import UpstreamError
-from gateway.events import TrainingEventType
 from gateway.upstreams.damstra import DamstraUser, DamstraUserInput
 from resolvers.enums import Role
 from resolvers.info import Info

@@ -14,8 +14,8 @@ from dataclasses import field
 
 import strawberry
 
+from gateway.data.events import TrainingEventType
 from gateway.errors import UpstreamError
-from gateway.events import TrainingEventType
 from gateway.upstreams.damstra import DamstraUserInput
 from resolvers.enums import Role
 from resolvers.info import Info

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from gateway.sandbox.server import Sandbox
-from gateway.sandbox.world import World
 from gateway.settings import load_settings
 from gateway.sources import Source
+from sandbox.server import Sandbox
+from sandbox.world import World
 from tests.conftest import IN_PROCESS, Gateway
 
 
@@ -37,7 +37,7 @@ async def gateway_over(
 ) -> AsyncIterator[Gateway]:
     """The `gateway` fixture's wiring over a sandbox of the test's own (a bigger world, an edited identity
     file, settings of its own in `env`)."""
-    from gateway.app import build_services, create_app
+    from gateway.server.app import build_services, create_app
 
     if identity is not None:
         sandbox.world.identity_entries[:] = identity

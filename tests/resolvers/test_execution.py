@@ -19,7 +19,7 @@ from starlette.routing import Route
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
-from gateway.graphql_app import LearnGraphGraphQL
+from gateway.server.graphql_app import LearnGraphGraphQL
 from resolvers import execution
 from resolvers.execution import LeanExecutionContext
 from resolvers.scalars import SCALAR_MAP, DateTime

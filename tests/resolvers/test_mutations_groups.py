@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.sandbox.world import DamstraState
 from gateway.sources import Source
+from sandbox.world import DamstraState
 from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
 
 ERRORS = "userErrors { field message code }"

@@ -13,15 +13,15 @@ import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from gateway.events import TrainingEvent, TrainingEventType
-from gateway.sandbox.server import MOUNTS
-from gateway.sandbox.world import (
+from gateway.data.events import TrainingEvent, TrainingEventType
+from gateway.sources import Source
+from sandbox.server import MOUNTS
+from sandbox.world import (
     ROLE_INSTRUCTOR,
     DamstraAttendee,
     DamstraSchedule,
     DamstraState,
 )
-from gateway.sources import Source
 from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
 from tests.resolvers.graph_support import gid, iso, user_id
 

@@ -7,8 +7,8 @@ import asyncio
 import base64
 from typing import Any
 
-from gateway.sandbox.world import Person
 from gateway.sources import Source
+from sandbox.world import Person
 from tests.conftest import Gateway
 
 SCHEDULE = """mutation($input: ScheduleLessonsInput!) { scheduleLessons(input: $input) {

@@ -12,9 +12,9 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.events import TrainingEvent, TrainingEventType
-from gateway.sandbox.world import STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraState
+from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.sources import Source
+from sandbox.world import STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraState
 from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
 
 ERRORS = "userErrors { field message code }"

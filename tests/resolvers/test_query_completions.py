@@ -10,8 +10,8 @@ from datetime import date
 import orjson
 import pytest
 
-from gateway.sandbox.world import IScoutCompletion, Person, World
 from gateway.sources import Source
+from sandbox.world import IScoutCompletion, Person, World
 from tests.conftest import ANCHOR, Gateway
 from tests.resolvers.graph_support import Done, gid, iso, user_id, walk, world_completions
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.sandbox.world import World
 from gateway.sources import Source
+from sandbox.world import World
 from tests.conftest import Gateway
 from tests.resolvers.graph_support import gid, user_id, world_completions
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from gateway.sandbox.world import TrainSession, World
 from gateway.sources import Source
+from sandbox.world import TrainSession, World
 from tests.conftest import ANCHOR, Gateway
 from tests.resolvers.graph_support import gid, walk
 

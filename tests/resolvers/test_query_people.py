@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway.sandbox.server import Sandbox
-from gateway.sandbox.world import STATUS_ACTIVE, LearningLoginLogin, Person, TrainSession
 from gateway.sources import Source
+from sandbox.server import Sandbox
+from sandbox.world import STATUS_ACTIVE, LearningLoginLogin, Person, TrainSession
 from tests.conftest import ANCHOR, Gateway
 from tests.resolvers.graph_support import gateway_over, gid, iso, user_id, walk
 

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from gateway.sandbox.server import Sandbox
-from gateway.sandbox.world import DamstraSchedule, Person, TrainingRecord, TrainSession, World
 from gateway.sources import Source
+from sandbox.server import Sandbox
+from sandbox.world import DamstraSchedule, Person, TrainingRecord, TrainSession, World
 from tests.conftest import ANCHOR, Gateway
 from tests.resolvers.graph_support import gateway_over, gid, iso, user_id, walk
 

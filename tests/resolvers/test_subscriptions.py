@@ -18,12 +18,12 @@ from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from gateway.context import Services
-from gateway.events import InProcessEventBus, TrainingEvent, TrainingEventType
-from gateway.sandbox.server import CREDENTIALS, Sandbox, serve_on_loopback
+from gateway.data.context import Services
+from gateway.data.events import InProcessEventBus, TrainingEvent, TrainingEventType
 from gateway.settings import load_settings
 from gateway.sources import Source
 from gateway.upstreams.damstra import DamstraClient, DamstraUserInput
+from sandbox.server import CREDENTIALS, Sandbox, serve_on_loopback
 
 SECRET = "subscription-test-secret"
 BOUND_SECONDS = 5.0
@@ -94,7 +94,7 @@ async def next_event(ws: ClientConnection) -> dict[str, Any]:
 
 @pytest.fixture
 async def live(sandbox: Sandbox, sandbox_address: str, tmp_path: Path) -> AsyncIterator[Live]:
-    from gateway.app import build_services, create_app
+    from gateway.server.app import build_services, create_app
 
     identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
     env = {**sandbox.gateway_env(sandbox_address, identity), "LEARNGRAPH_WEBHOOK_SECRET": SECRET}

@@ -17,9 +17,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.dates import parse_datetime
-from gateway.sandbox.server import CREDENTIALS, Sandbox, serve_on_loopback
-from gateway.sandbox.world import STATUS_NOT_CURRENT, DamstraState
 from gateway.sources import Source
+from sandbox.server import CREDENTIALS, Sandbox, serve_on_loopback
+from sandbox.world import STATUS_NOT_CURRENT, DamstraState
 
 BASE = "http://sandbox.test/damstra/api/v2"
 KEY = {"AccessKey": CREDENTIALS[Source.DAMSTRA]}

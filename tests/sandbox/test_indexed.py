@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from gateway.sandbox.indexed import IndexedDict
+from sandbox.indexed import IndexedDict
 
 
 @dataclass

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 from gateway.sources import Source
+from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 from tests.conftest import IN_PROCESS
 
 BASE = IN_PROCESS + MOUNTS[Source.ISCOUT]

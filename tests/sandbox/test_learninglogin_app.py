@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from gateway.sandbox.server import CREDENTIALS, Sandbox
-from gateway.sandbox.world import LearningLoginLogin, LearningLoginState, TrainSession
 from gateway.sources import Source
+from sandbox.server import CREDENTIALS, Sandbox
+from sandbox.world import LearningLoginLogin, LearningLoginState, TrainSession
 
 BASE = "http://sandbox.test/learninglogin/api"
 TOKEN = CREDENTIALS[Source.LEARNINGLOGIN]

@@ -21,9 +21,6 @@ from gateway.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from gateway.sandbox.controls import RequestLog
-from gateway.sandbox.server import CREDENTIALS, Sandbox
-from gateway.sandbox.world import STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraState
 from gateway.sources import Source
 from gateway.upstreams.damstra import (
     ALREADY_SCHEDULED,
@@ -32,6 +29,9 @@ from gateway.upstreams.damstra import (
     DamstraUserInput,
     decode_damstra_error,
 )
+from sandbox.controls import RequestLog
+from sandbox.server import CREDENTIALS, Sandbox
+from sandbox.world import STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraState
 
 OPEN = ("scheduled", "due", "overdue")
 

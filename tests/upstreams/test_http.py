@@ -22,10 +22,10 @@ from gateway.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from gateway.sandbox.server import serve_on_loopback
 from gateway.sources import Source
 from gateway.upstreams.http import BodyAuth, HeaderAuth, QueryAuth, SpreadTransport, UpstreamHTTP, _delay
 from gateway.upstreams.paging import PageRequest, StartIndexPaging
+from sandbox.server import serve_on_loopback
 
 SECRET = "s3cr3t-value"
 
@@ -235,7 +235,7 @@ async def test_a_slow_upstream_times_out() -> None:
 
 
 async def test_an_unreachable_upstream_is_unavailable() -> None:
-    from gateway.sandbox.server import free_port
+    from sandbox.server import free_port
 
     http = UpstreamHTTP(
         Source.DAMSTRA,

@@ -22,9 +22,9 @@ from gateway.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from gateway.sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 from gateway.sources import Source
 from gateway.upstreams.iscout import IScoutAccountInactive, IScoutClient, IScoutPage, decode_iscout_error
+from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 
 SOURCE = Source.ISCOUT
 Connect = Callable[..., Any]

@@ -22,9 +22,6 @@ from gateway.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from gateway.sandbox.controls import RequestLog
-from gateway.sandbox.server import CREDENTIALS, MOUNTS, Sandbox
-from gateway.sandbox.world import LearningLoginState
 from gateway.sources import Source
 from gateway.upstreams.learninglogin import (
     NO_MATCHING_TRAIN_SESSIONS,
@@ -33,6 +30,9 @@ from gateway.upstreams.learninglogin import (
     TrainSessionFilters,
     decode_learninglogin_error,
 )
+from sandbox.controls import RequestLog
+from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
+from sandbox.world import LearningLoginState
 
 TOKEN = CREDENTIALS[Source.LEARNINGLOGIN]
 

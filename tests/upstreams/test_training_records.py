@@ -21,14 +21,14 @@ from gateway.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from gateway.sandbox.server import CREDENTIALS, MOUNTS, Sandbox
-from gateway.sandbox.world import TrainingRecord as WorldRecord
 from gateway.sources import Source
 from gateway.upstreams.training_records import (
     TrainingRecordsClient,
     TrainingRecordsRejected,
     decode_training_records_error,
 )
+from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
+from sandbox.world import TrainingRecord as WorldRecord
 
 SOURCE = Source.TRAINING_RECORDS
 Connect = Callable[..., Any]

@@ -1,6 +1,6 @@
 """create_app(): the gateway's routes and lifespan.
 
-    app = create_app(load_settings())          # uvicorn gateway.app:... via `learngraph serve`
+    app = create_app(load_settings())          # uvicorn gateway.server.app:... via `learngraph serve`
 
 The lifespan builds one pooled client per enabled upstream, the caches and the identity
 directory once; every request reads them from `app.state.services`.
@@ -19,18 +19,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from gateway.cache import EntityCache
-from gateway.context import Services
+from gateway.data.cache import EntityCache
+from gateway.data.context import Services
+from gateway.data.events import InProcessEventBus
+from gateway.data.idempotency import IdempotencyStore
+from gateway.data.identity import IdentityDirectory
 from gateway.errors import InvalidNativeId, UpstreamError, UpstreamNotFound
-from gateway.events import InProcessEventBus
-from gateway.graphql_app import LearnGraphGraphQL
-from gateway.graphql_http import GraphQLEndpoint
-from gateway.idempotency import IdempotencyStore
-from gateway.identity import IdentityDirectory
+from gateway.server.graphql_app import LearnGraphGraphQL
+from gateway.server.graphql_http import GraphQLEndpoint
+from gateway.server.webhooks import damstra_webhook, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
 from gateway.upstreams.registry import Upstreams
-from gateway.webhooks import damstra_webhook, log_receiver_state
+from resolvers.schema import schema
 
 READY_TIMEOUT_SECONDS = 5.0
 
@@ -106,8 +107,6 @@ async def certificate(request: Request) -> Response:
 
 def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
     """The gateway. Pass `services` to share ones built outside (tests); else the lifespan builds them."""
-    from resolvers.schema import schema
-
     graphql = LearnGraphGraphQL(schema)
 
     @contextlib.asynccontextmanager

@@ -24,9 +24,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gateway.sandbox.controls import ControlsMiddleware, SandboxControls
-from gateway.sandbox.instants import remembered
-from gateway.sandbox.world import TrainingRecord, TrainingRecordsState, World
+from sandbox.controls import ControlsMiddleware, SandboxControls
+from sandbox.instants import remembered
+from sandbox.world import TrainingRecord, TrainingRecordsState, World
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100  # DRF's LimitOffsetPagination.max_limit: a larger `limit` is cut down to it

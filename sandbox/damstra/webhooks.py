@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.sandbox.controls import SandboxControls
-from gateway.sandbox.damstra.formats import date_millis_z
-from gateway.sandbox.world import DamstraSchedule, DamstraUser
+from sandbox.controls import SandboxControls
+from sandbox.damstra.formats import date_millis_z
+from sandbox.world import DamstraSchedule, DamstraUser
 
-log = logging.getLogger("gateway.sandbox.damstra")
+log = logging.getLogger("sandbox.damstra")
 
 SECRET_HEADER = "X-LearnGraph-Webhook-Secret"
 Event = dict[str, Any]

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.sandbox.damstra.common import (
+from sandbox.damstra.common import (
     Context,
     bad_request,
     body_object,
@@ -25,8 +25,8 @@ from gateway.sandbox.damstra.common import (
     path_id,
     route,
 )
-from gateway.sandbox.damstra.shapes import Memberships, group_json, user_json
-from gateway.sandbox.world import DamstraGroup
+from sandbox.damstra.shapes import Memberships, group_json, user_json
+from sandbox.world import DamstraGroup
 
 
 async def list_groups(ctx: Context, request: Request) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.dates import format_damstra_datetime
-from gateway.sandbox.instants import remembered
+from sandbox.instants import remembered
 
 PERTH = timezone(timedelta(hours=8))
 

@@ -3,7 +3,7 @@
 The identity file (YAML or CSV, one person per entry) names accounts by the keys below.
 Entries that share an account, an email (case-insensitive) or an employee number are one
 person. DAMSTRA users join a person the same way, by id, email or employee number; that
-part needs the DAMSTRA user itself and happens in `gateway.people`.
+part needs the DAMSTRA user itself and happens in `gateway.data.people`.
 
     directory = IdentityDirectory.load(Path("identity.yaml"))
     linked = directory.find(Source.ISCOUT, "5804f0f40ef50473af5870e6")

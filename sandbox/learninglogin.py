@@ -30,8 +30,8 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gateway.sandbox.controls import ControlsMiddleware, SandboxControls
-from gateway.sandbox.world import LearningLoginState, TrainSession, World
+from sandbox.controls import ControlsMiddleware, SandboxControls
+from sandbox.world import LearningLoginState, TrainSession, World
 
 PER_PAGE = 64
 AUTH_ERROR = "Authentication error"

@@ -39,7 +39,7 @@ from strawberry.schema import Schema
 from strawberry.schema.schema import validate_document
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from gateway.graphql_app import LearnGraphGraphQL
+from gateway.server.graphql_app import LearnGraphGraphQL
 from resolvers.errors import ErrorExtensions, process_errors
 
 DOCUMENT_CACHE_SIZE = 512

@@ -22,8 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gateway.sandbox.controls import ControlsMiddleware, SandboxControls
-from gateway.sandbox.world import IScoutCompletion, IScoutState, World
+from sandbox.controls import ControlsMiddleware, SandboxControls
+from sandbox.world import IScoutCompletion, IScoutState, World
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from gateway.sandbox.indexed import IndexedDict
+from sandbox.indexed import IndexedDict
 
 FIRST_NAMES = (
     "Ava Ben Chloe Dev Emma Finn Grace Hugo Isla Jack Kira Liam Maya Noah Olive Priya Quinn Ruby Sam Tara "

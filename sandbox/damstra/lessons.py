@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.sandbox.damstra.common import (
+from sandbox.damstra.common import (
     Context,
     bad_request,
     json_response,
@@ -18,9 +18,9 @@ from gateway.sandbox.damstra.common import (
     route,
     to_int,
 )
-from gateway.sandbox.damstra.formats import date_offset
-from gateway.sandbox.damstra.shapes import PUBLISHED, lesson_details_json, lesson_json
-from gateway.sandbox.world import DamstraLesson
+from sandbox.damstra.formats import date_offset
+from sandbox.damstra.shapes import PUBLISHED, lesson_details_json, lesson_json
+from sandbox.world import DamstraLesson
 
 
 def _matching(ctx: Context, request: Request) -> list[DamstraLesson]:

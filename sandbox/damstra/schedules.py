@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.sandbox.damstra import webhooks
-from gateway.sandbox.damstra.certificate import certificate_pdf
-from gateway.sandbox.damstra.common import (
+from sandbox.damstra import webhooks
+from sandbox.damstra.certificate import certificate_pdf
+from sandbox.damstra.common import (
     OPEN_STATUSES,
     ApiError,
     Context,
@@ -31,8 +31,8 @@ from gateway.sandbox.damstra.common import (
     query_int,
     route,
 )
-from gateway.sandbox.damstra.shapes import SCHEDULE_STATUS_IDS, schedule_detail_json, schedule_json
-from gateway.sandbox.world import DamstraLesson, DamstraSchedule
+from sandbox.damstra.shapes import SCHEDULE_STATUS_IDS, schedule_detail_json, schedule_json
+from sandbox.world import DamstraLesson, DamstraSchedule
 
 DEFAULT_GRACE_DAYS = 14  # "the default grace period for the account": the sandbox account's is two weeks
 

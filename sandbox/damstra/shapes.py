@@ -9,9 +9,9 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from gateway.sandbox.damstra.common import CLIENT_ID, OPEN_STATUSES
-from gateway.sandbox.damstra.formats import date_millis_z, date_offset, date_perth, date_plain
-from gateway.sandbox.world import (
+from sandbox.damstra.common import CLIENT_ID, OPEN_STATUSES
+from sandbox.damstra.formats import date_millis_z, date_offset, date_perth, date_plain
+from sandbox.world import (
     STATUS_ACTIVE,
     DamstraAttendee,
     DamstraGroup,

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.cache import EntityCache
-from gateway.events import EventBus, InProcessEventBus
-from gateway.idempotency import IdempotencyStore
-from gateway.identity import IdentityDirectory
-from gateway.loaders import Loaders
-from gateway.people import People
+from gateway.data.cache import EntityCache
+from gateway.data.events import EventBus, InProcessEventBus
+from gateway.data.idempotency import IdempotencyStore
+from gateway.data.identity import IdentityDirectory
+from gateway.data.loaders import Loaders
+from gateway.data.people import People
 from gateway.settings import Settings
 from gateway.upstreams.registry import Upstreams
 

@@ -16,9 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.dates import parse_datetime
-from gateway.sandbox.controls import SandboxControls
-from gateway.sandbox.damstra.webhooks import Webhooks
-from gateway.sandbox.world import (
+from sandbox.controls import SandboxControls
+from sandbox.damstra.webhooks import Webhooks
+from sandbox.world import (
     ROLE_ADMIN,
     DamstraGroup,
     DamstraILTSession,

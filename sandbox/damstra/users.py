@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.sandbox.damstra import webhooks
-from gateway.sandbox.damstra.common import (
+from sandbox.damstra import webhooks
+from sandbox.damstra.common import (
     Context,
     bad_request,
     body_object,
@@ -28,9 +28,9 @@ from gateway.sandbox.damstra.common import (
     query_int,
     route,
 )
-from gateway.sandbox.damstra.formats import date_millis_z
-from gateway.sandbox.damstra.shapes import Memberships, user_json
-from gateway.sandbox.world import ROLE_TRAINEE, STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraUser
+from sandbox.damstra.formats import date_millis_z
+from sandbox.damstra.shapes import Memberships, user_json
+from sandbox.world import ROLE_TRAINEE, STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraUser
 
 ACTIVE_VALUES = {"active": (STATUS_ACTIVE,), "inactive": (STATUS_NOT_CURRENT,), "all": None}
 EXPIRES_IN = ("disabled", "never", "day", "week", "month", "year")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
-from gateway.cache import ALL, MISSING, EntityCache
+from gateway.data.cache import ALL, MISSING, EntityCache
 from gateway.errors import UpstreamNotFound
 from gateway.sources import Source
 from gateway.upstreams.damstra import (

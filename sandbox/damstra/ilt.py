@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.sandbox.damstra import webhooks
-from gateway.sandbox.damstra.common import (
+from sandbox.damstra import webhooks
+from sandbox.damstra.common import (
     OPEN_STATUSES,
     ApiError,
     Context,
@@ -31,14 +31,14 @@ from gateway.sandbox.damstra.common import (
     route,
     to_int,
 )
-from gateway.sandbox.damstra.shapes import (
+from sandbox.damstra.shapes import (
     ILT_STATES,
     attendee_json,
     ilt_session_detail_json,
     ilt_session_json,
     ilt_state,
 )
-from gateway.sandbox.world import DamstraAttendee, DamstraILTSession, DamstraSchedule
+from sandbox.world import DamstraAttendee, DamstraILTSession, DamstraSchedule
 
 ACTIVE, COMPLETED, CANCELLED = 1, 2, 3
 DEFAULT_PLACES = 20

@@ -33,10 +33,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from gateway.sandbox.controls import SandboxControls
-from gateway.sandbox.world import World, build_world
 from gateway.settings import SECRET_FIELD
 from gateway.sources import Source
+from sandbox.controls import SandboxControls
+from sandbox.world import World, build_world
 
 # Where each vendor's API lives below the sandbox's address, as its production base URL ends.
 MOUNTS = {
@@ -76,7 +76,7 @@ class Sandbox:
 
     def app_for(self, source: Source) -> ASGIApp:
         """One vendor's app (routes relative to its base URL), wrapped in its controls."""
-        module = importlib.import_module(f"gateway.sandbox.{source.slug}")
+        module = importlib.import_module(f"sandbox.{source.slug}")
         app: ASGIApp = module.create_app(self.world, self.controls[source])
         return app
 

@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.sandbox.controls import ControlsMiddleware, SandboxControls
-from gateway.sandbox.damstra import groups, ilt, lessons, schedules, users
-from gateway.sandbox.damstra.common import ApiError, Context, error_body, json_response
-from gateway.sandbox.damstra.webhooks import Webhooks
-from gateway.sandbox.world import World
+from sandbox.controls import ControlsMiddleware, SandboxControls
+from sandbox.damstra import groups, ilt, lessons, schedules, users
+from sandbox.damstra.common import ApiError, Context, error_body, json_response
+from sandbox.damstra.webhooks import Webhooks
+from sandbox.world import World
 
 __all__ = ["create_app"]
 

@@ -10,13 +10,18 @@ import sys
 import tempfile
 import webbrowser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from gateway.log_redaction import configure_logging
-from gateway.sandbox.server import CREDENTIALS, Sandbox, settle
+from gateway.server.app import create_app
 from gateway.settings import ConfigError, load_settings
 from gateway.sources import Source
+from resolvers.schema import sdl
+
+if TYPE_CHECKING:
+    from sandbox.server import Sandbox
 
 
 def _add_sandbox_options(parser: argparse.ArgumentParser, default_port: int) -> None:
@@ -33,6 +38,9 @@ def _add_sandbox_options(parser: argparse.ArgumentParser, default_port: int) -> 
 
 
 def _build_sandbox(args: argparse.Namespace) -> Sandbox:
+    # Only `demo` and `sandbox` load the sandbox: the product itself never imports it.
+    from sandbox.server import Sandbox
+
     sandbox = Sandbox.build(people=args.people, seed=args.seed)
     for controls in sandbox.controls.values():
         controls.faults.latency_ms = args.latency_ms
@@ -46,8 +54,6 @@ async def _serve(*servers: uvicorn.Server) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.app import create_app
-
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -69,6 +75,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox.server import CREDENTIALS, settle
+
     sandbox = _build_sandbox(args)
     address = f"http://{args.host}:{args.sandbox_port}"
     identity = sandbox.write_identity_file(Path(args.identity_file))
@@ -89,7 +97,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway.app import create_app
+    from sandbox.server import settle
 
     sandbox = _build_sandbox(args)
     host = "127.0.0.1"
@@ -135,8 +143,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
-    from resolvers.schema import sdl
-
     sys.stdout.write(sdl())
     return 0
 

@@ -9,7 +9,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from gateway.context import Context, Services
+from gateway.data.context import Context, Services
 
 STARTER_QUERY = """# LearnGraph: one graph over DAMSTRA, LearningLogin, Training Records and iScout.
 # Press the play button; then explore the Docs panel on the left.

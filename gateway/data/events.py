@@ -26,7 +26,7 @@ from cachetools import TTLCache
 
 from gateway.sources import Source
 
-log = logging.getLogger("gateway.events")
+log = logging.getLogger("gateway.data.events")
 
 # A subscriber that falls this far behind loses its oldest events rather than holding up the rest.
 SUBSCRIBER_QUEUE_SIZE = 256

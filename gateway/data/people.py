@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.data.identity import IdentityDirectory, LinkedAccounts
+from gateway.data.loaders import Loaders
 from gateway.errors import UpstreamNotFound
-from gateway.identity import IdentityDirectory, LinkedAccounts
-from gateway.loaders import Loaders
 from gateway.sources import SOURCE_ORDER, Source
 from gateway.upstreams.damstra import DamstraUser
 

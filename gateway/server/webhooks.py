@@ -26,15 +26,15 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.cache import EntityCache
-from gateway.context import Services
+from gateway.data.cache import EntityCache
+from gateway.data.context import Services
+from gateway.data.events import EventBus, TrainingEvent, TrainingEventType
 from gateway.dates import parse_datetime
-from gateway.events import EventBus, TrainingEvent, TrainingEventType
 from gateway.native_ids import is_numeric_id
 from gateway.settings import Settings
 from gateway.sources import Source
 
-log = logging.getLogger("gateway.webhooks")
+log = logging.getLogger("gateway.server.webhooks")
 
 SECRET_HEADER = "X-LearnGraph-Webhook-Secret"
 # DAMSTRA's webhook settings take nothing but a URI, so a real DAMSTRA can only carry the secret

@@ -1,0 +1,1 @@
+"""The outer layer: HTTP app, GraphQL endpoints and fast paths, webhooks, certificates, CLI."""
