@@ -184,8 +184,8 @@ def streams_for(
     info: Info, person: Person | None, flt: CompletionFilter, source: SourceEnum | None
 ) -> SourceStreams:
     loaders = info.context.loaders
-    upstreams = info.context.upstreams
-    enabled = set(upstreams.enabled())
+    listings = info.context.listings
+    enabled = set(listings.enabled())
     if flt.lesson is not None:
         source = flt.lesson[0] if source in (None, flt.lesson[0]) else None
         if source is None:
@@ -206,8 +206,7 @@ def streams_for(
                 user_ids = person.ids(SourceEnum.DAMSTRA)
             else:
                 # DAMSTRA lists schedules per user only: a company-wide view reads every user's.
-                client = upstreams.need_damstra()
-                user_ids = [str(u.id) async for u in client.iter_users(active_value="all")]
+                user_ids = [str(u.id) async for u in listings.every_damstra_user(active_value="all")]
             # Only completed schedules are completions: DAMSTRA lists those alone.
             lists = await asyncio.gather(*(loaders.user_schedules.load((i, "completed")) for i in user_ids))
             return _kept([from_damstra(s) for found in lists for s in found])
@@ -225,14 +224,13 @@ def streams_for(
                         sessions = await loaders.train_sessions_by_username.load(account.username)
                         items += [from_learninglogin(s, account.native_id) for s in sessions]
                 return _kept(items)
-            client = upstreams.need_learninglogin()
             # Only completed sessions carry a completion date; the upstream filters by it.
             filters = TrainSessionFilters(
                 completion_date_gteq=flt.completed_after or day_start_floor(),
                 completion_date_lteq=flt.completed_before,
                 course_code_or_course_name_cont=flt.lesson[1] if flt.lesson else None,
             )
-            return _kept([from_learninglogin(s, None) async for s in client.iter_train_sessions(filters)])
+            return _kept([from_learninglogin(s, None) async for s in listings.train_sessions(filters)])
 
         if person is None or person.learninglogin_usernames():
             streams.eager[SourceEnum.LEARNINGLOGIN] = learninglogin()
@@ -251,14 +249,13 @@ def streams_for(
             streams.eager[SourceEnum.TRAINING_RECORDS] = training_records()
 
     if SourceEnum.ISCOUT in wanted:
-        client = upstreams.need_iscout()
         training = flt.lesson[1] if flt.lesson else None
         user_ids: list[str | None] = list(person.ids(SourceEnum.ISCOUT)) if person is not None else [None]
         for user_id in user_ids:
 
             def reader(user_id: str | None = user_id) -> IScoutPages:
                 async def pages(page: int) -> tuple[list[CompletionItem], bool]:
-                    listing = await client.list_completions(
+                    listing = await listings.iscout_completions_page(
                         user_id=user_id, training_id=training, limit=ISCOUT_PAGE, page=page
                     )
                     more = listing.last_page is None or page < listing.last_page

@@ -72,14 +72,14 @@ async def find_group(info: Info, gid: GlobalId) -> Group:
 
 async def find_lesson(info: Info, gid: GlobalId) -> Lesson:
     native = _checked_native(gid)
-    loaders, upstreams = info.context.loaders, info.context.upstreams
+    loaders, listings = info.context.loaders, info.context.listings
     try:
         if gid.source is Source.DAMSTRA:
             return Lesson.from_damstra(await loaders.lesson.load(native))
         if gid.source is Source.LEARNINGLOGIN:
             # The search matches course names too ("FA" finds every "Fall Protection"): read on to a match.
             filters = TrainSessionFilters(course_code_or_course_name_cont=native)
-            async for session in upstreams.need_learninglogin().iter_train_sessions(filters):
+            async for session in listings.train_sessions(filters):
                 if session.course_code == native:
                     return Lesson.from_code(gid.source, native)
         elif gid.source is Source.TRAINING_RECORDS:
@@ -87,7 +87,7 @@ async def find_lesson(info: Info, gid: GlobalId) -> Lesson:
                 if record.package_api_id == native:
                     return Lesson.from_code(gid.source, native, record.package_desc)
         else:
-            completions = await upstreams.need_iscout().list_completions(training_id=native, limit=1)
+            completions = await listings.iscout_completions_page(training_id=native, limit=1)
             if completions.items:
                 return Lesson.from_code(gid.source, native)
     except UpstreamNotFound:
@@ -125,7 +125,7 @@ async def find_ilt_session(info: Info, gid: GlobalId) -> ILTSession:
 
 async def find_completion(info: Info, gid: GlobalId) -> Completion:
     native = _checked_native(gid)
-    loaders, upstreams = info.context.loaders, info.context.upstreams
+    loaders, listings = info.context.loaders, info.context.listings
     item = None
     try:
         if gid.source is Source.DAMSTRA:
@@ -138,8 +138,8 @@ async def find_completion(info: Info, gid: GlobalId) -> Completion:
             parts = native.split(":")
             if len(parts) == 3:
                 user_id, training_id = opaque_id(parts[0]), opaque_id(parts[1])
-                client = upstreams.need_iscout()
-                async for completion in client.iter_completions(user_id=user_id, training_id=training_id):
+                found = listings.iscout_completions(user_id=user_id, training_id=training_id)
+                async for completion in found:
                     candidate = from_iscout(completion)
                     if candidate is not None and candidate.native_id == native:
                         item = candidate

@@ -63,18 +63,17 @@ class Query:
         after: str | None = None,
     ) -> relay.Connection[User]:
         segments: list[Segment[User]] = []
-        upstreams = info.context.upstreams
-        if upstreams.damstra is not None:
-            client = upstreams.damstra
+        listings = info.context.listings
+        if SourceEnum.DAMSTRA in listings.enabled():
 
             async def damstra(start: int, size: int) -> tuple[list[User], int | None]:
-                listing = await client.search_users(
+                listing = await listings.damstra_users(
                     q=search,
                     email=email,
                     emp_id=employee_number,
                     active_value="all" if include_inactive else "active",
-                    start_index=start,
-                    max_results=size,
+                    start=start,
+                    size=size,
                 )
                 info.context.loaders.prime_damstra_users(listing.items)
                 people = info.context.people
@@ -101,8 +100,7 @@ class Query:
         start, size = relay.offset_after(after), relay.page_size(first)
 
         async def read() -> relay.Connection[Group]:
-            client = info.context.upstreams.need_damstra()
-            listing = await client.list_groups(q=search, start_index=start, max_results=size)
+            listing = await info.context.listings.damstra_groups(q=search, start=start, size=size)
             return relay.from_window([Group.from_damstra(g) for g in listing.items], start, listing.total)
 
         return await or_reported(info, read(), relay.from_window([], start, None))
@@ -123,29 +121,18 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> relay.Connection[Lesson]:
-        upstreams = info.context.upstreams
-        enabled = set(upstreams.enabled())
+        listings = info.context.listings
+        enabled = set(listings.enabled())
         wanted = [s for s in SourceEnum if (source is None or s is source) and s in enabled]
         segments: list[Segment[Lesson]] = []
         if SourceEnum.DAMSTRA in wanted:
-            client = upstreams.need_damstra()
             states = [word for word, value in DAMSTRA_LESSON_STATUS.items() if not status or value in status]
 
-            cache = info.context.services.cache
-            scope = upstreams.cache_scope(SourceEnum.DAMSTRA)
-
             async def damstra(start: int, size: int) -> tuple[list[Lesson], int | None]:
-                # A catalogue page is as slow-changing as the lessons on it: kept for the lesson TTL.
-                key = ("page", search, tuple(states), start, size)
-                page: tuple[list[Lesson], int | None] | object = cache.get("lesson", scope, key)
-                if isinstance(page, tuple):
-                    return page
-                listing = await client.list_lessons(
-                    q=search, published_states=states, start_index=start, max_results=size
+                listing = await listings.damstra_lessons(
+                    q=search, published_states=states, start=start, size=size
                 )
-                fresh = ([Lesson.from_damstra(lesson) for lesson in listing.items], listing.total)
-                cache.set("lesson", scope, key, fresh)
-                return fresh
+                return [Lesson.from_damstra(lesson) for lesson in listing.items], listing.total
 
             segments.append(PagedSegment(damstra))
         if not status:
@@ -177,7 +164,7 @@ class Query:
         start, size = relay.offset_after(after), relay.page_size(first)
 
         async def read() -> relay.Connection[ILTSession]:
-            client = info.context.upstreams.need_damstra()
+            listings = info.context.listings
             instructor = await _damstra_user_id(info, instructor_id) if instructor_id else None
             if instructor_id and instructor is None:
                 return relay.from_list([], first, after)
@@ -203,11 +190,11 @@ class Query:
                 # The upstream filters by no lesson: read the (filtered) list whole and keep the lesson's.
                 sessions = [
                     s
-                    async for s in client.iter_ilt_sessions(**filters)
+                    async for s in listings.every_ilt_session(**filters)
                     if str(s.lesson_id) == lesson.native_id
                 ]
                 return relay.from_list([node(s) for s in sessions], first, after)
-            listing = await client.list_ilt_sessions(start_index=start, max_results=size, **filters)
+            listing = await listings.ilt_sessions(start=start, size=size, **filters)
             return relay.from_window([node(s) for s in listing.items], start, listing.total)
 
         # A DAMSTRA outage (or the instructor's look-up in it) empties this list; the answer stands.
@@ -304,13 +291,13 @@ def _code_lessons(
     info: Info, source: SourceEnum, search: str | None
 ) -> Callable[[], Awaitable[list[Lesson]]]:
     """Lessons a source names only by code, gathered from its records (it has no catalogue)."""
-    loaders, upstreams = info.context.loaders, info.context.upstreams
+    loaders, listings = info.context.loaders, info.context.listings
 
     async def gather() -> list[Lesson]:
         names: dict[str, str | None] = {}
         if source is SourceEnum.LEARNINGLOGIN:
             filters = TrainSessionFilters(course_code_or_course_name_cont=search)
-            async for session in upstreams.need_learninglogin().iter_train_sessions(filters):
+            async for session in listings.train_sessions(filters):
                 if session.course_code:
                     names.setdefault(session.course_code, None)
         elif source is SourceEnum.TRAINING_RECORDS:
@@ -318,7 +305,7 @@ def _code_lessons(
                 if record.package_api_id:
                     names.setdefault(record.package_api_id, record.package_desc)
         else:
-            async for completion in upstreams.need_iscout().iter_completions():
+            async for completion in listings.iscout_completions():
                 names.setdefault(completion.training_id, None)
         found = [Lesson.from_code(source, code, name) for code, name in sorted(names.items())]
         if search and source is not SourceEnum.LEARNINGLOGIN:

@@ -169,7 +169,7 @@ class Schedule(Node):
             # LearningLogin's course player URL carries the account token: never handed out.
             return None
         try:
-            return await info.context.upstreams.need_damstra().get_embed_url(self.native_id)
+            return await info.context.listings.embed_url(self.native_id)
         except UpstreamError as exc:
             if exc.code == "UPSTREAM_REJECTED":  # 836/837: cancelled or completed meanwhile
                 return None

@@ -163,7 +163,7 @@ async def schedules_of(
     a source that never answers any of them is not read, and DAMSTRA is asked for those alone.
     """
     loaders = info.context.loaders
-    upstreams = info.context.upstreams
+    listings = info.context.listings
     now = datetime.now(UTC)
     possible = sources_for(statuses)
     wanted = [s for s in SourceEnum if (source is None or s is source) and s in possible]
@@ -196,6 +196,6 @@ async def schedules_of(
         SourceEnum.LEARNINGLOGIN: learninglogin,
         SourceEnum.TRAINING_RECORDS: training_records,
     }
-    enabled = set(upstreams.enabled())
+    enabled = set(listings.enabled())
     jobs = [or_reported(info, work[s](), []) for s in wanted if s in work and s in enabled]
     return [schedule for found in await asyncio.gather(*jobs) for schedule in found]

@@ -14,8 +14,10 @@ from gateway.data.cache import EntityCache
 from gateway.data.events import EventBus, InProcessEventBus
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
+from gateway.data.listings import Listings
 from gateway.data.loaders import Loaders
 from gateway.data.people import People
+from gateway.data.writes import Writes
 from gateway.settings import Settings
 from gateway.upstreams.registry import Upstreams
 
@@ -44,6 +46,8 @@ class Context:
     services: Services
     loaders: Loaders
     people: People
+    listings: Listings
+    writes: Writes
     partial_errors: list[PartialError] = field(default_factory=list)
     request: Any = None
     response: Any = None
@@ -51,11 +55,15 @@ class Context:
     @classmethod
     def build(cls, services: Services, request: Any = None, response: Any = None) -> Context:
         loaders = Loaders(services.upstreams, services.cache)
-        return cls(services, loaders, People(services.directory, loaders), request=request, response=response)
-
-    @property
-    def upstreams(self) -> Upstreams:
-        return self.services.upstreams
+        return cls(
+            services,
+            loaders,
+            People(services.directory, loaders),
+            Listings(services.upstreams, services.cache),
+            Writes(services.upstreams),
+            request=request,
+            response=response,
+        )
 
     def refresh_after_write(self) -> None:
         """Fresh loaders (and people over them): what this request read before a write is stale now."""

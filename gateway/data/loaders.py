@@ -197,6 +197,13 @@ class Loaders:
         self.damstra_user.clear(user_id)
         self.cache.invalidate("user", self._scope(Source.DAMSTRA), user_id)
 
+    def invalidate_every_damstra_user(self) -> None:
+        self.cache.invalidate("user", self._scope(Source.DAMSTRA))
+
+    def invalidate_damstra_group(self, group_id: str) -> None:
+        self.group.clear(group_id)
+        self.cache.invalidate("group", self._scope(Source.DAMSTRA), group_id)
+
     # -- DAMSTRA --------------------------------------------------------------------------------
 
     async def _damstra_users(self, keys: list[str]) -> list[DamstraUser | BaseException]:

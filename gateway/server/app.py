@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from gateway.data.cache import EntityCache
-from gateway.data.context import Services
+from gateway.data.context import Context, Services
 from gateway.data.events import InProcessEventBus
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
@@ -95,7 +95,7 @@ async def certificate(request: Request) -> Response:
     """A completed DAMSTRA schedule's PDF certificate, passed through."""
     services: Services = request.app.state.services
     try:
-        pdf = await services.upstreams.need_damstra().get_certificate(request.path_params["schedule_id"])
+        pdf = await Context.build(services, request).listings.certificate(request.path_params["schedule_id"])
     except InvalidNativeId as exc:
         return JSONResponse({"error": str(exc), "code": exc.code}, status_code=400)
     except UpstreamNotFound as exc:

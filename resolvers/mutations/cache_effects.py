@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.sources import Source
 from resolvers.info import Info
 
 
@@ -22,11 +21,9 @@ def forget_users(info: Info, user_ids: Iterable[int | str]) -> None:
 
 
 def forget_every_user(info: Info) -> None:
-    info.context.services.cache.invalidate("user", info.context.upstreams.cache_scope(Source.DAMSTRA))
+    info.context.loaders.invalidate_every_damstra_user()
 
 
 def forget_groups(info: Info, group_ids: Iterable[int | str]) -> None:
-    scope = info.context.upstreams.cache_scope(Source.DAMSTRA)
     for group_id in group_ids:
-        info.context.loaders.group.clear(str(group_id))
-        info.context.services.cache.invalidate("group", scope, str(group_id))
+        info.context.loaders.invalidate_damstra_group(str(group_id))

@@ -9,14 +9,15 @@ membership write each user is read back, and `inGroup` says what DAMSTRA holds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import strawberry
 
+from gateway.data.writes import GroupRole
 from gateway.errors import UpstreamError, UpstreamNotFound
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraClient, DamstraGroup, DamstraUser
+from gateway.upstreams.damstra import DamstraGroup, DamstraUser
 from resolvers.global_id import encode
 from resolvers.group import Group
 from resolvers.info import Info
@@ -152,7 +153,7 @@ async def _create_group(info: Info, value: CreateGroupInput) -> CreateGroupPaylo
     assert name is not None
     parent = await load_group(info, ["parentId"], parent_native) if parent_native else None
     try:
-        created = await info.context.upstreams.need_damstra().create_group(
+        created = await info.context.writes.create_group(
             # The seed marks description required: an empty one is "none".
             name,
             description=(value.description or "").strip(),
@@ -190,7 +191,7 @@ async def _update_group(info: Info, value: UpdateGroupInput) -> UpdateGroupPaylo
         parent_id = parent.id
     description = value.description.strip() if value.description is not None else current.description
     try:
-        await info.context.upstreams.need_damstra().update_group(
+        await info.context.writes.update_group(
             current.id, name or current.name, description=description, parent_id=parent_id
         )
     except UpstreamError as exc:
@@ -209,7 +210,7 @@ async def _inactivate_group(info: Info, value: InactivateGroupInput) -> Inactiva
     assert native is not None
     group = await load_group(info, ["groupId"], native)
     try:
-        await info.context.upstreams.need_damstra().inactivate_group(group.id)
+        await info.context.writes.inactivate_group(group.id)
     except UpstreamError as exc:
         raise Refused([_refusal(exc, ["groupId"])]) from None
     finally:
@@ -227,9 +228,12 @@ async def _inactivate_group(info: Info, value: InactivateGroupInput) -> Inactiva
 class _Change:
     """One of the four membership writes."""
 
-    send: Callable[[DamstraClient], Callable[[int, Sequence[int]], Awaitable[None]]]
-    supervisors: bool
+    role: GroupRole
     adds: bool
+
+    @property
+    def supervisors(self) -> bool:
+        return self.role is GroupRole.SUPERVISOR
 
     def holds(self, user: DamstraUser, group_id: int) -> bool:
         return group_id in (user.supervised_group_ids if self.supervisors else user.group_ids)
@@ -245,10 +249,10 @@ class _Change:
         return await _group_users(info, value, self)
 
 
-ADD_MEMBERS = _Change(lambda c: c.add_group_members, supervisors=False, adds=True)
-REMOVE_MEMBERS = _Change(lambda c: c.remove_group_members, supervisors=False, adds=False)
-ADD_SUPERVISORS = _Change(lambda c: c.add_group_supervisors, supervisors=True, adds=True)
-REMOVE_SUPERVISORS = _Change(lambda c: c.remove_group_supervisors, supervisors=True, adds=False)
+ADD_MEMBERS = _Change(GroupRole.MEMBER, adds=True)
+REMOVE_MEMBERS = _Change(GroupRole.MEMBER, adds=False)
+ADD_SUPERVISORS = _Change(GroupRole.SUPERVISOR, adds=True)
+REMOVE_SUPERVISORS = _Change(GroupRole.SUPERVISOR, adds=False)
 
 
 @dataclass
@@ -335,7 +339,7 @@ async def _group_users(info: Info, value: GroupUsersInput, change: _Change) -> G
         return _group_users_payload(Group.from_damstra(group), items)
     user_ids = [item.damstra_id for item in to_send if item.damstra_id is not None]
     try:
-        await change.send(info.context.upstreams.need_damstra())(group.id, user_ids)
+        await info.context.writes.change_group_users(group.id, user_ids, role=change.role, add=change.adds)
     except UpstreamError as exc:
         for item in to_send:
             # Each user's result carries the refusal; 842 is about the group, the rest about them.

@@ -140,7 +140,7 @@ async def _register(info: Info, value: ILTRegistrationInput) -> ILTRegistrationP
             to_send.append(person)
     if to_send:
         try:
-            await info.context.upstreams.need_damstra().bulk_register(
+            await info.context.writes.register(
                 session.id, [p.damstra_id for p in to_send if p.damstra_id is not None]
             )
         except UpstreamError as exc:
@@ -170,7 +170,7 @@ async def _deregister(info: Info, value: ILTRegistrationInput) -> ILTRegistratio
         person.registered = person.damstra_id in registered
     if to_send:
         try:
-            await info.context.upstreams.need_damstra().bulk_deregister(
+            await info.context.writes.deregister(
                 session.id, [p.damstra_id for p in to_send if p.damstra_id is not None]
             )
         except UpstreamError as exc:

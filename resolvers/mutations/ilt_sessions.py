@@ -283,7 +283,7 @@ async def _create(info: Info, value: CreateILTSessionInput) -> CreateILTSessionP
         number_of_places=value.capacity,
     )
     try:
-        created = await info.context.upstreams.need_damstra().create_ilt_session(fields)
+        created = await info.context.writes.create_ilt_session(fields)
     except UpstreamError as exc:
         raise Refused([from_upstream(exc, None)]) from None
     fresh, errors = await _read_back(info, created.id)
@@ -342,7 +342,7 @@ async def _update(info: Info, value: UpdateILTSessionInput) -> UpdateILTSessionP
     )
     try:
         # The PATCH answers the whole session as it now is: no read back needed.
-        updated = await info.context.upstreams.need_damstra().update_ilt_session(session.id, fields)
+        updated = await info.context.writes.update_ilt_session(session.id, fields)
     except UpstreamError as exc:
         raise Refused([from_upstream(exc, None)]) from None
     info.context.refresh_after_write()
@@ -385,14 +385,13 @@ async def _close(
 
 
 async def _complete(info: Info, value: CompleteILTSessionInput) -> CompleteILTSessionPayload:
-    client = info.context.upstreams.need_damstra()
     done = await _close(
         info,
         value.session_id,
         "Completing an ILT session",
         "completed",
         TrainingEventType.SCHEDULE_COMPLETED,
-        client.complete_ilt_session,
+        info.context.writes.complete_ilt_session,
     )
     return CompleteILTSessionPayload(
         session=ILTSession.from_damstra(done.session) if done.session else None,
@@ -402,10 +401,8 @@ async def _complete(info: Info, value: CompleteILTSessionInput) -> CompleteILTSe
 
 
 async def _cancel(info: Info, value: CancelILTSessionInput) -> CancelILTSessionPayload:
-    client = info.context.upstreams.need_damstra()
-
     async def cancel(session_id: int) -> None:
-        await client.cancel_ilt_session(
+        await info.context.writes.cancel_ilt_session(
             session_id, notify_trainees=value.notify_trainees, notify_instructor=value.notify_instructor
         )
 
@@ -507,7 +504,7 @@ async def _save_attendance(info: Info, value: SaveILTAttendanceInput) -> SaveILT
     if not to_send:
         return _attendance_payload(session, rows, [])
     try:
-        await info.context.upstreams.need_damstra().save_attendance(
+        await info.context.writes.save_attendance(
             session.id, [(r.attendee.id, r.value.passed, r.value.attended) for r in to_send if r.attendee]
         )
     except UpstreamError as exc:

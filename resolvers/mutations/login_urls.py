@@ -56,7 +56,7 @@ async def login_url_for(info: Info, value: GenerateLoginUrlInput) -> GenerateLog
     user_id = account_in(person, Source.DAMSTRA, ["userId"])
     try:
         # The URL is a credential for this user: it goes into the payload and nowhere else.
-        url = await info.context.upstreams.need_damstra().generate_login_url(user_id, value.expires_in.value)
+        url = await info.context.writes.login_url(user_id, value.expires_in.value)
     except UpstreamError as exc:
         raise Refused([write_refusal(exc, ["userId"])]) from None
     return GenerateLoginUrlPayload(

@@ -255,10 +255,9 @@ async def _send_schedules(
     the others are sent once more.
     """
     grace = value.grace_period
-    client = info.context.upstreams.need_damstra()
 
     async def send(batch: list[tuple[_Item, DamstraLesson]]) -> list[int]:
-        return await client.schedule_user(
+        return await info.context.writes.schedule_lessons(
             user_id,
             [lesson.lesson_version_id for _, lesson in batch],
             schedule_date=value.schedule_date,
@@ -331,16 +330,13 @@ async def _schedule_training_records(
             item.errors.append(from_upstream(exc, item.field))
         return
     open_packages = {r.package_api_id for r in records if r.date_completed is None}
-    client = info.context.upstreams.need_training_records()
 
     async def create(item: _Item) -> None:
         if item.native_id in open_packages:
             item.fail(f"already assigned package {item.native_id}", ALREADY_SCHEDULED_CODE)
             return
         try:
-            record: TrainingRecord = await client.create_record(
-                person_api_id=person_api_id, package_api_id=item.native_id
-            )
+            record: TrainingRecord = await info.context.writes.assign_package(person_api_id, item.native_id)
         except UpstreamError as exc:
             item.errors.append(from_upstream(exc, item.field))
             return
@@ -403,12 +399,12 @@ async def _complete_damstra(
         confirmer = await person_at(info, ["completedById"], value.completed_by_id)
         completed_by = int(account_in(confirmer, Source.DAMSTRA, ["completedById"]))
     try:
-        ids = await info.context.upstreams.need_damstra().complete_lesson(
+        ids = await info.context.writes.complete_lesson(
             user_id,
             lesson_id=int(lesson_id),
             lesson_version_id=version,
-            completed_date=value.completed_at,
-            completed_by_user_id=completed_by,
+            completed_at=value.completed_at,
+            completed_by=completed_by,
         )
     except UpstreamError as exc:
         raise Refused([from_upstream(exc, ["lessonId"])]) from None
@@ -448,9 +444,7 @@ async def _complete_training_record(
     target = open_records[0]
     completed_at = value.completed_at or datetime.now(UTC)
     try:
-        record = await info.context.upstreams.need_training_records().update_record(
-            target.api_id, date_completed=completed_at
-        )
+        record = await info.context.writes.complete_record(target.api_id, completed_at)
     except UpstreamError as exc:
         raise Refused([from_upstream(exc, ["lessonId"])]) from None
     finally:

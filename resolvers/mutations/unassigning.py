@@ -70,9 +70,8 @@ async def _sessions(info: Info, login: _Login) -> dict[int, TrainSession]:
     """The login's train sessions, read now (never from this request's earlier reads)."""
     if login.username is None:
         return {}
-    client = info.context.upstreams.need_learninglogin()
     filters = TrainSessionFilters(assignee_login_username_eq=login.username)
-    return {s.id: s async for s in client.iter_train_sessions(filters)}
+    return {s.id: s async for s in info.context.listings.train_sessions(filters)}
 
 
 async def _publish_removed(info: Info, login: _Login, removed: list[TrainSession]) -> None:
@@ -97,9 +96,8 @@ async def _by_course_codes(info: Info, person: Person, codes: list[str]) -> Unas
         raise Refused.at(["courseCodes", blank[0]], "a course code must not be blank")
     codes = list(dict.fromkeys(code.strip() for code in codes))
     before = await _sessions(info, login)
-    client = info.context.upstreams.need_learninglogin()
     try:
-        await client.unassign_courses(login.login_id, codes)
+        await info.context.writes.unassign_courses(login.login_id, codes)
     except UpstreamError as exc:
         # Includes LEARNINGLOGIN's 200 "Could not find any corresponding train sessions.": NOT_FOUND.
         raise Refused([from_upstream(exc, ["courseCodes"])]) from None
@@ -188,7 +186,7 @@ async def _unassign_train_sessions(
     if not theirs:
         return 0
     try:
-        await info.context.upstreams.need_learninglogin().unassign_train_sessions(list(theirs))
+        await info.context.writes.unassign_train_sessions(list(theirs))
     except UpstreamError as exc:
         errors += [from_upstream(exc, ["scheduleIds", index]) for index in theirs.values()]
         return 0
@@ -213,7 +211,6 @@ async def _delete_records(info: Info, person: Person, wanted: dict[str, int], er
         for pid in person_ids
         for r in (await info.context.loaders.training_records_by_person()).get(pid, [])
     }
-    client = info.context.upstreams.need_training_records()
 
     async def delete(api_id: str, index: int) -> int:
         record = records.get(api_id)
@@ -223,7 +220,7 @@ async def _delete_records(info: Info, person: Person, wanted: dict[str, int], er
             )
             return 0
         try:
-            await client.delete_record(api_id)
+            await info.context.writes.delete_record(api_id)
         except UpstreamError as exc:
             errors.append(from_upstream(exc, ["scheduleIds", index]))
             return 0

@@ -190,10 +190,9 @@ async def import_rows(info: Info, value: ImportUsersInput) -> ImportUsersPayload
     if any(row.errors for row in rows):
         return _import_payload(info, rows)
     merging = value.merge_type is not UserMergeType.NONE
-    client = info.context.upstreams.need_damstra()
     imported: list[DamstraUser] = []
     try:
-        imported = await client.bulk_import_users(
+        imported = await info.context.writes.import_users(
             [row.body for row in rows if row.body is not None], value.merge_type.value
         )
     except UpstreamError as exc:

@@ -124,8 +124,7 @@ class InactivateUserPayload:
 
 async def _check_username_free(info: Info, username: str, user_id: str | None = None) -> None:
     # Asked before the write: DAMSTRA's own refusal of a taken name has no documented shape.
-    client = info.context.upstreams.need_damstra()
-    listing = await client.search_users(q=username, active_value="all", max_results=100)
+    listing = await info.context.listings.damstra_users(q=username, active_value="all", size=100)
     if any(
         (u.user_name or "").casefold() == username.casefold() and str(u.id) != user_id for u in listing.items
     ):
@@ -149,7 +148,7 @@ async def _create_user(info: Info, value: CreateUserInput) -> CreateUserPayload:
         send_welcome_email=value.send_welcome_email,
     )
     try:
-        created = await info.context.upstreams.need_damstra().create_user(body)
+        created = await info.context.writes.create_user(body)
     except UpstreamError as exc:
         raise Refused([write_refusal(exc)]) from None
     finally:
@@ -208,7 +207,7 @@ async def _update_user(info: Info, value: UpdateUserInput) -> UpdateUserPayload:
     # Groups left and joined: their memberCount changes.
     touched_groups = set(current.group_ids) | set(group_ids) if group_ids is not None else set()
     try:
-        await info.context.upstreams.need_damstra().update_user(user_id, body)
+        await info.context.writes.update_user(user_id, body)
     except UpstreamError as exc:
         raise Refused([write_refusal(exc, ["userId"])]) from None
     finally:
@@ -228,9 +227,8 @@ async def _set_active(info: Info, raw_id: str, active: bool) -> tuple[User | Non
     checks.done()
     user_id = await damstra_account(info, ["userId"], raw_id)
     before = await fresh_damstra_user(info, ["userId"], user_id)
-    client = info.context.upstreams.need_damstra()
     try:
-        await (client.activate_user(user_id) if active else client.inactivate_user(user_id))
+        await info.context.writes.set_user_active(user_id, active)
     except UpstreamError as exc:
         raise Refused([write_refusal(exc, ["userId"])]) from None
     finally:
