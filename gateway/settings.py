@@ -22,17 +22,38 @@ from gateway.sources import Source
 ENV_PREFIX = "LEARNGRAPH_"
 log = logging.getLogger(__name__)
 
-# The secret each source needs, by the name its variable carries (contract §2).
+# The secret each source needs, by the name its variable carries (contract §2). A vendor added
+# later (see ARCHITECTURE.md) takes `LEARNGRAPH_<SLUG>_URL`, `_TOKEN` and `_TIMEOUT_SECONDS`.
 SECRET_FIELD = {
     Source.DAMSTRA: "damstra_access_key",
     Source.LEARNINGLOGIN: "learninglogin_token",
     Source.TRAINING_RECORDS: "training_records_token",
     Source.ISCOUT: "iscout_token",
 }
+ADDED_SOURCE_VARIABLES = ("url", "token", "timeout_seconds")
+
+
+def secret_variable(source: Source) -> str:
+    """The name (without the prefix) of the variable holding `source`'s credential."""
+    return SECRET_FIELD.get(source, f"{source.slug}_token")
+
+
+def added_sources() -> list[Source]:
+    """Sources registered beyond the ones `Settings` names field by field."""
+    return [source for source in Source if f"{source.slug}_url" not in Settings.model_fields]
 
 
 class ConfigError(Exception):
     """Configuration that cannot start the gateway; the message names the variable to fix."""
+
+
+class AddedSource(BaseModel):
+    """The settings of a vendor registered beyond the built-in four."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: AnyHttpUrl
+    token: SecretStr
+    timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,9 @@ class Settings(BaseModel):
     # TRAINING_RECORDS filters by nothing but a name: a person's records come from the whole list.
     training_records_cache_ttl_seconds: float = Field(default=30.0, ge=0)
 
+    # Vendors registered beyond the built-in four, by slug (from LEARNGRAPH_<SLUG>_URL, _TOKEN, ...).
+    added_sources: dict[str, AddedSource] = Field(default_factory=dict)
+
     idempotency_window_seconds: float = Field(default=86_400.0, ge=0)
     webhook_secret: SecretStr | None = None
 
@@ -91,7 +115,10 @@ class Settings(BaseModel):
         return self
 
     def source(self, source: Source) -> SourceSettings | None:
-        url = getattr(self, f"{source.slug}_url")
+        added = self.added_sources.get(source.slug)
+        if added is not None:
+            return SourceSettings(source, str(added.url).rstrip("/"), added.token, added.timeout_seconds)
+        url = getattr(self, f"{source.slug}_url", None)
         if url is None:
             return None
         secret: SecretStr = getattr(self, SECRET_FIELD[source])
@@ -108,6 +135,7 @@ class Settings(BaseModel):
     def secrets(self) -> list[str]:
         """Every credential value, for redaction."""
         values = [getattr(self, name) for name in (*SECRET_FIELD.values(), "webhook_secret")]
+        values += [added.token for added in self.added_sources.values()]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
 
@@ -138,13 +166,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         values.update(_read_toml(Path(config_path)))
     for name in Settings.model_fields:
         raw = environ.get(f"{ENV_PREFIX}{name.upper()}")
-        if raw is not None and raw != "":
+        if raw is not None and raw != "" and name != "added_sources":
             values[name] = raw
+    added_names: set[str] = set()
+    for source in added_sources():
+        names = {part: f"{ENV_PREFIX}{source.slug.upper()}_{part.upper()}" for part in ADDED_SOURCE_VARIABLES}
+        added_names.update(names.values())
+        given = {part: environ[name] for part, name in names.items() if environ.get(name)}
+        if given:
+            values.setdefault("added_sources", {})[source.slug] = given
     unknown = sorted(
         key
         for key in environ
         if key.startswith(ENV_PREFIX)
         and key != f"{ENV_PREFIX}CONFIG"
+        and key not in added_names
         and key.removeprefix(ENV_PREFIX).lower() not in Settings.model_fields
     )
     if unknown:

@@ -74,6 +74,8 @@ class Completion(Node):
         source, native = self.item.lesson
         if source is SourceEnum.TRAINING_RECORDS and isinstance(self.item.record, TrainingRecord):
             return Lesson.from_code(source, native, self.item.record.package_desc)
+        if self.item.lesson_name is not None:
+            return Lesson.from_code(source, native, self.item.lesson_name)
         return await lesson_for(info, source, native)
 
     @strawberry.field
@@ -168,6 +170,11 @@ def from_iscout(completion: IScoutCompletion) -> CompletionItem | None:
         record=completion,
     )
 
+
+# The vendors with mappings of their own; others contribute through `gateway.data.vendors`.
+BUILT_IN = frozenset(
+    {SourceEnum.DAMSTRA, SourceEnum.LEARNINGLOGIN, SourceEnum.TRAINING_RECORDS, SourceEnum.ISCOUT}
+)
 
 # Only these sources' completions carry `expiresOn`; an expiry filter leaves the others nothing to read.
 EXPIRING_SOURCES = frozenset({SourceEnum.LEARNINGLOGIN, SourceEnum.ISCOUT})
@@ -264,6 +271,13 @@ def streams_for(
                 return pages
 
             streams.iscout.append(reader())
+
+    for added in wanted:
+        if added not in BUILT_IN and listings.reads_completions(added):
+            if person is None:
+                streams.eager[added] = listings.vendor_completions(added, None)
+            elif person.ids(added):
+                streams.eager[added] = listings.vendor_completions(added, person.ids(added))
     return streams
 
 

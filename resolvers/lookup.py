@@ -86,10 +86,14 @@ async def find_lesson(info: Info, gid: GlobalId) -> Lesson:
             for record in await loaders.all_training_records():
                 if record.package_api_id == native:
                     return Lesson.from_code(gid.source, native, record.package_desc)
-        else:
+        elif gid.source is Source.ISCOUT:
             completions = await listings.iscout_completions_page(training_id=native, limit=1)
             if completions.items:
                 return Lesson.from_code(gid.source, native)
+        else:
+            for item in await listings.vendor_completions(gid.source, None):
+                if item.lesson == (gid.source, native):
+                    return Lesson.from_code(gid.source, native, item.lesson_name)
     except UpstreamNotFound:
         pass
     raise _missing(gid)
@@ -134,6 +138,9 @@ async def find_completion(info: Info, gid: GlobalId) -> Completion:
             item = from_learninglogin(await loaders.train_session.load(native), None)
         elif gid.source is Source.TRAINING_RECORDS:
             item = from_training_record(await loaders.training_record.load(native))
+        elif gid.source is not Source.ISCOUT:
+            found = await listings.vendor_completions(gid.source, None)
+            item = next((c for c in found if c.native_id == native), None)
         else:
             parts = native.split(":")
             if len(parts) == 3:

@@ -304,9 +304,13 @@ def _code_lessons(
             for record in await loaders.all_training_records():
                 if record.package_api_id:
                     names.setdefault(record.package_api_id, record.package_desc)
-        else:
+        elif source is SourceEnum.ISCOUT:
             async for completion in listings.iscout_completions():
                 names.setdefault(completion.training_id, None)
+        else:
+            for item in await listings.vendor_completions(source, None):
+                if item.lesson is not None:
+                    names.setdefault(item.lesson[1], item.lesson_name)
         found = [Lesson.from_code(source, code, name) for code, name in sorted(names.items())]
         if search and source is not SourceEnum.LEARNINGLOGIN:
             needle = search.lower()

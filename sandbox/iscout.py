@@ -25,6 +25,9 @@ from starlette.types import ASGIApp
 from sandbox.controls import ControlsMiddleware, SandboxControls
 from sandbox.world import IScoutCompletion, IScoutState, World
 
+# Where this API lives below the sandbox's address (as its production base URL ends), and its key.
+MOUNT = "/iscout/v1"
+CREDENTIAL = "sandbox-iscout-token"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -33,6 +33,9 @@ from starlette.types import ASGIApp
 from sandbox.controls import ControlsMiddleware, SandboxControls
 from sandbox.world import LearningLoginState, TrainSession, World
 
+# Where this API lives below the sandbox's address (as its production base URL ends), and its key.
+MOUNT = "/learninglogin/api"
+CREDENTIAL = "sandbox-learninglogin-token"
 PER_PAGE = 64
 AUTH_ERROR = "Authentication error"
 NOTHING_MATCHED = "Could not find any corresponding train sessions."

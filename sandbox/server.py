@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 import uvicorn
 import yaml
@@ -33,24 +34,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
-from gateway.settings import SECRET_FIELD
+from gateway.settings import secret_variable
 from gateway.sources import Source
 from sandbox.controls import SandboxControls
 from sandbox.world import World, build_world
 
-# Where each vendor's API lives below the sandbox's address, as its production base URL ends.
-MOUNTS = {
-    Source.DAMSTRA: "/damstra/api/v2",
-    Source.LEARNINGLOGIN: "/learninglogin/api",
-    Source.TRAINING_RECORDS: "/training-records",
-    Source.ISCOUT: "/iscout/v1",
-}
-CREDENTIALS = {
-    Source.DAMSTRA: "sandbox-damstra-access-key",
-    Source.LEARNINGLOGIN: "sandbox-learninglogin-token",
-    Source.TRAINING_RECORDS: "sandbox-training-records-token",
-    Source.ISCOUT: "sandbox-iscout-token",
-}
+
+def vendor_module(source: Source) -> ModuleType:
+    """`sandbox.<slug>`: a vendor's app (`create_app`), where it is mounted (`MOUNT`) and its key."""
+    return importlib.import_module(f"sandbox.{source.slug}")
+
+
+MOUNTS: dict[Source, str] = {source: vendor_module(source).MOUNT for source in Source}
+CREDENTIALS: dict[Source, str] = {source: vendor_module(source).CREDENTIAL for source in Source}
 # The collector's thresholds once settled: a first generation of 10,000 (not 700) objects runs the
 # young collections ~14x less often. With the freeze, measured in-process at 5000 people over 20,000
 # requests: half the GC time, no full collection, and the longest pause 15-20 ms instead of 80-130 ms.
@@ -76,8 +72,7 @@ class Sandbox:
 
     def app_for(self, source: Source) -> ASGIApp:
         """One vendor's app (routes relative to its base URL), wrapped in its controls."""
-        module = importlib.import_module(f"sandbox.{source.slug}")
-        app: ASGIApp = module.create_app(self.world, self.controls[source])
+        app: ASGIApp = vendor_module(source).create_app(self.world, self.controls[source])
         return app
 
     def asgi_app(self) -> Starlette:
@@ -113,7 +108,7 @@ class Sandbox:
         env: dict[str, str] = {}
         for source in Source:
             env[f"LEARNGRAPH_{source.slug.upper()}_URL"] = self.base_url(address, source)
-            env[f"LEARNGRAPH_{SECRET_FIELD[source].upper()}"] = CREDENTIALS[source]
+            env[f"LEARNGRAPH_{secret_variable(source).upper()}"] = CREDENTIALS[source]
         if identity_file is not None:
             env["LEARNGRAPH_IDENTITY_FILE"] = str(identity_file)
         return env

@@ -28,6 +28,9 @@ from sandbox.controls import ControlsMiddleware, SandboxControls
 from sandbox.instants import remembered
 from sandbox.world import TrainingRecord, TrainingRecordsState, World
 
+# Where this API lives below the sandbox's address (as its production base URL ends), and its key.
+MOUNT = "/training-records"
+CREDENTIAL = "sandbox-training-records-token"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100  # DRF's LimitOffsetPagination.max_limit: a larger `limit` is cut down to it
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

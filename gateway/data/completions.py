@@ -41,6 +41,7 @@ class CompletionItem:
     expires_on: date | None = None
     schedule: tuple[Source, str] | None = None
     instructor: tuple[Source, str] | None = None
+    lesson_name: str | None = None  # where the record names its lesson (a code alone says little)
     # The upstream record it was read from, so the schedule behind it needs no second read.
     record: Any = field(default=None, compare=False, repr=False)
 

@@ -27,6 +27,8 @@ ACCOUNT_KEYS = {
     "training_records_person_api_id": Source.TRAINING_RECORDS,
     "iscout_user_id": Source.ISCOUT,
 }
+# A vendor registered beyond the built-in four links its accounts by `<slug>_user_id`.
+ACCOUNT_KEYS.update({f"{s.slug}_user_id": s for s in Source if s not in ACCOUNT_KEYS.values()})
 KNOWN_KEYS = {*ACCOUNT_KEYS, "learninglogin_username", "email", "employee_number"}
 
 

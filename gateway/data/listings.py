@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from gateway.data.cache import EntityCache
+from gateway.data.completions import CompletionItem
+from gateway.data.vendors import completions_reader
 from gateway.sources import Source
 from gateway.upstreams.damstra import (
     ActiveValue,
@@ -99,6 +101,20 @@ class Listings:
     def train_sessions(self, filters: TrainSessionFilters | None = None) -> AsyncIterator[TrainSession]:
         """Every matching train session, read afresh (never this request's earlier reads)."""
         return self._upstreams.need_learninglogin().iter_train_sessions(filters)
+
+    # -- vendors registered beyond the built-in four ---------------------------------------------
+
+    def reads_completions(self, source: Source) -> bool:
+        return source in self.enabled() and completions_reader(source) is not None
+
+    async def vendor_completions(
+        self, source: Source, user_ids: Sequence[str] | None
+    ) -> list[CompletionItem]:
+        """An added vendor's completions of these accounts (None: everyone's)."""
+        reader = completions_reader(source)
+        if reader is None:
+            return []
+        return await reader(self._upstreams.client(source), user_ids)
 
     # -- ISCOUT -----------------------------------------------------------------------------------
 

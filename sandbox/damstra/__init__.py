@@ -29,6 +29,9 @@ from sandbox.world import World
 
 __all__ = ["create_app"]
 
+# Where this API lives below the sandbox's address (as its production base URL ends), and its key.
+MOUNT = "/damstra/api/v2"
+CREDENTIAL = "sandbox-damstra-access-key"
 INVALID_KEY = {
     "message": "AccessKey does not exist",
     "reason": "Invalid access key",
