@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from gateway.data.identity import IdentityDirectory, LinkedAccounts
 from gateway.data.loaders import Loaders
+from gateway.data.vendors import completions_reader
 from gateway.errors import UpstreamNotFound
 from gateway.sources import SOURCE_ORDER, Source
 from gateway.upstreams.damstra import DamstraUser
@@ -136,5 +137,11 @@ class People:
             return bool(await self.loaders.iscout_completions_by_user.load(native_id))
         if source is Source.TRAINING_RECORDS and self.loaders.upstreams.training_records is not None:
             return native_id in await self.loaders.training_records_by_person()
-        # A LearningLogin login is reachable only through its username, which only the identity file gives.
-        return False
+        if source in (Source.DAMSTRA, Source.LEARNINGLOGIN, Source.ISCOUT, Source.TRAINING_RECORDS):
+            # A LearningLogin login is reachable only through its username, which only the identity file gives.
+            return False
+        # A vendor added beyond the four: real if it holds a completion of the account.
+        reader = completions_reader(source)
+        if reader is None or source not in self.loaders.upstreams.enabled():
+            return False
+        return bool(await reader(self.loaders.upstreams.client(source), [native_id]))
