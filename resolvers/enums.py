@@ -1,4 +1,4 @@
-"""The contract's enums (§6)."""
+"""The enums of docs/contract.md §6."""
 
 from __future__ import annotations
 
