@@ -1,6 +1,6 @@
 """Every date shape the upstreams send, parsed to aware UTC datetimes or plain dates.
 
-Seen in the seeds: `2015-10-29T15:28:59+0000`, `2016-08-24T15:00:00.000Z`,
+Seen in the vendors' documents (docs/vendors.md): `2015-10-29T15:28:59+0000`, `2016-08-24T15:00:00.000Z`,
 `2018-05-19T01:00:06.000+0800`, `2015-10-29 15:28:59` (no offset: taken as UTC),
 `YYYY-MM-DD`, iScout's `dateNumber` (the integer 20190101) and `created` (epoch milliseconds).
 """

@@ -1,4 +1,4 @@
-"""Configuration (contract §2): environment variables, optionally a TOML file named by
+"""Configuration (docs/contract.md §2): environment variables, optionally a TOML file named by
 LEARNGRAPH_CONFIG holding the same keys; the environment wins. Validated once at start-up.
 
     settings = load_settings()            # raises ConfigError with a message a person can act on
@@ -22,7 +22,7 @@ from gateway.sources import Source
 ENV_PREFIX = "LEARNGRAPH_"
 log = logging.getLogger(__name__)
 
-# The secret each source needs, by the name its variable carries (contract §2). A vendor added
+# The secret each source needs, by the name its variable carries (docs/contract.md §2). A vendor added
 # later (see ARCHITECTURE.md) takes `LEARNGRAPH_<SLUG>_URL`, `_TOKEN` and `_TIMEOUT_SECONDS`.
 SECRET_FIELD = {
     Source.DAMSTRA: "damstra_access_key",

@@ -1,4 +1,4 @@
-"""The four upstream sources, in the order a linked person takes their ID from (contract §5)."""
+"""The four upstream sources, in the order a linked person takes their ID from (docs/contract.md §5)."""
 
 from __future__ import annotations
 

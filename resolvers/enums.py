@@ -1,4 +1,4 @@
-"""The contract's enums (§6)."""
+"""The enums of docs/contract.md §6."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Role(enum.Enum):
     INSTRUCTOR = "INSTRUCTOR"
 
 
-# DAMSTRA role ids (seed 004, "Roles").
+# DAMSTRA role ids (DAMSTRA's API document, "Roles").
 DAMSTRA_ROLES = {
     3: Role.ADMIN,
     4: Role.EDITOR,
@@ -78,6 +78,6 @@ class ILTSessionStatus(enum.Enum):
     CANCELLED = "CANCELLED"
 
 
-# DAMSTRA ILT ids (seed 004, "ILT Session").
+# DAMSTRA ILT ids (DAMSTRA's API document, "ILT Session").
 ILT_STATE_IDS = {ILTSessionState.UPCOMING: 1, ILTSessionState.IN_PROGRESS: 2, ILTSessionState.PAST: 3}
 ILT_STATUS_IDS = {ILTSessionStatus.ACTIVE: 1, ILTSessionStatus.COMPLETED: 2, ILTSessionStatus.CANCELLED: 3}

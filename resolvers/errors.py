@@ -1,4 +1,4 @@
-"""GraphQL errors as the contract wants them (§7): every error carries `extensions.code`,
+"""GraphQL errors as docs/contract.md §7 wants them: every error carries `extensions.code`,
 upstream failures also `extensions.source`; partial failures reported by resolvers join
 the answer's errors; anything unexpected is masked, never leaking internals or credentials."""
 

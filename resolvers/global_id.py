@@ -1,4 +1,4 @@
-"""Relay global IDs (contract §5): standard base64 of `<TypeName>:<source>:<nativeId>`.
+"""Relay global IDs (docs/contract.md §5): standard base64 of `<TypeName>:<source>:<nativeId>`.
 
 encode("User", Source.DAMSTRA, "12345") == "VXNlcjpkYW1zdHJhOjEyMzQ1"
 decode("VXNlcjpkYW1zdHJhOjEyMzQ1") == GlobalId("User", Source.DAMSTRA, "12345")

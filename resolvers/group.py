@@ -40,7 +40,7 @@ class Group(Node):
             member_count=group.member_count,
             created_at=group.created_date,
             native_id=native,
-            # A group that names itself as parent (the seed's example does) has none.
+            # A group that names itself as parent (DAMSTRA's documented example does) has none.
             parent_id=group.parent_id if group.parent_id not in (None, group.id) else None,
         )
 

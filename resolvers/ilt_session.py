@@ -33,7 +33,7 @@ def _state(session: DamstraILTSession, now: datetime) -> ILTSessionState | None:
     word = (session.state or "").replace(" ", "").lower()
     if word in _STATE_WORDS:
         return _STATE_WORDS[word]
-    # Lists carry no state; it follows from the times (seed 004: 1 upcoming, 2 in progress, 3 past).
+    # Lists carry no state; it follows from the times (DAMSTRA's document: 1 upcoming, 2 in progress, 3 past).
     if session.start_datetime is None or session.end_datetime is None:
         return None
     if now < session.start_datetime:

@@ -1,4 +1,4 @@
-"""The `Query` root (contract §6)."""
+"""The `Query` root (docs/contract.md §6)."""
 
 from __future__ import annotations
 

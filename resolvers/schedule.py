@@ -75,7 +75,7 @@ def training_record_status(record: TrainingRecord) -> ScheduleStatus:
 STATUSES_OF_SOURCE: dict[SourceEnum, frozenset[ScheduleStatus]] = {
     # DAMSTRA's five words, and IN_PROGRESS for a started DUE; never ASSIGNED.
     SourceEnum.DAMSTRA: frozenset(ScheduleStatus) - {ScheduleStatus.ASSIGNED},
-    # A train session (seeds 000/001) has a completion date, a complete_by and a percent: never
+    # A train session (LearningLogin's documents) has a completion date, a complete_by and a percent: never
     # SCHEDULED (no start date), DUE (it is ASSIGNED until started) or CANCELLED (no such state).
     SourceEnum.LEARNINGLOGIN: frozenset(
         {
@@ -85,7 +85,7 @@ STATUSES_OF_SOURCE: dict[SourceEnum, frozenset[ScheduleStatus]] = {
             ScheduleStatus.COMPLETED,
         }
     ),
-    # A record has assigned/started/completed dates only (seed 002): no due date, so never DUE or
+    # A record has assigned/started/completed dates only (its document): no due date, so never DUE or
     # OVERDUE; no start date ahead, so never SCHEDULED; deleted rather than cancelled.
     SourceEnum.TRAINING_RECORDS: frozenset(
         {ScheduleStatus.ASSIGNED, ScheduleStatus.IN_PROGRESS, ScheduleStatus.COMPLETED}

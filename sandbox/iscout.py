@@ -1,10 +1,10 @@
-"""The ISCOUT sandbox: iScout's `completedtrainings.list` (seed 003), Slack-style `ok`/`error` answers.
+"""The ISCOUT sandbox: iScout's `completedtrainings.list` (docs/vendors.md), Slack-style `ok`/`error` answers.
 
     app = create_app(world, controls)              # routes relative to the base URL (ending in `/v1`)
     controls.extra["rate_limit_next"] = 2          # the next two calls answer `rate_limit_exceeded`
     controls.extra["error_next"] = ["token_inactive"]  # force identifiers the sandbox cannot reach itself
 
-Every answer, failures included, is HTTP 200: the seed documents errors only as `ok: false` bodies
+Every answer, failures included, is HTTP 200: iScout's document gives errors only as `ok: false` bodies
 and shows no status codes, and APIs in this style (Slack's, which iScout's copies: `ok`, `error`,
 `pretty`, `method.name` URLs) report everything on 200. Only injected faults use other statuses.
 """
@@ -32,7 +32,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 PARAMETERS = {"token", "pretty", "training_id", "user_id", "limit", "page"}
-# The seed's table of identifiers and what each means.
+# iScout's table of identifiers and what each means.
 DESCRIPTIONS = {
     "api_method_not_found": "The requested url did not match any iScout api method.",
     "request_method_invalid": "The requested method was not GET or POST.",
@@ -73,7 +73,7 @@ def _error_body(status: int) -> tuple[bytes, str]:
 
 
 def _render(completion: IScoutCompletion) -> dict[str, Any]:
-    # Unset optional fields are left out, as the seed's second and third records leave out
+    # Unset optional fields are left out, as the document's second and third records leave out
     # `specialExpirationDateNumber`.
     record: dict[str, Any] = {
         "user_id": completion.user_id,
@@ -130,7 +130,7 @@ class IScoutApi:
         if not isinstance(token, str) or not hmac.compare_digest(
             token.encode(), self.controls.credential.encode()
         ):
-            # Echoing the token is the seed's own example; the connector must never pass it on.
+            # Echoing the token is iScout's own example; the connector must never pass it on.
             raise IScoutFailure("token_invalid", f"The token `{token}` was not found.")
 
     def _list(self, data: dict[str, Any]) -> Response:

@@ -1,4 +1,4 @@
-"""The LEARNINGLOGIN sandbox: the seeds' train sessions API (000, 001) as a Rails app serves it.
+"""The LEARNINGLOGIN sandbox: LearningLogin's train sessions API (docs/vendors.md) as a Rails app serves it.
 
     app = create_app(world, controls)      # routes relative to the base URL (`.../api`)
 
@@ -43,8 +43,8 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 USERNAME_FILTER = "assignee_login_username_eq"
 _LEADING_NUMBER = re.compile(r"\s*[-+]?\d+(?:\.\d+)?")
 
-# One row per serialized attribute, in the seed's order: (json key, xml type or None).
-# The seed's XML types `cert-expiry` as a date but leaves `completion-date` untyped; kept as shown.
+# One row per serialized attribute, in the full document's order: (json key, xml type or None).
+# Its XML types `cert-expiry` as a date but leaves `completion-date` untyped; kept as shown.
 FIELDS: tuple[tuple[str, str | None], ...] = (
     ("id", "integer"),
     ("course_code", None),
@@ -165,7 +165,7 @@ def _cont(value: Any, wanted: str) -> bool:
 
 
 # Ransack predicates by the query parameter that names them: (the value's column(s), how to cast the
-# parameter, the comparison). The seed's descriptions make `cert_expiry_gt/lt` inclusive ("greater
+# parameter, the comparison). The full document makes `cert_expiry_gt/lt` inclusive ("greater
 # or equal", "less than or equal"); `unit_unit_expiry_gt/lt` are described only as "after"/"before",
 # so they keep ransack's strict meaning.
 def _filters(state: LearningLoginState) -> dict[str, tuple[Getter, Callable[[str], Any], Predicate]]:
@@ -224,7 +224,7 @@ class LearningLoginApi:
     async def index(self, request: Request) -> Response:
         fmt = _format(request)
         if not self._authenticated(request):
-            # The seed documents only the course player's auth failure; the API answers the same words.
+            # The documents give only the course player's auth failure; the API answers the same words.
             return _error(fmt, AUTH_ERROR, 401)
         matches = sorted(self._matching(request), key=lambda ts: ts.id, reverse=True)
         page = _page_number(request.query_params.get("page"))
@@ -256,7 +256,7 @@ class LearningLoginApi:
             return _error(fmt, AUTH_ERROR, 401)
         ids = _ids_from_query(request)
         if ids is not None:
-            # The older variant (seed 001): train session ids in the query string.
+            # The older variant (the short document): train session ids in the query string.
             doomed = [int(i) for i in ids if i.isdigit() and int(i) in self.state.train_sessions]
         else:
             params = await _unassign_params(request, fmt)
@@ -265,7 +265,7 @@ class LearningLoginApi:
             login_id, codes = params
             doomed = [ts.id for ts in self.state.sessions_of_logins([login_id]) if ts.course_code in codes]
         if not doomed:
-            # The seed's failure answer: 200 and a line of text, not an error status.
+            # The full document's failure answer: 200 and a line of text, not an error status.
             return PlainTextResponse(NOTHING_MATCHED)
         for session_id in doomed:
             del self.state.train_sessions[session_id]
@@ -329,11 +329,11 @@ class LearningLoginApi:
             "completion_date": ts.completion_date,
             "complete_by": ts.complete_by,
             "full_name": login.full_name if login else None,
-            # Kept as the world holds it: a number, a decimal string ("0.0") or null, as the seeds show.
+            # Kept as the world holds it: a number, a decimal string ("0.0") or null, as the documents show.
             "time_spent": ts.time_spent,
         }
         if show:
-            # The seed's show adds `success`: null until the session is completed.
+            # The full document's show adds `success`: null until the session is completed.
             record["success"] = True if ts.status == "Completed" else None
         return record
 
@@ -367,7 +367,7 @@ def _paging_headers(request: Request, page: int, total: int) -> dict[str, str]:
 
 
 async def _unassign_params(request: Request, fmt: str) -> tuple[int | None, set[str]] | Response:
-    """`{"course_codes": [...], "login_id": N}`, or the seed's XML inside `<content>`."""
+    """`{"course_codes": [...], "login_id": N}`, or the full document's XML inside `<content>`."""
     raw = await request.body()
     content_type = request.headers.get("content-type", "")
     data: Any

@@ -1,4 +1,4 @@
-"""The TRAINING_RECORDS sandbox: the seed's Training Records API (002) as Django REST framework serves it.
+"""The TRAINING_RECORDS sandbox: Training Records API (docs/vendors.md) as Django REST framework serves it.
 
     app = create_app(world, controls)      # routes relative to the base URL (before `/training/record/`)
     controls.extra["bare_array"] = True    # list pages as a bare JSON array instead of {count, next, ...}
@@ -141,7 +141,7 @@ class TrainingRecordsApi:
             errors["api_id"] = ["training record with this api id already exists."]
         if errors:
             return _json(errors, 400)
-        api_id = values.get("api_id") or self._new_api_id()  # the seed: generated when not given
+        api_id = values.get("api_id") or self._new_api_id()  # its document: generated when not given
         record = TrainingRecord(
             api_id=api_id,
             person_api_id=values["person_api_id"],

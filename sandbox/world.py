@@ -247,7 +247,7 @@ class TrainSession:
     completion_date: date | None
     complete_by: date | None
     last_attempt: date | None
-    time_spent: float | str | None  # the seed shows a number, a decimal string and null
+    time_spent: float | str | None  # LearningLogin's documents show a number, a decimal string and null
     unit_expiry: date | None = None
 
 

@@ -30,7 +30,7 @@ STAMP = "2017-01-16T01:33:27.012Z"
 FIRED_AT = datetime(2017, 1, 16, 1, 33, 27, 12_000, tzinfo=UTC)
 RECEIVED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
-# The seed's example bodies, verbatim (seed 004, "Webhooks"), with the event each must become.
+# The example bodies of DAMSTRA's API document ("Webhooks"), verbatim, with the event each must become.
 SEED_EVENTS: list[tuple[dict[str, str], TrainingEventType, str | None]] = [
     (
         {

@@ -1,4 +1,4 @@
-"""Cross-source identity (contract §4): which accounts belong to one person.
+"""Cross-source identity (docs/contract.md §4): which accounts belong to one person.
 
 The identity file (YAML or CSV, one person per entry) names accounts by the keys below.
 Entries that share an account, an email (case-insensitive) or an employee number are one

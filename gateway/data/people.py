@@ -4,8 +4,8 @@
     person.primary                                                  # the account the global ID names
 
 A person keeps the ID of their first account in the order DAMSTRA, LEARNINGLOGIN,
-TRAINING_RECORDS, ISCOUT (contract §5). DAMSTRA users join identity-file entries by
-DAMSTRA id, email (case-insensitive) or employee number (contract §4).
+TRAINING_RECORDS, ISCOUT (docs/contract.md §5). DAMSTRA users join identity-file entries by
+DAMSTRA id, email (case-insensitive) or employee number (docs/contract.md §4).
 """
 
 from __future__ import annotations

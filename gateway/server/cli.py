@@ -1,4 +1,4 @@
-"""learngraph serve | demo | sandbox | export-schema (contract §3)."""
+"""learngraph serve | demo | sandbox | export-schema (docs/contract.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DAMSTRA's webhooks (seed 004, "Webhooks") received at `POST /webhooks/damstra`.
+"""DAMSTRA's webhooks (docs/vendors.md, "Webhooks") received at `POST /webhooks/damstra`.
 
     Route("/webhooks/damstra", damstra_webhook, methods=["POST"])
 
@@ -72,7 +72,7 @@ class BadWebhook(ValueError):
 
 
 def _native_id(value: Any) -> str | None:
-    # The seed sends ids as strings; a number is the same id. Empty means absent (the sandbox
+    # The API document sends ids as strings; a number is the same id. Empty means absent (the sandbox
     # sends `"actingUserId": ""` when no user acted).
     if value is None or value == "":
         return None
@@ -94,12 +94,12 @@ Timestamp = Annotated[datetime | None, BeforeValidator(_timestamp)]
 
 
 class DamstraWebhook(BaseModel):
-    """Every key any of the seed's events carries; which ones an event needs is checked in `to_event`."""
+    """Every key any of the documented events carries; which ones an event needs is checked in `to_event`."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     name: StrictStr
-    # The seed spells it `userId` in some events and `userID` in others.
+    # The API document spells it `userId` in some events and `userID` in others.
     user_id: NativeId = Field(None, validation_alias=AliasChoices("userId", "userID"))
     lesson_schedule_id: NativeId = Field(None, validation_alias="lessonScheduleId")
     time_stamp: Timestamp = Field(None, validation_alias="timeStamp")

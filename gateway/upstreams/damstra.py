@@ -1,4 +1,4 @@
-"""DAMSTRA (Damstra Learning, formerly Velpic) public API v2.
+"""DAMSTRA (Damstra Learning, formerly Velpic) public API v2 (docs/vendors.md).
 
     client = DamstraClient.connect("https://app.velpic.com/api/v2", secret=SecretStr(key))
     page = await client.search_users(q="smith", max_results=20)
@@ -282,7 +282,7 @@ def _text(value: Any) -> str | None:
 
 
 def decode_damstra_error(source: Source, response: httpx.Response, body: Any) -> UpstreamError | None:
-    """DAMSTRA error bodies, on any status: stand-ins (and the seed's own examples) send them on 200."""
+    """DAMSTRA error bodies, on any status: stand-ins (and the document's own examples) send them on 200."""
     if not isinstance(body, dict):
         return None
     internal = body.get("internalCode")
@@ -320,7 +320,7 @@ def _present(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _joined(values: Sequence[int | str] | None) -> str | None:
-    # Array query parameters go comma-separated, as the seed's `lessonIds=1234,1235`.
+    # Array query parameters go comma-separated, as the API document's `lessonIds=1234,1235`.
     return None if values is None else ",".join(str(v) for v in values)
 
 
@@ -430,8 +430,8 @@ class DamstraClient(Connector):
         return parse_record(SOURCE, DamstraCreated, await self._write("POST", "user", fields.to_body()))
 
     async def update_user(self, user_id: int | str, fields: DamstraUserInput) -> DamstraUser:
-        # The seed shows the body with no method or path; PUT on the user's own URL is the REST
-        # reading (the body repeats the id, as the seed's example does).
+        # The API document shows the body with no method or path; PUT on the user's own URL is the REST
+        # reading (the body repeats the id, as the document's example does).
         uid = numeric_id(user_id, "DAMSTRA user id")
         body = {"id": int(uid), **fields.to_body()}
         return parse_record(SOURCE, DamstraUser, await self._write("PUT", f"user/{uid}", body))
@@ -451,7 +451,7 @@ class DamstraClient(Connector):
     async def generate_login_url(self, user_id: int | str, expires_in: ExpiresIn = "day") -> str:
         path = f"user/{numeric_id(user_id, 'DAMSTRA user id')}/generate_login_url"
         response, body = await self.http.write("POST", path, params={"expiresIn": expires_in})
-        # The seed shows the body as the bare `touch_token_url`: a JSON string or plain text.
+        # The API document shows the body as the bare `touch_token_url`: a JSON string or plain text.
         if isinstance(body, dict):
             body = body.get("url") or body.get("loginUrl") or body.get("touchTokenUrl")
         url = body if isinstance(body, str) else (response.text.strip() if body is None else "")
@@ -596,7 +596,7 @@ class DamstraClient(Connector):
                     int(numeric_id(i, "DAMSTRA lesson version id")) for i in lesson_version_ids
                 ],
                 "scheduleDate": format_damstra_datetime(schedule_date) if schedule_date else None,
-                # The seed types gracePeriod as a string ("14").
+                # The API document types gracePeriod as a string ("14").
                 "gracePeriod": str(grace_period) if grace_period is not None else None,
                 "gracePeriodUnit": grace_period_unit,
             }
@@ -620,7 +620,7 @@ class DamstraClient(Connector):
             {
                 "lessonId": lesson_id,
                 "lessonVersionId": lesson_version_id,
-                # The seed marks completedDate required; "now" is what a manual completion means.
+                # The API document marks completedDate required; "now" is what a manual completion means.
                 "completedDate": format_damstra_datetime(completed_date or datetime.now(UTC)),
                 "manuallyCompletedByUserId": completed_by_user_id,
             }

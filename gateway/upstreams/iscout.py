@@ -1,4 +1,4 @@
-"""ISCOUT: iScout's `completedtrainings.list` (seed 003).
+"""ISCOUT: iScout's `completedtrainings.list` (docs/vendors.md).
 
     client = IScoutClient.connect("https://api.iscout.com/v1", secret=SecretStr(token))
     page = await client.list_completions(user_id="5804f0f40ef50473af5870e6", limit=50)
@@ -36,7 +36,7 @@ from gateway.upstreams.records import Record, UpstreamDate, UpstreamDateTime, pa
 
 SOURCE = Source.ISCOUT
 COMPLETIONS_METHOD = "completedtrainings.list"
-MAX_PAGE_SIZE = 1000  # the seed: "Max 1000"; more answers parameter_invalid
+MAX_PAGE_SIZE = 1000  # iScout's document: "Max 1000"; more answers parameter_invalid
 
 
 class IScoutCompletion(Record):
@@ -82,7 +82,7 @@ def decode_iscout_error(source: Source, response: httpx.Response, body: Any) -> 
         identifier = body.get("error") if isinstance(body.get("error"), str) else None
         cls = _BY_IDENTIFIER.get(identifier or "", UpstreamRejected)  # parameter_*, request_*, unknown
         if identifier in _UNAUTHORIZED:
-            # token_invalid's description echoes the token (the seed's own example): never keep it.
+            # token_invalid's description echoes the token (iScout's own example): never keep it.
             cls, description = UpstreamUnauthorized, "the token was missing, invalid or inactive"
         else:
             description = str(body.get("description") or "no description")

@@ -1,10 +1,10 @@
-"""LEARNINGLOGIN train sessions (seeds 000 and 001).
+"""LEARNINGLOGIN train sessions (LearningLogin's full and short documents, docs/vendors.md).
 
     client = LearningLoginClient.connect("https://learninglogin.com/api", secret=SecretStr(token))
     page = await client.list_train_sessions(TrainSessionFilters(assignee_login_username_eq="jdoe"))
     async for session in client.iter_train_sessions(TrainSessionFilters(score_eq=80)): ...
 
-The token rides in the `token` query parameter (the only auth the seeds show); listings are bare
+The token rides in the `token` query parameter (the only auth either document shows); listings are bare
 JSON arrays paged by RFC 8288 `Link` headers (64 a page, `Total` and `Per-Page` headers) and
 filtered with ransack-style parameters; unassigning reports "nothing matched" as a 200 with text.
 The course player (`/train_sessions/{login_id}/{course_code}?token=...`) has no method here: its
@@ -37,7 +37,7 @@ from gateway.upstreams.paging import LinkHeaderPaging, Listing, PageRequest
 from gateway.upstreams.records import LenientFloat, Record, UpstreamDate, parse_record, parse_records
 
 SOURCE = Source.LEARNINGLOGIN
-PER_PAGE = 64  # the seed's `Per-Page`; the API takes no page-size parameter
+PER_PAGE = 64  # the full document's `Per-Page`; the API takes no page-size parameter
 NO_MATCHING_TRAIN_SESSIONS = "NO_MATCHING_TRAIN_SESSIONS"
 NOTHING_MATCHED_TEXT = "Could not find any corresponding train sessions."
 AUTH_ERROR_TEXT = "Authentication error"
@@ -61,20 +61,20 @@ class TrainSession(Record):
     cert_expiry: UpstreamDate = None
     completion_date: UpstreamDate = None
     complete_by: UpstreamDate = None
-    last_attempt: UpstreamDate = None  # filterable, but the seeds' bodies do not show it
+    last_attempt: UpstreamDate = None  # filterable, but no documented body shows it
     full_name: str | None = None
-    time_spent: LenientFloat = None  # 12.5, "0.0" or null, all in the seeds
+    time_spent: LenientFloat = None  # 12.5, "0.0" or null, all in the documents
     success: bool | None = None  # only `GET /train_sessions/{id}` sends it
 
 
 @dataclass(frozen=True)
 class TrainSessionFilters:
-    """The seeds' search filters for `GET /train_sessions`; unset ones are not sent.
+    """The documented search filters for `GET /train_sessions`; unset ones are not sent.
 
         TrainSessionFilters(score_eq=80, completion_date_gteq=date(2015, 1, 1))
 
-    The seeds disagree on `cert_expiry_gt/lt`: 000 calls them "greater/less than or equal", 001
-    "after/before"; they are sent as named and the upstream decides.
+    The documents disagree on `cert_expiry_gt/lt`: the full one says "greater/less than or equal",
+    the short one "after/before"; they are sent as named and the upstream decides.
     """
 
     course_code_or_course_name_cont: str | None = None
@@ -101,7 +101,7 @@ def _param(value: Any) -> str:
     if isinstance(value, date):
         return value.strftime("%Y-%m-%d")  # also for a datetime: the API takes dates only
     if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # `score_eq=80`, as the seed's sample request
+        return str(int(value))  # `score_eq=80`, as the full document's sample request
     return str(value)
 
 
@@ -206,15 +206,15 @@ class LearningLoginClient(Connector):
 
     async def unassign_courses(self, login_id: int | str, course_codes: Sequence[str]) -> None:
         """Removes the login's sessions of these courses. None matched: UpstreamNotFound with
-        upstream_code NO_MATCHING_TRAIN_SESSIONS (the seed's 200-with-text answer)."""
+        upstream_code NO_MATCHING_TRAIN_SESSIONS (the documented 200-with-text answer)."""
         codes = _non_empty(course_codes, "course code")
         body = {"course_codes": codes, "login_id": int(numeric_id(login_id, "LEARNINGLOGIN login id"))}
         await self.http.write("POST", "train_sessions/unassign", json=body)
 
     async def unassign_train_sessions(self, session_ids: Sequence[int | str]) -> None:
-        """The older unassign (seed 001) by train session id; none matched: as `unassign_courses`."""
+        """The older unassign (short document) by train session id; none matched: as `unassign_courses`."""
         ids = [numeric_id(i, "LEARNINGLOGIN train session id") for i in _non_empty(session_ids, "id")]
-        # Seed 001 writes `?ids=[ids]` and calls it an array. Rails reads an array from the query
+        # The short document writes `?ids=[ids]` and calls it an array. Rails reads an array from the query
         # only in Rack's `ids[]=1&ids[]=2` form (`ids=[1,2]` arrives as one string that a plain
         # `where(id: params[:ids])` cannot use), so that is the form sent.
         await self.http.write("POST", "train_sessions/unassign", params={"ids[]": ids})

@@ -1,4 +1,4 @@
-"""TRAINING_RECORDS: an HR suite's Training Records API (seed 002), a Django REST framework service.
+"""TRAINING_RECORDS: an HR suite's Training Records API (docs/vendors.md), a Django REST framework service.
 
     client = TrainingRecordsClient.connect(url, secret=SecretStr(token))
     window = await client.list_records(search="safety", limit=20)

@@ -1,7 +1,7 @@
 """The `Mutation` root: one class of mutations per concern, merged.
 
 Every mutation takes one `input` and answers a payload with the changed objects, read fresh, and
-`userErrors` (contract §6); see `running.py` for the frame they share.
+`userErrors` (docs/contract.md §6); see `running.py` for the frame they share.
 """
 
 from __future__ import annotations

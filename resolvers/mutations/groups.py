@@ -154,7 +154,7 @@ async def _create_group(info: Info, value: CreateGroupInput) -> CreateGroupPaylo
     parent = await load_group(info, ["parentId"], parent_native) if parent_native else None
     try:
         created = await info.context.writes.create_group(
-            # The seed marks description required: an empty one is "none".
+            # DAMSTRA's API document marks description required: an empty one is "none".
             name,
             description=(value.description or "").strip(),
             parent_id=parent.id if parent else None,

@@ -332,7 +332,7 @@ async def _update(info: Info, value: UpdateILTSessionInput) -> UpdateILTSessionP
     if ends_at is not None and starts_at is None and start is not None and ends_at <= start:
         raise Refused.at(["endsAt"], f"must be after the session's start, {_iso(start)}")
     fields = DamstraILTSessionInput(
-        # The seed's PATCH requires instructorId and location: unchanged ones are sent as they are.
+        # DAMSTRA's documented PATCH requires instructorId and location: unchanged ones are sent as they are.
         instructor_id=instructor_id if instructor_id is not None else session.instructor_id,
         location=value.location if value.location is not None else session.location,
         start_datetime=starts_at,

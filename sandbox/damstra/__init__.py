@@ -1,10 +1,10 @@
-"""The DAMSTRA sandbox: Damstra Learning's public API v2 (seed 004) over the world's DAMSTRA state.
+"""The DAMSTRA sandbox: Damstra Learning's public API v2 (docs/vendors.md) over the world's DAMSTRA state.
 
     app = create_app(world, SandboxControls(credential="sandbox-damstra-access-key"))
 
 Routes are relative to the API's base URL (`https://app.velpic.com/api/v2` in production). Every
 request carries the key in the `AccessKey` header. Lists page with `startIndex`/`maxResults`; writes
-change the world and, when `controls.extra["webhook_url"]` is set, post the seed's webhook events.
+change the world and, when `controls.extra["webhook_url"]` is set, post the documented webhook events.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def fault_body(status: int) -> tuple[bytes, str]:
-    """The seed's 500 body, for the failures the controls inject."""
+    """The API document's 500 body, for the failures the controls inject."""
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     return orjson.dumps({"internalCode": status, "error": phrase}), "application/json"
 

@@ -31,9 +31,9 @@ from sandbox.world import (
 
 T = TypeVar("T")
 
-DEFAULT_PAGE_SIZE = 20  # the seed says "Default is 0", which would answer nothing at all
+DEFAULT_PAGE_SIZE = 20  # the API document says "Default is 0", which would answer nothing at all
 MAX_PAGE_SIZE = 1000
-CLIENT_ID = 76  # the organisation id in the seed's getting-started example
+CLIENT_ID = 76  # the organisation id in the API document's getting-started example
 OPEN_STATUSES = frozenset({"scheduled", "due", "overdue"})
 
 
@@ -115,7 +115,7 @@ class ApiError(Exception):
 
 
 def error_body(status: int, message: str, reason: str) -> dict[str, Any]:
-    """The seed's error style for the cases it gives no body of its own."""
+    """The API document's error style for the cases it gives no body of its own."""
     return {
         "message": message,
         "reason": reason,
@@ -142,7 +142,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def empty_response() -> Response:
-    """The seed's bare `HTTP/1.1 200 OK` answers."""
+    """The API document's bare `HTTP/1.1 200 OK` answers."""
     return Response(b"", status_code=200, media_type="application/json")
 
 
@@ -202,7 +202,7 @@ def page_of(items: Sequence[T], request: Request) -> list[T]:
 
 
 def paged(items: Sequence[T], request: Request, render: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
-    """`{"results": [...], "meta": {...}}`; `endIndex` is exclusive, as in the seed (0, 2 for two users)."""
+    """`{"results": [...], "meta": {...}}`; `endIndex` is exclusive, as documented (0, 2 for two users)."""
     start, _ = page_window(request)
     window = page_of(items, request)
     return {
@@ -261,7 +261,7 @@ def field_ints(body: dict[str, Any], name: str) -> list[int]:
 
 
 def field_id_objects(body: dict[str, Any], name: str) -> list[int] | None:
-    """The seed's `[{"id": 1}]` lists (a user's groups)."""
+    """The API document's `[{"id": 1}]` lists (a user's groups)."""
     value = body.get(name)
     if value is None:
         return None

@@ -42,7 +42,7 @@ from sandbox.world import DamstraAttendee, DamstraILTSession, DamstraSchedule
 
 ACTIVE, COMPLETED, CANCELLED = 1, 2, 3
 DEFAULT_PLACES = 20
-# The only cancellation reason the seed shows; it promises a table of others that it never gives.
+# The only cancellation reason the API document shows; it promises a table of others that it never gives.
 CANCELLATION_REASON = "SCHEDULE_CANCELLED_MANUALLY"
 
 
@@ -261,7 +261,7 @@ async def list_attendees(ctx: Context, request: Request) -> Response:
     render = functools.partial(attendee_json, ctx.state)
     if "startIndex" in request.query_params or "maxResults" in request.query_params:
         return json_response(paged(attendees, request, render))
-    # The seed documents no paging parameters here: without them, every attendee comes back.
+    # The API document gives no paging parameters here: without them, every attendee comes back.
     meta = {"totalResultCount": len(attendees), "startIndex": 0, "endIndex": len(attendees)}
     return json_response({"results": [render(a) for a in attendees], "meta": meta})
 

@@ -24,7 +24,7 @@ from sandbox.world import DamstraLesson
 
 
 def _matching(ctx: Context, request: Request) -> list[DamstraLesson]:
-    # The seed copies the group search's wording ("will match to group name"): q matches the lesson name.
+    # The document copies the group search's words ("will match to group name"): q matches the lesson name.
     q = (request.query_params.get("q") or "").strip().casefold()
     ids = {to_int(raw, "lessonIds") for raw in query_list(request, "lessonIds")}
     states = set(query_list(request, "publishedStates"))
@@ -51,7 +51,7 @@ async def list_lessons(ctx: Context, request: Request) -> Response:
 
 async def list_lesson_details(ctx: Context, request: Request) -> Response:
     body = _listing(ctx, request, lesson_details_json)
-    # The seed's details listing wraps itself in stray `id: "null"` and date keys, in meta and at the top.
+    # The documented details listing wraps itself in stray `id: "null"` and date keys, in meta and at the top.
     stamp = date_offset(ctx.now())
     body["meta"].update({"id": "null", "createdDate": stamp, "modifiedDate": stamp})
     body.update({"createdDate": stamp, "modifiedDate": stamp, "id": "null"})

@@ -48,7 +48,7 @@ async def list_user_schedules(ctx: Context, request: Request) -> Response:
     if status != "all" and status not in SCHEDULE_STATUS_IDS:
         raise bad_request("status must be one of all, scheduled, due, overdue, completed, cancelled")
     found = [s for s in ctx.state.schedules_of(user.id) if status == "all" or s.status == status]
-    # The seed's answer has no `meta` here: a page shorter than asked is the last one.
+    # The API document's answer has no `meta` here: a page shorter than asked is the last one.
     return json_response({"results": [schedule_json(ctx.state, s) for s in page_of(found, request)]})
 
 
@@ -70,7 +70,7 @@ def _add_months(start: datetime, months: int) -> datetime:
 
 
 def _due(body: dict[str, Any], start: datetime) -> datetime:
-    amount = field_int(body, "gracePeriod")  # the seed sends it as a string: "14"
+    amount = field_int(body, "gracePeriod")  # the API document sends it as a string: "14"
     unit = field_str(body, "gracePeriodUnit")
     if amount is not None and unit is None:
         raise bad_request("gracePeriodUnit is required when gracePeriod is given", "Missing field")
@@ -219,7 +219,7 @@ def _embed_url(ctx: Context, schedule_id: int) -> Response:
         raise ApiError(409, {"internalCode": 837, "error": "This lesson schedule is completed"})
     if schedule.status == "cancelled":
         raise ApiError(409, {"internalCode": 836, "error": "This lesson schedule is cancelled"})
-    # The seed's token is a base64-encoded UUID; a stable one per schedule keeps the sandbox repeatable.
+    # The document's token is a base64-encoded UUID; a stable one per schedule keeps the sandbox repeatable.
     token = base64.b64encode(str(uuid.uuid5(uuid.NAMESPACE_URL, f"damstra/schedule/{schedule.id}")).encode())
     return json_response(
         {"embedUrl": f"https://app.velpic.com/#player/{schedule.id}?embed=true&token={token.decode()}"}

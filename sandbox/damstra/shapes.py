@@ -1,4 +1,4 @@
-"""World objects as DAMSTRA writes them: the seed's field names, order and date shapes."""
+"""World objects as DAMSTRA writes them: its API document's field names, order and date shapes."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from sandbox.world import (
     DamstraUser,
 )
 
-# Only `published: 65` (an active lesson) and `statusId: 94` (completed) appear in the seed;
+# Only `published: 65` (an active lesson) and `statusId: 94` (completed) appear in the API document;
 # the other codes are the sandbox's own, kept distinct so nothing reads them by accident.
 PUBLISHED = {"active": 65, "inactive": 66, "never": 67, "rendering": 68, "error": 69}
 SCHEDULE_STATUS_IDS = {"scheduled": 90, "due": 91, "overdue": 92, "completed": 94, "cancelled": 95}
@@ -182,7 +182,7 @@ def schedule_json(state: DamstraState, schedule: DamstraSchedule) -> dict[str, A
 
 
 def schedule_detail_json(state: DamstraState, schedule: DamstraSchedule) -> dict[str, Any]:
-    """`GET /lesson_schedule/{id}`: the seed's big object, plus the list item's `status`, `statusId` and
+    """`GET /lesson_schedule/{id}`: the document's big object, plus the list item's `status`, `statusId` and
     `scheduleType` (the same entity; without them a single schedule's status could only be guessed)."""
     lesson = state.lessons.get(schedule.lesson_id)
     user = state.users.get(schedule.user_id)
@@ -191,7 +191,7 @@ def schedule_detail_json(state: DamstraState, schedule: DamstraSchedule) -> dict
     return {
         "startDate": date_millis_z(schedule.start_date),
         "endDate": date_millis_z(schedule.end_date),
-        # The seed's completed example says `active: false`: open schedules are the active ones.
+        # The API document's completed example says `active: false`: open schedules are the active ones.
         "active": schedule.status in OPEN_STATUSES,
         "userId": schedule.user_id,
         "clientId": CLIENT_ID,

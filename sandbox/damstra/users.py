@@ -129,7 +129,7 @@ def _place_in_groups(
 
 
 def _generated_user_name(ctx: Context, first_name: str, last_name: str) -> str:
-    """A user name for a user given none (the seed: "automatically generated"): first.last, numbered."""
+    """A user name for a user given none (the document: "automatically generated"): first.last, numbered."""
     base = re.sub(r"[^a-z0-9.]", "", f"{first_name}.{last_name}".casefold()) or "user"
     taken = {u.user_name.casefold() for u in ctx.state.users.values()}
     name, n = base, 1
@@ -175,9 +175,9 @@ def _apply(ctx: Context, user: DamstraUser, body: dict[str, Any], roles: list[in
 async def create_user(ctx: Context, request: Request) -> Response:
     body = await body_object(request)
     if body.get("id") is not None:
-        # The seed gives Update User no path, and its body carries the id: take that as an update too.
+        # The API document gives Update User no path, and its body carries the id: take that as an update too.
         return await _update(ctx, ctx.user(field_int(body, "id", required=True) or 0), body)
-    # The seed: "userName (Optional) ... automatically generated if none is supplied".
+    # The API document: "userName (Optional) ... automatically generated if none is supplied".
     for key in ("firstName", "lastName"):
         field_str(body, key, required=True)
     roles = _check_roles(body)
@@ -279,7 +279,7 @@ async def generate_login_url(ctx: Context, request: Request) -> Response:
     if expires == "disabled":
         return Response(b"", media_type="application/json")  # the user's magic links are switched off
     token = hashlib.sha256(f"{user.id}:{expires}:{ctx.now().isoformat()}".encode()).hexdigest()[:40]
-    # The seed answers the bare URL (`touch_token_url`), not a JSON document, despite its content type.
+    # The document answers the bare URL (`touch_token_url`), not a JSON document, despite its content type.
     url = f"https://app.velpic.com/#touch/{token}?expiresIn={expires}"
     return Response(url.encode(), media_type="application/json")
 
@@ -287,7 +287,7 @@ async def generate_login_url(ctx: Context, request: Request) -> Response:
 def routes(ctx: Context) -> list[Route]:
     return [
         route("/user", list_users, ctx),
-        route("/user/", list_users, ctx),  # the seed's own example asks for `/user/?roleId=3`
+        route("/user/", list_users, ctx),  # the API document's own example asks for `/user/?roleId=3`
         route("/user", create_user, ctx, ["POST"]),
         route("/user/{userId}", get_user, ctx),
         route("/user/{userId}", update_user, ctx, ["POST", "PUT"]),

@@ -3,7 +3,7 @@
     webhooks.fire(schedule_created(schedule, now))
 
 Posts go out in the background, in order, and never hold up or fail the API answer that caused them.
-The keys are the seed's, including its `userId` (completed, user events) vs `userID` (created, changed,
+The keys are the API document's, with its `userId` (completed, user events) vs `userID` (created, changed,
 cancelled) spelling; every id is a string there.
 """
 

@@ -98,7 +98,7 @@ class Done:
 
 
 def world_completions(world: World) -> list[Done]:
-    """Every completion in the world, by the contract's reading of each source (§6)."""
+    """Every completion in the world, read from each source as docs/contract.md §6 says."""
     done: list[Done] = []
     for s in world.damstra.schedules.values():
         if s.status == "completed" and s.completed is not None:

@@ -156,7 +156,7 @@ async def test_update_group_changes_what_is_given_and_later_queries_show_it(gate
     held = state(gateway).groups[201]
     assert (held.name, held.description, held.parent_id) == ("Depot Two", "Training group 2", None)
     write = next(e for e in gateway.log(Source.DAMSTRA).entries if e.method == "POST")
-    # The seed's update wants name and description: the unchanged one goes as DAMSTRA holds it.
+    # DAMSTRA's documented update wants name and description: the unchanged one goes as DAMSTRA holds it.
     assert (write.path, orjson.loads(write.body)) == (
         "/group/201",
         {"name": "Depot Two", "description": "Training group 2"},

@@ -278,7 +278,7 @@ async def test_update_changes_the_fields_given_and_moves_the_attendees_schedules
     assert (stored.notes, stored.instructor_id) == (notes, instructor)  # not given: unchanged
     assert all(s.start_date == new_start for s in moving)
     assert writes(gateway) == [f"PATCH /ilt_session/{ACTIVE}"]
-    # The seed's PATCH requires instructorId and location: the unchanged instructor rides along.
+    # DAMSTRA's documented PATCH requires instructorId and location: the unchanged instructor rides along.
     assert bodies(gateway)[0]["instructorId"] == instructor
     assert "notes" not in bodies(gateway)[0]
     assert sorted((e.type, e.schedule_id, e.user_id) for e in events) == sorted(

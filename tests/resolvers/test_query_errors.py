@@ -1,4 +1,4 @@
-"""Partial failure per source and bad input, on every Query field (contract §7)."""
+"""Partial failure per source and bad input, on every Query field (docs/contract.md §7)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ USERS = """query($first: Int, $after: String, $search: String, $email: String, $
 
 
 def accounts_of(person: Person) -> list[tuple[str, str, str]]:
-    """(slug, native id, Source name) of each account the person really has, in the contract's order."""
+    """(slug, native id, Source name) of each account the person really has, in docs/contract.md §5 order."""
     found = [
         ("damstra", person.damstra_user_id, "DAMSTRA"),
         ("learninglogin", person.learninglogin_login_id, "LEARNINGLOGIN"),

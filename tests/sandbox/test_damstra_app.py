@@ -1,4 +1,4 @@
-"""The DAMSTRA sandbox app, spoken to as the seed's API: plain HTTP requests, no connector."""
+"""The DAMSTRA sandbox app, spoken to as the documented API: plain HTTP requests, no connector."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ async def test_a_missing_or_wrong_access_key_answers_806(
         assert response.json() == expected
     async with httpx.AsyncClient(transport=sandbox_transport, base_url=BASE) as bare:
         assert (await bare.post("/group", json={"name": "x"})).json()["internalCode"] == 806
-    # The header name is case-insensitive, as the seed's own examples send `accesskey`.
+    # The header name is case-insensitive, as the API document's own examples send `accesskey`.
     assert (await api.get("/user", headers={"accesskey": KEY["AccessKey"]})).status_code == 200
 
 
@@ -113,7 +113,7 @@ async def test_user_list_pages_with_start_index_and_max_results(
     tail = (await api.get("/user", params={"startIndex": len(active_ids) - 2, "maxResults": 5})).json()
     assert [u["id"] for u in tail["results"]] == active_ids[-2:]
     assert tail["meta"]["endIndex"] == len(active_ids)
-    # No maxResults: a default page of 20 (the seed's "Default is 0" would answer nothing).
+    # No maxResults: a default page of 20 (the API document's "Default is 0" would answer nothing).
     assert len((await api.get("/user")).json()["results"]) == 20
     everyone = (await api.get("/user", params={"maxResults": 5000})).json()
     assert len(everyone["results"]) == len(active_ids)
@@ -143,7 +143,7 @@ async def test_user_lesson_schedules_page_without_meta(api: httpx.AsyncClient, s
     state = state_of(sandbox)
     mine = sorted(s.id for s in state.schedules.values() if s.user_id == 10000)
     body = (await api.get("/user/10000/lesson_schedule", params={"maxResults": 2})).json()
-    assert body.keys() == {"results"}  # as the seed shows it: no meta
+    assert body.keys() == {"results"}  # as the API document shows it: no meta
     assert [s["id"] for s in body["results"]] == mine[:2]
     rest = (await api.get("/user/10000/lesson_schedule", params={"startIndex": 2, "maxResults": 100})).json()
     assert [s["id"] for s in rest["results"]] == mine[2:]
@@ -215,7 +215,7 @@ async def test_user_shape_and_writes(api: httpx.AsyncClient, sandbox: Sandbox) -
     assert (await api.get(f"/user/{new_id}")).json()["active"] is True
 
     link = await api.post(f"/user/{new_id}/generate_login_url", params={"expiresIn": "week"})
-    assert link.status_code == 200 and link.text.startswith("https://")  # the bare URL, as the seed shows
+    assert link.status_code == 200 and link.text.startswith("https://")  # the bare URL, as documented
     assert (
         await api.post(f"/user/{new_id}/generate_login_url", params={"expiresIn": "hour"})
     ).status_code == 400
@@ -561,7 +561,7 @@ async def test_writes_post_the_seeds_webhook_events(api: httpx.AsyncClient, sand
         str(ids[0]),
         "10003",
     )
-    assert completed.keys() == {"name", "lessonScheduleId", "userId", "timeStamp"}  # the seed's `userId` here
+    assert completed.keys() == {"name", "lessonScheduleId", "userId", "timeStamp"}  # documented `userId` here
     assert completed["name"] == "lesson.schedule.completed" and MILLIS_Z.match(completed["timeStamp"])
     assert inactivated == {
         "name": "user.account.inactivate",

@@ -1,4 +1,4 @@
-"""The LEARNINGLOGIN sandbox app, spoken to as the seeds' API: plain HTTP requests, no connector."""
+"""The LEARNINGLOGIN sandbox app, spoken to as the documented API: plain HTTP requests, no connector."""
 
 from __future__ import annotations
 
@@ -256,7 +256,7 @@ FILTERS: list[FilterCase] = [
         lambda s: _some(s, "completion_date"),
         lambda s, ts, v: ts.completion_date is not None and ts.completion_date <= _day(v),
     ),
-    # The seed: cert_expiry_gt is "greater or equal", cert_expiry_lt "less than or equal".
+    # The full document: cert_expiry_gt is "greater or equal", cert_expiry_lt "less than or equal".
     (
         "cert_expiry_gt",
         lambda s: _some(s, "cert_expiry"),
@@ -369,7 +369,7 @@ async def test_the_xml_list_has_the_seeds_shape(api: httpx.AsyncClient, state: L
             assert spent.attrib == {"nil": "true"}
         else:
             assert spent.get("type") == "decimal" and float(spent.text or "") == float(ts.time_spent)
-    # The seed leaves completion-date untyped.
+    # The full document leaves completion-date untyped.
     done = next(e for e in items if e.findtext("completion-date"))
     assert done.find("completion-date").attrib == {}  # type: ignore[union-attr]
 
@@ -422,7 +422,7 @@ async def test_unassign_by_course_codes(api: httpx.AsyncClient, state: LearningL
     assert mine[other] in state.train_sessions
     assert other_logins <= set(state.train_sessions)
 
-    # Nothing matched (again): 200 and the seed's line of text.
+    # Nothing matched (again): 200 and the full document's line of text.
     again = await api.post(
         "/train_sessions/unassign", params=authed(), json={"course_codes": [code], "login_id": login_id}
     )

@@ -1,5 +1,5 @@
 """The DAMSTRA connector against the DAMSTRA sandbox: every endpoint, the state writes leave behind,
-paging, errors, the path guard, retries and timeouts; and the error decoder on the seed's bodies."""
+paging, errors, the path guard, retries and timeouts; and the error decoder on DAMSTRA's documented bodies."""
 
 from __future__ import annotations
 
@@ -579,7 +579,7 @@ async def test_a_hanging_upstream_times_out(sandbox: Sandbox, sandbox_address: s
         await damstra.aclose()
 
 
-# -- the decoder on the seed's bodies -------------------------------------------------------------
+# -- the decoder on the API document's bodies -----------------------------------------------------
 
 
 def answer(status: int, body: Any = None, content: bytes | None = None) -> httpx.Response:
@@ -651,7 +651,7 @@ SEED_806 = {
         (200, {"internalCode": 500, "error": "Internal Server Error"}, UpstreamUnavailable, 500, None),
         (200, {"error": "Lesson Schedule already exists"}, UpstreamRejected, ALREADY_SCHEDULED, None),
         (409, {"error": "Lesson Schedule already exists"}, UpstreamRejected, ALREADY_SCHEDULED, None),
-        # The seed's group 404: `"error": true` and an unfinished `"internalCode": TBD`.
+        # The API document's group 404: `"error": true` and an unfinished `"internalCode": TBD`.
         (
             404,
             {
@@ -694,7 +694,7 @@ def test_decoder_leaves_successes_and_bare_failures_alone() -> None:
     assert decode(200, {"ids": [1, 2]}) is None
     assert decode(200, {"error": False, "id": 3}) is None
     assert decode(200, None) is None
-    # No JSON at all (the seed's unparseable `"internalCode": TBD`): http.py maps the status alone.
+    # No JSON at all (the API document's unparseable `"internalCode": TBD`): http.py maps the status alone.
     raw = b'{"message":"No group found for that Id","error":true,"internalCode":TBD,"statusCode":404}'
     assert decode_damstra_error(Source.DAMSTRA, answer(404, content=raw), None) is None
     assert type(decode(429, {"message": "Slow down"})).__name__ == "UpstreamRateLimited"

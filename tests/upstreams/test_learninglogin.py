@@ -240,7 +240,7 @@ async def test_unassign_courses_removes_the_logins_sessions(
     assert parse_qs(entry.query) == {"token": [TOKEN]}
     assert TOKEN.encode() not in entry.body
 
-    # The seed's 200-with-text "nothing matched" is a failure, not a success.
+    # The documented 200-with-text "nothing matched" is a failure, not a success.
     with pytest.raises(UpstreamNotFound) as caught:
         await client.unassign_courses(login_id, [gone])
     assert caught.value.upstream_code == NO_MATCHING_TRAIN_SESSIONS
