@@ -41,8 +41,8 @@ from gateway.errors import (
 )
 from gateway.native_ids import numeric_id
 from gateway.sources import Source
+from gateway.upstreams.auth import Auth, HeaderAuth
 from gateway.upstreams.connector import Connector
-from gateway.upstreams.http import Auth, HeaderAuth
 from gateway.upstreams.paging import Listing, PageRequest, StartIndexPaging
 from gateway.upstreams.records import CamelRecord, LenientFloat, UpstreamDateTime, parse_record, parse_records
 

@@ -29,8 +29,8 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
+from gateway.upstreams.auth import Auth, BodyAuth
 from gateway.upstreams.connector import Connector
-from gateway.upstreams.http import Auth, BodyAuth
 from gateway.upstreams.paging import Listing, PageNumberPaging, PageRequest
 from gateway.upstreams.records import Record, UpstreamDate, UpstreamDateTime, parse_records
 

@@ -31,8 +31,8 @@ from gateway.errors import (
 )
 from gateway.native_ids import numeric_id
 from gateway.sources import Source
+from gateway.upstreams.auth import Auth, QueryAuth
 from gateway.upstreams.connector import Connector
-from gateway.upstreams.http import Auth, QueryAuth
 from gateway.upstreams.paging import LinkHeaderPaging, Listing, PageRequest
 from gateway.upstreams.records import LenientFloat, Record, UpstreamDate, parse_record, parse_records
 

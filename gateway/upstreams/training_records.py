@@ -22,8 +22,8 @@ from pydantic import SecretStr
 from gateway.errors import UpstreamError, UpstreamMalformedResponse, UpstreamRejected, error_for_status
 from gateway.native_ids import opaque_id
 from gateway.sources import Source
+from gateway.upstreams.auth import Auth, HeaderAuth
 from gateway.upstreams.connector import Connector
-from gateway.upstreams.http import Auth, HeaderAuth
 from gateway.upstreams.paging import LimitOffsetPaging, Listing, PageRequest
 from gateway.upstreams.records import Record, UpstreamDateTime, parse_record, parse_records
 

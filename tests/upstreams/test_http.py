@@ -23,8 +23,11 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.http import BodyAuth, HeaderAuth, QueryAuth, SpreadTransport, UpstreamHTTP, _delay
+from gateway.upstreams.auth import BodyAuth, HeaderAuth, QueryAuth
+from gateway.upstreams.http import UpstreamHTTP
 from gateway.upstreams.paging import PageRequest, StartIndexPaging
+from gateway.upstreams.retries import retry_delay
+from gateway.upstreams.transport import SpreadTransport
 from sandbox.server import serve_on_loopback
 
 SECRET = "s3cr3t-value"
@@ -169,11 +172,11 @@ async def test_retries_give_up_after_the_configured_attempts(upstream: Upstream)
 
 
 def test_the_wait_between_attempts_doubles_unless_the_upstream_names_one() -> None:
-    assert [_delay(None, attempt, 0.1, 1.0) for attempt in (1, 2, 3, 4, 5)] == [0.1, 0.2, 0.4, 0.8, 1.0]
+    assert [retry_delay(None, attempt, 0.1, 1.0) for attempt in (1, 2, 3, 4, 5)] == [0.1, 0.2, 0.4, 0.8, 1.0]
     busy = UpstreamUnavailable("damstra", "busy")
     busy.retry_after = 3  # type: ignore[attr-defined]
-    assert _delay(busy, 1, 0.1, 5.0) == 3.0
-    assert _delay(busy, 1, 0.1, 1.0) == 1.0  # capped
+    assert retry_delay(busy, 1, 0.1, 5.0) == 3.0
+    assert retry_delay(busy, 1, 0.1, 1.0) == 1.0  # capped
 
 
 async def test_identical_reads_in_flight_are_sent_once(upstream: Upstream) -> None:
