@@ -44,6 +44,7 @@ from gateway.sources import Source
 from gateway.upstreams.auth import Auth, HeaderAuth
 from gateway.upstreams.connector import Connector
 from gateway.upstreams.paging import Listing, PageRequest, StartIndexPaging
+from gateway.upstreams.paging.drivers import collect, fetch_window
 from gateway.upstreams.records import CamelRecord, LenientFloat, UpstreamDateTime, parse_record, parse_records
 
 SOURCE = Source.DAMSTRA
@@ -370,7 +371,7 @@ class DamstraClient(Connector):
         self, model: type[R], path: str, params: Mapping[str, Any], start_index: int, max_results: int
     ) -> Listing[R]:
         paging = StartIndexPaging(page_size=max_results, start_index=start_index)
-        window = await self.http.fetch_window(paging, PageRequest(path, _present(params)), max_results)
+        window = await fetch_window(self.http, paging, PageRequest(path, _present(params)), max_results)
         return Listing(parse_records(SOURCE, model, window.items), window.total)
 
     async def _iterate(
@@ -380,7 +381,7 @@ class DamstraClient(Connector):
         # the first are read at once.
         paging = StartIndexPaging(page_size=page_size)
         for record in parse_records(
-            SOURCE, model, await self.http.collect(paging, PageRequest(path, _present(params)))
+            SOURCE, model, await collect(self.http, paging, PageRequest(path, _present(params)))
         ):
             yield record
 
@@ -552,7 +553,7 @@ class DamstraClient(Connector):
 
     async def _lessons_chunk(self, ids: list[int]) -> list[DamstraLesson]:
         request = PageRequest("lesson", {"lessonIds": _joined(ids)})
-        items = await self.http.collect(StartIndexPaging(page_size=len(ids)), request)
+        items = await collect(self.http, StartIndexPaging(page_size=len(ids)), request)
         return parse_records(SOURCE, DamstraLesson, items)
 
     # -- lesson schedules -----------------------------------------------------------------------

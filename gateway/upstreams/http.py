@@ -13,10 +13,9 @@ reads in flight sent once).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,6 @@ from gateway.errors import (
 from gateway.sources import Source
 from gateway.upstreams.auth import Auth
 from gateway.upstreams.dedup import SharedReads, read_key
-from gateway.upstreams.paging import Listing, PageRequest, Paging, PositionalPaging
 from gateway.upstreams.retries import with_retries
 from gateway.upstreams.transport import SpreadTransport
 
@@ -47,17 +45,6 @@ because vendors report failures on 200 (iScout `ok: false`, LearningLogin's text
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_REDIRECTS = 5
 _URLS_KEPT = 4096  # joined URLs remembered per upstream
-# Pages of one listing in flight at once: a 100-page listing (10,000 records) in one wave after
-# its first page. The transport's slots bound the upstream as a whole.
-PAGES_AT_ONCE = 100
-
-
-@dataclass
-class Page:
-    items: list[Any]
-    total: int | None
-    request: PageRequest
-    next: PageRequest | None
 
 
 @dataclass
@@ -87,7 +74,6 @@ class UpstreamHTTP:
         retry_wait_seconds: float = 0.05,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 100,
-        pages_at_once: int = PAGES_AT_ONCE,
     ) -> None:
         self.source = source
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
@@ -95,7 +81,6 @@ class UpstreamHTTP:
         self.decode_error = decode_error
         self.retry_attempts = retry_attempts
         self.retry_wait_seconds = retry_wait_seconds
-        self.pages_at_once = pages_at_once
         self.stats = RequestStats()
         self._secret = auth.secret.get_secret_value()
         self._reads = SharedReads()
@@ -182,120 +167,6 @@ class UpstreamHTTP:
     ) -> tuple[httpx.Response, Any]:
         """A write: sent exactly once, never retried. A timeout means the outcome is unknown."""
         return await self.request(method, path, params=params, json=json, idempotent=False)
-
-    async def paginate(
-        self, paging: Paging, request: PageRequest, method: str = "GET"
-    ) -> AsyncIterator[Page]:
-        """Pages of a listing, fetched one after another as the caller asks for them."""
-        current: PageRequest | None = paging.first(request)
-        while current is not None:
-            page = await self._page(paging, current, method)
-            yield page
-            current = page.next
-
-    async def _page(self, paging: Paging, request: PageRequest, method: str) -> Page:
-        response, body = await self.request(
-            method, request.path, params=request.params or None, json=request.json, idempotent=True
-        )
-        if body is None:
-            raise UpstreamMalformedResponse(self.source.slug, "a page of the listing was not JSON")
-        following = paging.advance(request, response, body)
-        if following is not None and self._same_request(following, request):
-            # Following it would read the same page forever.
-            raise UpstreamMalformedResponse(
-                self.source.slug, "the upstream linked the page just read as the next one"
-            )
-        return Page(paging.items(body), paging.total(response, body), request, following)
-
-    def _same_request(self, a: PageRequest, b: PageRequest) -> bool:
-        url_a, url_b = self.url_for(a.path), self.url_for(b.path)
-        return (
-            url_a.copy_with(query=None) == url_b.copy_with(query=None)
-            and {**dict(url_a.params), **a.params} == {**dict(url_b.params), **b.params}
-            and a.json == b.json
-        )
-
-    async def fetch_window(
-        self, paging: Paging, request: PageRequest, limit: int, method: str = "GET"
-    ) -> Listing[Any]:
-        """Up to `limit` items from where `paging` starts, following short pages; `total` from the first page."""
-        items: list[Any] = []
-        total: int | None = None
-        async for page in self.paginate(paging, request, method):
-            if total is None:
-                total = page.total
-            items.extend(page.items)
-            if len(items) >= limit:
-                break
-        return Listing(items[:limit], total)
-
-    async def collect(
-        self, paging: Paging, request: PageRequest, method: str = "GET", limit: int | None = None
-    ) -> list[Any]:
-        """Every item of a listing (or the first `limit`), in order.
-
-        Once the first page tells the total, a `PositionalPaging` style has the pages after it read
-        at once (`pages_at_once` in flight), each as long as the first page was. A page that comes
-        back short is followed one page after another up to where the next one starts, and the last
-        page is followed for as long as the upstream says more remain: a short page never ends the
-        listing early, and a listing that grew meanwhile is read to its end.
-        """
-        first = await self._page(paging, paging.first(request), method)
-        items = list(first.items)
-        following = first.next
-        if (
-            first.items
-            and following is not None
-            and first.total is not None
-            and isinstance(paging, PositionalPaging)
-        ):
-            stride = len(first.items)
-            end = first.total
-            if limit is not None:
-                end = min(end, paging.position(first.request) + limit)
-            planned = [
-                paging.at(following, p, stride) for p in range(paging.position(following), end, stride)
-            ]
-            pages = await self._pages_at_once(paging, planned, method)
-            for n, page in enumerate(pages):
-                items.extend(page.items)
-                if n + 1 < len(pages) and page.next is not None:
-                    items.extend(
-                        await self._read_up_to(paging, page.next, paging.position(planned[n + 1]), method)
-                    )
-            if pages:
-                following = pages[-1].next
-        while following is not None and (limit is None or len(items) < limit):
-            page = await self._page(paging, following, method)
-            items.extend(page.items)
-            following = page.next
-        return items if limit is None else items[:limit]
-
-    async def _pages_at_once(self, paging: Paging, requests: list[PageRequest], method: str) -> list[Page]:
-        gate = asyncio.Semaphore(self.pages_at_once)
-
-        async def read(request: PageRequest) -> Page:
-            async with gate:
-                return await self._page(paging, request, method)
-
-        tasks = [asyncio.ensure_future(read(request)) for request in requests]
-        try:
-            return list(await asyncio.gather(*tasks))
-        finally:
-            for task in tasks:  # after a failure the pages still to come are not worth reading
-                task.cancel()
-
-    async def _read_up_to(
-        self, paging: PositionalPaging, request: PageRequest, end: int, method: str
-    ) -> list[Any]:
-        """The items from where `request` starts up to position `end`, a page after another."""
-        items: list[Any] = []
-        current: PageRequest | None = request
-        while current is not None and paging.position(current) < end:
-            page = await self._page(paging, current, method)
-            items.extend(page.items[: end - paging.position(current)])
-            current = page.next
-        return items
 
     # -- one exchange ---------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from gateway.sources import Source
 from gateway.upstreams.auth import Auth, BodyAuth
 from gateway.upstreams.connector import Connector
 from gateway.upstreams.paging import Listing, PageNumberPaging, PageRequest
+from gateway.upstreams.paging.drivers import paginate
 from gateway.upstreams.records import Record, UpstreamDate, UpstreamDateTime, parse_records
 
 SOURCE = Source.ISCOUT
@@ -141,6 +142,6 @@ class IScoutClient(Connector):
         self, *, user_id: str | None = None, training_id: str | None = None, page_size: int = MAX_PAGE_SIZE
     ) -> AsyncIterator[IScoutCompletion]:
         request = PageRequest(COMPLETIONS_METHOD, json=_filters(user_id, training_id))
-        async for page in self.http.paginate(PageNumberPaging(page_size=page_size), request, method="POST"):
+        async for page in paginate(self.http, PageNumberPaging(page_size=page_size), request, method="POST"):
             for completion in parse_records(SOURCE, IScoutCompletion, page.items):
                 yield completion

@@ -34,6 +34,7 @@ from gateway.sources import Source
 from gateway.upstreams.auth import Auth, QueryAuth
 from gateway.upstreams.connector import Connector
 from gateway.upstreams.paging import LinkHeaderPaging, Listing, PageRequest
+from gateway.upstreams.paging.drivers import fetch_window, paginate
 from gateway.upstreams.records import LenientFloat, Record, UpstreamDate, parse_record, parse_records
 
 SOURCE = Source.LEARNINGLOGIN
@@ -188,7 +189,7 @@ class LearningLoginClient(Connector):
         if page < 1:
             raise ValueError("LEARNINGLOGIN pages count from 1")
         request = PageRequest("train_sessions", _params(filters))
-        window = await self.http.fetch_window(self._paging(page), request, PER_PAGE)
+        window = await fetch_window(self.http, self._paging(page), request, PER_PAGE)
         return Listing(parse_records(SOURCE, TrainSession, window.items), window.total)
 
     async def iter_train_sessions(
@@ -196,7 +197,7 @@ class LearningLoginClient(Connector):
     ) -> AsyncIterator[TrainSession]:
         """Every matching session, following `Link: <...>; rel="next"` page after page."""
         request = PageRequest("train_sessions", _params(filters))
-        async for page in self.http.paginate(self._paging(), request):
+        async for page in paginate(self.http, self._paging(), request):
             for session in parse_records(SOURCE, TrainSession, page.items):
                 yield session
 

@@ -25,6 +25,7 @@ from gateway.sources import Source
 from gateway.upstreams.auth import Auth, HeaderAuth
 from gateway.upstreams.connector import Connector
 from gateway.upstreams.paging import LimitOffsetPaging, Listing, PageRequest
+from gateway.upstreams.paging.drivers import collect, fetch_window
 from gateway.upstreams.records import Record, UpstreamDateTime, parse_record, parse_records
 
 SOURCE = Source.TRAINING_RECORDS
@@ -125,7 +126,7 @@ class TrainingRecordsClient(Connector):
         self, *, search: str | None = None, limit: int = 100, offset: int = 0
     ) -> Listing[TrainingRecord]:
         paging = LimitOffsetPaging(page_size=max(1, min(limit, MAX_PAGE_SIZE)), offset=offset)
-        window = await self.http.fetch_window(paging, self._listing(search), limit)
+        window = await fetch_window(self.http, paging, self._listing(search), limit)
         return Listing(parse_records(SOURCE, TrainingRecord, window.items), window.total)
 
     async def all_records(
@@ -133,7 +134,7 @@ class TrainingRecordsClient(Connector):
     ) -> list[TrainingRecord]:
         """Every record (matching `search`). With `count` in the first page the rest are read at once;
         a bare-array deployment says no count, so its pages are read one after another."""
-        items = await self.http.collect(LimitOffsetPaging(page_size=page_size), self._listing(search))
+        items = await collect(self.http, LimitOffsetPaging(page_size=page_size), self._listing(search))
         return parse_records(SOURCE, TrainingRecord, items)
 
     async def iter_records(
