@@ -4,11 +4,13 @@
     auth.apply(headers, params, body)            # before every request, redirects included
 
 Each style is applied anew to every request `UpstreamHTTP` sends, so a redirect it follows (same
-origin only) carries the credential the same way.
+origin only) carries the credential the same way. `credential_fingerprint` names a credential
+where it must not appear itself (cache scopes).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,3 +54,8 @@ class BodyAuth:
 
 
 Auth = HeaderAuth | QueryAuth | BodyAuth
+
+
+def credential_fingerprint(url: str, secret: str) -> str:
+    """A short, one-way tag for (upstream, credential): safe to hold in keys and logs."""
+    return hashlib.sha256(f"{url}\0{secret}".encode()).hexdigest()[:16]
