@@ -21,8 +21,8 @@ from aiodataloader import DataLoader
 from gateway.data.cache import ALL, MISSING, EntityCache
 from gateway.errors import UpstreamNotFound
 from gateway.sources import Source
-from gateway.upstreams.damstra import (
-    LESSON_BATCH,
+from gateway.upstreams.damstra.client import LESSON_BATCH
+from gateway.upstreams.damstra.records import (
     DamstraAttendee,
     DamstraGroup,
     DamstraILTSession,
@@ -31,10 +31,10 @@ from gateway.upstreams.damstra import (
     DamstraUser,
     ScheduleStatusFilter,
 )
-from gateway.upstreams.iscout import IScoutCompletion
-from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
+from gateway.upstreams.iscout.records import IScoutCompletion
+from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
 from gateway.upstreams.registry import Upstreams
-from gateway.upstreams.training_records import TrainingRecord
+from gateway.upstreams.training_records.records import TrainingRecord
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -16,7 +16,7 @@ from gateway.data.identity import IdentityDirectory, LinkedAccounts
 from gateway.data.loaders import Loaders
 from gateway.errors import UpstreamNotFound
 from gateway.sources import SOURCE_ORDER, Source
-from gateway.upstreams.damstra import DamstraUser
+from gateway.upstreams.damstra.records import DamstraUser
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ import strawberry
 
 from gateway.errors import UpstreamError, UpstreamNotFound
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraClient, DamstraGroup, DamstraUser
+from gateway.upstreams.damstra.client import DamstraClient
+from gateway.upstreams.damstra.records import DamstraGroup, DamstraUser
 from resolvers.global_id import encode
 from resolvers.group import Group
 from resolvers.info import Info

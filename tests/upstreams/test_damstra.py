@@ -22,13 +22,9 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.damstra import (
-    ALREADY_SCHEDULED,
-    DamstraClient,
-    DamstraILTSessionInput,
-    DamstraUserInput,
-    decode_damstra_error,
-)
+from gateway.upstreams.damstra.client import DamstraClient
+from gateway.upstreams.damstra.errors import decode_damstra_error
+from gateway.upstreams.damstra.records import ALREADY_SCHEDULED, DamstraILTSessionInput, DamstraUserInput
 from sandbox.controls import RequestLog
 from sandbox.server import CREDENTIALS, Sandbox
 from sandbox.world import STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraState

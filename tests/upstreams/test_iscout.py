@@ -23,7 +23,9 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.iscout import IScoutAccountInactive, IScoutClient, IScoutPage, decode_iscout_error
+from gateway.upstreams.iscout.client import IScoutClient
+from gateway.upstreams.iscout.errors import IScoutAccountInactive, decode_iscout_error
+from gateway.upstreams.iscout.records import IScoutPage
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 
 SOURCE = Source.ISCOUT

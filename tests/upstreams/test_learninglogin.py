@@ -23,12 +23,12 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.learninglogin import (
+from gateway.upstreams.learninglogin.client import LearningLoginClient
+from gateway.upstreams.learninglogin.errors import decode_learninglogin_error
+from gateway.upstreams.learninglogin.records import (
     NO_MATCHING_TRAIN_SESSIONS,
-    LearningLoginClient,
     TrainSession,
     TrainSessionFilters,
-    decode_learninglogin_error,
 )
 from sandbox.controls import RequestLog
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox

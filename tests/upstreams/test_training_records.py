@@ -22,11 +22,8 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.training_records import (
-    TrainingRecordsClient,
-    TrainingRecordsRejected,
-    decode_training_records_error,
-)
+from gateway.upstreams.training_records.client import TrainingRecordsClient
+from gateway.upstreams.training_records.errors import TrainingRecordsRejected, decode_training_records_error
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 from sandbox.world import TrainingRecord as WorldRecord
 

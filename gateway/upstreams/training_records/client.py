@@ -1,64 +1,35 @@
-"""TRAINING_RECORDS: an HR suite's Training Records API (seed 002), a Django REST framework service.
+"""`TrainingRecordsClient`: each Training Records endpoint declared once, answering `TrainingRecord`s.
 
     client = TrainingRecordsClient.connect(url, secret=SecretStr(token))
     window = await client.list_records(search="safety", limit=20)
     record = await client.update_record("rec-00001", date_completed=datetime.now(UTC))
 
-Quirks: every path ends in `/` (Django redirects GETs without it and loses writes); list pages
-come as a bare array or as `{count, next, previous, results}` depending on the deployment; errors
-are DRF bodies, `{"detail": "..."}` or field errors `{"field": ["message", ...]}`.
+Paths end in `/` and ids entering them pass `opaque_id`; writes are sent once.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
-from gateway.errors import UpstreamError, UpstreamMalformedResponse, UpstreamRejected, error_for_status
 from gateway.native_ids import opaque_id
 from gateway.sources import Source
 from gateway.upstreams.auth import Auth, HeaderAuth
 from gateway.upstreams.connector import Connector
 from gateway.upstreams.paging import LimitOffsetPaging, Listing, PageRequest
 from gateway.upstreams.paging.drivers import collect, fetch_window
-from gateway.upstreams.records import Record, UpstreamDateTime, parse_record, parse_records
+from gateway.upstreams.records import parse_record, parse_records
+from gateway.upstreams.training_records.errors import decode_training_records_error
+from gateway.upstreams.training_records.records import UNSET, TrainingRecord, Unset
 
 SOURCE = Source.TRAINING_RECORDS
 RECORDS_PATH = "training/record/"
 # DRF deployments cap `limit` (max_limit); a bare-array page cannot say it was cut short, so
 # never ask for more than the common cap or a short page would look like the last one.
 MAX_PAGE_SIZE = 100
-
-
-class TrainingRecord(Record):
-    api_id: str
-    person_api_id: str | None = None
-    package_api_id: str | None = None
-    package_desc: str | None = None  # the package's description, copied in by the upstream
-    date_assigned: UpstreamDateTime = None
-    date_started: UpstreamDateTime = None
-    date_completed: UpstreamDateTime = None
-
-
-class TrainingRecordsRejected(UpstreamRejected):
-    """A 400 carrying DRF field errors: `field_errors` maps a field (or `non_field_errors`) to its messages."""
-
-    def __init__(self, source: str, message: str, *, field_errors: dict[str, list[str]]) -> None:
-        super().__init__(source, message, status_code=400)
-        self.field_errors = field_errors
-
-
-class _Unset(enum.Enum):
-    UNSET = "UNSET"
-
-
-UNSET: Literal[_Unset.UNSET] = _Unset.UNSET
-"""Marks a PATCH field as not sent (None clears a date; UNSET leaves it alone)."""
 
 
 def _record_path(api_id: str) -> str:
@@ -70,44 +41,6 @@ def _iso(value: datetime | None) -> str | None:
         return None
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _field_errors(body: Any) -> dict[str, list[str]]:
-    if isinstance(body, list):
-        return {"non_field_errors": [str(item) for item in body]}
-    errors: dict[str, list[str]] = {}
-    for name, messages in body.items():
-        items = messages if isinstance(messages, list) else [messages]
-        errors[str(name)] = [str(item) for item in items]
-    return errors
-
-
-def decode_training_records_error(
-    source: Source, response: httpx.Response, body: Any
-) -> UpstreamError | None:
-    """DRF bodies onto the error tree: `detail` by status, field errors (400) as TrainingRecordsRejected."""
-    status = response.status_code
-    if status < 400:
-        listing = response.request.method == "GET" and response.request.url.path.endswith("/training/record/")
-        if listing and not (
-            isinstance(body, list) or isinstance(body, dict) and isinstance(body.get("results"), list)
-        ):
-            return UpstreamMalformedResponse(
-                source.slug, "a record listing was neither a list nor {results: [...]}"
-            )
-        return None
-    if isinstance(body, dict) and isinstance(body.get("detail"), str):
-        return error_for_status(source.slug, status, f"{source.name} answered {status}: {body['detail']}")
-    if status == 400 and isinstance(body, dict | list) and body:
-        errors = _field_errors(body)
-        text = "; ".join(
-            " ".join(messages) if name == "non_field_errors" else f"{name}: {' '.join(messages)}"
-            for name, messages in errors.items()
-        )
-        return TrainingRecordsRejected(
-            source.slug, f"{source.name} rejected the record: {text}", field_errors=errors
-        )
-    return None  # not a DRF body (a proxy's error page): http.py maps the status
 
 
 class TrainingRecordsClient(Connector):
@@ -192,20 +125,20 @@ class TrainingRecordsClient(Connector):
         self,
         api_id: str,
         *,
-        person_api_id: str | _Unset = UNSET,
-        package_api_id: str | _Unset = UNSET,
-        date_started: datetime | None | _Unset = UNSET,
-        date_completed: datetime | None | _Unset = UNSET,
+        person_api_id: str | Unset = UNSET,
+        package_api_id: str | Unset = UNSET,
+        date_started: datetime | None | Unset = UNSET,
+        date_completed: datetime | None | Unset = UNSET,
     ) -> TrainingRecord:
         """PATCH: only the fields given are sent (None clears a date)."""
         body: dict[str, Any] = {}
-        if not isinstance(person_api_id, _Unset):
+        if not isinstance(person_api_id, Unset):
             body["person_api_id"] = person_api_id
-        if not isinstance(package_api_id, _Unset):
+        if not isinstance(package_api_id, Unset):
             body["package_api_id"] = package_api_id
-        if not isinstance(date_started, _Unset):
+        if not isinstance(date_started, Unset):
             body["date_started"] = _iso(date_started)
-        if not isinstance(date_completed, _Unset):
+        if not isinstance(date_completed, Unset):
             body["date_completed"] = _iso(date_completed)
         _, updated = await self.http.write("PATCH", _record_path(api_id), json=body)
         return parse_record(SOURCE, TrainingRecord, updated)

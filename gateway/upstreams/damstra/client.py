@@ -1,12 +1,10 @@
-"""DAMSTRA (Damstra Learning, formerly Velpic) public API v2.
+"""`DamstraClient`: each DAMSTRA endpoint declared once, answering the records of `records.py`.
 
     client = DamstraClient.connect("https://app.velpic.com/api/v2", secret=SecretStr(key))
     page = await client.search_users(q="smith", max_results=20)
     lessons = await client.get_lessons_by_id([1234, 1235])
 
-The key rides in the `AccessKey` header; listings page with `startIndex`/`maxResults` and answer
-`{"results": [...], "meta": {"totalResultCount", ...}}`; errors are `{"message", "reason",
-"internalCode", "error"}` bodies, sometimes on a 2xx.
+Every id entering a path passes `numeric_id`; reads are retried by `UpstreamHTTP`, writes sent once.
 """
 
 from __future__ import annotations
@@ -14,306 +12,43 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-import httpx
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    SecretStr,
-    field_serializer,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, SecretStr
 
 from gateway.dates import format_damstra_datetime
-from gateway.errors import (
-    UpstreamError,
-    UpstreamForbidden,
-    UpstreamMalformedResponse,
-    UpstreamNotFound,
-    UpstreamRejected,
-    UpstreamUnauthorized,
-    UpstreamUnavailable,
-    error_for_status,
-)
+from gateway.errors import UpstreamMalformedResponse
 from gateway.native_ids import numeric_id
 from gateway.sources import Source
 from gateway.upstreams.auth import Auth, HeaderAuth
 from gateway.upstreams.connector import Connector
+from gateway.upstreams.damstra.errors import decode_damstra_error
+from gateway.upstreams.damstra.records import (
+    ActiveValue,
+    DamstraAttendee,
+    DamstraCreated,
+    DamstraGroup,
+    DamstraILTSession,
+    DamstraILTSessionInput,
+    DamstraLesson,
+    DamstraSchedule,
+    DamstraUser,
+    DamstraUserInput,
+    ExpiresIn,
+    GracePeriodUnit,
+    MergeType,
+    ScheduleStatusFilter,
+)
 from gateway.upstreams.paging import Listing, PageRequest, StartIndexPaging
 from gateway.upstreams.paging.drivers import collect, fetch_window
-from gateway.upstreams.records import CamelRecord, LenientFloat, UpstreamDateTime, parse_record, parse_records
+from gateway.upstreams.records import parse_record, parse_records
 
 SOURCE = Source.DAMSTRA
-STATUS_NOT_CURRENT = 57  # clientStatusId of a trainee no longer in the organisation
 # Ids per `GET /lesson?lessonIds=...`: a dashboard's lessons in one call, in a query string of about
 # 5 KB at 7-digit ids (each comma goes as %2C), under the 8 KB servers commonly accept.
 LESSON_BATCH = 500
-ALREADY_SCHEDULED = "ALREADY_SCHEDULED"
 
 R = TypeVar("R", bound=BaseModel)
-
-
-# -- records ------------------------------------------------------------------------------------
-
-
-def _ids(value: Any) -> Any:
-    # Users carry `groups: [{"id": 1}]`; some answers (and the getting-started sample's `roles`)
-    # hold plain ids or objects; null means none.
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [item.get("id") if isinstance(item, dict) else item for item in value]
-    return value
-
-
-IdList = Annotated[list[int], BeforeValidator(_ids)]
-
-_ILT_STATES = {1: "upcoming", 2: "inprogress", 3: "past"}
-
-
-def _ilt_state(value: Any) -> Any:
-    # `GET /ilt_session/{id}` names the state ("past"); list filters use its id (1, 2, 3).
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _ILT_STATES.get(value, str(value))
-    return value
-
-
-class DamstraUser(CamelRecord):
-    id: int
-    user_name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email_address: str | None = None
-    phone_number: str | None = None
-    mobile_number: str | None = None
-    employee_number: str | None = None
-    client_status_id: int | None = None
-    active: bool | None = None
-    group_ids: IdList = Field(default_factory=list, alias="groups")
-    supervised_group_ids: IdList = Field(default_factory=list, alias="groupsSupervised")
-    roles: IdList = Field(default_factory=list)
-    time_zone: str | None = None
-    client_id: int | None = None
-    created_date: UpstreamDateTime = None
-    modified_date: UpstreamDateTime = None
-    last_logged_in_date: UpstreamDateTime = None
-
-    @property
-    def is_active(self) -> bool:
-        return self.client_status_id != STATUS_NOT_CURRENT and self.active is not False
-
-
-class DamstraGroup(CamelRecord):
-    id: int
-    name: str
-    parent_id: int | None = None
-    description: str | None = None
-    member_count: int | None = None
-    created_date: UpstreamDateTime = None
-    client_id: int | None = None
-
-
-class DamstraLesson(CamelRecord):
-    lesson_id: int
-    lesson_version_id: int
-    name: str | None = None
-    duration: LenientFloat = None  # milliseconds
-    status: str | None = None  # active | inactive | never | rendering | error
-    version: int | None = None
-    in_library: bool | None = None
-    client_id: int | None = None
-    created_date: UpstreamDateTime = None
-    modified_date: UpstreamDateTime = None
-
-
-class DamstraSchedule(CamelRecord):
-    id: int
-    user_id: int | None = None
-    lesson_id: int | None = None
-    lesson_version_id: int | None = None
-    version: int | None = None
-    lesson_name: str | None = None
-    start_date: UpstreamDateTime = None
-    end_date: UpstreamDateTime = None
-    lesson_started_date: UpstreamDateTime = None
-    lesson_completed_date: UpstreamDateTime = None
-    lesson_completed_by: int | None = None
-    lesson_completed_by_name: str | None = None
-    status: str | None = None  # scheduled | due | overdue | completed | cancelled
-    status_id: int | None = None
-    schedule_type: str | None = None
-    progress: LenientFloat = None  # milliseconds watched
-    lesson_duration: LenientFloat = None  # milliseconds
-    active: bool | None = None
-    user_first_name: str | None = None
-    user_last_name: str | None = None
-    user_user_name: str | None = None
-    user_employee_number: str | None = None
-    questionnaire_pass_rate: LenientFloat = None
-    created_date: UpstreamDateTime = None
-    modified_date: UpstreamDateTime = None
-
-
-class DamstraILTSession(CamelRecord):
-    id: int
-    status_id: int | None = None  # 1 active, 2 completed, 3 cancelled
-    instructor_id: int | None = None
-    instructor_first_name: str | None = None
-    instructor_last_name: str | None = None
-    lesson_id: int | None = None
-    lesson_name: str | None = None
-    notes: str | None = None
-    number_of_places: int | None = None
-    number_of_attendees: int | None = None
-    start_datetime: UpstreamDateTime = None
-    end_datetime: UpstreamDateTime = None
-    location: str | None = None
-    state: Annotated[str | None, BeforeValidator(_ilt_state)] = None  # upcoming | inprogress | past
-    attendance_rate: LenientFloat = None
-    pass_rate: LenientFloat = None
-    ilt_session_cancellation_trainee_notification_enabled: bool | None = None
-    ilt_session_cancellation_instructor_notification_enabled: bool | None = None
-    created_date: UpstreamDateTime = None
-    modified_date: UpstreamDateTime = None
-
-
-class DamstraAttendee(CamelRecord):
-    id: int
-    user_id: int | None = None
-    session_id: int | None = None
-    lesson_schedule_id: int | None = None
-    user_name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    registering_user_id: int | None = None
-    passed: bool | None = None
-    attended: bool | None = None
-    created_date: UpstreamDateTime = None
-    modified_date: UpstreamDateTime = None
-
-
-class DamstraCreated(CamelRecord):
-    id: int
-    created_date: UpstreamDateTime = None
-    modified_date: UpstreamDateTime = None
-
-
-# -- write inputs -------------------------------------------------------------------------------
-
-DamstraDateTimeOut = Annotated[datetime, PlainSerializer(format_damstra_datetime, return_type=str)]
-ExpiresIn = Literal["disabled", "never", "day", "week", "month", "year"]
-MergeType = Literal["none", "empNo", "email", "userName"]
-GracePeriodUnit = Literal["days", "months"]
-ScheduleStatusFilter = Literal["all", "scheduled", "due", "overdue", "completed", "cancelled"]
-ActiveValue = Literal["active", "inactive", "all"]
-
-
-class _WriteInput(BaseModel):
-    """A request body: snake_case in Python, camelCase on the wire; unset fields are not sent."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
-
-    def to_body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def _id_objects(ids: list[int] | None) -> list[dict[str, int]] | None:
-    return None if ids is None else [{"id": int(numeric_id(i, "DAMSTRA group id"))} for i in ids]
-
-
-class DamstraUserInput(_WriteInput):
-    """Fields of `POST /user`, `PUT /user/{id}` and `POST /bulkUserImport`."""
-
-    user_name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email_address: str | None = None
-    phone_number: str | None = None
-    mobile_number: str | None = None
-    employee_number: str | None = None
-    send_welcome_email: bool | None = None
-    password: SecretStr | None = None
-    roles: list[int] | None = None
-    group_ids: list[int] | None = Field(default=None, serialization_alias="groups")
-    supervised_group_ids: list[int] | None = Field(default=None, serialization_alias="groupsSupervised")
-    time_zone: str | None = None
-
-    @field_serializer("password")
-    def _reveal(self, value: SecretStr | None) -> str | None:
-        return None if value is None else value.get_secret_value()
-
-    @field_serializer("group_ids", "supervised_group_ids")
-    def _as_objects(self, value: list[int] | None) -> list[dict[str, int]] | None:
-        return _id_objects(value)
-
-
-class DamstraILTSessionInput(_WriteInput):
-    """Fields of `POST /ilt_session` (lesson, times and location required by DAMSTRA) and
-    `PATCH /ilt_session/{id}` (any subset)."""
-
-    lesson_id: int | None = None
-    start_datetime: DamstraDateTimeOut | None = None
-    end_datetime: DamstraDateTimeOut | None = None
-    location: str | None = None
-    instructor_id: int | None = None
-    status_id: int | None = None
-    notes: str | None = None
-    number_of_places: int | None = None
-
-
-# -- errors -------------------------------------------------------------------------------------
-
-_BY_INTERNAL_CODE: dict[int, type[UpstreamError]] = {
-    806: UpstreamUnauthorized,  # AccessKey does not exist
-    831: UpstreamForbidden,  # not authorised to make this request
-    840: UpstreamNotFound,  # lesson schedule does not exist
-    842: UpstreamNotFound,  # group not found
-    836: UpstreamRejected,  # lesson schedule is cancelled
-    837: UpstreamRejected,  # lesson schedule is completed
-    500: UpstreamUnavailable,
-}
-
-
-def _text(value: Any) -> str | None:
-    return (value.strip() or None) if isinstance(value, str) else None
-
-
-def decode_damstra_error(source: Source, response: httpx.Response, body: Any) -> UpstreamError | None:
-    """DAMSTRA error bodies, on any status: stand-ins (and the seed's own examples) send them on 200."""
-    if not isinstance(body, dict):
-        return None
-    internal = body.get("internalCode")
-    flag = body.get("error")
-    is_error = internal is not None or flag is True or _text(flag) is not None
-    if not is_error and response.status_code < 400:
-        return None
-    message = (
-        _text(body.get("message"))
-        or _text(flag)
-        or _text(body.get("reason"))
-        or f"{source.name} answered HTTP {response.status_code}"
-    )
-    code = internal if isinstance(internal, int) and not isinstance(internal, bool) else None
-    if "already exists" in message.lower() and "schedule" in message.lower():
-        # `POST /user/{id}/lesson_schedule` answers {"error": "Lesson Schedule already exists"}.
-        return UpstreamRejected(source.slug, message, upstream_code=ALREADY_SCHEDULED)
-    if code in _BY_INTERNAL_CODE:
-        return _BY_INTERNAL_CODE[code](source.slug, message, upstream_code=code)
-    status = response.status_code
-    if status < 400:
-        # The 404 sample carries `"statusCode": 404` (and `"internalCode": TBD`) in its body.
-        body_status = body.get("statusCode")
-        if not (isinstance(body_status, int) and body_status >= 400):
-            return UpstreamRejected(source.slug, message, status_code=status, upstream_code=code)
-        status = body_status
-    return error_for_status(source.slug, status, message, upstream_code=code)
-
-
-# -- client -------------------------------------------------------------------------------------
 
 
 def _present(params: Mapping[str, Any]) -> dict[str, Any]:
