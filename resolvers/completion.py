@@ -207,7 +207,7 @@ def streams_for(
             else:
                 # DAMSTRA lists schedules per user only: a company-wide view reads every user's.
                 client = upstreams.need_damstra()
-                user_ids = [str(u.id) async for u in client.iter_users(active_value="all")]
+                user_ids = [str(u.id) for u in await client.users(active_value="all").all()]
             # Only completed schedules are completions: DAMSTRA lists those alone.
             lists = await asyncio.gather(*(loaders.user_schedules.load((i, "completed")) for i in user_ids))
             return _kept([from_damstra(s) for found in lists for s in found])
@@ -232,7 +232,9 @@ def streams_for(
                 completion_date_lteq=flt.completed_before,
                 course_code_or_course_name_cont=flt.lesson[1] if flt.lesson else None,
             )
-            return _kept([from_learninglogin(s, None) async for s in client.iter_train_sessions(filters)])
+            return _kept(
+                [from_learninglogin(s, None) async for s in client.train_sessions(filters).iterate()]
+            )
 
         if person is None or person.learninglogin_usernames():
             streams.eager[SourceEnum.LEARNINGLOGIN] = learninglogin()
@@ -258,8 +260,8 @@ def streams_for(
 
             def reader(user_id: str | None = user_id) -> IScoutPages:
                 async def pages(page: int) -> tuple[list[CompletionItem], bool]:
-                    listing = await client.list_completions(
-                        user_id=user_id, training_id=training, limit=ISCOUT_PAGE, page=page
+                    listing = await client.completions(user_id=user_id, training_id=training).page(
+                        page, limit=ISCOUT_PAGE
                     )
                     more = listing.last_page is None or page < listing.last_page
                     return _kept([from_iscout(c) for c in listing.items]), more and bool(listing.items)

@@ -56,20 +56,19 @@ class Group(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> relay.Connection[Annotated[User, strawberry.lazy("resolvers.user")]]:
         client = info.context.upstreams.need_damstra()
-        return await _users_page(info, client.list_group_members, self.native_id, first, after)
+        return await _users_page(info, client.group_members(self.native_id).window, first, after)
 
     @strawberry.field
     async def supervisors(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> relay.Connection[Annotated[User, strawberry.lazy("resolvers.user")]]:
         client = info.context.upstreams.need_damstra()
-        return await _users_page(info, client.list_group_supervisors, self.native_id, first, after)
+        return await _users_page(info, client.group_supervisors(self.native_id).window, first, after)
 
 
 async def _users_page(
     info: Info,
     fetch: Callable[..., Awaitable[Listing[DamstraUser]]],
-    group_id: str,
     first: int | None,
     after: str | None,
 ) -> relay.Connection[User]:
@@ -77,7 +76,7 @@ async def _users_page(
 
     start, size = relay.offset_after(after), relay.page_size(first)
     empty: Listing[DamstraUser] = Listing([], None)
-    listing = await or_reported(info, fetch(group_id, start_index=start, max_results=size), empty)
+    listing = await or_reported(info, fetch(start_index=start, max_results=size), empty)
     # Member records are whole users: later `user` look-ups for them cost nothing.
     info.context.loaders.prime_damstra_users(listing.items)
     people = info.context.people

@@ -79,7 +79,7 @@ async def find_lesson(info: Info, gid: GlobalId) -> Lesson:
         if gid.source is Source.LEARNINGLOGIN:
             # The search matches course names too ("FA" finds every "Fall Protection"): read on to a match.
             filters = TrainSessionFilters(course_code_or_course_name_cont=native)
-            async for session in upstreams.need_learninglogin().iter_train_sessions(filters):
+            async for session in upstreams.need_learninglogin().train_sessions(filters).iterate():
                 if session.course_code == native:
                     return Lesson.from_code(gid.source, native)
         elif gid.source is Source.TRAINING_RECORDS:
@@ -87,7 +87,7 @@ async def find_lesson(info: Info, gid: GlobalId) -> Lesson:
                 if record.package_api_id == native:
                     return Lesson.from_code(gid.source, native, record.package_desc)
         else:
-            completions = await upstreams.need_iscout().list_completions(training_id=native, limit=1)
+            completions = await upstreams.need_iscout().completions(training_id=native).page(limit=1)
             if completions.items:
                 return Lesson.from_code(gid.source, native)
     except UpstreamNotFound:
@@ -139,7 +139,9 @@ async def find_completion(info: Info, gid: GlobalId) -> Completion:
             if len(parts) == 3:
                 user_id, training_id = opaque_id(parts[0]), opaque_id(parts[1])
                 client = upstreams.need_iscout()
-                async for completion in client.iter_completions(user_id=user_id, training_id=training_id):
+                async for completion in client.completions(
+                    user_id=user_id, training_id=training_id
+                ).iterate():
                     candidate = from_iscout(completion)
                     if candidate is not None and candidate.native_id == native:
                         item = candidate

@@ -68,14 +68,12 @@ class Query:
             client = upstreams.damstra
 
             async def damstra(start: int, size: int) -> tuple[list[User], int | None]:
-                listing = await client.search_users(
+                listing = await client.users(
                     q=search,
                     email=email,
                     emp_id=employee_number,
                     active_value="all" if include_inactive else "active",
-                    start_index=start,
-                    max_results=size,
-                )
+                ).window(start_index=start, max_results=size)
                 info.context.loaders.prime_damstra_users(listing.items)
                 people = info.context.people
                 return [User.from_person(people.from_damstra(u)) for u in listing.items], listing.total
@@ -102,7 +100,7 @@ class Query:
 
         async def read() -> relay.Connection[Group]:
             client = info.context.upstreams.need_damstra()
-            listing = await client.list_groups(q=search, start_index=start, max_results=size)
+            listing = await client.groups(q=search).window(start_index=start, max_results=size)
             return relay.from_window([Group.from_damstra(g) for g in listing.items], start, listing.total)
 
         return await or_reported(info, read(), relay.from_window([], start, None))
@@ -140,8 +138,8 @@ class Query:
                 page: tuple[list[Lesson], int | None] | object = cache.get("lesson", scope, key)
                 if isinstance(page, tuple):
                     return page
-                listing = await client.list_lessons(
-                    q=search, published_states=states, start_index=start, max_results=size
+                listing = await client.lessons(q=search, published_states=states).window(
+                    start_index=start, max_results=size
                 )
                 fresh = ([Lesson.from_damstra(lesson) for lesson in listing.items], listing.total)
                 cache.set("lesson", scope, key, fresh)
@@ -203,11 +201,11 @@ class Query:
                 # The upstream filters by no lesson: read the (filtered) list whole and keep the lesson's.
                 sessions = [
                     s
-                    async for s in client.iter_ilt_sessions(**filters)
+                    for s in await client.ilt_sessions(**filters).all()
                     if str(s.lesson_id) == lesson.native_id
                 ]
                 return relay.from_list([node(s) for s in sessions], first, after)
-            listing = await client.list_ilt_sessions(start_index=start, max_results=size, **filters)
+            listing = await client.ilt_sessions(**filters).window(start_index=start, max_results=size)
             return relay.from_window([node(s) for s in listing.items], start, listing.total)
 
         # A DAMSTRA outage (or the instructor's look-up in it) empties this list; the answer stands.
@@ -310,7 +308,7 @@ def _code_lessons(
         names: dict[str, str | None] = {}
         if source is SourceEnum.LEARNINGLOGIN:
             filters = TrainSessionFilters(course_code_or_course_name_cont=search)
-            async for session in upstreams.need_learninglogin().iter_train_sessions(filters):
+            async for session in upstreams.need_learninglogin().train_sessions(filters).iterate():
                 if session.course_code:
                     names.setdefault(session.course_code, None)
         elif source is SourceEnum.TRAINING_RECORDS:
@@ -318,7 +316,7 @@ def _code_lessons(
                 if record.package_api_id:
                     names.setdefault(record.package_api_id, record.package_desc)
         else:
-            async for completion in upstreams.need_iscout().iter_completions():
+            async for completion in upstreams.need_iscout().completions().iterate():
                 names.setdefault(completion.training_id, None)
         found = [Lesson.from_code(source, code, name) for code, name in sorted(names.items())]
         if search and source is not SourceEnum.LEARNINGLOGIN:

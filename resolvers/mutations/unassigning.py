@@ -72,7 +72,7 @@ async def _sessions(info: Info, login: _Login) -> dict[int, TrainSession]:
         return {}
     client = info.context.upstreams.need_learninglogin()
     filters = TrainSessionFilters(assignee_login_username_eq=login.username)
-    return {s.id: s async for s in client.iter_train_sessions(filters)}
+    return {s.id: s async for s in client.train_sessions(filters).iterate()}
 
 
 async def _publish_removed(info: Info, login: _Login, removed: list[TrainSession]) -> None:

@@ -125,7 +125,7 @@ class InactivateUserPayload:
 async def _check_username_free(info: Info, username: str, user_id: str | None = None) -> None:
     # Asked before the write: DAMSTRA's own refusal of a taken name has no documented shape.
     client = info.context.upstreams.need_damstra()
-    listing = await client.search_users(q=username, active_value="all", max_results=100)
+    listing = await client.users(q=username, active_value="all").window(max_results=100)
     if any(
         (u.user_name or "").casefold() == username.casefold() and str(u.id) != user_id for u in listing.items
     ):

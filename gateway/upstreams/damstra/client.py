@@ -1,7 +1,8 @@
 """`DamstraClient`: each DAMSTRA endpoint declared once, answering the records of `records.py`.
 
     client = DamstraClient.connect("https://app.velpic.com/api/v2", secret=SecretStr(key))
-    page = await client.search_users(q="smith", max_results=20)
+    page = await client.users(q="smith").window(max_results=20)
+    schedules = await client.user_schedules(user_id, status="completed").all()
     lessons = await client.get_lessons_by_id([1234, 1235])
 
 Every id entering a path passes `numeric_id`; reads are retried by `UpstreamHTTP`, writes sent once.
@@ -10,7 +11,7 @@ Every id entering a path passes `numeric_id`; reads are retried by `UpstreamHTTP
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -39,8 +40,8 @@ from gateway.upstreams.damstra.records import (
     MergeType,
     ScheduleStatusFilter,
 )
+from gateway.upstreams.endpoints import ListEndpoint
 from gateway.upstreams.paging import Listing, PageRequest, StartIndexPaging
-from gateway.upstreams.paging.drivers import collect, fetch_window
 from gateway.upstreams.records import parse_record, parse_records
 
 SOURCE = Source.DAMSTRA
@@ -60,31 +61,25 @@ def _joined(values: Sequence[int | str] | None) -> str | None:
     return None if values is None else ",".join(str(v) for v in values)
 
 
-def _user_filters(
-    q: str | None, emp_id: str | None, email: str | None, active_value: ActiveValue, role_id: int | None
-) -> dict[str, Any]:
-    """`GET /user`'s filters, shared by the window and the whole listing."""
-    return {"q": q, "empId": emp_id, "emailAddress": email, "activeValue": active_value, "roleId": role_id}
-
-
-def _ilt_filters(
-    lesson_schedule_id: int | None, state: int | None, status: int | None, instructor_id: int | None
-) -> dict[str, Any]:
-    """`GET /ilt_session`'s filters, shared by the window and the whole listing."""
-    return {
-        "lessonScheduleId": lesson_schedule_id,
-        "state": state,
-        "status": status,
-        "instructorId": instructor_id,
-    }
-
-
 def _user_ids(user_ids: Sequence[int]) -> list[int]:
     return [int(numeric_id(i, "DAMSTRA user id")) for i in user_ids]
 
 
+class DamstraListing(ListEndpoint[R]):
+    """A DAMSTRA listing: windows by `startIndex`/`maxResults`; read whole, the pages after the first
+    go at once where `meta` tells the total."""
+
+    def paging(self, page_size: int) -> StartIndexPaging:
+        return StartIndexPaging(page_size=page_size)
+
+    async def window(self, *, start_index: int = 0, max_results: int = 100) -> Listing[R]:
+        paging = StartIndexPaging(page_size=max_results, start_index=start_index)
+        return await self.read_window(paging, max_results)
+
+
 class DamstraClient(Connector):
-    """One method per DAMSTRA endpoint, answering typed records.
+    """One method per DAMSTRA endpoint: a read or a write answering typed records, or a listing
+    declared once (`DamstraListing`), read a window at a time or whole.
 
     Every id entering a path passes `numeric_id` first; reads are retried by `UpstreamHTTP`,
     writes are sent once.
@@ -102,23 +97,10 @@ class DamstraClient(Connector):
     async def _get(self, model: type[R], path: str, params: Mapping[str, Any] | None = None) -> R:
         return parse_record(SOURCE, model, await self.http.get_json(path, _present(params or {})))
 
-    async def _window(
-        self, model: type[R], path: str, params: Mapping[str, Any], start_index: int, max_results: int
-    ) -> Listing[R]:
-        paging = StartIndexPaging(page_size=max_results, start_index=start_index)
-        window = await fetch_window(self.http, paging, PageRequest(path, _present(params)), max_results)
-        return Listing(parse_records(SOURCE, model, window.items), window.total)
-
-    async def _iterate(
-        self, model: type[R], path: str, params: Mapping[str, Any], page_size: int
-    ) -> AsyncIterator[R]:
-        # Read whole (every caller wants every item): where `meta` tells the total, the pages after
-        # the first are read at once.
-        paging = StartIndexPaging(page_size=page_size)
-        for record in parse_records(
-            SOURCE, model, await collect(self.http, paging, PageRequest(path, _present(params)))
-        ):
-            yield record
+    def _listing(
+        self, model: type[R], path: str, params: Mapping[str, Any] | None = None
+    ) -> DamstraListing[R]:
+        return DamstraListing(self.http, model, PageRequest(path, _present(params or {})))
 
     async def _write(
         self,
@@ -132,7 +114,7 @@ class DamstraClient(Connector):
 
     # -- users ----------------------------------------------------------------------------------
 
-    async def search_users(
+    def users(
         self,
         *,
         q: str | None = None,
@@ -140,24 +122,15 @@ class DamstraClient(Connector):
         email: str | None = None,
         active_value: ActiveValue = "active",
         role_id: int | None = None,
-        start_index: int = 0,
-        max_results: int = 100,
-    ) -> Listing[DamstraUser]:
-        params = _user_filters(q, emp_id, email, active_value, role_id)
-        return await self._window(DamstraUser, "user", params, start_index, max_results)
-
-    def iter_users(
-        self,
-        *,
-        q: str | None = None,
-        emp_id: str | None = None,
-        email: str | None = None,
-        active_value: ActiveValue = "active",
-        role_id: int | None = None,
-        page_size: int = 100,
-    ) -> AsyncIterator[DamstraUser]:
-        params = _user_filters(q, emp_id, email, active_value, role_id)
-        return self._iterate(DamstraUser, "user", params, page_size)
+    ) -> DamstraListing[DamstraUser]:
+        params = {
+            "q": q,
+            "empId": emp_id,
+            "emailAddress": email,
+            "activeValue": active_value,
+            "roleId": role_id,
+        }
+        return self._listing(DamstraUser, "user", params)
 
     async def get_user(self, user_id: int | str) -> DamstraUser:
         return await self._get(DamstraUser, f"user/{numeric_id(user_id, 'DAMSTRA user id')}")
@@ -198,13 +171,8 @@ class DamstraClient(Connector):
 
     # -- groups ---------------------------------------------------------------------------------
 
-    async def list_groups(
-        self, *, q: str | None = None, start_index: int = 0, max_results: int = 100
-    ) -> Listing[DamstraGroup]:
-        return await self._window(DamstraGroup, "group", {"q": q}, start_index, max_results)
-
-    def iter_groups(self, *, q: str | None = None, page_size: int = 100) -> AsyncIterator[DamstraGroup]:
-        return self._iterate(DamstraGroup, "group", {"q": q}, page_size)
+    def groups(self, *, q: str | None = None) -> DamstraListing[DamstraGroup]:
+        return self._listing(DamstraGroup, "group", {"q": q})
 
     async def get_group(self, group_id: int | str) -> DamstraGroup:
         return await self._get(DamstraGroup, f"group/{numeric_id(group_id, 'DAMSTRA group id')}")
@@ -225,17 +193,11 @@ class DamstraClient(Connector):
     async def inactivate_group(self, group_id: int | str) -> None:
         await self._write("POST", f"group/{numeric_id(group_id, 'DAMSTRA group id')}/inactivate")
 
-    async def list_group_members(
-        self, group_id: int | str, *, start_index: int = 0, max_results: int = 100
-    ) -> Listing[DamstraUser]:
-        path = f"group/{numeric_id(group_id, 'DAMSTRA group id')}/member"
-        return await self._window(DamstraUser, path, {}, start_index, max_results)
+    def group_members(self, group_id: int | str) -> DamstraListing[DamstraUser]:
+        return self._listing(DamstraUser, f"group/{numeric_id(group_id, 'DAMSTRA group id')}/member")
 
-    async def list_group_supervisors(
-        self, group_id: int | str, *, start_index: int = 0, max_results: int = 100
-    ) -> Listing[DamstraUser]:
-        path = f"group/{numeric_id(group_id, 'DAMSTRA group id')}/supervisor"
-        return await self._window(DamstraUser, path, {}, start_index, max_results)
+    def group_supervisors(self, group_id: int | str) -> DamstraListing[DamstraUser]:
+        return self._listing(DamstraUser, f"group/{numeric_id(group_id, 'DAMSTRA group id')}/supervisor")
 
     async def _group_users(self, group_id: int | str, action: str, user_ids: Sequence[int]) -> None:
         path = f"group/{numeric_id(group_id, 'DAMSTRA group id')}/{action}"
@@ -255,41 +217,24 @@ class DamstraClient(Connector):
 
     # -- lessons --------------------------------------------------------------------------------
 
-    async def list_lessons(
+    def lessons(
         self,
         *,
         q: str | None = None,
         lesson_ids: Sequence[int] | None = None,
         published_states: Sequence[str] | None = None,
-        start_index: int = 0,
-        max_results: int = 100,
-    ) -> Listing[DamstraLesson]:
+    ) -> DamstraListing[DamstraLesson]:
         params = {"q": q, "lessonIds": _joined(lesson_ids), "publishedStates": _joined(published_states)}
-        return await self._window(DamstraLesson, "lesson", params, start_index, max_results)
-
-    async def list_lesson_details(
-        self,
-        *,
-        q: str | None = None,
-        lesson_ids: Sequence[int] | None = None,
-        published_states: Sequence[str] | None = None,
-        start_index: int = 0,
-        max_results: int = 100,
-    ) -> Listing[DamstraLesson]:
-        params = {"q": q, "lessonIds": _joined(lesson_ids), "publishedStates": _joined(published_states)}
-        return await self._window(DamstraLesson, "lessondetails", params, start_index, max_results)
+        return self._listing(DamstraLesson, "lesson", params)
 
     async def get_lessons_by_id(self, lesson_ids: Sequence[int | str]) -> list[DamstraLesson]:
         """Many lessons in as few requests as DAMSTRA allows: `GET /lesson?lessonIds=...`, up to 500 ids a call."""
         ids = list(dict.fromkeys(int(numeric_id(i, "DAMSTRA lesson id")) for i in lesson_ids))
         chunks = [ids[n : n + LESSON_BATCH] for n in range(0, len(ids), LESSON_BATCH)]
-        found = await asyncio.gather(*(self._lessons_chunk(chunk) for chunk in chunks))
+        found = await asyncio.gather(
+            *(self.lessons(lesson_ids=chunk).all(page_size=len(chunk)) for chunk in chunks)
+        )
         return [lesson for chunk in found for lesson in chunk]
-
-    async def _lessons_chunk(self, ids: list[int]) -> list[DamstraLesson]:
-        request = PageRequest("lesson", {"lessonIds": _joined(ids)})
-        items = await collect(self.http, StartIndexPaging(page_size=len(ids)), request)
-        return parse_records(SOURCE, DamstraLesson, items)
 
     # -- lesson schedules -----------------------------------------------------------------------
 
@@ -297,23 +242,12 @@ class DamstraClient(Connector):
         path = f"lesson_schedule/{numeric_id(schedule_id, 'DAMSTRA lesson schedule id')}"
         return await self._get(DamstraSchedule, path)
 
-    async def list_user_schedules(
-        self,
-        user_id: int | str,
-        *,
-        status: ScheduleStatusFilter = "all",
-        start_index: int = 0,
-        max_results: int = 100,
-    ) -> Listing[DamstraSchedule]:
+    def user_schedules(
+        self, user_id: int | str, *, status: ScheduleStatusFilter = "all"
+    ) -> DamstraListing[DamstraSchedule]:
         # This listing sends no `meta`: the paging stops on a short page and the total is unknown.
         path = f"user/{numeric_id(user_id, 'DAMSTRA user id')}/lesson_schedule"
-        return await self._window(DamstraSchedule, path, {"status": status}, start_index, max_results)
-
-    def iter_user_schedules(
-        self, user_id: int | str, *, status: ScheduleStatusFilter = "all", page_size: int = 100
-    ) -> AsyncIterator[DamstraSchedule]:
-        path = f"user/{numeric_id(user_id, 'DAMSTRA user id')}/lesson_schedule"
-        return self._iterate(DamstraSchedule, path, {"status": status}, page_size)
+        return self._listing(DamstraSchedule, path, {"status": status})
 
     async def schedule_user(
         self,
@@ -371,30 +305,21 @@ class DamstraClient(Connector):
 
     # -- ILT sessions ---------------------------------------------------------------------------
 
-    async def list_ilt_sessions(
+    def ilt_sessions(
         self,
         *,
         lesson_schedule_id: int | None = None,
         state: int | None = None,
         status: int | None = None,
         instructor_id: int | None = None,
-        start_index: int = 0,
-        max_results: int = 100,
-    ) -> Listing[DamstraILTSession]:
-        params = _ilt_filters(lesson_schedule_id, state, status, instructor_id)
-        return await self._window(DamstraILTSession, "ilt_session", params, start_index, max_results)
-
-    def iter_ilt_sessions(
-        self,
-        *,
-        lesson_schedule_id: int | None = None,
-        state: int | None = None,
-        status: int | None = None,
-        instructor_id: int | None = None,
-        page_size: int = 100,
-    ) -> AsyncIterator[DamstraILTSession]:
-        params = _ilt_filters(lesson_schedule_id, state, status, instructor_id)
-        return self._iterate(DamstraILTSession, "ilt_session", params, page_size)
+    ) -> DamstraListing[DamstraILTSession]:
+        params = {
+            "lessonScheduleId": lesson_schedule_id,
+            "state": state,
+            "status": status,
+            "instructorId": instructor_id,
+        }
+        return self._listing(DamstraILTSession, "ilt_session", params)
 
     async def get_ilt_session(self, session_id: int | str) -> DamstraILTSession:
         return await self._get(
@@ -456,10 +381,6 @@ class DamstraClient(Connector):
     async def get_embed_url(self, schedule_id: int | str) -> str:
         sid = numeric_id(schedule_id, "DAMSTRA lesson schedule id")
         return _embed_url(await self.http.get_json("embed_player", {"lessonScheduleId": sid}))
-
-    async def get_embed_url_all_lessons(self, schedule_id: int | str) -> str:
-        path = f"embed_player/version/{numeric_id(schedule_id, 'DAMSTRA lesson schedule id')}"
-        return _embed_url(await self.http.get_json(path))
 
 
 def _created_ids(body: Any) -> list[int]:

@@ -1,16 +1,16 @@
 """`LearningLoginClient`: each LearningLogin endpoint declared once, answering `TrainSession` records.
 
     client = LearningLoginClient.connect("https://learninglogin.com/api", secret=SecretStr(token))
-    page = await client.list_train_sessions(TrainSessionFilters(assignee_login_username_eq="jdoe"))
-    async for session in client.iter_train_sessions(TrainSessionFilters(score_eq=80)): ...
+    page = await client.train_sessions(TrainSessionFilters(assignee_login_username_eq="jdoe")).page(1)
+    async for session in client.train_sessions(TrainSessionFilters(score_eq=80)).iterate(): ...
 
 Ids entering a path pass `numeric_id`; reads are retried, the unassign writes sent once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -18,15 +18,32 @@ from gateway.native_ids import numeric_id
 from gateway.sources import Source
 from gateway.upstreams.auth import Auth, QueryAuth
 from gateway.upstreams.connector import Connector
+from gateway.upstreams.endpoints import ListEndpoint
 from gateway.upstreams.learninglogin.errors import decode_learninglogin_error
 from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
 from gateway.upstreams.paging import LinkHeaderPaging, Listing, PageRequest
-from gateway.upstreams.paging.drivers import fetch_window, paginate
-from gateway.upstreams.records import parse_record, parse_records
+from gateway.upstreams.records import parse_record
 
 SOURCE = Source.LEARNINGLOGIN
 PER_PAGE = 64  # the seed's `Per-Page`; the API takes no page-size parameter
 TOKEN_PARAM = "token"
+
+
+class TrainSessionListing(ListEndpoint[TrainSession]):
+    """`GET /train_sessions`: newest first, 64 a page, the next page wherever `Link: <...>; rel="next"`
+    points; a window is one page, by number."""
+
+    page_size = PER_PAGE
+
+    def paging(self, page_size: int) -> LinkHeaderPaging:
+        # LearningLogin takes no page-size parameter: every page is PER_PAGE long.
+        return LinkHeaderPaging()
+
+    async def page(self, page: int = 1) -> Listing[TrainSession]:
+        """One page; `total` from the `Total` header when sent."""
+        if page < 1:
+            raise ValueError("LEARNINGLOGIN pages count from 1")
+        return await self.read_window(LinkHeaderPaging(start_page=page), PER_PAGE)
 
 
 class LearningLoginClient(Connector):
@@ -43,31 +60,10 @@ class LearningLoginClient(Connector):
     def auth(secret: SecretStr) -> Auth:
         return QueryAuth(TOKEN_PARAM, secret)
 
-    per_page: ClassVar[int] = PER_PAGE
-
-    def _paging(self, page: int = 1) -> LinkHeaderPaging:
-        return LinkHeaderPaging(start_page=page)
-
     # -- train sessions -------------------------------------------------------------------------
 
-    async def list_train_sessions(
-        self, filters: TrainSessionFilters | None = None, *, page: int = 1
-    ) -> Listing[TrainSession]:
-        """One page (64 sessions, newest first); `total` from the `Total` header when sent."""
-        if page < 1:
-            raise ValueError("LEARNINGLOGIN pages count from 1")
-        request = PageRequest("train_sessions", _params(filters))
-        window = await fetch_window(self.http, self._paging(page), request, PER_PAGE)
-        return Listing(parse_records(SOURCE, TrainSession, window.items), window.total)
-
-    async def iter_train_sessions(
-        self, filters: TrainSessionFilters | None = None
-    ) -> AsyncIterator[TrainSession]:
-        """Every matching session, following `Link: <...>; rel="next"` page after page."""
-        request = PageRequest("train_sessions", _params(filters))
-        async for page in paginate(self.http, self._paging(), request):
-            for session in parse_records(SOURCE, TrainSession, page.items):
-                yield session
+    def train_sessions(self, filters: TrainSessionFilters | None = None) -> TrainSessionListing:
+        return TrainSessionListing(self.http, TrainSession, PageRequest("train_sessions", _params(filters)))
 
     async def get_train_session(self, session_id: int | str) -> TrainSession:
         path = f"train_sessions/{numeric_id(session_id, 'LEARNINGLOGIN train session id')}"

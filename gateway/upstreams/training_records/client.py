@@ -1,7 +1,8 @@
 """`TrainingRecordsClient`: each Training Records endpoint declared once, answering `TrainingRecord`s.
 
     client = TrainingRecordsClient.connect(url, secret=SecretStr(token))
-    window = await client.list_records(search="safety", limit=20)
+    window = await client.records(search="safety").window(limit=20)
+    every = await client.records().all()
     record = await client.update_record("rec-00001", date_completed=datetime.now(UTC))
 
 Paths end in `/` and ids entering them pass `opaque_id`; writes are sent once.
@@ -9,7 +10,6 @@ Paths end in `/` and ids entering them pass `opaque_id`; writes are sent once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +19,9 @@ from gateway.native_ids import opaque_id
 from gateway.sources import Source
 from gateway.upstreams.auth import Auth, HeaderAuth
 from gateway.upstreams.connector import Connector
+from gateway.upstreams.endpoints import ListEndpoint
 from gateway.upstreams.paging import LimitOffsetPaging, Listing, PageRequest
-from gateway.upstreams.paging.drivers import collect, fetch_window
-from gateway.upstreams.records import parse_record, parse_records
+from gateway.upstreams.records import parse_record
 from gateway.upstreams.training_records.errors import decode_training_records_error
 from gateway.upstreams.training_records.records import UNSET, TrainingRecord, Unset
 
@@ -43,8 +43,23 @@ def _iso(value: datetime | None) -> str | None:
     return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class TrainingRecordListing(ListEndpoint[TrainingRecord]):
+    """`GET training/record/`: windows by `limit`/`offset`. Read whole, the pages after the first go
+    at once when the first says its `count`; a bare-array deployment says none, so its pages are read
+    one after another."""
+
+    page_size = MAX_PAGE_SIZE
+
+    def paging(self, page_size: int) -> LimitOffsetPaging:
+        return LimitOffsetPaging(page_size=page_size)
+
+    async def window(self, *, limit: int = 100, offset: int = 0) -> Listing[TrainingRecord]:
+        paging = LimitOffsetPaging(page_size=max(1, min(limit, MAX_PAGE_SIZE)), offset=offset)
+        return await self.read_window(paging, limit)
+
+
 class TrainingRecordsClient(Connector):
-    """Training Records: list/search, read, create, replace, patch and delete records."""
+    """Training Records: list/search, read, create, patch and delete records."""
 
     source = SOURCE
     decode_error = staticmethod(decode_training_records_error)
@@ -55,26 +70,10 @@ class TrainingRecordsClient(Connector):
 
     # -- reads ----------------------------------------------------------------------------------
 
-    async def list_records(
-        self, *, search: str | None = None, limit: int = 100, offset: int = 0
-    ) -> Listing[TrainingRecord]:
-        paging = LimitOffsetPaging(page_size=max(1, min(limit, MAX_PAGE_SIZE)), offset=offset)
-        window = await fetch_window(self.http, paging, self._listing(search), limit)
-        return Listing(parse_records(SOURCE, TrainingRecord, window.items), window.total)
-
-    async def all_records(
-        self, *, search: str | None = None, page_size: int = MAX_PAGE_SIZE
-    ) -> list[TrainingRecord]:
-        """Every record (matching `search`). With `count` in the first page the rest are read at once;
-        a bare-array deployment says no count, so its pages are read one after another."""
-        items = await collect(self.http, LimitOffsetPaging(page_size=page_size), self._listing(search))
-        return parse_records(SOURCE, TrainingRecord, items)
-
-    async def iter_records(
-        self, *, search: str | None = None, page_size: int = MAX_PAGE_SIZE
-    ) -> AsyncIterator[TrainingRecord]:
-        for record in await self.all_records(search=search, page_size=page_size):
-            yield record
+    def records(self, *, search: str | None = None) -> TrainingRecordListing:
+        """Every record, or those matching the upstream's name `search`."""
+        request = PageRequest(RECORDS_PATH, params={"search": search} if search else {})
+        return TrainingRecordListing(self.http, TrainingRecord, request)
 
     async def get_record(self, api_id: str) -> TrainingRecord:
         return parse_record(SOURCE, TrainingRecord, await self.http.get_json(_record_path(api_id)))
@@ -101,26 +100,6 @@ class TrainingRecordsClient(Connector):
         _, created = await self.http.write("POST", RECORDS_PATH, json=body)
         return parse_record(SOURCE, TrainingRecord, created)
 
-    async def replace_record(
-        self,
-        api_id: str,
-        *,
-        person_api_id: str,
-        package_api_id: str,
-        date_started: datetime | None = None,
-        date_completed: datetime | None = None,
-    ) -> TrainingRecord:
-        """PUT: the whole record; dates left as None are cleared."""
-        body = {
-            "api_id": api_id,
-            "person_api_id": person_api_id,
-            "package_api_id": package_api_id,
-            "date_started": _iso(date_started),
-            "date_completed": _iso(date_completed),
-        }
-        _, updated = await self.http.write("PUT", _record_path(api_id), json=body)
-        return parse_record(SOURCE, TrainingRecord, updated)
-
     async def update_record(
         self,
         api_id: str,
@@ -145,6 +124,3 @@ class TrainingRecordsClient(Connector):
 
     async def delete_record(self, api_id: str) -> None:
         await self.http.write("DELETE", _record_path(api_id))  # 204, no body
-
-    def _listing(self, search: str | None) -> PageRequest:
-        return PageRequest(RECORDS_PATH, params={"search": search} if search else {})
