@@ -20,10 +20,10 @@ from gateway.data.completions import (
 )
 from gateway.data.people import Person
 from gateway.sources import Source as SourceEnum
-from gateway.upstreams.damstra import DamstraSchedule
-from gateway.upstreams.iscout import IScoutCompletion
-from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
-from gateway.upstreams.training_records import TrainingRecord
+from gateway.upstreams.damstra.records import DamstraSchedule
+from gateway.upstreams.iscout.records import IScoutCompletion
+from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
+from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers import relay
 from resolvers.enums import Source
 from resolvers.global_id import encode

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from gateway.sources import Source as SourceEnum
-from gateway.upstreams.damstra import DamstraGroup, DamstraUser
+from gateway.upstreams.damstra.records import DamstraGroup, DamstraUser
 from gateway.upstreams.paging import Listing
 from resolvers import relay
 from resolvers.global_id import encode

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from gateway.sources import Source as SourceEnum
-from gateway.upstreams.damstra import DamstraAttendee, DamstraILTSession, DamstraSchedule
+from gateway.upstreams.damstra.records import DamstraAttendee, DamstraILTSession, DamstraSchedule
 from resolvers.enums import ILTSessionState, ILTSessionStatus
 from resolvers.global_id import encode
 from resolvers.info import Info

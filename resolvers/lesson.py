@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from gateway.sources import Source as SourceEnum
-from gateway.upstreams.damstra import DamstraLesson
+from gateway.upstreams.damstra.records import DamstraLesson
 from resolvers import relay
 from resolvers.enums import DAMSTRA_LESSON_STATUS, LessonStatus, Source
 from resolvers.global_id import encode

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from gateway.errors import UpstreamNotFound
 from gateway.native_ids import numeric_id, opaque_id
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraGroup, DamstraILTSession, DamstraSchedule
-from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
-from gateway.upstreams.training_records import TrainingRecord
+from gateway.upstreams.damstra.records import DamstraGroup, DamstraILTSession, DamstraSchedule
+from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
+from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers.completion import (
     Completion,
     from_damstra,

@@ -13,8 +13,8 @@ from gateway.data.completions import CompletionFilter
 from gateway.data.people import Person
 from gateway.errors import UpstreamError
 from gateway.sources import Source as SourceEnum
-from gateway.upstreams.damstra import DamstraILTSession
-from gateway.upstreams.learninglogin import TrainSessionFilters
+from gateway.upstreams.damstra.records import DamstraILTSession
+from gateway.upstreams.learninglogin.records import TrainSessionFilters
 from resolvers import relay
 from resolvers.completion import Completion, completions_connection
 from resolvers.enums import (

@@ -11,9 +11,9 @@ import strawberry
 from gateway.data.completions import day_start
 from gateway.errors import UpstreamError
 from gateway.sources import Source as SourceEnum
-from gateway.upstreams.damstra import DamstraSchedule, ScheduleStatusFilter
-from gateway.upstreams.learninglogin import TrainSession
-from gateway.upstreams.training_records import TrainingRecord
+from gateway.upstreams.damstra.records import DamstraSchedule, ScheduleStatusFilter
+from gateway.upstreams.learninglogin.records import TrainSession
+from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers.enums import ScheduleStatus, Source
 from resolvers.global_id import encode
 from resolvers.info import Info

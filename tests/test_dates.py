@@ -7,7 +7,7 @@ import pytest
 from gateway.dates import format_damstra_datetime, parse_date, parse_datetime
 from gateway.errors import UpstreamMalformedResponse
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraLesson
+from gateway.upstreams.damstra.records import DamstraLesson
 from gateway.upstreams.records import parse_records
 
 

@@ -12,7 +12,6 @@ Writes and webhooks call `invalidate` for what they change.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Final, TypeVar, cast
 
@@ -25,11 +24,6 @@ KINDS = ("lesson", "group", "user", "training_records")
 ALL: Final = "all"  # the key of a kind cached whole (every TRAINING_RECORDS record)
 
 V = TypeVar("V")
-
-
-def credential_fingerprint(url: str, secret: str) -> str:
-    """A short, one-way tag for (upstream, credential): safe to hold in keys and logs."""
-    return hashlib.sha256(f"{url}\0{secret}".encode()).hexdigest()[:16]
 
 
 class EntityCache:

@@ -16,15 +16,15 @@ from gateway.data.cache import EntityCache
 from gateway.data.completions import CompletionItem
 from gateway.data.vendors import completions_reader
 from gateway.sources import Source
-from gateway.upstreams.damstra import (
+from gateway.upstreams.damstra.records import (
     ActiveValue,
     DamstraGroup,
     DamstraILTSession,
     DamstraLesson,
     DamstraUser,
 )
-from gateway.upstreams.iscout import IScoutCompletion, IScoutPage
-from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
+from gateway.upstreams.iscout.records import IScoutCompletion, IScoutPage
+from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
 from gateway.upstreams.paging import Listing
 from gateway.upstreams.registry import Upstreams
 
@@ -50,23 +50,24 @@ class Listings:
         start: int = 0,
         size: int = 100,
     ) -> Listing[DamstraUser]:
-        return await self._upstreams.need_damstra().search_users(
-            q=q, email=email, emp_id=emp_id, active_value=active_value, start_index=start, max_results=size
+        users = self._upstreams.need_damstra().users(
+            q=q, email=email, emp_id=emp_id, active_value=active_value
         )
+        return await users.window(start_index=start, max_results=size)
 
     def every_damstra_user(self, *, active_value: ActiveValue = "all") -> AsyncIterator[DamstraUser]:
-        return self._upstreams.need_damstra().iter_users(active_value=active_value)
+        return self._upstreams.need_damstra().users(active_value=active_value).iterate()
 
     async def damstra_groups(self, *, q: str | None, start: int, size: int) -> Listing[DamstraGroup]:
-        return await self._upstreams.need_damstra().list_groups(q=q, start_index=start, max_results=size)
+        return await self._upstreams.need_damstra().groups(q=q).window(start_index=start, max_results=size)
 
     async def group_members(self, group_id: str, *, start: int, size: int) -> Listing[DamstraUser]:
-        client = self._upstreams.need_damstra()
-        return await client.list_group_members(group_id, start_index=start, max_results=size)
+        members = self._upstreams.need_damstra().group_members(group_id)
+        return await members.window(start_index=start, max_results=size)
 
     async def group_supervisors(self, group_id: str, *, start: int, size: int) -> Listing[DamstraUser]:
-        client = self._upstreams.need_damstra()
-        return await client.list_group_supervisors(group_id, start_index=start, max_results=size)
+        supervisors = self._upstreams.need_damstra().group_supervisors(group_id)
+        return await supervisors.window(start_index=start, max_results=size)
 
     async def damstra_lessons(
         self, *, q: str | None, published_states: Sequence[str], start: int, size: int
@@ -77,18 +78,17 @@ class Listings:
         page = self._cache.get("lesson", scope, key)
         if isinstance(page, Listing):
             return page
-        fresh = await self._upstreams.need_damstra().list_lessons(
-            q=q, published_states=published_states, start_index=start, max_results=size
-        )
+        lessons = self._upstreams.need_damstra().lessons(q=q, published_states=published_states)
+        fresh = await lessons.window(start_index=start, max_results=size)
         self._cache.set("lesson", scope, key, fresh)
         return fresh
 
     async def ilt_sessions(self, *, start: int, size: int, **filters: Any) -> Listing[DamstraILTSession]:
-        client = self._upstreams.need_damstra()
-        return await client.list_ilt_sessions(start_index=start, max_results=size, **filters)
+        sessions = self._upstreams.need_damstra().ilt_sessions(**filters)
+        return await sessions.window(start_index=start, max_results=size)
 
     def every_ilt_session(self, **filters: Any) -> AsyncIterator[DamstraILTSession]:
-        return self._upstreams.need_damstra().iter_ilt_sessions(**filters)
+        return self._upstreams.need_damstra().ilt_sessions(**filters).iterate()
 
     async def embed_url(self, schedule_id: str) -> str:
         return await self._upstreams.need_damstra().get_embed_url(schedule_id)
@@ -100,7 +100,7 @@ class Listings:
 
     def train_sessions(self, filters: TrainSessionFilters | None = None) -> AsyncIterator[TrainSession]:
         """Every matching train session, read afresh (never this request's earlier reads)."""
-        return self._upstreams.need_learninglogin().iter_train_sessions(filters)
+        return self._upstreams.need_learninglogin().train_sessions(filters).iterate()
 
     # -- vendors registered beyond the built-in four ---------------------------------------------
 
@@ -121,11 +121,10 @@ class Listings:
     async def iscout_completions_page(
         self, *, user_id: str | None = None, training_id: str | None = None, limit: int, page: int = 1
     ) -> IScoutPage:
-        return await self._upstreams.need_iscout().list_completions(
-            user_id=user_id, training_id=training_id, limit=limit, page=page
-        )
+        completions = self._upstreams.need_iscout().completions(user_id=user_id, training_id=training_id)
+        return await completions.page(page, limit=limit)
 
     def iscout_completions(
         self, *, user_id: str | None = None, training_id: str | None = None
     ) -> AsyncIterator[IScoutCompletion]:
-        return self._upstreams.need_iscout().iter_completions(user_id=user_id, training_id=training_id)
+        return self._upstreams.need_iscout().completions(user_id=user_id, training_id=training_id).iterate()

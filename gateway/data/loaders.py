@@ -21,8 +21,8 @@ from aiodataloader import DataLoader
 from gateway.data.cache import ALL, MISSING, EntityCache
 from gateway.errors import UpstreamNotFound
 from gateway.sources import Source
-from gateway.upstreams.damstra import (
-    LESSON_BATCH,
+from gateway.upstreams.damstra.client import LESSON_BATCH
+from gateway.upstreams.damstra.records import (
     DamstraAttendee,
     DamstraGroup,
     DamstraILTSession,
@@ -31,10 +31,10 @@ from gateway.upstreams.damstra import (
     DamstraUser,
     ScheduleStatusFilter,
 )
-from gateway.upstreams.iscout import IScoutCompletion
-from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
+from gateway.upstreams.iscout.records import IScoutCompletion
+from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
 from gateway.upstreams.registry import Upstreams
-from gateway.upstreams.training_records import TrainingRecord
+from gateway.upstreams.training_records.records import TrainingRecord
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -219,7 +219,7 @@ class Loaders:
         client = self.upstreams.need_damstra()
 
         async def find(email: str) -> DamstraUser | None:
-            listing = await client.search_users(email=email, active_value="all", max_results=2)
+            listing = await client.users(email=email, active_value="all").window(max_results=2)
             match = [u for u in listing.items if (u.email_address or "").lower() == email]
             return match[0] if match else None
 
@@ -231,7 +231,7 @@ class Loaders:
         client = self.upstreams.need_damstra()
 
         async def find(number: str) -> DamstraUser | None:
-            listing = await client.search_users(emp_id=number, active_value="all", max_results=2)
+            listing = await client.users(emp_id=number, active_value="all").window(max_results=2)
             match = [u for u in listing.items if (u.employee_number or "") == number]
             return match[0] if match else None
 
@@ -271,7 +271,7 @@ class Loaders:
 
         async def read(key: UserSchedulesKey) -> list[DamstraSchedule]:
             user_id, status = key
-            return [schedule async for schedule in client.iter_user_schedules(user_id, status=status)]
+            return await client.user_schedules(user_id, status=status).all()
 
         found = dict(zip(to_read, await _each(to_read, read), strict=True))
 
@@ -297,7 +297,7 @@ class Loaders:
             client = self.upstreams.need_damstra()
 
             async def every() -> list[DamstraILTSession]:
-                return [session async for session in client.iter_ilt_sessions()]
+                return await client.ilt_sessions().all()
 
             self._all_ilt_sessions = asyncio.ensure_future(every())
         return await asyncio.shield(self._all_ilt_sessions)
@@ -315,7 +315,7 @@ class Loaders:
         async def every(username: str) -> list[TrainSession]:
             # A train session names no login id; the username filter is the only way to a person's.
             filters = TrainSessionFilters(assignee_login_username_eq=username)
-            return [session async for session in client.iter_train_sessions(filters)]
+            return [session async for session in client.train_sessions(filters).iterate()]
 
         return await _each(usernames, every)
 
@@ -343,7 +343,7 @@ class Loaders:
             client = self.upstreams.need_training_records()
 
             async def read() -> TrainingRecords:
-                return TrainingRecords.of(await client.all_records())
+                return TrainingRecords.of(await client.records().all())
 
             scope = self._scope(Source.TRAINING_RECORDS)
             self._every_record = asyncio.ensure_future(
@@ -362,6 +362,6 @@ class Loaders:
         client = self.upstreams.need_iscout()
 
         async def every(user_id: str) -> list[IScoutCompletion]:
-            return [completion async for completion in client.iter_completions(user_id=user_id)]
+            return [completion async for completion in client.completions(user_id=user_id).iterate()]
 
         return await _each(keys, every)

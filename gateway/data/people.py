@@ -17,7 +17,7 @@ from gateway.data.loaders import Loaders
 from gateway.data.vendors import completions_reader
 from gateway.errors import UpstreamNotFound
 from gateway.sources import SOURCE_ORDER, Source
-from gateway.upstreams.damstra import DamstraUser
+from gateway.upstreams.damstra.records import DamstraUser
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import enum
 from collections.abc import Sequence
 from datetime import datetime
 
-from gateway.upstreams.damstra import (
+from gateway.upstreams.damstra.records import (
     DamstraCreated,
     DamstraGroup,
     DamstraILTSession,
@@ -27,7 +27,7 @@ from gateway.upstreams.damstra import (
     MergeType,
 )
 from gateway.upstreams.registry import Upstreams
-from gateway.upstreams.training_records import TrainingRecord
+from gateway.upstreams.training_records.records import TrainingRecord
 
 
 class GroupRole(enum.Enum):

@@ -20,7 +20,8 @@ from pydantic import SecretStr
 
 from gateway.errors import UpstreamError
 from gateway.sources import Source
-from gateway.upstreams.http import Auth, UpstreamHTTP
+from gateway.upstreams.auth import Auth
+from gateway.upstreams.http import UpstreamHTTP
 
 
 class Connector:

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from gateway.data.cache import credential_fingerprint
 from gateway.errors import UpstreamError
 from gateway.settings import Settings
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraClient
-from gateway.upstreams.iscout import IScoutClient
-from gateway.upstreams.learninglogin import LearningLoginClient
-from gateway.upstreams.training_records import TrainingRecordsClient
+from gateway.upstreams.auth import credential_fingerprint
+from gateway.upstreams.damstra.client import DamstraClient
+from gateway.upstreams.iscout.client import IScoutClient
+from gateway.upstreams.learninglogin.client import LearningLoginClient
+from gateway.upstreams.training_records.client import TrainingRecordsClient
 
 
 class SourceNotConfigured(UpstreamError):

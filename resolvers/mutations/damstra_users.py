@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.errors import UpstreamError, UpstreamNotFound
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraUser
+from gateway.upstreams.damstra.records import DamstraUser
 from resolvers.info import Info
 from resolvers.mutations.cache_effects import forget_users
 from resolvers.mutations.group_targets import GROUP_NOT_FOUND

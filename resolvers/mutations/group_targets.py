@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import strawberry
 
 from gateway.errors import UpstreamNotFound
-from gateway.upstreams.damstra import DamstraGroup
+from gateway.upstreams.damstra.records import DamstraGroup
 from resolvers.info import Info
 from resolvers.mutations.cache_effects import forget_groups
 from resolvers.mutations.checks import Checks

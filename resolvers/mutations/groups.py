@@ -17,7 +17,7 @@ import strawberry
 from gateway.data.writes import GroupRole
 from gateway.errors import UpstreamError, UpstreamNotFound
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraGroup, DamstraUser
+from gateway.upstreams.damstra.records import DamstraGroup, DamstraUser
 from resolvers.global_id import encode
 from resolvers.group import Group
 from resolvers.info import Info

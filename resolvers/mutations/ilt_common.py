@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.errors import UpstreamError, UpstreamNotFound
-from gateway.upstreams.damstra import DamstraAttendee, DamstraILTSession, DamstraSchedule
+from gateway.upstreams.damstra.records import DamstraAttendee, DamstraILTSession, DamstraSchedule
 from resolvers.info import Info
 from resolvers.mutations.scheduling import OPEN_DAMSTRA_STATUSES
 from resolvers.mutations.targets import damstra_native

@@ -17,7 +17,7 @@ import strawberry
 from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.errors import UpstreamError
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraILTSession, DamstraSchedule
+from gateway.upstreams.damstra.records import DamstraILTSession, DamstraSchedule
 from resolvers.ilt_session import ILTSession
 from resolvers.info import Info
 from resolvers.mutations.ilt_common import attendees_of, session_at

@@ -26,7 +26,7 @@ import strawberry
 from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.errors import UpstreamError, UpstreamNotFound, UpstreamRejected
 from gateway.sources import Source
-from gateway.upstreams.damstra import (
+from gateway.upstreams.damstra.records import (
     DamstraAttendee,
     DamstraILTSession,
     DamstraILTSessionInput,

@@ -20,8 +20,8 @@ from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.data.people import Person
 from gateway.errors import UpstreamError, UpstreamNotFound
 from gateway.sources import Source
-from gateway.upstreams.damstra import ALREADY_SCHEDULED, DamstraLesson, DamstraSchedule
-from gateway.upstreams.training_records import TrainingRecord
+from gateway.upstreams.damstra.records import ALREADY_SCHEDULED, DamstraLesson, DamstraSchedule
+from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers.info import Info
 from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
 from resolvers.mutations.targets import (

@@ -20,7 +20,7 @@ from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.data.people import Person
 from gateway.errors import UpstreamError
 from gateway.sources import Source
-from gateway.upstreams.learninglogin import TrainSession, TrainSessionFilters
+from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
 from resolvers.info import Info
 from resolvers.mutations.running import run_mutation
 from resolvers.mutations.targets import account_in, global_id, native_of, person_at

@@ -20,7 +20,7 @@ from gateway.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from gateway.upstreams.damstra import ALREADY_SCHEDULED
+from gateway.upstreams.damstra.records import ALREADY_SCHEDULED
 
 INVALID_INPUT = "INVALID_INPUT"
 NOT_FOUND = "NOT_FOUND"

@@ -15,7 +15,7 @@ import strawberry
 
 from gateway.data.events import TrainingEventType
 from gateway.errors import UpstreamError
-from gateway.upstreams.damstra import DamstraUser, DamstraUserInput
+from gateway.upstreams.damstra.records import DamstraUser, DamstraUserInput
 from resolvers.enums import Role
 from resolvers.info import Info
 from resolvers.mutations.cache_effects import forget_every_user, forget_users

@@ -16,7 +16,7 @@ import strawberry
 
 from gateway.data.events import TrainingEventType
 from gateway.errors import UpstreamError
-from gateway.upstreams.damstra import DamstraUserInput
+from gateway.upstreams.damstra.records import DamstraUserInput
 from resolvers.enums import Role
 from resolvers.info import Info
 from resolvers.mutations.cache_effects import forget_groups, forget_users

@@ -22,7 +22,8 @@ from gateway.data.context import Services
 from gateway.data.events import InProcessEventBus, TrainingEvent, TrainingEventType
 from gateway.settings import load_settings
 from gateway.sources import Source
-from gateway.upstreams.damstra import DamstraClient, DamstraUserInput
+from gateway.upstreams.damstra.client import DamstraClient
+from gateway.upstreams.damstra.records import DamstraUserInput
 from sandbox.server import CREDENTIALS, Sandbox, serve_on_loopback
 
 SECRET = "subscription-test-secret"

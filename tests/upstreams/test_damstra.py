@@ -22,13 +22,9 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.damstra import (
-    ALREADY_SCHEDULED,
-    DamstraClient,
-    DamstraILTSessionInput,
-    DamstraUserInput,
-    decode_damstra_error,
-)
+from gateway.upstreams.damstra.client import DamstraClient
+from gateway.upstreams.damstra.errors import decode_damstra_error
+from gateway.upstreams.damstra.records import ALREADY_SCHEDULED, DamstraILTSessionInput, DamstraUserInput
 from sandbox.controls import RequestLog
 from sandbox.server import CREDENTIALS, Sandbox
 from sandbox.world import STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraState
@@ -70,8 +66,8 @@ def unscheduled_version(state: DamstraState, user_id: int) -> int:
 # -- users ----------------------------------------------------------------------------------------
 
 
-async def test_search_users_reads_the_seeds_user(client: DamstraClient, state: DamstraState) -> None:
-    page = await client.search_users(max_results=5)
+async def test_users_window_reads_the_seeds_user(client: DamstraClient, state: DamstraState) -> None:
+    page = await client.users().window(max_results=5)
     assert [u.id for u in page.items] == active_ids(state)[:5]
     assert page.total == len(active_ids(state))
     admin = page.items[0]
@@ -92,31 +88,31 @@ async def test_search_users_reads_the_seeds_user(client: DamstraClient, state: D
     assert admin.is_active
 
 
-async def test_search_users_filters(client: DamstraClient, state: DamstraState) -> None:
+async def test_users_filters(client: DamstraClient, state: DamstraState) -> None:
     someone = state.users[active_ids(state)[3]]
-    by_email = await client.search_users(email=someone.email_address.upper())
+    by_email = await client.users(email=someone.email_address.upper()).window()
     assert [u.id for u in by_email.items] == [someone.id]
-    by_emp = await client.search_users(emp_id=someone.employee_number)
+    by_emp = await client.users(emp_id=someone.employee_number).window()
     assert [u.id for u in by_emp.items] == [someone.id]
-    by_name = await client.search_users(q=someone.user_name)
+    by_name = await client.users(q=someone.user_name).window()
     assert someone.id in {u.id for u in by_name.items}
 
     gone = sorted(uid for uid, u in state.users.items() if u.client_status_id == STATUS_NOT_CURRENT)
     assert gone, "the seeded world has inactive users"
-    inactive = await client.search_users(active_value="inactive")
+    inactive = await client.users(active_value="inactive").window()
     assert [u.id for u in inactive.items] == gone
     assert not any(u.is_active for u in inactive.items)
-    everyone = await client.search_users(active_value="all", max_results=1000)
+    everyone = await client.users(active_value="all").window(max_results=1000)
     assert everyone.total == len(state.users)
 
 
 async def test_user_listings_page_across_boundaries(
     client: DamstraClient, state: DamstraState, log: RequestLog
 ) -> None:
-    window = await client.search_users(start_index=3, max_results=4)
+    window = await client.users().window(start_index=3, max_results=4)
     assert [u.id for u in window.items] == active_ids(state)[3:7]
     log.clear()
-    seen = [u.id async for u in client.iter_users(page_size=7)]
+    seen = [u.id for u in await client.users().all(page_size=7)]
     assert seen == active_ids(state)
     assert log.count("GET", "/user") == -(-len(seen) // 7)
 
@@ -188,7 +184,7 @@ async def test_activate_inactivate_and_login_url(client: DamstraClient, state: D
 
 
 async def test_groups_list_get_and_the_offsetless_date(client: DamstraClient, state: DamstraState) -> None:
-    page = await client.list_groups(max_results=2)
+    page = await client.groups().window(max_results=2)
     assert [g.id for g in page.items] == sorted(state.groups)[:2] and page.total == len(state.groups)
     group = await client.get_group(200)
     world = state.groups[200]
@@ -201,9 +197,9 @@ async def test_groups_list_get_and_the_offsetless_date(client: DamstraClient, st
     assert group.created_date == world.created and group.created_date.tzinfo == UTC
     child = next(g for g in state.groups.values() if g.parent_id is not None)
     assert (await client.get_group(child.id)).parent_id == child.parent_id
-    found = await client.list_groups(q=world.name)
+    found = await client.groups(q=world.name).window()
     assert 200 in {g.id for g in found.items}
-    assert [g.id async for g in client.iter_groups(page_size=2)] == sorted(state.groups)
+    assert [g.id for g in await client.groups().all(page_size=2)] == sorted(state.groups)
 
 
 async def test_group_writes_change_the_world(client: DamstraClient, state: DamstraState) -> None:
@@ -223,7 +219,7 @@ async def test_group_writes_change_the_world(client: DamstraClient, state: Damst
     assert state.groups[made.id].supervisor_ids == [a, b]
     await client.remove_group_supervisors(made.id, [a])
     assert state.groups[made.id].supervisor_ids == [b]
-    assert [u.id for u in (await client.list_group_supervisors(made.id)).items] == [b]
+    assert [u.id for u in (await client.group_supervisors(made.id).window()).items] == [b]
 
     await client.inactivate_group(made.id)
     assert state.groups[made.id].active is False
@@ -235,7 +231,7 @@ async def test_group_writes_change_the_world(client: DamstraClient, state: Damst
 async def test_group_members_page_and_missing_groups(client: DamstraClient, state: DamstraState) -> None:
     members = sorted(state.groups[200].member_ids)
     assert len(members) > 8
-    window = await client.list_group_members(200, start_index=5, max_results=3)
+    window = await client.group_members(200).window(start_index=5, max_results=3)
     assert [u.id for u in window.items] == members[5:8] and window.total == len(members)
     with pytest.raises(UpstreamNotFound) as caught:
         await client.add_group_members(999, [members[0]])
@@ -245,8 +241,8 @@ async def test_group_members_page_and_missing_groups(client: DamstraClient, stat
 # -- lessons --------------------------------------------------------------------------------------
 
 
-async def test_lessons_list_filter_and_details(client: DamstraClient, state: DamstraState) -> None:
-    page = await client.list_lessons(max_results=5)
+async def test_lessons_list_and_filters(client: DamstraClient, state: DamstraState) -> None:
+    page = await client.lessons().window(max_results=5)
     assert [x.lesson_id for x in page.items] == sorted(state.lessons)[:5]
     first = page.items[0]
     world = state.lessons[first.lesson_id]
@@ -258,12 +254,12 @@ async def test_lessons_list_filter_and_details(client: DamstraClient, state: Dam
     )
     assert first.created_date == world.created
 
-    states = await client.list_lessons(published_states=["inactive", "never"], max_results=100)
+    states = await client.lessons(published_states=["inactive", "never"]).window(max_results=100)
     assert {x.status for x in states.items} == {"inactive", "never"}
     assert states.total == sum(1 for x in state.lessons.values() if x.status in ("inactive", "never"))
 
-    details = await client.list_lesson_details(lesson_ids=[1001, 1003], q=state.lessons[1003].name)
-    assert [x.lesson_id for x in details.items] == [1003]
+    by_ids = await client.lessons(lesson_ids=[1001, 1003], q=state.lessons[1003].name).window()
+    assert [x.lesson_id for x in by_ids.items] == [1003]
 
 
 async def test_lessons_by_id_batch_in_one_request_and_chunk_past_500(
@@ -315,14 +311,14 @@ async def test_user_schedules_page_without_meta(
     uid = max(active_ids(state), key=lambda u: sum(1 for s in state.schedules.values() if s.user_id == u))
     mine = sorted(sid for sid, s in state.schedules.items() if s.user_id == uid)
     assert len(mine) >= 4
-    window = await client.list_user_schedules(uid, start_index=1, max_results=2)
+    window = await client.user_schedules(uid).window(start_index=1, max_results=2)
     assert [s.id for s in window.items] == mine[1:3] and window.total is None
 
     log.clear()
-    assert [s.id async for s in client.iter_user_schedules(uid, page_size=3)] == mine
+    assert [s.id for s in await client.user_schedules(uid).all(page_size=3)] == mine
     assert log.count("GET", f"/user/{uid}/lesson_schedule") == len(mine) // 3 + 1
 
-    completed = await client.list_user_schedules(uid, status="completed")
+    completed = await client.user_schedules(uid, status="completed").window()
     expected = [sid for sid in mine if state.schedules[sid].status == "completed"]
     assert [s.id for s in completed.items] == expected
 
@@ -370,7 +366,6 @@ async def test_embed_urls_and_their_refusals(client: DamstraClient, state: Damst
     due = next(s for _, s in sorted(state.schedules.items()) if s.status == "due")
     url = await client.get_embed_url(due.id)
     assert url.startswith(f"https://app.velpic.com/#player/{due.id}?embed=true&token=")
-    assert (await client.get_embed_url_all_lessons(due.id)) == url
 
     done = next(s for _, s in sorted(state.schedules.items()) if s.status == "completed")
     with pytest.raises(UpstreamRejected) as rejected:
@@ -378,7 +373,7 @@ async def test_embed_urls_and_their_refusals(client: DamstraClient, state: Damst
     assert rejected.value.upstream_code == 837
     cancelled = next(s for _, s in sorted(state.schedules.items()) if s.status == "cancelled")
     with pytest.raises(UpstreamRejected) as rejected:
-        await client.get_embed_url_all_lessons(cancelled.id)
+        await client.get_embed_url(cancelled.id)
     assert rejected.value.upstream_code == 836
     with pytest.raises(UpstreamNotFound) as missing:
         await client.get_embed_url(7)
@@ -389,11 +384,11 @@ async def test_embed_urls_and_their_refusals(client: DamstraClient, state: Damst
 
 
 async def test_ilt_sessions_list_get_and_the_perth_shape(client: DamstraClient, state: DamstraState) -> None:
-    page = await client.list_ilt_sessions(max_results=3)
+    page = await client.ilt_sessions().window(max_results=3)
     assert [s.id for s in page.items] == sorted(state.ilt_sessions)[:3]
     assert page.total == len(state.ilt_sessions)
-    assert [s.id async for s in client.iter_ilt_sessions(page_size=4)] == sorted(state.ilt_sessions)
-    cancelled = await client.list_ilt_sessions(status=3)
+    assert [s.id for s in await client.ilt_sessions().all(page_size=4)] == sorted(state.ilt_sessions)
+    cancelled = await client.ilt_sessions(status=3).window()
     assert {s.id for s in cancelled.items} == {s.id for s in state.ilt_sessions.values() if s.status_id == 3}
 
     world = state.ilt_sessions[min(state.ilt_sessions)]
@@ -407,9 +402,9 @@ async def test_ilt_sessions_list_get_and_the_perth_shape(client: DamstraClient, 
     assert session.lesson_name == state.lessons[world.lesson_id].name
 
     some = attendees[0]
-    by_schedule = await client.list_ilt_sessions(lesson_schedule_id=some.lesson_schedule_id)
+    by_schedule = await client.ilt_sessions(lesson_schedule_id=some.lesson_schedule_id).window()
     assert world.id in {s.id for s in by_schedule.items}
-    by_instructor = await client.list_ilt_sessions(instructor_id=world.instructor_id, state=None)
+    by_instructor = await client.ilt_sessions(instructor_id=world.instructor_id, state=None).window()
     assert all(s.instructor_id == world.instructor_id for s in by_instructor.items)
 
 
@@ -483,7 +478,7 @@ async def test_a_bad_key_is_unauthorized_and_never_echoed(
     damstra = connect(DamstraClient, Source.DAMSTRA, secret=SecretStr(secret))
     try:
         with pytest.raises(UpstreamUnauthorized) as caught:
-            await damstra.search_users()
+            await damstra.users().window()
     finally:
         await damstra.aclose()
     error = caught.value
@@ -504,11 +499,11 @@ def calls_with(client: DamstraClient, bad: Any) -> list[Callable[[], Awaitable[A
         lambda: client.generate_login_url(bad),
         lambda: client.get_group(bad),
         lambda: client.update_group(bad, "x"),
-        lambda: client.list_group_members(bad),
+        lambda: client.group_members(bad).window(),
         lambda: client.add_group_supervisors(bad, [1]),
         lambda: client.add_group_members(1, [bad]),
         lambda: client.get_lesson_schedule(bad),
-        lambda: client.list_user_schedules(bad),
+        lambda: client.user_schedules(bad).window(),
         lambda: client.schedule_user(bad, [1]),
         lambda: client.complete_lesson(bad, lesson_id=1),
         lambda: client.get_certificate(bad),
@@ -519,7 +514,6 @@ def calls_with(client: DamstraClient, bad: Any) -> list[Callable[[], Awaitable[A
         lambda: client.list_attendees(bad),
         lambda: client.save_attendance(1, [(bad, True, True)]),
         lambda: client.get_embed_url(bad),
-        lambda: client.get_embed_url_all_lessons(bad),
         lambda: client.get_lessons_by_id([1000, bad]),
     ]
 
@@ -532,7 +526,7 @@ async def test_ids_that_could_steer_a_path_send_nothing(
         with pytest.raises(InvalidNativeId):
             await call()
     with pytest.raises(InvalidNativeId):
-        await anext(client.iter_user_schedules(bad))  # checked when called, before the first page
+        client.user_schedules(bad)  # checked when the listing is declared, before any page
     assert log.entries == []
 
 
@@ -555,7 +549,7 @@ async def test_reads_are_retried_and_writes_are_not(
     log.clear()
     faults.fail_next = 3  # more failures than attempts: the read gives up
     with pytest.raises(UpstreamUnavailable):
-        await client.list_lessons()
+        await client.lessons().window()
     assert log.count("GET", "/lesson") == 3
 
 

@@ -23,7 +23,9 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.iscout import IScoutAccountInactive, IScoutClient, IScoutPage, decode_iscout_error
+from gateway.upstreams.iscout.client import IScoutClient
+from gateway.upstreams.iscout.errors import IScoutAccountInactive, decode_iscout_error
+from gateway.upstreams.iscout.records import IScoutPage
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 
 SOURCE = Source.ISCOUT
@@ -40,9 +42,9 @@ def sent_bodies(sandbox: Sandbox) -> list[dict[str, Any]]:
     return [orjson.loads(e.body) for e in sandbox.controls[SOURCE].log.entries]
 
 
-async def test_list_completions_reads_typed_records(client: IScoutClient, sandbox: Sandbox) -> None:
+async def test_a_page_of_completions_reads_typed_records(client: IScoutClient, sandbox: Sandbox) -> None:
     completions = sandbox.world.iscout.completions
-    page = await client.list_completions()
+    page = await client.completions().page()
     assert isinstance(page, IScoutPage)
     assert (page.total, page.page, page.last_page) == (len(completions), 1, 2)
     days = [r.completed_on or date.min for r in page.items]
@@ -62,7 +64,7 @@ async def test_list_completions_reads_typed_records(client: IScoutClient, sandbo
 
 
 async def test_token_rides_in_the_post_body(client: IScoutClient, sandbox: Sandbox) -> None:
-    await client.list_completions(limit=5, page=2)
+    await client.completions().page(limit=5, page=2)
     entry = sandbox.controls[SOURCE].log.entries[0]
     assert (entry.method, entry.path, entry.query) == ("POST", "/completedtrainings.list", "")
     assert orjson.loads(entry.body) == {"token": CREDENTIALS[SOURCE], "limit": 5, "page": 2}
@@ -70,29 +72,29 @@ async def test_token_rides_in_the_post_body(client: IScoutClient, sandbox: Sandb
 
 async def test_a_page_and_filters(client: IScoutClient, sandbox: Sandbox) -> None:
     completions = sandbox.world.iscout.completions
-    page = await client.list_completions(limit=10, page=3)
+    page = await client.completions().page(limit=10, page=3)
     assert [r.user_id for r in page.items] == [c.user_id for c in completions[20:30]]
     assert page.last_page == -(-len(completions) // 10)
 
     user, training = completions[0].user_id, completions[0].training_id
-    mine = await client.list_completions(user_id=user)
+    mine = await client.completions(user_id=user).page()
     assert mine.items and {r.user_id for r in mine.items} == {user}
-    both = await client.list_completions(user_id=user, training_id=training)
+    both = await client.completions(user_id=user, training_id=training).page()
     assert [(r.user_id, r.training_id) for r in both.items] == [(user, training)]
     assert sent_bodies(sandbox)[-1]["training_id"] == training
 
 
-async def test_iter_completions_crosses_pages(client: IScoutClient, sandbox: Sandbox) -> None:
+async def test_iterating_completions_crosses_pages(client: IScoutClient, sandbox: Sandbox) -> None:
     completions = sandbox.world.iscout.completions
-    seen = [r async for r in client.iter_completions(page_size=50)]
+    seen = [r async for r in client.completions().iterate(page_size=50)]
     assert [(r.user_id, r.training_id) for r in seen] == [(c.user_id, c.training_id) for c in completions]
     assert [b["page"] for b in sent_bodies(sandbox)] == [1, 2, 3]
     assert all(b["limit"] == 50 for b in sent_bodies(sandbox))
 
 
-async def test_iter_completions_filters(client: IScoutClient, sandbox: Sandbox) -> None:
+async def test_iterating_completions_filters(client: IScoutClient, sandbox: Sandbox) -> None:
     training = sandbox.world.iscout.completions[0].training_id
-    seen = [r async for r in client.iter_completions(training_id=training)]
+    seen = [r async for r in client.completions(training_id=training).iterate()]
     assert len(seen) == sum(1 for c in sandbox.world.iscout.completions if c.training_id == training)
     assert sandbox.controls[SOURCE].log.count() == 1
 
@@ -122,7 +124,7 @@ async def test_each_identifier_maps_onto_the_tree(
     sandbox.controls[SOURCE].extra["error_next"] = [identifier]
     client: IScoutClient = connect(IScoutClient, SOURCE, retry_attempts=1)
     with pytest.raises(UpstreamError) as caught:
-        await client.list_completions()
+        await client.completions().page()
     assert type(caught.value) is expected
     assert caught.value.upstream_code == identifier and caught.value.status_code == 200
 
@@ -132,14 +134,14 @@ async def test_account_inactive_is_unavailable_but_not_retried(
 ) -> None:
     sandbox.controls[SOURCE].extra["error_next"] = ["account_inactive"] * 3
     with pytest.raises(UpstreamUnavailable) as caught:
-        await client.list_completions()
+        await client.completions().page()
     assert caught.value.code == "UPSTREAM_UNAVAILABLE"
     assert sandbox.controls[SOURCE].log.count() == 1
 
 
 async def test_real_rejections_from_the_sandbox(client: IScoutClient, sandbox: Sandbox) -> None:
     with pytest.raises(UpstreamRejected) as caught:
-        await client.list_completions(limit=1001)
+        await client.completions().page(limit=1001)
     assert caught.value.upstream_code == "parameter_invalid" and "limit" in caught.value.message
     assert sandbox.controls[SOURCE].log.count() == 1  # a refusal is not retried
 
@@ -148,7 +150,7 @@ async def test_token_invalid_never_leaks_the_token(connect: Connect, sandbox: Sa
     secret = "leaky-iscout-token"
     client: IScoutClient = connect(IScoutClient, SOURCE, secret=SecretStr(secret))
     with pytest.raises(UpstreamUnauthorized) as caught:
-        await client.list_completions()
+        await client.completions().page()
     assert caught.value.upstream_code == "token_invalid"
     # The sandbox did echo it: the connector must be what kept it out.
     assert secret in sandbox.controls[SOURCE].log.entries[0].body.decode()
@@ -158,7 +160,7 @@ async def test_token_invalid_never_leaks_the_token(connect: Connect, sandbox: Sa
 
 async def test_rate_limit_is_retried_then_succeeds(client: IScoutClient, sandbox: Sandbox) -> None:
     sandbox.controls[SOURCE].extra["rate_limit_next"] = 2
-    page = await client.list_completions(limit=3)
+    page = await client.completions().page(limit=3)
     assert len(page.items) == 3
     assert sandbox.controls[SOURCE].log.count("POST", "/completedtrainings.list") == 3
 
@@ -166,12 +168,12 @@ async def test_rate_limit_is_retried_then_succeeds(client: IScoutClient, sandbox
 async def test_rate_limit_gives_up_after_the_attempts(client: IScoutClient, sandbox: Sandbox) -> None:
     sandbox.controls[SOURCE].extra["rate_limit_next"] = 5
     with pytest.raises(UpstreamRateLimited):
-        await client.list_completions()
+        await client.completions().page()
     assert sandbox.controls[SOURCE].log.count() == 3
 
 
 async def test_rate_limit_mid_iteration_is_retried(client: IScoutClient, sandbox: Sandbox) -> None:
-    iterator = client.iter_completions(page_size=100)
+    iterator = client.completions().iterate(page_size=100)
     first = [await anext(iterator) for _ in range(100)]
     sandbox.controls[SOURCE].extra["rate_limit_next"] = 1
     rest = [r async for r in iterator]
@@ -181,7 +183,7 @@ async def test_rate_limit_mid_iteration_is_retried(client: IScoutClient, sandbox
 
 async def test_injected_server_error_is_retried(client: IScoutClient, sandbox: Sandbox) -> None:
     sandbox.controls[SOURCE].faults.fail_next = 1
-    assert (await client.list_completions(limit=1)).items
+    assert (await client.completions().page(limit=1)).items
     assert sandbox.controls[SOURCE].log.count() == 2
 
 
@@ -196,8 +198,8 @@ async def test_timeout_over_loopback(sandbox: Sandbox, sandbox_address: str) -> 
     )
     try:
         with pytest.raises(UpstreamTimeout):
-            await client.list_completions()
-        assert (await client.list_completions(limit=2)).items
+            await client.completions().page()
+        assert (await client.completions().page(limit=2)).items
     finally:
         await client.aclose()
 
@@ -220,8 +222,8 @@ async def test_total_from_last_page_when_the_upstream_sends_none() -> None:
         "http://iscout.test/v1", secret=SecretStr("t"), transport=httpx.MockTransport(answer)
     )
     try:
-        first = await client.list_completions(limit=2, page=1)
-        last = await client.list_completions(limit=2, page=2)
+        first = await client.completions().page(limit=2, page=1)
+        last = await client.completions().page(limit=2, page=2)
     finally:
         await client.aclose()
     assert (first.total, first.last_page) == (None, 2)

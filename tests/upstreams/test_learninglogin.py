@@ -23,12 +23,12 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.learninglogin import (
+from gateway.upstreams.learninglogin.client import LearningLoginClient
+from gateway.upstreams.learninglogin.errors import decode_learninglogin_error
+from gateway.upstreams.learninglogin.records import (
     NO_MATCHING_TRAIN_SESSIONS,
-    LearningLoginClient,
     TrainSession,
     TrainSessionFilters,
-    decode_learninglogin_error,
 )
 from sandbox.controls import RequestLog
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
@@ -61,32 +61,32 @@ def newest_first(state: LearningLoginState, keep: Callable[[Any], bool] = lambda
 # -- reads ----------------------------------------------------------------------------------------
 
 
-async def test_list_train_sessions_reads_one_page_and_the_total(
+async def test_a_page_of_train_sessions_and_the_total(
     client: LearningLoginClient, state: LearningLoginState, log: RequestLog
 ) -> None:
     expected = newest_first(state)
-    assert client.per_page == LearningLoginClient.per_page == 64
-    first = await client.list_train_sessions()
+    assert client.train_sessions().page_size == 64
+    first = await client.train_sessions().page()
     assert [s.id for s in first.items] == expected[:64]
     assert first.total == len(expected)
     assert log.count("GET", "/train_sessions") == 1
 
-    second = await client.list_train_sessions(page=2)
+    second = await client.train_sessions().page(page=2)
     assert [s.id for s in second.items] == expected[64:128]
     assert second.total == len(expected)
-    beyond = await client.list_train_sessions(page=99)
+    beyond = await client.train_sessions().page(page=99)
     assert beyond.items == [] and beyond.total == len(expected)
     # The token rides in the query, never in a header.
     entry = log.entries[-1]
     assert parse_qs(entry.query)["token"] == [TOKEN] and parse_qs(entry.query)["page"] == ["99"]
     with pytest.raises(ValueError):
-        await client.list_train_sessions(page=0)
+        await client.train_sessions().page(page=0)
 
 
 async def test_records_are_typed_from_the_seeds_shapes(
     client: LearningLoginClient, state: LearningLoginState
 ) -> None:
-    sessions = [s async for s in client.iter_train_sessions()]
+    sessions = [s async for s in client.train_sessions().iterate()]
     by_id = {s.id: s for s in sessions}
     for record in sessions:
         ts = state.train_sessions[record.id]
@@ -111,12 +111,12 @@ async def test_records_are_typed_from_the_seeds_shapes(
         assert record.time_spent is None or isinstance(record.time_spent, float)
 
 
-async def test_iter_train_sessions_follows_the_link_header_across_pages(
+async def test_iterating_train_sessions_follows_the_link_header_across_pages(
     client: LearningLoginClient, state: LearningLoginState, log: RequestLog
 ) -> None:
     expected = newest_first(state)
     assert len(expected) > 64
-    assert [s.id async for s in client.iter_train_sessions()] == expected
+    assert [s.id async for s in client.train_sessions().iterate()] == expected
     assert log.count("GET") == 2
     # The second request is the link the upstream gave, with our token re-applied.
     assert log.entries[1].path == "/train_sessions"
@@ -131,7 +131,7 @@ async def test_filters_are_sent_as_the_seeds_parameters_and_combine(
         state, lambda ts: ts.score == 80 and ts.completion_date and ts.completion_date >= date(2025, 1, 1)
     )
     assert expected
-    listing = await client.list_train_sessions(filters)
+    listing = await client.train_sessions(filters).page()
     assert [s.id for s in listing.items] == expected and listing.total == len(expected)
     assert parse_qs(log.entries[-1].query) == {
         "score_eq": ["80"],
@@ -141,12 +141,12 @@ async def test_filters_are_sent_as_the_seeds_parameters_and_combine(
 
     login = list(state.logins.values())[2]
     mine = TrainSessionFilters(assignee_login_username_eq=login.username)
-    assert [s.id async for s in client.iter_train_sessions(mine)] == newest_first(
+    assert [s.id async for s in client.train_sessions(mine).iterate()] == newest_first(
         state, lambda ts: ts.login_id == login.id
     )
     code = "FP"
     both = TrainSessionFilters(course_code_or_course_name_cont=code.lower(), failed_attempts_eq=0)
-    assert [s.id async for s in client.iter_train_sessions(both)] == newest_first(
+    assert [s.id async for s in client.train_sessions(both).iterate()] == newest_first(
         state, lambda ts: ts.course_code == code and ts.failed_attempts == 0
     )
 
@@ -157,7 +157,7 @@ async def test_filters_across_pages_keep_the_filters(
     filters = TrainSessionFilters(full_name_cont="a")
     expected = newest_first(state, lambda ts: "a" in state.logins[ts.login_id].full_name.lower())
     assert len(expected) > 64
-    assert [s.id async for s in client.iter_train_sessions(filters)] == expected
+    assert [s.id async for s in client.train_sessions(filters).iterate()] == expected
     assert [parse_qs(e.query)["full_name_cont"] for e in log.entries] == [["a"], ["a"]]
 
 
@@ -285,7 +285,7 @@ async def test_a_bad_token_is_unauthorized_and_never_shown(
     before = dict(state.train_sessions)
     try:
         for call in (
-            client.list_train_sessions(),
+            client.train_sessions().page(),
             client.get_train_session(1),
             client.unassign_courses(500, ["FP"]),
             client.unassign_train_sessions([1]),
@@ -297,7 +297,7 @@ async def test_a_bad_token_is_unauthorized_and_never_shown(
             for shown in (str(exc), repr(exc), exc.message, str(exc.args)):
                 assert wrong not in shown and TOKEN not in shown
         with pytest.raises(UpstreamUnauthorized):
-            [s async for s in client.iter_train_sessions()]
+            [s async for s in client.train_sessions().iterate()]
     finally:
         await client.aclose()
     assert state.train_sessions == before
@@ -308,7 +308,7 @@ async def test_reads_retry_injected_failures(
 ) -> None:
     faults = sandbox.controls[Source.LEARNINGLOGIN].faults
     faults.fail_next = 2
-    assert len((await client.list_train_sessions()).items) == 64
+    assert len((await client.train_sessions().page()).items) == 64
     assert log.count("GET") == 3
     log.clear()
     faults.fail_next = 1
@@ -318,14 +318,14 @@ async def test_reads_retry_injected_failures(
     # A failure on the second page is retried too; the iteration still yields every session once.
     faults.fail_next = 0
     seen: list[int] = []
-    async for session in client.iter_train_sessions():
+    async for session in client.train_sessions().iterate():
         seen.append(session.id)
         if len(seen) == 1:
             faults.fail_next = 1
     assert seen == newest_first(state) and log.count("GET") == 3
     faults.fail_next = 3  # more failures than attempts: the read gives up
     with pytest.raises(UpstreamUnavailable):
-        await client.list_train_sessions()
+        await client.train_sessions().page()
 
 
 async def test_the_unassign_write_is_never_retried(
@@ -353,7 +353,7 @@ async def test_paging_over_a_real_socket(sandbox_address: str, state: LearningLo
         sandbox_address + MOUNTS[Source.LEARNINGLOGIN], secret=SecretStr(TOKEN), retry_wait_seconds=0.0
     )
     try:
-        assert [s.id async for s in client.iter_train_sessions()] == newest_first(state)
+        assert [s.id async for s in client.train_sessions().iterate()] == newest_first(state)
     finally:
         await client.aclose()
 
@@ -396,7 +396,7 @@ async def test_link_with_only_next_no_total_and_short_pages() -> None:
 
     client = odd_upstream(handler)
     try:
-        assert [s.id async for s in client.iter_train_sessions(TrainSessionFilters(score_eq=80))] == [
+        assert [s.id async for s in client.train_sessions(TrainSessionFilters(score_eq=80)).iterate()] == [
             5,
             4,
             3,
@@ -406,7 +406,7 @@ async def test_link_with_only_next_no_total_and_short_pages() -> None:
         # Our token replaces the one the link carried.
         assert [r.url.params.get_list("token") for r in seen] == [["odd-token"]] * 3
         assert seen[0].url.params["score_eq"] == "80"
-        listing = await client.list_train_sessions(page=3)
+        listing = await client.train_sessions().page(page=3)
         assert [s.id for s in listing.items] == [2, 1] and listing.total is None
     finally:
         await client.aclose()
@@ -423,7 +423,7 @@ async def test_an_empty_page_ends_the_listing_and_a_bare_array_is_read() -> None
 
     client = odd_upstream(handler)
     try:
-        sessions = [s async for s in client.iter_train_sessions()]
+        sessions = [s async for s in client.train_sessions().iterate()]
         assert [(s.id, s.time_spent, s.score) for s in sessions] == [(7, 12.5, 80.0)]
     finally:
         await client.aclose()
@@ -441,7 +441,7 @@ async def test_a_link_to_another_origin_is_not_followed() -> None:
     client = odd_upstream(handler)
     try:
         with pytest.raises(UpstreamUnavailable) as caught:
-            [s async for s in client.iter_train_sessions()]
+            [s async for s in client.train_sessions().iterate()]
         assert "odd-token" not in str(caught.value)
         assert hosts == ["ll.test"]
     finally:
@@ -461,7 +461,7 @@ async def test_a_next_link_to_the_same_page_is_not_followed_forever() -> None:
     client = odd_upstream(handler)
     try:
         with pytest.raises(UpstreamMalformedResponse):
-            [s async for s in client.iter_train_sessions()]
+            [s async for s in client.train_sessions().iterate()]
         assert calls == 2
     finally:
         await client.aclose()
@@ -478,7 +478,7 @@ async def test_html_or_text_where_json_was_expected_is_malformed() -> None:
         with pytest.raises(UpstreamMalformedResponse):
             await client.get_train_session(1)
         with pytest.raises(UpstreamMalformedResponse):
-            await client.list_train_sessions()
+            await client.train_sessions().page()
         # A write answered with unknown text: the outcome is unknown, so it is not a success.
         with pytest.raises(UpstreamMalformedResponse):
             await client.unassign_courses(1, ["FP"])

@@ -22,11 +22,8 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.sources import Source
-from gateway.upstreams.training_records import (
-    TrainingRecordsClient,
-    TrainingRecordsRejected,
-    decode_training_records_error,
-)
+from gateway.upstreams.training_records.client import TrainingRecordsClient
+from gateway.upstreams.training_records.errors import TrainingRecordsRejected, decode_training_records_error
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 from sandbox.world import TrainingRecord as WorldRecord
 
@@ -57,10 +54,10 @@ def add_records(sandbox: Sandbox, count: int) -> None:
         )
 
 
-async def test_list_records_reads_typed_records_and_total(
+async def test_a_records_window_reads_typed_records_and_total(
     client: TrainingRecordsClient, sandbox: Sandbox
 ) -> None:
-    listing = await client.list_records()
+    listing = await client.records().window()
     ids = world_ids(sandbox)
     assert listing.total == len(ids)
     assert [r.api_id for r in listing.items] == ids
@@ -78,19 +75,19 @@ async def test_list_window_crosses_the_page_cap(
     sandbox.controls[SOURCE].extra["bare_array"] = bare_array
     add_records(sandbox, 60)
     ids = world_ids(sandbox)
-    listing = await client.list_records(limit=120, offset=10)
+    listing = await client.records().window(limit=120, offset=10)
     assert [r.api_id for r in listing.items] == ids[10:130]
     assert listing.total == (None if bare_array else len(ids))
     assert sandbox.controls[SOURCE].log.count("GET") == 2  # 100 (the cap), then the rest
 
 
 @pytest.mark.parametrize("bare_array", [False, True])
-async def test_iter_records_follows_every_page(
+async def test_iterating_the_records_follows_every_page(
     client: TrainingRecordsClient, sandbox: Sandbox, bare_array: bool
 ) -> None:
     sandbox.controls[SOURCE].extra["bare_array"] = bare_array
     ids = world_ids(sandbox)
-    seen = [r.api_id async for r in client.iter_records(page_size=10)]
+    seen = [r.api_id async for r in client.records().iterate(page_size=10)]
     assert seen == ids
     pages = -(-len(ids) // 10)
     # A bare array cannot say it ended on a full page; only a short page (or an empty one) does.
@@ -98,25 +95,25 @@ async def test_iter_records_follows_every_page(
     assert sandbox.controls[SOURCE].log.count("GET") == pages + extra
 
 
-async def test_all_records_reads_the_pages_after_the_first_at_once(
+async def test_all_records_are_read_the_pages_after_the_first_at_once(
     client: TrainingRecordsClient, sandbox: Sandbox
 ) -> None:
     add_records(sandbox, 150)
     ids = world_ids(sandbox)
-    assert [r.api_id for r in await client.all_records(page_size=20)] == ids
+    assert [r.api_id for r in await client.records().all(page_size=20)] == ids
     offsets = [int(parse_qs(e.query)["offset"][0]) for e in sandbox.controls[SOURCE].log.entries]
     assert offsets == list(range(0, len(ids), 20))  # every page once: the first, then the rest at once
     # Asked for more than the cap, the deployment cuts pages to 100: the rest are asked 100 at a time.
     sandbox.controls[SOURCE].log.clear()
-    assert [r.api_id for r in await client.all_records(page_size=250)] == ids
+    assert [r.api_id for r in await client.records().all(page_size=250)] == ids
     limits = [parse_qs(e.query)["limit"][0] for e in sandbox.controls[SOURCE].log.entries]
     assert limits == ["250"] + ["100"] * (len(limits) - 1) and len(limits) == -(-len(ids) // 100) > 2
 
 
 async def test_search(client: TrainingRecordsClient, sandbox: Sandbox) -> None:
-    listing = await client.list_records(search="person-00000")
+    listing = await client.records(search="person-00000").window()
     assert listing.items and {r.person_api_id for r in listing.items} == {"person-00000"}
-    assert [r.api_id async for r in client.iter_records(search="data protection")] == [
+    assert [r.api_id async for r in client.records(search="data protection").iterate()] == [
         r.api_id for r in sandbox.world.training_records.records.values() if r.package_api_id == "PKG-003"
     ]
     assert "search=person-00000" in sandbox.controls[SOURCE].log.entries[0].query
@@ -131,14 +128,13 @@ async def test_get_record_and_not_found(client: TrainingRecordsClient) -> None:
 
 
 async def test_every_path_carries_the_trailing_slash(client: TrainingRecordsClient, sandbox: Sandbox) -> None:
-    await client.list_records(limit=1)
+    await client.records().window(limit=1)
     await client.get_record("rec-00001")
     created = await client.create_record(person_api_id="p", package_api_id="PKG-001")
     await client.update_record(created.api_id, person_api_id="q")
-    await client.replace_record(created.api_id, person_api_id="q", package_api_id="PKG-002")
     await client.delete_record(created.api_id)
     paths = log_paths(sandbox)
-    assert len(paths) == 6 and all(p.endswith("/") for p in paths)
+    assert len(paths) == 5 and all(p.endswith("/") for p in paths)
 
 
 async def test_a_slashless_get_follows_the_redirect(client: TrainingRecordsClient, sandbox: Sandbox) -> None:
@@ -205,24 +201,6 @@ async def test_create_record_rejected_with_field_errors(
         await client.create_record(person_api_id="p", package_api_id="PKG-001", api_id="rec-00001")
     assert list(duplicate.value.field_errors) == ["api_id"]
     assert len(world_ids(sandbox)) == before
-
-
-async def test_replace_record_sends_the_whole_record(client: TrainingRecordsClient, sandbox: Sandbox) -> None:
-    stored = sandbox.world.training_records.records["rec-00002"]
-    assert stored.date_started is not None
-    replaced = await client.replace_record(
-        "rec-00002", person_api_id="person-00099", package_api_id="PKG-010"
-    )
-    assert replaced.package_desc == "Environmental Awareness" and replaced.date_started is None
-    after = sandbox.world.training_records.records["rec-00002"]
-    assert (after.person_api_id, after.package_api_id, after.date_started, after.date_completed) == (
-        "person-00099",
-        "PKG-010",
-        None,
-        None,
-    )
-    assert after.date_assigned == stored.date_assigned
-    assert sandbox.controls[SOURCE].log.entries[0].method == "PUT"
 
 
 async def test_update_record_sends_only_the_given_fields(

@@ -2,7 +2,7 @@
 
 A style turns a first request into pages: `first()` shapes the opening request,
 `advance()` reads a response and answers the next request or None, `items()` and
-`total()` read a page. `UpstreamHTTP.paginate` drives them; nothing else loops.
+`total()` read a page. The functions of `drivers` run them; nothing else loops.
 A style that addresses pages by position (`PositionalPaging`) also answers `position()`
 and `at()`, so once the first page tells the total the rest can be asked for at once.
 

@@ -1,0 +1,234 @@
+"""DAMSTRA's records and write inputs: what the rest of the gateway reads and sends, with no connector.
+
+DAMSTRA sends camelCase; ids of groups and roles arrive as objects or plain ids; ILT states as
+names or numbers. The records absorb that here once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_serializer,
+)
+from pydantic.alias_generators import to_camel
+
+from gateway.dates import format_damstra_datetime
+from gateway.native_ids import numeric_id
+from gateway.upstreams.records import CamelRecord, LenientFloat, UpstreamDateTime
+
+STATUS_NOT_CURRENT = 57  # clientStatusId of a trainee no longer in the organisation
+ALREADY_SCHEDULED = "ALREADY_SCHEDULED"
+"""The `upstream_code` of the refusal DAMSTRA answers when a lesson is scheduled to a user twice."""
+
+
+def _ids(value: Any) -> Any:
+    # Users carry `groups: [{"id": 1}]`; some answers (and the getting-started sample's `roles`)
+    # hold plain ids or objects; null means none.
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [item.get("id") if isinstance(item, dict) else item for item in value]
+    return value
+
+
+IdList = Annotated[list[int], BeforeValidator(_ids)]
+
+_ILT_STATES = {1: "upcoming", 2: "inprogress", 3: "past"}
+
+
+def _ilt_state(value: Any) -> Any:
+    # `GET /ilt_session/{id}` names the state ("past"); list filters use its id (1, 2, 3).
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _ILT_STATES.get(value, str(value))
+    return value
+
+
+class DamstraUser(CamelRecord):
+    id: int
+    user_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email_address: str | None = None
+    phone_number: str | None = None
+    mobile_number: str | None = None
+    employee_number: str | None = None
+    client_status_id: int | None = None
+    active: bool | None = None
+    group_ids: IdList = Field(default_factory=list, alias="groups")
+    supervised_group_ids: IdList = Field(default_factory=list, alias="groupsSupervised")
+    roles: IdList = Field(default_factory=list)
+    time_zone: str | None = None
+    client_id: int | None = None
+    created_date: UpstreamDateTime = None
+    modified_date: UpstreamDateTime = None
+    last_logged_in_date: UpstreamDateTime = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.client_status_id != STATUS_NOT_CURRENT and self.active is not False
+
+
+class DamstraGroup(CamelRecord):
+    id: int
+    name: str
+    parent_id: int | None = None
+    description: str | None = None
+    member_count: int | None = None
+    created_date: UpstreamDateTime = None
+    client_id: int | None = None
+
+
+class DamstraLesson(CamelRecord):
+    lesson_id: int
+    lesson_version_id: int
+    name: str | None = None
+    duration: LenientFloat = None  # milliseconds
+    status: str | None = None  # active | inactive | never | rendering | error
+    version: int | None = None
+    in_library: bool | None = None
+    client_id: int | None = None
+    created_date: UpstreamDateTime = None
+    modified_date: UpstreamDateTime = None
+
+
+class DamstraSchedule(CamelRecord):
+    id: int
+    user_id: int | None = None
+    lesson_id: int | None = None
+    lesson_version_id: int | None = None
+    version: int | None = None
+    lesson_name: str | None = None
+    start_date: UpstreamDateTime = None
+    end_date: UpstreamDateTime = None
+    lesson_started_date: UpstreamDateTime = None
+    lesson_completed_date: UpstreamDateTime = None
+    lesson_completed_by: int | None = None
+    lesson_completed_by_name: str | None = None
+    status: str | None = None  # scheduled | due | overdue | completed | cancelled
+    status_id: int | None = None
+    schedule_type: str | None = None
+    progress: LenientFloat = None  # milliseconds watched
+    lesson_duration: LenientFloat = None  # milliseconds
+    active: bool | None = None
+    user_first_name: str | None = None
+    user_last_name: str | None = None
+    user_user_name: str | None = None
+    user_employee_number: str | None = None
+    questionnaire_pass_rate: LenientFloat = None
+    created_date: UpstreamDateTime = None
+    modified_date: UpstreamDateTime = None
+
+
+class DamstraILTSession(CamelRecord):
+    id: int
+    status_id: int | None = None  # 1 active, 2 completed, 3 cancelled
+    instructor_id: int | None = None
+    instructor_first_name: str | None = None
+    instructor_last_name: str | None = None
+    lesson_id: int | None = None
+    lesson_name: str | None = None
+    notes: str | None = None
+    number_of_places: int | None = None
+    number_of_attendees: int | None = None
+    start_datetime: UpstreamDateTime = None
+    end_datetime: UpstreamDateTime = None
+    location: str | None = None
+    state: Annotated[str | None, BeforeValidator(_ilt_state)] = None  # upcoming | inprogress | past
+    attendance_rate: LenientFloat = None
+    pass_rate: LenientFloat = None
+    ilt_session_cancellation_trainee_notification_enabled: bool | None = None
+    ilt_session_cancellation_instructor_notification_enabled: bool | None = None
+    created_date: UpstreamDateTime = None
+    modified_date: UpstreamDateTime = None
+
+
+class DamstraAttendee(CamelRecord):
+    id: int
+    user_id: int | None = None
+    session_id: int | None = None
+    lesson_schedule_id: int | None = None
+    user_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    registering_user_id: int | None = None
+    passed: bool | None = None
+    attended: bool | None = None
+    created_date: UpstreamDateTime = None
+    modified_date: UpstreamDateTime = None
+
+
+class DamstraCreated(CamelRecord):
+    id: int
+    created_date: UpstreamDateTime = None
+    modified_date: UpstreamDateTime = None
+
+
+# -- write inputs -------------------------------------------------------------------------------
+
+DamstraDateTimeOut = Annotated[datetime, PlainSerializer(format_damstra_datetime, return_type=str)]
+ExpiresIn = Literal["disabled", "never", "day", "week", "month", "year"]
+MergeType = Literal["none", "empNo", "email", "userName"]
+GracePeriodUnit = Literal["days", "months"]
+ScheduleStatusFilter = Literal["all", "scheduled", "due", "overdue", "completed", "cancelled"]
+ActiveValue = Literal["active", "inactive", "all"]
+
+
+class _WriteInput(BaseModel):
+    """A request body: snake_case in Python, camelCase on the wire; unset fields are not sent."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid")
+
+    def to_body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _id_objects(ids: list[int] | None) -> list[dict[str, int]] | None:
+    return None if ids is None else [{"id": int(numeric_id(i, "DAMSTRA group id"))} for i in ids]
+
+
+class DamstraUserInput(_WriteInput):
+    """Fields of `POST /user`, `PUT /user/{id}` and `POST /bulkUserImport`."""
+
+    user_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email_address: str | None = None
+    phone_number: str | None = None
+    mobile_number: str | None = None
+    employee_number: str | None = None
+    send_welcome_email: bool | None = None
+    password: SecretStr | None = None
+    roles: list[int] | None = None
+    group_ids: list[int] | None = Field(default=None, serialization_alias="groups")
+    supervised_group_ids: list[int] | None = Field(default=None, serialization_alias="groupsSupervised")
+    time_zone: str | None = None
+
+    @field_serializer("password")
+    def _reveal(self, value: SecretStr | None) -> str | None:
+        return None if value is None else value.get_secret_value()
+
+    @field_serializer("group_ids", "supervised_group_ids")
+    def _as_objects(self, value: list[int] | None) -> list[dict[str, int]] | None:
+        return _id_objects(value)
+
+
+class DamstraILTSessionInput(_WriteInput):
+    """Fields of `POST /ilt_session` (lesson, times and location required by DAMSTRA) and
+    `PATCH /ilt_session/{id}` (any subset)."""
+
+    lesson_id: int | None = None
+    start_datetime: DamstraDateTimeOut | None = None
+    end_datetime: DamstraDateTimeOut | None = None
+    location: str | None = None
+    instructor_id: int | None = None
+    status_id: int | None = None
+    notes: str | None = None
+    number_of_places: int | None = None
