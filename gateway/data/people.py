@@ -113,7 +113,7 @@ class People:
         return Person(_accounts_from(linked), linked=linked)
 
     async def _damstra_user_for(self, linked: LinkedAccounts) -> DamstraUser | None:
-        if self.loaders.upstreams.damstra is None:
+        if not self.loaders.upstreams.has(Source.DAMSTRA):
             return None
         for user_id in linked.ids(Source.DAMSTRA):
             try:
@@ -133,9 +133,9 @@ class People:
 
     async def _exists(self, source: Source, native_id: str) -> bool:
         """An account the identity file does not name: real if its upstream holds anything for it."""
-        if source is Source.ISCOUT and self.loaders.upstreams.iscout is not None:
+        if source is Source.ISCOUT and self.loaders.upstreams.has(Source.ISCOUT):
             return bool(await self.loaders.iscout_completions_by_user.load(native_id))
-        if source is Source.TRAINING_RECORDS and self.loaders.upstreams.training_records is not None:
+        if source is Source.TRAINING_RECORDS and self.loaders.upstreams.has(Source.TRAINING_RECORDS):
             return native_id in await self.loaders.training_records_by_person()
         if source in (Source.DAMSTRA, Source.LEARNINGLOGIN, Source.ISCOUT, Source.TRAINING_RECORDS):
             # A LearningLogin login is reachable only through its username, which only the identity file gives.

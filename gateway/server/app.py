@@ -57,15 +57,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def _probe(services: Services, source: Source) -> None:
-    upstreams = services.upstreams
-    if source is Source.DAMSTRA:
-        await upstreams.need_damstra().users().window(max_results=1)
-    elif source is Source.LEARNINGLOGIN:
-        await upstreams.need_learninglogin().train_sessions().page()
-    elif source is Source.TRAINING_RECORDS:
-        await upstreams.need_training_records().records().window(limit=1)
-    else:
-        await upstreams.need_iscout().completions().page(limit=1)
+    await services.upstreams.client(source).probe()
 
 
 async def readyz(request: Request) -> Response:

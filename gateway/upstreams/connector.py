@@ -62,5 +62,9 @@ class Connector:
         )
         return cls(http)
 
+    async def probe(self) -> None:
+        """The smallest authenticated read: answers when the upstream serves this credential."""
+        raise NotImplementedError
+
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -1,14 +1,20 @@
 """The enabled upstream connectors of one gateway process, built from settings.
 
 upstreams = Upstreams.open(settings)          # one pooled client per enabled source
-upstreams.damstra                             # DamstraClient, or None when disabled
+upstreams.need_damstra()                      # DamstraClient, or SourceNotConfigured
+upstreams.client(Source.ACME)                 # any source's connector, found by its slug
 await upstreams.aclose()
+
+Each source's connector class is `CONNECTOR` in `gateway/upstreams/<slug>/client.py`: a vendor added
+beyond the four needs no line here.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httpx
 
@@ -16,31 +22,28 @@ from gateway.errors import UpstreamError
 from gateway.settings import Settings
 from gateway.sources import Source
 from gateway.upstreams.auth import credential_fingerprint
+from gateway.upstreams.connector import Connector
 from gateway.upstreams.damstra.client import DamstraClient
 from gateway.upstreams.iscout.client import IScoutClient
 from gateway.upstreams.learninglogin.client import LearningLoginClient
 from gateway.upstreams.training_records.client import TrainingRecordsClient
+
+C = TypeVar("C", bound=Connector)
 
 
 class SourceNotConfigured(UpstreamError):
     code = "SOURCE_NOT_CONFIGURED"
 
 
-Client = DamstraClient | LearningLoginClient | TrainingRecordsClient | IScoutClient
-CLIENT_CLASSES: dict[Source, type[Client]] = {
-    Source.DAMSTRA: DamstraClient,
-    Source.LEARNINGLOGIN: LearningLoginClient,
-    Source.TRAINING_RECORDS: TrainingRecordsClient,
-    Source.ISCOUT: IScoutClient,
-}
+def connector_class(source: Source) -> type[Connector]:
+    """`CONNECTOR` of `gateway.upstreams.<slug>.client`."""
+    found: type[Connector] = importlib.import_module(f"gateway.upstreams.{source.slug}.client").CONNECTOR
+    return found
 
 
 @dataclass
 class Upstreams:
-    damstra: DamstraClient | None = None
-    learninglogin: LearningLoginClient | None = None
-    training_records: TrainingRecordsClient | None = None
-    iscout: IScoutClient | None = None
+    clients: dict[Source, Connector] = field(default_factory=dict)
     fingerprints: dict[Source, str] = field(default_factory=dict)
 
     @classmethod
@@ -49,14 +52,13 @@ class Upstreams:
     ) -> Upstreams:
         upstreams = cls()
         for config in settings.enabled_sources():
-            client = CLIENT_CLASSES[config.source].connect(
+            upstreams.clients[config.source] = connector_class(config.source).connect(
                 config.url,
                 secret=config.secret,
                 timeout_seconds=config.timeout_seconds,
                 retry_attempts=settings.read_retry_attempts,
                 transport=(transports or {}).get(config.source),
             )
-            setattr(upstreams, config.source.slug, client)
             upstreams.fingerprints[config.source] = credential_fingerprint(
                 config.url, config.secret.get_secret_value()
             )
@@ -67,37 +69,35 @@ class Upstreams:
         return self.fingerprints.get(source, "")
 
     def enabled(self) -> list[Source]:
-        return [source for source in Source if getattr(self, source.slug) is not None]
+        return [source for source in Source if source in self.clients]
 
-    def client(self, source: Source) -> Client:
-        client: Client | None = getattr(self, source.slug)
+    def has(self, source: Source) -> bool:
+        return source in self.clients
+
+    def client(self, source: Source) -> Connector:
+        client = self.clients.get(source)
         if client is None:
             raise SourceNotConfigured(source.slug, f"{source.name} is not configured on this gateway")
         return client
 
     async def aclose(self) -> None:
-        for source in self.enabled():
-            await self.client(source).aclose()
+        for client in self.clients.values():
+            await client.aclose()
 
     # Typed accessors: the loaders ask for a vendor and get its own client class.
+    def _typed(self, source: Source, kind: type[C]) -> C:
+        client = self.client(source)
+        assert isinstance(client, kind)
+        return client
+
     def need_damstra(self) -> DamstraClient:
-        if self.damstra is None:
-            raise SourceNotConfigured("damstra", "DAMSTRA is not configured on this gateway")
-        return self.damstra
+        return self._typed(Source.DAMSTRA, DamstraClient)
 
     def need_learninglogin(self) -> LearningLoginClient:
-        if self.learninglogin is None:
-            raise SourceNotConfigured("learninglogin", "LEARNINGLOGIN is not configured on this gateway")
-        return self.learninglogin
+        return self._typed(Source.LEARNINGLOGIN, LearningLoginClient)
 
     def need_training_records(self) -> TrainingRecordsClient:
-        if self.training_records is None:
-            raise SourceNotConfigured(
-                "training_records", "TRAINING_RECORDS is not configured on this gateway"
-            )
-        return self.training_records
+        return self._typed(Source.TRAINING_RECORDS, TrainingRecordsClient)
 
     def need_iscout(self) -> IScoutClient:
-        if self.iscout is None:
-            raise SourceNotConfigured("iscout", "ISCOUT is not configured on this gateway")
-        return self.iscout
+        return self._typed(Source.ISCOUT, IScoutClient)

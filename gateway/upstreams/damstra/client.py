@@ -88,6 +88,9 @@ class DamstraClient(Connector):
     source = SOURCE
     decode_error = staticmethod(decode_damstra_error)
 
+    async def probe(self) -> None:
+        await self.users().window(max_results=1)
+
     @staticmethod
     def auth(secret: SecretStr) -> Auth:
         return HeaderAuth("AccessKey", secret)
@@ -395,3 +398,6 @@ def _embed_url(body: Any) -> str:
     if not isinstance(url, str) or not url:
         raise UpstreamMalformedResponse(SOURCE.slug, 'expected {"embedUrl": ...}')
     return url
+
+
+CONNECTOR = DamstraClient

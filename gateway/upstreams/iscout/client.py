@@ -64,6 +64,9 @@ class IScoutClient(Connector):
     source = SOURCE
     decode_error = staticmethod(decode_iscout_error)
 
+    async def probe(self) -> None:
+        await self.completions().page(limit=1)
+
     @staticmethod
     def auth(secret: SecretStr) -> Auth:
         return BodyAuth("token", secret)
@@ -71,3 +74,6 @@ class IScoutClient(Connector):
     def completions(self, *, user_id: str | None = None, training_id: str | None = None) -> CompletionListing:
         request = PageRequest(COMPLETIONS_METHOD, json=_filters(user_id, training_id))
         return CompletionListing(self.http, IScoutCompletion, request, method="POST")
+
+
+CONNECTOR = IScoutClient

@@ -56,6 +56,9 @@ class LearningLoginClient(Connector):
     source = SOURCE
     decode_error = staticmethod(decode_learninglogin_error)
 
+    async def probe(self) -> None:
+        await self.train_sessions().page()
+
     @staticmethod
     def auth(secret: SecretStr) -> Auth:
         return QueryAuth(TOKEN_PARAM, secret)
@@ -97,3 +100,6 @@ def _non_empty(values: Sequence[Any], what: str) -> list[Any]:
     if not listed:
         raise ValueError(f"unassigning needs at least one {what}")
     return listed
+
+
+CONNECTOR = LearningLoginClient

@@ -64,6 +64,9 @@ class TrainingRecordsClient(Connector):
     source = SOURCE
     decode_error = staticmethod(decode_training_records_error)
 
+    async def probe(self) -> None:
+        await self.records().window(limit=1)
+
     @staticmethod
     def auth(secret: SecretStr) -> Auth:
         return HeaderAuth("Authorization", secret, scheme="Bearer")
@@ -124,3 +127,6 @@ class TrainingRecordsClient(Connector):
 
     async def delete_record(self, api_id: str) -> None:
         await self.http.write("DELETE", _record_path(api_id))  # 204, no body
+
+
+CONNECTOR = TrainingRecordsClient
