@@ -60,6 +60,10 @@ _COMPLETE = frozenset({dict, list})
 _TYPENAME = "__typename"
 # Strawberry's `is_type_of` for an object type with interfaces: an isinstance check, info unused.
 _STRAWBERRY_IS_TYPE_OF = "GraphQLCoreConverter.from_object.<locals>._get_is_type_of.<locals>.is_type_of"
+# The resolver Strawberry gives a field it found basic (no resolver, no permission classes or other
+# field extensions, no exception handler): `get_result` without an info. Any other resolver, even of
+# a field without a resolver of its own (`_is_default` is set on those too), runs code per value.
+_STRAWBERRY_BASIC_RESOLVER = "GraphQLCoreConverter.from_resolver.<locals>._get_basic_result"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,8 +131,10 @@ def _plain_object(type_: GraphQLOutputType) -> GraphQLObjectType | None:
 def _make_basic(field: GraphQLField) -> _Basic | None:
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if not (
-        getattr(field.resolve, "_is_default", False)  # Strawberry's resolver of a field without one
-        and isinstance(definition, StrawberryField)
+        isinstance(definition, StrawberryField)
+        # As Strawberry decides to skip the info and the field's extensions (permissions among them).
+        and definition.is_basic_field
+        and getattr(field.resolve, "__qualname__", None) == _STRAWBERRY_BASIC_RESOLVER
         and definition.default_resolver is getattr
         and definition.python_name
         and not field.args
