@@ -155,7 +155,6 @@ async def test_an_unexpected_error_is_logged_alike(
         {"query": "{ __typename }", "variables": [1]},
         {"query": "{ __typename }", "extensions": "x"},
         {"query": "{ __typename }", "operationName": 3},
-        [{"query": "{ __typename }"}],  # a batch
     ],
 )
 async def test_what_the_lean_path_leaves_to_strawberry_answers_as_before(both: Both, body: Any) -> None:
@@ -175,11 +174,29 @@ async def test_bodies_that_are_not_json_answer_as_before(both: Both, request_: d
     await both.compare("POST", **request_)
 
 
-async def test_a_body_strawberry_cannot_read_fails_alike(both: Both) -> None:
-    # Strawberry expects an object or a list; a JSON string breaks it, on either path.
-    for client in (both.lean, both.view):
-        with pytest.raises(AttributeError):
-            await client.post("/graphql", json="{ __typename }")
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("{ __typename }", "a string"),
+        (None, "null"),
+        (123, "a number"),
+        (True, "a boolean"),
+        ([], "a list"),
+        ([{"query": "{ __typename }"}], "a list"),  # a batch: batching is off
+    ],
+)
+async def test_json_that_is_no_request_is_a_400_with_a_graphql_error(
+    both: Both, body: Any, kind: str
+) -> None:
+    # Until now a JSON string (or null, a number) broke Strawberry's parsing with an
+    # AttributeError, a 500, and this test locked that in; now either path answers a 400.
+    response = await both.compare(
+        "POST", content=orjson.dumps(body), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400 and response.headers["content-type"] == "application/json"
+    answer = response.json()
+    assert "data" not in answer and [e["extensions"]["code"] for e in answer["errors"]] == ["BAD_REQUEST"]
+    assert answer["errors"][0]["message"].endswith(f"the body is {kind}")
 
 
 async def test_get_stays_with_strawberry(both: Both) -> None:
