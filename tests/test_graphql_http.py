@@ -10,11 +10,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from gateway.data.context import Context
 from gateway.server.graphql_app import LearnGraphGraphQL
@@ -245,3 +248,53 @@ async def test_a_resolver_can_read_the_request_body(gateway: Gateway) -> None:
         "POST", content=b'{"query": "{ __typename }"}', headers={"content-type": "application/json"}
     )
     assert seen == [b'{"query": "{ __typename }"}'] * 2
+
+
+def test_the_gateway_view_takes_the_lean_path() -> None:
+    assert GraphQLEndpoint(LearnGraphGraphQL(schema)).steps_aside_for == []
+
+
+class Marked(LearnGraphGraphQL):
+    """A view whose answers the lean path would not give: its process_result adds to each."""
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        answer = await super().process_result(request, result)
+        answer["extensions"] = {"marked": True}
+        return answer
+
+
+class Hooked(LearnGraphGraphQL):
+    """A view with a hook of its own, which the lean path cannot know whether Strawberry calls."""
+
+    async def on_request(self, request: Request) -> None:
+        raise AssertionError("not a hook Strawberry calls, only one the lean path cannot know")
+
+
+async def test_a_view_with_hooks_of_its_own_gets_every_request(gateway: Gateway) -> None:
+    marked = await _both(gateway, Marked(schema))
+    assert marked.endpoint.steps_aside_for == ["hook process_result"] and not marked.endpoint.enabled
+    answer = await marked.post({"query": LESSONS})
+    assert answer["extensions"] == {"marked": True} and answer["data"]["lessons"]["totalCount"] > 3
+
+    assert GraphQLEndpoint(Hooked(schema)).steps_aside_for == ["hook on_request"]
+    patched = LearnGraphGraphQL(schema)
+    patched.encode_json = orjson.dumps  # type: ignore[method-assign]
+    assert GraphQLEndpoint(patched).steps_aside_for == ["hook encode_json (set on the view)"]
+    # Hooks the lean path calls itself (the context, root value and sub-response getters) are fine.
+    assert GraphQLEndpoint(_Refusing(schema)).steps_aside_for == []
+
+
+class _Refusing(LearnGraphGraphQL):
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        if isinstance(request, Request) and "x-let-me-in" not in request.headers:
+            raise HTTPException(401, "who are you?")
+        return await super().get_context(request, response)
+
+
+async def test_a_refusal_from_the_context_getter_answers_alike(gateway: Gateway) -> None:
+    both = await _both(gateway, _Refusing(schema))
+    refused = await both.compare("POST", json={"query": "{ __typename }"})
+    assert (refused.status_code, refused.text) == (401, "who are you?")
+    assert await both.post({"query": "{ __typename }"}, headers={"x-let-me-in": "1"}) == {
+        "data": {"__typename": "Query"}
+    }
