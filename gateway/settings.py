@@ -80,6 +80,10 @@ class Settings(BaseModel):
     idempotency_window_seconds: float = Field(default=86_400.0, ge=0)
     webhook_secret: SecretStr | None = None
 
+    # The lean POST path and the lean executor's shortcuts; off, every request takes Strawberry's
+    # own view and execution (to rule them out when something answers oddly).
+    fast_paths: bool = True
+
     @model_validator(mode="after")
     def _enabled_sources_have_secrets(self) -> Settings:
         for source, secret_field in SECRET_FIELD.items():

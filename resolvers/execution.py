@@ -43,6 +43,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from gateway.data.context import Context
+
 # Values no resolver hands back as an awaitable.
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 # Builtin scalars that answer a value of this exact type unchanged (an int within 32 bits, a
@@ -309,7 +311,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.is_awaitable is optimized_is_awaitable:
+        context = self.context_value
+        # LEARNGRAPH_FAST_PATHS=false: no plan is made, every field goes graphql-core's way.
+        self._shortcuts = not (isinstance(context, Context) and not context.services.settings.fast_paths)
+        if self._shortcuts and self.is_awaitable is optimized_is_awaitable:
             self.is_awaitable = _is_awaitable  # type: ignore[assignment]
         # Per grouped field set (one per selection, shared by every item of a list): which of its
         # fields take the shortcut. Sub-executors are shallow copies and share these.
@@ -334,7 +339,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return cached[1]
         plan: SelectionPlan | None = None
         middleware = self.middleware_manager is not None and bool(self.middleware_manager.middlewares)
-        if not middleware:
+        if self._shortcuts and not middleware:
             fields = [
                 (response_name, details, self._shortcut(parent_type, details))
                 for response_name, details in grouped_field_set.items()

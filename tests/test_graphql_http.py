@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,10 +24,12 @@ from gateway.data.context import Context
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
 from gateway.sources import Source
+from resolvers.execution import LeanExecutionContext
 from resolvers.lesson import Lesson
 from resolvers.schema import schema
-from tests.conftest import Gateway
+from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
 from tests.resolvers.graph_support import gid, user_id
+from tests.resolvers.test_execution import GATEWAY_QUERIES
 
 
 @dataclass
@@ -67,6 +70,7 @@ async def _both(gateway: Gateway, view: LearnGraphGraphQL) -> Both:
     return Both(_client(lean_app), _client(view_app), endpoint)
 
 
+JSON = {"content-type": "application/json"}
 LESSONS = "{ lessons(first: 3) { totalCount edges { cursor node { id name status durationSeconds } } } }"
 TWO_OPERATIONS = "query A { __typename } query B { lessons(first: 1) { totalCount } }"
 
@@ -298,3 +302,38 @@ async def test_a_refusal_from_the_context_getter_answers_alike(gateway: Gateway)
     assert await both.post({"query": "{ __typename }"}, headers={"x-let-me-in": "1"}) == {
         "data": {"__typename": "Query"}
     }
+
+
+FAST_AND_NOT = [
+    *(({"query": query}, 200) for query in GATEWAY_QUERIES),
+    ({"query": LESSONS}, 200),
+    ({"query": "query($id: ID!) { user(id: $id) { id } }", "variables": {"id": "nope"}}, 200),
+    ({"query": "{ lessons(source: NOPE) { totalCount } }"}, 200),
+    ("{ __typename }", 400),
+]
+
+
+async def test_the_same_queries_answer_alike_with_fast_paths_on_and_off(
+    gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity = gateway.sandbox.write_identity_file(tmp_path / "slow-identity.yaml")
+    transport = httpx.ASGITransport(app=gateway.sandbox.asgi_app())
+    slow_gateways = _serve_gateway(
+        gateway.sandbox, IN_PROCESS, identity, transport, {"LEARNGRAPH_FAST_PATHS": "false"}
+    )
+    slow = await anext(slow_gateways)
+    answers: dict[str, list[tuple[int, Any]]] = {"fast": [], "slow": []}
+    for name, client in (("fast", gateway.http), ("slow", slow.http)):
+        if name == "slow":
+            # Off, nothing takes a shortcut: no lean POST, no plan in the executor.
+            async def no(*args: Any, **kwargs: Any) -> None:
+                raise AssertionError("a fast path ran with LEARNGRAPH_FAST_PATHS=false")
+
+            monkeypatch.setattr(GraphQLEndpoint, "_run", no)
+            monkeypatch.setattr(LeanExecutionContext, "_execute_plan", no)
+        for body, status in FAST_AND_NOT:
+            response = await client.post("/graphql", content=orjson.dumps(body), headers=JSON)
+            assert response.status_code == status, (name, body, response.text)
+            answers[name].append((response.status_code, response.json()))
+    assert answers["fast"] == answers["slow"]
+    await anext(slow_gateways, None)

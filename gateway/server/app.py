@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp
 
 from gateway.data.cache import EntityCache
 from gateway.data.context import Services
@@ -108,6 +109,9 @@ async def certificate(request: Request) -> Response:
 def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
     """The gateway. Pass `services` to share ones built outside (tests); else the lifespan builds them."""
     graphql = LearnGraphGraphQL(schema)
+    # LEARNGRAPH_FAST_PATHS=false: Strawberry's view answers every request (and the executor,
+    # reading the same settings from the request's context, takes no shortcut).
+    http: ASGIApp = GraphQLEndpoint(graphql) if settings.fast_paths else graphql
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -125,7 +129,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
     app = Starlette(
         routes=[
-            Route("/graphql", GraphQLEndpoint(graphql), methods=["GET", "POST"]),
+            Route("/graphql", http, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
