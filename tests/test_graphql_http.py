@@ -282,7 +282,7 @@ async def test_a_view_with_hooks_of_its_own_gets_every_request(gateway: Gateway)
 
     assert GraphQLEndpoint(Hooked(schema)).steps_aside_for == ["hook on_request"]
     patched = LearnGraphGraphQL(schema)
-    patched.encode_json = orjson.dumps  # type: ignore[method-assign]
+    patched.encode_json = orjson.dumps  # type: ignore[method-assign,assignment]
     assert GraphQLEndpoint(patched).steps_aside_for == ["hook encode_json (set on the view)"]
     # Hooks the lean path calls itself (the context, root value and sub-response getters) are fine.
     assert GraphQLEndpoint(_Refusing(schema)).steps_aside_for == []
@@ -304,11 +304,22 @@ async def test_a_refusal_from_the_context_getter_answers_alike(gateway: Gateway)
     }
 
 
+async def test_introspection_is_left_to_the_view(both: Both) -> None:
+    query = "{ __schema { queryType { name } } }"
+    refused = await both.compare("POST", json={"query": query})  # LEARNGRAPH_INTROSPECTION is off
+    assert refused.status_code == 400
+    prepared = both.endpoint.documents.get(query)
+    assert prepared is not None and prepared.introspects
+    typename = both.endpoint.documents.get("{ __typename }")
+    assert typename is not None and not typename.introspects
+
+
 FAST_AND_NOT = [
     *(({"query": query}, 200) for query in GATEWAY_QUERIES),
     ({"query": LESSONS}, 200),
     ({"query": "query($id: ID!) { user(id: $id) { id } }", "variables": {"id": "nope"}}, 200),
     ({"query": "{ lessons(source: NOPE) { totalCount } }"}, 200),
+    ({"query": "{ __schema { queryType { name } } }"}, 400),
     ("{ __typename }", 400),
 ]
 

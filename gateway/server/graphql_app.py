@@ -1,6 +1,6 @@
 """GraphQL over HTTP and WebSocket at /graphql: Strawberry's ASGI app with our context,
 orjson encoding, a GraphiQL that opens on a query showing the graph, and a 400 with a GraphQL
-error (never a 500) for a body that is no GraphQL request."""
+error (never a 500) for a request that is no GraphQL request or asks for refused introspection."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.types import ExecutionResult
 
 from gateway.data.context import Context, Services
+from resolvers.introspection import IntrospectionDisabled
 
 STARTER_QUERY = """# LearnGraph: one graph over DAMSTRA, LearningLogin, Training Records and iScout.
 # Press the play button; then explore the Docs panel on the left.
@@ -97,6 +99,22 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
             f"A GraphQL request is {expected} holding a `query` (and `variables`, `operationName`, "
             f"`extensions` if any); the body is {kind}"
         )
+
+    async def execute_single(  # noqa: PLR0913 - Strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if result.errors and any(isinstance(error, IntrospectionDisabled) for error in result.errors):
+            sub_response.status_code = 400  # refused at validation: the client's request is at fault
+        return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
         html = self.graphql_ide_html

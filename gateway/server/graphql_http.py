@@ -8,7 +8,7 @@ LRU of parsed and validated documents, executed as Strawberry executes it (its G
 execution context class, context getter and root value), errors processed by
 `resolvers.errors.process_errors`, the answer encoded with orjson. Everything else (GET and
 GraphiQL, WebSocket, batches, subscriptions, malformed bodies and documents, unknown operation
-names) goes to Strawberry's view, which answers it as it always has.
+names, introspection) goes to Strawberry's view, which answers it as it always has.
 
 The lean path stands in for the view's hooks on a POST's way as LearnGraphGraphQL has them. A
 view with any other (a subclass's `process_result`, `run`, a hook of its own such as an
@@ -35,7 +35,9 @@ from graphql import (
     execute,
     parse,
     specified_rules,
+    validate,
 )
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -49,10 +51,12 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from gateway.server.graphql_app import LearnGraphGraphQL
 from resolvers.errors import ErrorExtensions, process_errors
+from resolvers.introspection import IntrospectionSwitch
 
 DOCUMENT_CACHE_SIZE = 512
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-_DONE_HERE = (ErrorExtensions, ParserCache, ValidationCache)
+# IntrospectionSwitch: every document that introspects goes to the view, which applies it.
+_DONE_HERE = (ErrorExtensions, IntrospectionSwitch, ParserCache, ValidationCache)
 # The view's hooks the lean path calls itself, in the view's order: any implementation counts.
 _CALLED = frozenset({"get_root_value", "get_sub_response", "get_context"})
 # What a view has for GraphiQL, WebSockets and streams only: never on the lean path's way.
@@ -75,8 +79,9 @@ _NOT_ON_A_POST = frozenset(
     }
 )
 # What LearnGraphGraphQL changes of Strawberry's view on a POST's way: its __call__ and
-# parse_http_body answer the bodies the lean path leaves to the view, its JSON is orjson's.
-_LEARNGRAPH_OWN = ("__call__", "parse_http_body", "decode_json", "encode_json")
+# parse_http_body answer the bodies the lean path leaves to the view, its execute_single sets the
+# 400 of refused introspection, which the lean path leaves to the view too, its JSON is orjson's.
+_LEARNGRAPH_OWN = ("__call__", "parse_http_body", "decode_json", "execute_single", "encode_json")
 # The hooks whose work the lean path does in place, as these implementations do it: LearnGraphGraphQL's
 # for those it changes, Strawberry's for the rest (so one added to LearnGraphGraphQL later steps
 # the lean path aside as a subclass's does, until the lean path learns to do its work).
@@ -106,6 +111,7 @@ class Prepared:
 
     document: DocumentNode
     operations: dict[str | None, OperationDefinitionNode]
+    introspects: bool  # asks for `__schema` or `__type`, which the settings may refuse
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
         if name is None:
@@ -133,7 +139,8 @@ class Documents:
         for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode):
                 operations.setdefault(definition.name.value if definition.name else None, definition)
-        return Prepared(document, operations)
+        introspects = bool(validate(self.schema._schema, document, [NoSchemaIntrospectionCustomRule]))
+        return Prepared(document, operations, introspects)
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,7 @@ class GraphQLEndpoint:
         ):
             return None
         prepared = self.documents.get(query)
-        if prepared is None:
+        if prepared is None or prepared.introspects:
             return None
         operation = prepared.operation(name)
         if operation is None or operation.operation not in _RUNNABLE:
