@@ -1,7 +1,8 @@
 """Introspection as LEARNGRAPH_INTROSPECTION allows it: with it off, `__schema` and `__type`
 fail validation (graphql-core's NoSchemaIntrospectionCustomRule) on every way in, HTTP or
-WebSocket; `__typename` still answers. The setting is read from the request's context, so an
-operation run without one (`schema.execute` in a test, `schema.introspect()`) is not refused."""
+WebSocket; `__typename` still answers. The setting is read from the operation's context: one
+without a gateway Context (its settings unknown) is refused too. The SDL (`export-schema`) is
+printed from the schema itself, not by introspection."""
 
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ class NoIntrospection(NoSchemaIntrospectionCustomRule):
 
 
 class IntrospectionSwitch(SchemaExtension):
-    """Adds NoIntrospection to an operation's validation rules when the settings of its context's
-    services say so (before validation, so ValidationCache keys its answer by those rules too)."""
+    """Adds NoIntrospection to an operation's validation rules unless the settings of its context's
+    services allow introspection (before validation, so ValidationCache keys its answer by those
+    rules too)."""
 
     def on_operation(self) -> Iterator[None]:
         execution_context = self.execution_context
         context = execution_context.context
-        if isinstance(context, Context) and not context.services.settings.introspection:
+        if not (isinstance(context, Context) and context.services.settings.introspection):
             execution_context.validation_rules = (*execution_context.validation_rules, NoIntrospection)
         yield

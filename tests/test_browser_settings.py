@@ -17,7 +17,7 @@ from websockets.typing import Subprotocol
 from gateway.server import cli
 from gateway.settings import load_settings
 from gateway.sources import Source
-from resolvers.schema import sdl
+from resolvers.schema import schema, sdl
 from sandbox.server import Sandbox, serve_on_loopback
 from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
 
@@ -204,3 +204,9 @@ def test_export_schema_prints_the_sdl_whatever_the_introspection_setting(
     monkeypatch.setenv("LEARNGRAPH_INTROSPECTION", "false")
     assert cli.main(["export-schema"]) == 0
     assert capsys.readouterr().out == sdl()
+
+
+async def test_an_operation_without_the_gateways_context_is_refused_introspection() -> None:
+    result = await schema.execute(SCHEMA_QUERY)
+    assert result.data is None and result.errors
+    assert (await schema.execute("{ __typename }")).data == {"__typename": "Query"}
