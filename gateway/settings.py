@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.sources import Source
 
 ENV_PREFIX = "LEARNGRAPH_"
+_ORIGIN = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#\s,]+")
 log = logging.getLogger(__name__)
 
 # The secret each source needs, by the name its variable carries (docs/contract.md §2). A vendor added
@@ -103,6 +114,37 @@ class Settings(BaseModel):
 
     idempotency_window_seconds: float = Field(default=86_400.0, ge=0)
     webhook_secret: SecretStr | None = None
+
+    # Browser-facing (contract §8): pages on these origins may call the gateway (CORS, and
+    # WebSockets opened from them); GraphiQL and introspection are for development, so `serve`
+    # leaves them off and `learngraph demo` turns them on unless they are set.
+    cors_origins: tuple[str, ...] = ()
+    graphiql: bool = False
+    introspection: bool = False
+    # The lean POST path and the lean executor's shortcuts; off, every request takes Strawberry's
+    # own view and execution (to rule them out when something answers oddly).
+    fast_paths: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            return value
+        origins = []
+        for raw in value:
+            if not isinstance(raw, str):
+                raise ValueError(f"{raw!r} is not an origin")
+            origin = raw.strip().rstrip("/")  # a browser's Origin never ends in a slash
+            if not origin:
+                continue
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{raw.strip()!r} is not an origin: scheme://host[:port], e.g. https://app.example.com"
+                )
+            origins.append(origin)
+        return tuple(origins)
 
     @model_validator(mode="after")
     def _enabled_sources_have_secrets(self) -> Settings:

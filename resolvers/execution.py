@@ -43,6 +43,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from gateway.data.context import Context
+
 # Values no resolver hands back as an awaitable.
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 # Builtin scalars that answer a value of this exact type unchanged (an int within 32 bits, a
@@ -60,11 +62,16 @@ _COMPLETE = frozenset({dict, list})
 _TYPENAME = "__typename"
 # Strawberry's `is_type_of` for an object type with interfaces: an isinstance check, info unused.
 _STRAWBERRY_IS_TYPE_OF = "GraphQLCoreConverter.from_object.<locals>._get_is_type_of.<locals>.is_type_of"
+# The resolver Strawberry gives a field it found basic (no resolver, no permission classes or other
+# field extensions, no exception handler): `get_result` without an info. Any other resolver, even of
+# a field without a resolver of its own (`_is_default` is set on those too), runs code per value.
+_STRAWBERRY_BASIC_RESOLVER = "GraphQLCoreConverter.from_resolver.<locals>._get_basic_result"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Basic:
-    """A field read straight off its source object: Strawberry's default resolver, no arguments."""
+class _BasicFieldShortcut:
+    """How to answer a basic field (Strawberry's word: no resolver, no extension, no arguments)
+    without its resolver: the attribute it reads off its source, and what the value must be."""
 
     field: GraphQLField
     attribute: str  # the Python attribute it reads
@@ -76,8 +83,8 @@ class _Basic:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Leaf(_Basic):
-    """...of a scalar or an enum type."""
+class _LeafShortcut(_BasicFieldShortcut):
+    """...of a scalar or an enum type: the value serialized in place."""
 
     leaf_type: GraphQLLeafType
     # An enum's members by GraphQL name, as Strawberry's enum type serializes them.
@@ -86,15 +93,16 @@ class _Leaf(_Basic):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Object(_Basic):
-    """...of an object type whose `is_type_of`, if any, is Strawberry's isinstance check."""
+class _ObjectShortcut(_BasicFieldShortcut):
+    """...of an object type whose `is_type_of`, if any, is Strawberry's isinstance check: the
+    object completed by its sub-selection's plan."""
 
     object_type: GraphQLObjectType
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Objects(_Basic):
-    """...of a list of such an object type."""
+class _ObjectListShortcut(_BasicFieldShortcut):
+    """...of a list of such an object type: each item completed so."""
 
     object_type: GraphQLObjectType
     item_type: GraphQLOutputType
@@ -102,13 +110,13 @@ class _Objects(_Basic):
 
 
 # By field identity (GraphQLField compares by value, unhashable), the field kept with its answer.
-_basics: dict[int, tuple[GraphQLField, _Basic | None]] = {}
+_basic_field_shortcuts: dict[int, tuple[GraphQLField, _BasicFieldShortcut | None]] = {}
 
 
-def _basic(field: GraphQLField) -> _Basic | None:
-    cached = _basics.get(id(field))
+def _basic_field_shortcut(field: GraphQLField) -> _BasicFieldShortcut | None:
+    cached = _basic_field_shortcuts.get(id(field))
     if cached is None or cached[0] is not field:
-        cached = _basics[id(field)] = (field, _make_basic(field))
+        cached = _basic_field_shortcuts[id(field)] = (field, _make_basic_field_shortcut(field))
     return cached[1]
 
 
@@ -124,11 +132,13 @@ def _plain_object(type_: GraphQLOutputType) -> GraphQLObjectType | None:
     return None
 
 
-def _make_basic(field: GraphQLField) -> _Basic | None:
+def _make_basic_field_shortcut(field: GraphQLField) -> _BasicFieldShortcut | None:
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if not (
-        getattr(field.resolve, "_is_default", False)  # Strawberry's resolver of a field without one
-        and isinstance(definition, StrawberryField)
+        isinstance(definition, StrawberryField)
+        # As Strawberry decides to skip the info and the field's extensions (permissions among them).
+        and definition.is_basic_field
+        and getattr(field.resolve, "__qualname__", None) == _STRAWBERRY_BASIC_RESOLVER
         and definition.default_resolver is getattr
         and definition.python_name
         and not field.args
@@ -138,11 +148,11 @@ def _make_basic(field: GraphQLField) -> _Basic | None:
     read = attrgetter(attribute)
     non_null, named = _unwrap(field.type)
     if object_type := _plain_object(named):
-        return _Object(field, attribute, read, field.type, non_null, None, object_type)
+        return _ObjectShortcut(field, attribute, read, field.type, non_null, None, object_type)
     if isinstance(named, GraphQLList):
         item_non_null, item = _unwrap(named.of_type)
         if object_type := _plain_object(item):
-            return _Objects(
+            return _ObjectListShortcut(
                 field, attribute, read, field.type, non_null, None, object_type, named.of_type, item_non_null
             )
         return None
@@ -154,40 +164,42 @@ def _make_basic(field: GraphQLField) -> _Basic | None:
             name = next((n for n, v in named.values.items() if member.value == v.value), None)
             if name is not None:
                 names[member] = name
-        return _Leaf(field, attribute, read, field.type, non_null, None, named, enum_class, names)
+        return _LeafShortcut(field, attribute, read, field.type, non_null, None, named, enum_class, names)
     if isinstance(named, GraphQLScalarType):
         same_type = next((type_ for scalar, type_ in _SAME_TYPE if named is scalar), None)
-        return _Leaf(field, attribute, read, field.type, non_null, same_type, named)
+        return _LeafShortcut(field, attribute, read, field.type, non_null, same_type, named)
     return None  # an interface, a union, an enum Strawberry did not build: the general path
 
 
-Fields = list[tuple[str, FieldDetailsList, _Basic | str | None]]
+PlannedFields = list[tuple[str, FieldDetailsList, _BasicFieldShortcut | str | None]]
 Row = Callable[[Any], dict[str, Any] | None]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Plan:
+class SelectionPlan:
     """A selection's fields with their shortcuts (None: graphql-core's execute_field), and when
     every field is a scalar or enum read off its source, a function answering the whole object."""
 
-    fields: Fields
+    fields: PlannedFields
     row: Row | None
 
 
 # An object field of a row: the class its values must be exactly, and the row answering them.
-Nested = tuple[type, Row]
+NestedRow = tuple[type, Row]
 # By the selection's (response name, field, nested row) triples: a row is made once per selection
 # shape, and as many are kept as a busy schema's clients ask for (clients can vary aliases freely).
 _rows: LRUCache[tuple[tuple[str, int, int], ...], tuple[list[Any], Row | None]] = LRUCache(maxsize=2048)
 _CAST = "__as_strawberry_type__"  # strawberry.cast marks an object so; its type check then differs
 
 
-def _row(fields: Fields, nested: dict[int, Nested]) -> Row | None:
+def _row(fields: PlannedFields, nested: dict[int, NestedRow]) -> Row | None:
     """The row answering an object of these fields, if each is a scalar, an enum or an object of
     one class with a row of its own (`nested`, by field index)."""
-    shortcuts: list[_Basic] = []
+    shortcuts: list[_BasicFieldShortcut] = []
     for index, (_, _, shortcut) in enumerate(fields):
-        if not (isinstance(shortcut, _Leaf) or (isinstance(shortcut, _Object) and index in nested)):
+        if not (
+            isinstance(shortcut, _LeafShortcut) or (isinstance(shortcut, _ObjectShortcut) and index in nested)
+        ):
             return None
         shortcuts.append(shortcut)
     names = [name for name, _, _ in fields]
@@ -200,7 +212,9 @@ def _row(fields: Fields, nested: dict[int, Nested]) -> Row | None:
     return cached[1]
 
 
-def _make_row(names: list[str], shortcuts: list[_Basic], nested: dict[int, Nested]) -> Row | None:
+def _make_row(
+    names: list[str], shortcuts: list[_BasicFieldShortcut], nested: dict[int, NestedRow]
+) -> Row | None:
     """A function reading every field of an object and answering it, or None when any value needs
     more than the fast checks here (a null in a non-null field, a value of another type, an int past
     32 bits, an object a nested row refused, ...): then the plan's loop answers the object field by
@@ -231,7 +245,7 @@ def _make_row(names: list[str], shortcuts: list[_Basic], nested: dict[int, Neste
             lines += ["    else:", "        return None"]
             answer.append(f"{name!r}: a{n}")
             continue
-        assert isinstance(basic, _Leaf)
+        assert isinstance(basic, _LeafShortcut)
         value = f"v{n}"
         if basic.enum_class is not None:
             namespace[f"E{n}"] = basic.enum_class
@@ -260,11 +274,13 @@ def _make_row(names: list[str], shortcuts: list[_Basic], nested: dict[int, Neste
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Subplan:
+class _SubselectionPlan:
+    """An object field's sub-selection, collected, and its plan."""
+
     details: FieldDetailsList  # kept alive: its id is half the key
     grouped_field_set: GroupedFieldSet
     deferred: bool
-    plan: Plan | None
+    plan: SelectionPlan | None
 
 
 # Classes whose instances Strawberry's check found not awaitable, and that cannot answer otherwise
@@ -295,13 +311,16 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.is_awaitable is optimized_is_awaitable:
+        context = self.context_value
+        # LEARNGRAPH_FAST_PATHS=false: no plan is made, every field goes graphql-core's way.
+        self._shortcuts = not (isinstance(context, Context) and not context.services.settings.fast_paths)
+        if self._shortcuts and self.is_awaitable is optimized_is_awaitable:
             self.is_awaitable = _is_awaitable  # type: ignore[assignment]
         # Per grouped field set (one per selection, shared by every item of a list): which of its
         # fields take the shortcut. Sub-executors are shallow copies and share these.
-        self._plans: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, Plan | None]] = {}
+        self._plans: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, SelectionPlan | None]] = {}
         # Per object type and field (as collect_subfields memoizes them): its sub-selection's plan.
-        self._subplans: dict[tuple[GraphQLObjectType, int], _Subplan] = {}
+        self._subplans: dict[tuple[GraphQLObjectType, int], _SubselectionPlan] = {}
 
     def build_per_event_executor(self, payload: Any) -> LeanExecutionContext:
         # Each event of a subscription collects its fields anew: plans of its own, so a long
@@ -311,28 +330,30 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         executor._plans, executor._subplans = {}, {}
         return executor
 
-    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> Plan | None:
+    def _plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> SelectionPlan | None:
         key = (parent_type, id(grouped_field_set))
         cached = self._plans.get(key)
         if cached is not None and cached[0] is grouped_field_set:
             return cached[1]
-        plan: Plan | None = None
+        plan: SelectionPlan | None = None
         middleware = self.middleware_manager is not None and bool(self.middleware_manager.middlewares)
-        if not middleware:
+        if self._shortcuts and not middleware:
             fields = [
                 (response_name, details, self._shortcut(parent_type, details))
                 for response_name, details in grouped_field_set.items()
             ]
             if any(shortcut is not None for _, _, shortcut in fields):
-                plan = Plan(fields, _row(fields, self._nested_rows(fields)))
+                plan = SelectionPlan(fields, _row(fields, self._nested_rows(fields)))
         self._plans[key] = (grouped_field_set, plan)
         return plan
 
-    def _nested_rows(self, fields: Fields) -> dict[int, Nested]:
+    def _nested_rows(self, fields: PlannedFields) -> dict[int, NestedRow]:
         """For each object field whose type's objects are all answered by a row: its class and row."""
-        nested: dict[int, Nested] = {}
+        nested: dict[int, NestedRow] = {}
         for index, (_, details, shortcut) in enumerate(fields):
-            if isinstance(shortcut, _Object):
+            if isinstance(shortcut, _ObjectShortcut):
                 definition = (shortcut.object_type.extensions or {}).get(
                     GraphQLCoreConverter.DEFINITION_BACKREF
                 )
@@ -342,25 +363,29 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     nested[index] = (origin, subplan.plan.row)
         return nested
 
-    def _subplan(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> _Subplan:
+    def _subplan(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> _SubselectionPlan:
         """The plan of an object field's sub-selection (as collect_subfields memoizes it)."""
         subplan = self._subplans.get((object_type, id(details)))
         if subplan is None or subplan.details is not details:
             grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, details)
             plan = self._plan(object_type, grouped_field_set)
-            subplan = _Subplan(details, grouped_field_set, bool(new_defer_usages), plan)
+            subplan = _SubselectionPlan(details, grouped_field_set, bool(new_defer_usages), plan)
             self._subplans[(object_type, id(details))] = subplan
         return subplan
 
-    def _shortcut(self, parent_type: GraphQLObjectType, details: FieldDetailsList) -> _Basic | str | None:
+    def _shortcut(
+        self, parent_type: GraphQLObjectType, details: FieldDetailsList
+    ) -> _BasicFieldShortcut | str | None:
         node = details[0].node
         if node.arguments:
             return None
         if node.name.value == _TYPENAME:
             return _TYPENAME
         field = self.schema.get_field(parent_type, node.name.value)
-        basic = _basic(field) if field is not None else None
-        if isinstance(basic, _Objects) and any(d.name.value == "stream" for d in node.directives or ()):
+        basic = _basic_field_shortcut(field) if field is not None else None
+        if isinstance(basic, _ObjectListShortcut) and any(
+            d.name.value == "stream" for d in node.directives or ()
+        ):
             return None  # incremental delivery: the general path
         return basic
 
@@ -381,7 +406,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _execute_plan(
         self,
-        plan: Plan,
+        plan: SelectionPlan,
         parent_type: GraphQLObjectType,
         source_value: Any,
         path: Path | None,
@@ -452,7 +477,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _complete_basic(
         self,
-        basic: _Basic,
+        basic: _BasicFieldShortcut,
         parent_type: GraphQLObjectType,
         details: FieldDetailsList,
         path: Path | None,
@@ -469,7 +494,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if basic.non_null:
                         raise _null_error(parent_type, details)
                     return None
-                if isinstance(basic, _Leaf):
+                if isinstance(basic, _LeafShortcut):
                     return Executor.complete_leaf_value(basic.leaf_type, value)
             elif self.is_awaitable(value):
                 field_path = Path(path, response_name, parent_type.name)
@@ -482,7 +507,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if basic.non_null:
                     raise _null_error(parent_type, details)
                 return None
-            elif isinstance(basic, _Leaf):
+            elif isinstance(basic, _LeafShortcut):
                 if kind is basic.enum_class:
                     name = basic.enum_names.get(value)
                     if name is not None:
@@ -490,11 +515,11 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return Executor.complete_leaf_value(basic.leaf_type, value)
             field_path = Path(path, response_name, parent_type.name)
             completed: AwaitableOrValue[Any]
-            if isinstance(basic, _Object):
+            if isinstance(basic, _ObjectShortcut):
                 completed = self._complete_object(
                     basic.object_type, details, field_path, value, position_context
                 )
-            elif isinstance(basic, _Objects) and kind is list:
+            elif isinstance(basic, _ObjectListShortcut) and kind is list:
                 completed = self._complete_objects(
                     basic, parent_type, details, field_path, value, position_context
                 )
@@ -512,7 +537,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _complete_generally(
         self,
-        basic: _Basic,
+        basic: _BasicFieldShortcut,
         parent_type: GraphQLObjectType,
         details: FieldDetailsList,
         path: Path,
@@ -554,7 +579,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _complete_objects(
         self,
-        basic: _Objects,
+        basic: _ObjectListShortcut,
         parent_type: GraphQLObjectType,
         details: FieldDetailsList,
         path: Path,

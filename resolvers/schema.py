@@ -11,6 +11,7 @@ from resolvers.errors import ErrorExtensions
 from resolvers.execution import LeanExecutionContext
 from resolvers.group import Group
 from resolvers.ilt_session import ILTSession
+from resolvers.introspection import IntrospectionSwitch
 from resolvers.lesson import Lesson
 from resolvers.mutations import Mutation
 from resolvers.query import Query
@@ -27,6 +28,7 @@ schema = strawberry.Schema(
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=[
         ErrorExtensions,
+        IntrospectionSwitch,
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
     ],

@@ -5,25 +5,31 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from gateway.data.context import Context
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
 from gateway.sources import Source
+from resolvers.execution import LeanExecutionContext
 from resolvers.lesson import Lesson
 from resolvers.schema import schema
-from tests.conftest import Gateway
+from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
 from tests.resolvers.graph_support import gid, user_id
+from tests.resolvers.test_execution import GATEWAY_QUERIES
 
 
 @dataclass
@@ -64,6 +70,7 @@ async def _both(gateway: Gateway, view: LearnGraphGraphQL) -> Both:
     return Both(_client(lean_app), _client(view_app), endpoint)
 
 
+JSON = {"content-type": "application/json"}
 LESSONS = "{ lessons(first: 3) { totalCount edges { cursor node { id name status durationSeconds } } } }"
 TWO_OPERATIONS = "query A { __typename } query B { lessons(first: 1) { totalCount } }"
 
@@ -155,7 +162,6 @@ async def test_an_unexpected_error_is_logged_alike(
         {"query": "{ __typename }", "variables": [1]},
         {"query": "{ __typename }", "extensions": "x"},
         {"query": "{ __typename }", "operationName": 3},
-        [{"query": "{ __typename }"}],  # a batch
     ],
 )
 async def test_what_the_lean_path_leaves_to_strawberry_answers_as_before(both: Both, body: Any) -> None:
@@ -175,11 +181,29 @@ async def test_bodies_that_are_not_json_answer_as_before(both: Both, request_: d
     await both.compare("POST", **request_)
 
 
-async def test_a_body_strawberry_cannot_read_fails_alike(both: Both) -> None:
-    # Strawberry expects an object or a list; a JSON string breaks it, on either path.
-    for client in (both.lean, both.view):
-        with pytest.raises(AttributeError):
-            await client.post("/graphql", json="{ __typename }")
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("{ __typename }", "a string"),
+        (None, "null"),
+        (123, "a number"),
+        (True, "a boolean"),
+        ([], "a list"),
+        ([{"query": "{ __typename }"}], "a list"),  # a batch: batching is off
+    ],
+)
+async def test_json_that_is_no_request_is_a_400_with_a_graphql_error(
+    both: Both, body: Any, kind: str
+) -> None:
+    # Until now a JSON string (or null, a number) broke Strawberry's parsing with an
+    # AttributeError, a 500, and this test locked that in; now either path answers a 400.
+    response = await both.compare(
+        "POST", content=orjson.dumps(body), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400 and response.headers["content-type"] == "application/json"
+    answer = response.json()
+    assert "data" not in answer and [e["extensions"]["code"] for e in answer["errors"]] == ["BAD_REQUEST"]
+    assert answer["errors"][0]["message"].endswith(f"the body is {kind}")
 
 
 async def test_get_stays_with_strawberry(both: Both) -> None:
@@ -228,3 +252,99 @@ async def test_a_resolver_can_read_the_request_body(gateway: Gateway) -> None:
         "POST", content=b'{"query": "{ __typename }"}', headers={"content-type": "application/json"}
     )
     assert seen == [b'{"query": "{ __typename }"}'] * 2
+
+
+def test_the_gateway_view_takes_the_lean_path() -> None:
+    assert GraphQLEndpoint(LearnGraphGraphQL(schema)).steps_aside_for == []
+
+
+class Marked(LearnGraphGraphQL):
+    """A view whose answers the lean path would not give: its process_result adds to each."""
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        answer = await super().process_result(request, result)
+        answer["extensions"] = {"marked": True}
+        return answer
+
+
+class Hooked(LearnGraphGraphQL):
+    """A view with a hook of its own, which the lean path cannot know whether Strawberry calls."""
+
+    async def on_request(self, request: Request) -> None:
+        raise AssertionError("not a hook Strawberry calls, only one the lean path cannot know")
+
+
+async def test_a_view_with_hooks_of_its_own_gets_every_request(gateway: Gateway) -> None:
+    marked = await _both(gateway, Marked(schema))
+    assert marked.endpoint.steps_aside_for == ["hook process_result"] and not marked.endpoint.enabled
+    answer = await marked.post({"query": LESSONS})
+    assert answer["extensions"] == {"marked": True} and answer["data"]["lessons"]["totalCount"] > 3
+
+    assert GraphQLEndpoint(Hooked(schema)).steps_aside_for == ["hook on_request"]
+    patched = LearnGraphGraphQL(schema)
+    patched.encode_json = orjson.dumps  # type: ignore[method-assign,assignment]
+    assert GraphQLEndpoint(patched).steps_aside_for == ["hook encode_json (set on the view)"]
+    # Hooks the lean path calls itself (the context, root value and sub-response getters) are fine.
+    assert GraphQLEndpoint(_Refusing(schema)).steps_aside_for == []
+
+
+class _Refusing(LearnGraphGraphQL):
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        if isinstance(request, Request) and "x-let-me-in" not in request.headers:
+            raise HTTPException(401, "who are you?")
+        return await super().get_context(request, response)
+
+
+async def test_a_refusal_from_the_context_getter_answers_alike(gateway: Gateway) -> None:
+    both = await _both(gateway, _Refusing(schema))
+    refused = await both.compare("POST", json={"query": "{ __typename }"})
+    assert (refused.status_code, refused.text) == (401, "who are you?")
+    assert await both.post({"query": "{ __typename }"}, headers={"x-let-me-in": "1"}) == {
+        "data": {"__typename": "Query"}
+    }
+
+
+async def test_introspection_is_left_to_the_view(both: Both) -> None:
+    query = "{ __schema { queryType { name } } }"
+    refused = await both.compare("POST", json={"query": query})  # LEARNGRAPH_INTROSPECTION is off
+    assert refused.status_code == 400
+    prepared = both.endpoint.documents.get(query)
+    assert prepared is not None and prepared.introspects
+    typename = both.endpoint.documents.get("{ __typename }")
+    assert typename is not None and not typename.introspects
+
+
+FAST_AND_NOT = [
+    *(({"query": query}, 200) for query in GATEWAY_QUERIES),
+    ({"query": LESSONS}, 200),
+    ({"query": "query($id: ID!) { user(id: $id) { id } }", "variables": {"id": "nope"}}, 200),
+    ({"query": "{ lessons(source: NOPE) { totalCount } }"}, 200),
+    ({"query": "{ __schema { queryType { name } } }"}, 400),
+    ("{ __typename }", 400),
+]
+
+
+async def test_the_same_queries_answer_alike_with_fast_paths_on_and_off(
+    gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity = gateway.sandbox.write_identity_file(tmp_path / "slow-identity.yaml")
+    transport = httpx.ASGITransport(app=gateway.sandbox.asgi_app())
+    slow_gateways = _serve_gateway(
+        gateway.sandbox, IN_PROCESS, identity, transport, {"LEARNGRAPH_FAST_PATHS": "false"}
+    )
+    slow = await anext(slow_gateways)
+    answers: dict[str, list[tuple[int, Any]]] = {"fast": [], "slow": []}
+    for name, client in (("fast", gateway.http), ("slow", slow.http)):
+        if name == "slow":
+            # Off, nothing takes a shortcut: no lean POST, no plan in the executor.
+            async def no(*args: Any, **kwargs: Any) -> None:
+                raise AssertionError("a fast path ran with LEARNGRAPH_FAST_PATHS=false")
+
+            monkeypatch.setattr(GraphQLEndpoint, "_run", no)
+            monkeypatch.setattr(LeanExecutionContext, "_execute_plan", no)
+        for body, status in FAST_AND_NOT:
+            response = await client.post("/graphql", content=orjson.dumps(body), headers=JSON)
+            assert response.status_code == status, (name, body, response.text)
+            answers[name].append((response.status_code, response.json()))
+    assert answers["fast"] == answers["slow"]
+    await anext(slow_gateways, None)

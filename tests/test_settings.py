@@ -87,3 +87,25 @@ def test_the_access_log_is_off_unless_asked_for() -> None:
     assert load_settings({**DAMSTRA, "LEARNGRAPH_ACCESS_LOG": "true"}).access_log is True
     with pytest.raises(ConfigError, match="LEARNGRAPH_ACCESS_LOG"):
         load_settings({**DAMSTRA, "LEARNGRAPH_ACCESS_LOG": "sometimes"})
+
+
+def test_browser_facing_settings_are_off_and_the_fast_paths_on_by_default() -> None:
+    settings = load_settings({})
+    assert settings.cors_origins == ()
+    assert (settings.graphiql, settings.introspection, settings.fast_paths) == (False, False, True)
+
+
+def test_cors_origins_are_a_comma_separated_list_of_origins(tmp_path: Path) -> None:
+    raw = " https://app.example.com, http://localhost:3000/ ,,"
+    settings = load_settings({"LEARNGRAPH_CORS_ORIGINS": raw})
+    assert settings.cors_origins == ("https://app.example.com", "http://localhost:3000")
+    config = tmp_path / "learngraph.toml"
+    config.write_text('cors_origins = ["https://a.example", "https://b.example:8443"]\n')
+    from_file = load_settings({"LEARNGRAPH_CONFIG": str(config)})
+    assert from_file.cors_origins == ("https://a.example", "https://b.example:8443")
+
+
+@pytest.mark.parametrize("origins", ["*", "app.example.com", "https://app.example.com/graphql"])
+def test_anything_but_an_origin_is_refused(origins: str) -> None:
+    with pytest.raises(ConfigError, match="LEARNGRAPH_CORS_ORIGINS: .* is not an origin"):
+        load_settings({"LEARNGRAPH_CORS_ORIGINS": origins})

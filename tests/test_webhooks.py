@@ -390,3 +390,13 @@ def test_demo_shares_a_webhook_secret_between_sandbox_and_gateway(demo_parts: di
     assert settings.webhook_secret is not None
     assert extra["webhook_secret"] == settings.webhook_secret.get_secret_value()
     assert len(extra["webhook_secret"]) >= 24
+
+
+def test_demo_turns_graphiql_and_introspection_on(
+    demo_parts: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in cli.DEMO_BROWSER_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["demo", "--port", "8123"]) == 0
+    settings: Settings = demo_parts["settings"]
+    assert settings.graphiql and settings.introspection and settings.fast_paths

@@ -15,9 +15,12 @@ from collections.abc import AsyncIterator, Mapping
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp
 
 from gateway.data.cache import EntityCache
 from gateway.data.context import Context, Services
@@ -97,9 +100,20 @@ async def certificate(request: Request) -> Response:
     return Response(pdf, media_type="application/pdf")
 
 
+# What a browser's GraphQL client sends besides the safelisted headers.
+CORS_HEADERS = ("content-type", "authorization", "x-api-key", "x-request-id")
+
+
 def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
-    """The gateway. Pass `services` to share ones built outside (tests); else the lifespan builds them."""
-    graphql = LearnGraphGraphQL(schema)
+    """The gateway. Pass `services` to share ones built outside (tests); else the lifespan builds them.
+    Introspection and the lean executor's shortcuts follow the settings of the services a request
+    runs with (its context's); GraphiQL, CORS and the lean POST path follow `settings`."""
+    graphql = LearnGraphGraphQL(
+        schema,
+        graphql_ide="graphiql" if settings.graphiql else None,  # off: a browser's GET is a 404
+        allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
+    )
+    http: ASGIApp = GraphQLEndpoint(graphql) if settings.fast_paths else graphql
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -117,7 +131,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
     app = Starlette(
         routes=[
-            Route("/graphql", GraphQLEndpoint(graphql), methods=["GET", "POST"]),
+            Route("/graphql", http, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -125,6 +139,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             Route("/webhooks/damstra", damstra_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=CORS_HEADERS,
+            )
+        ]
+        if settings.cors_origins
+        else [],
     )
     if services is not None:
         app.state.services = services

@@ -9,6 +9,7 @@ import secrets
 import sys
 import tempfile
 import webbrowser
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,22 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+# A developer at a browser: GraphiQL and introspection, unless the environment says otherwise.
+DEMO_BROWSER_DEFAULTS = {"LEARNGRAPH_GRAPHIQL": "true", "LEARNGRAPH_INTROSPECTION": "true"}
+DEMO_BROWSER_SETTINGS = (*DEMO_BROWSER_DEFAULTS, "LEARNGRAPH_CORS_ORIGINS", "LEARNGRAPH_FAST_PATHS")
+
+
+def _demo_browser_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The demo's browser-facing settings: the environment's where set, else the demo's defaults
+    (the rest of the demo's configuration is its own, whatever the environment holds)."""
+    env = {}
+    for name in DEMO_BROWSER_SETTINGS:
+        value = environ.get(name) or DEMO_BROWSER_DEFAULTS.get(name)
+        if value:
+            env[name] = value
+    return env
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from sandbox.server import settle
 
@@ -109,6 +126,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     env = sandbox.gateway_env(sandbox_address, identity)
     env["LEARNGRAPH_PORT"] = str(args.port)
     env["LEARNGRAPH_ACCESS_LOG"] = "true"  # a developer watching the demo wants to see each request
+    env.update(_demo_browser_env(os.environ))
     # One secret for both ends, new each run: the gateway refuses webhooks that lack it.
     webhook_secret = secrets.token_urlsafe(24)
     env["LEARNGRAPH_WEBHOOK_SECRET"] = webhook_secret
@@ -131,7 +149,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
         ),
     ]
-    print(f"LearnGraph demo: GraphiQL at {gateway_address}/graphql  (sandbox upstreams at {sandbox_address})")
+    front = "GraphiQL" if settings.graphiql else "GraphQL"
+    print(f"LearnGraph demo: {front} at {gateway_address}/graphql  (sandbox upstreams at {sandbox_address})")
     print(
         f"Seeded {args.people} people across DAMSTRA, LEARNINGLOGIN, TRAINING_RECORDS and ISCOUT. Ctrl-C stops."
     )

@@ -8,7 +8,13 @@ LRU of parsed and validated documents, executed as Strawberry executes it (its G
 execution context class, context getter and root value), errors processed by
 `resolvers.errors.process_errors`, the answer encoded with orjson. Everything else (GET and
 GraphiQL, WebSocket, batches, subscriptions, malformed bodies and documents, unknown operation
-names) goes to Strawberry's view, which answers it as it always has.
+names, introspection) goes to Strawberry's view, which answers it as it always has.
+
+The lean path stands in for the view's hooks on a POST's way as LearnGraphGraphQL has them. A
+view with any other (a subclass's `process_result`, `run`, a hook of its own such as an
+`on_request`, ...) or a schema with another extension gets every request: see
+`GraphQLEndpoint.steps_aside_for`. The view's context, root value and sub-response getters are
+called as the view calls them, whatever they are.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from inspect import isawaitable
 from typing import Any, TypeGuard, cast
 
 import orjson
+from cross_web import HTTPException
 from graphql import (
     DocumentNode,
     GraphQLError,
@@ -28,10 +35,13 @@ from graphql import (
     execute,
     parse,
     specified_rules,
+    validate,
 )
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
 from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http import GraphQLHTTPResponse
@@ -41,10 +51,56 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from gateway.server.graphql_app import LearnGraphGraphQL
 from resolvers.errors import ErrorExtensions, process_errors
+from resolvers.introspection import IntrospectionSwitch
 
 DOCUMENT_CACHE_SIZE = 512
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-_DONE_HERE = (ErrorExtensions, ParserCache, ValidationCache)
+# IntrospectionSwitch: every document that introspects goes to the view, which applies it.
+_DONE_HERE = (ErrorExtensions, IntrospectionSwitch, ParserCache, ValidationCache)
+# The view's hooks the lean path calls itself, in the view's order: any implementation counts.
+_CALLED = frozenset({"get_root_value", "get_sub_response", "get_context"})
+# What a view has for GraphiQL, WebSockets and streams only: never on the lean path's way.
+_NOT_ON_A_POST = frozenset(
+    {
+        "render_graphql_ide",
+        "graphql_ide_html",
+        "encode_json_string",
+        "create_streaming_response",
+        "on_ws_connect",
+        "pick_websocket_subprotocol",
+        "create_websocket_response",
+        "get_websocket_headers",
+        "reject_websocket",
+        "is_websocket_origin_allowed",
+        "websocket_adapter_class",
+        "graphql_transport_ws_handler_class",
+        "graphql_ws_handler_class",
+        "multipart_transport_class",
+    }
+)
+# What LearnGraphGraphQL changes of Strawberry's view on a POST's way: its __call__ and
+# parse_http_body answer the bodies the lean path leaves to the view, its execute_single sets the
+# 400 of refused introspection, which the lean path leaves to the view too, its JSON is orjson's.
+_LEARNGRAPH_OWN = ("__call__", "parse_http_body", "decode_json", "execute_single", "encode_json")
+# The hooks whose work the lean path does in place, as these implementations do it: LearnGraphGraphQL's
+# for those it changes, Strawberry's for the rest (so one added to LearnGraphGraphQL later steps
+# the lean path aside as a subclass's does, until the lean path learns to do its work).
+_DONE_IN_PLACE: dict[str, object] = {
+    name: getattr(LearnGraphGraphQL if name in _LEARNGRAPH_OWN else GraphQL, name)
+    for name in (
+        *_LEARNGRAPH_OWN,
+        "run",
+        "request_adapter_class",
+        "is_request_allowed",
+        "should_render_graphql_ide",
+        "is_websocket_request",
+        "parse_json",
+        "execute_operation",
+        "process_result",
+        "_handle_errors",
+        "create_response",
+    )
+}
 _RUNNABLE = (OperationType.QUERY, OperationType.MUTATION)
 _IS_AWAITABLE = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)
 
@@ -55,6 +111,7 @@ class Prepared:
 
     document: DocumentNode
     operations: dict[str | None, OperationDefinitionNode]
+    introspects: bool  # asks for `__schema` or `__type`, which the settings may refuse
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
         if name is None:
@@ -82,7 +139,8 @@ class Documents:
         for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode):
                 operations.setdefault(definition.name.value if definition.name else None, definition)
-        return Prepared(document, operations)
+        introspects = bool(validate(self.schema._schema, document, [NoSchemaIntrospectionCustomRule]))
+        return Prepared(document, operations, introspects)
 
 
 @dataclass(frozen=True)
@@ -102,12 +160,8 @@ class GraphQLEndpoint:
         self.view = view
         self.schema = view.schema
         self.documents = Documents(self.schema, cache_size)
-        # The lean path does the work of these extensions itself, and knows no other: a schema
-        # with another extension (or directives), or a view streaming over HTTP (SSE, multipart
-        # subscriptions pick their answer by the Accept header), keeps Strawberry for everything.
-        known = all(isinstance(ext, _DONE_HERE) for ext in self.schema.get_extensions())
-        http_streams = set(view.protocols) - {GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL}
-        self.enabled = known and not http_streams and not self.schema.directives
+        self.steps_aside_for = _steps_aside_for(view, self.schema)
+        self.enabled = not self.steps_aside_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (self.enabled and scope["type"] == "http" and scope["method"] == "POST" and _is_json(scope)):
@@ -137,7 +191,7 @@ class GraphQLEndpoint:
         ):
             return None
         prepared = self.documents.get(query)
-        if prepared is None:
+        if prepared is None or prepared.introspects:
             return None
         operation = prepared.operation(name)
         if operation is None or operation.operation not in _RUNNABLE:
@@ -147,10 +201,15 @@ class GraphQLEndpoint:
     async def _run(self, scope: Scope, receive: Receive, send: Send, operation: _Operation) -> None:
         view = self.view
         request = Request(scope, receive)
-        # The view's hooks, in the order Strawberry calls them.
-        root_value: object = await view.get_root_value(request)  # type: ignore[func-returns-value]
-        sub_response = await view.get_sub_response(request)
-        context = await view.get_context(request, response=sub_response)
+        # The view's hooks, in the order Strawberry calls them; a refusal they raise is answered
+        # as the view's __call__ answers it.
+        try:
+            root_value: object = await view.get_root_value(request)  # type: ignore[func-returns-value]
+            sub_response = await view.get_sub_response(request)
+            context = await view.get_context(request, response=sub_response)
+        except HTTPException as exc:
+            await PlainTextResponse(exc.reason, status_code=exc.status_code)(scope, receive, send)
+            return
         try:
             result = execute(
                 self.schema._schema,
@@ -199,6 +258,47 @@ class GraphQLEndpoint:
         # Strawberry's own response carries them.
         response = self.view.create_response(cast(GraphQLHTTPResponse, answer), sub_response)
         await response(scope, receive, send)
+
+
+def _steps_aside_for(view: LearnGraphGraphQL, schema: Schema) -> list[str]:
+    """Why the lean path cannot answer for this view and schema (nothing: it can). Decided once,
+    when the endpoint is built."""
+    reasons = []
+    # A schema extension or directive the lean path does not do the work of, or a view streaming
+    # over HTTP (SSE, multipart subscriptions pick their answer by the Accept header).
+    reasons += [
+        f"extension {type(ext).__name__}"
+        for ext in schema.get_extensions()
+        if not isinstance(ext, _DONE_HERE)
+    ]
+    reasons += [f"directive {directive.python_name}" for directive in schema.directives]
+    if type(schema).execute is not Schema.execute:
+        reasons.append(f"{type(schema).__name__}.execute")
+    http_streams = set(view.protocols) - {GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL}
+    reasons += [f"protocol {protocol}" for protocol in sorted(http_streams)]
+    # The view's hooks: those done in place must be the implementations named, and the view may
+    # add no hook of its own (one the lean path would not know to call) to Strawberry's.
+    view_class = type(view)
+    reasons += [
+        f"hook {name}" for name, done in _DONE_IN_PLACE.items() if getattr(view_class, name) is not done
+    ]
+    known = _CALLED | _NOT_ON_A_POST | _DONE_IN_PLACE.keys()
+    added = {
+        name
+        for klass in view_class.__mro__[: view_class.__mro__.index(GraphQL)]
+        for name, value in vars(klass).items()
+        if _is_hook(name, value) and name not in known
+    }
+    reasons += [f"hook {name}" for name in sorted(added)]
+    reasons += [f"hook {name} (set on the view)" for name, value in vars(view).items() if callable(value)]
+    return reasons
+
+
+def _is_hook(name: str, value: object) -> bool:
+    # A private name is a helper of the class's own hooks (Strawberry calls `_handle_errors`, known).
+    if name.startswith("_") and name != "__call__":
+        return False
+    return callable(value) or isinstance(value, property | classmethod | staticmethod)
 
 
 def _is_json(scope: Scope) -> bool:

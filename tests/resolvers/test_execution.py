@@ -16,7 +16,8 @@ import strawberry
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.routing import Route
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import FieldExtension, SchemaExtension
+from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 
 from gateway.server.graphql_app import LearnGraphGraphQL
@@ -292,6 +293,70 @@ async def test_middleware_still_wraps_every_field() -> None:
     plain = await build(extensions=[Upper]).execute(QUERIES[0])
     assert answer(lean) == answer(plain)
     assert lean.data and lean.data["things"][0]["name"] == "OK"
+
+
+class Deny(BasePermission):
+    message = "not for you"
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return False
+
+
+class Shout(FieldExtension):
+    def resolve(self, next_: Any, source: Any, info: strawberry.Info, **kwargs: Any) -> Any:
+        value = next_(source, info, **kwargs)
+        return value.upper() if isinstance(value, str) else value
+
+
+@strawberry.type
+class Guarded:
+    """Fields without resolvers that Strawberry still runs code for: a permission, an extension."""
+
+    open: str = "open"
+    secret: str | None = strawberry.field(default="classified", permission_classes=[Deny])
+    strict_secret: str = strawberry.field(default="classified", permission_classes=[Deny])
+    loud: str = strawberry.field(default="quiet", extensions=[Shout()])
+    hidden_child: Plain | None = strawberry.field(
+        default_factory=lambda: Plain(text="classified"), permission_classes=[Deny]
+    )
+    hidden_children: list[Plain] | None = strawberry.field(
+        default_factory=lambda: [Plain(text="classified")], permission_classes=[Deny]
+    )
+
+
+@strawberry.type
+class GuardedQuery:
+    @strawberry.field
+    def guarded(self) -> list[Guarded]:
+        return [Guarded(), Guarded()]
+
+
+GUARDED_LEAN = strawberry.Schema(query=GuardedQuery, execution_context_class=LeanExecutionContext)
+GUARDED_PLAIN = strawberry.Schema(query=GuardedQuery)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "secret",
+        "open secret loud",  # leaves only: what a generated row would answer
+        "open loud",
+        "strictSecret",
+        "hiddenChild { text }",
+        "hiddenChildren { text }",
+        "open secret strictSecret loud hiddenChild { text } hiddenChildren { text }",
+    ],
+)
+async def test_fields_with_permissions_or_extensions_are_refused_as_strawberry_refuses(fields: str) -> None:
+    query = f"{{ guarded {{ {fields} }} }}"
+    lean = await GUARDED_LEAN.execute(query)
+    plain = await GUARDED_PLAIN.execute(query)
+    assert answer(lean) == answer(plain)
+    assert "classified" not in str(lean.data)
+    if "ecret" in fields or "hidden" in fields:
+        assert lean.errors and {e.message for e in lean.errors} == {"not for you"}
+    if "loud" in fields and "strictSecret" not in fields:  # a refused non-null field nulls the list
+        assert lean.data and lean.data["guarded"][0]["loud"] == "QUIET"
 
 
 def test_the_gateway_schema_uses_it() -> None:
