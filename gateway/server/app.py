@@ -3,7 +3,8 @@
     app = create_app(load_settings())          # uvicorn gateway.server.app:... via `learngraph serve`
 
 The lifespan builds one pooled client per enabled upstream, the caches and the identity
-directory once; every request reads them from `app.state.services`.
+directory once; every request reads them from `app.state.services`. `RequireCaller` in front of
+every route names the caller (`request.state.caller`) before a route reads a body.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -25,6 +27,7 @@ from gateway.data.events import InProcessEventBus
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.errors import InvalidNativeId, UpstreamError, UpstreamNotFound
+from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
 from gateway.server.webhooks import damstra_webhook, log_receiver_state
@@ -105,21 +108,31 @@ async def certificate(request: Request) -> Response:
     return Response(pdf, media_type="application/pdf")
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
-    """The gateway. Pass `services` to share ones built outside (tests); else the lifespan builds them."""
-    graphql = LearnGraphGraphQL(schema)
+def create_app(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    authenticator: Authenticator | None = None,
+    graphiql_headers: Mapping[str, str] | None = None,
+) -> Starlette:
+    """The gateway. Pass `services` to share ones built outside (tests); else the lifespan builds them.
+    Raises ConfigError when no caller could get in, or the API keys file does not parse."""
+    authenticator = authenticator or Authenticator.from_settings(settings)
+    graphql = LearnGraphGraphQL(schema, ide_headers=graphiql_headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = services is None
         app.state.services = services or build_services(settings)
         log_receiver_state(app.state.services.settings)
+        authenticator.log_state()
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
         gc.freeze()
         try:
             yield
         finally:
+            await authenticator.aclose()
             if own:
                 await app.state.services.upstreams.aclose()
 
@@ -132,8 +145,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             Route("/certificates/{schedule_id}", certificate),
             Route("/webhooks/damstra", damstra_webhook, methods=["POST"]),
         ],
+        middleware=[Middleware(RequireCaller, authenticator=authenticator)],
         lifespan=lifespan,
     )
+    app.state.authenticator = authenticator
     if services is not None:
         app.state.services = services
     return app
