@@ -110,7 +110,7 @@ class SandboxIssuer:
             return JSONResponse(self.jwks())
 
         async def configuration(request: Request) -> Response:
-            issuer = str(request.base_url).rstrip("/")
+            issuer = _issuer_of(request)
             return JSONResponse(
                 {
                     "issuer": issuer,
@@ -130,7 +130,7 @@ class SandboxIssuer:
                 return JSONResponse({"error": "invalid_request"}, status_code=400)
             if not isinstance(lifetime, int | float):
                 return JSONResponse({"error": "invalid_request"}, status_code=400)
-            issuer = str(request.base_url).rstrip("/")
+            issuer = _issuer_of(request)
             minted = self.mint(issuer, email, [str(r) for r in roles], lifetime_seconds=lifetime)
             return JSONResponse({"access_token": minted, "token_type": "Bearer", "expires_in": int(lifetime)})
 
@@ -141,6 +141,12 @@ class SandboxIssuer:
                 Route("/token", token, methods=["POST"]),
             ]
         )
+
+
+def _issuer_of(request: Request) -> str:
+    """The issuer as this request reached it: its URL up to the mount."""
+    url = str(request.url.replace(query=""))
+    return url[: url.rindex(MOUNT) + len(MOUNT)]
 
 
 def demo_callers(world: World) -> list[DemoCaller]:
