@@ -179,7 +179,13 @@ class Sandbox:
         return cls(server, env)
 
     def gateway_env(self, port: int) -> dict[str, str]:
-        return {**self.env, "LEARNGRAPH_HOST": HOST, "LEARNGRAPH_PORT": str(port)}
+        # Measured without a credential: requests act as ADMIN (development's switch), as in the runs before auth.
+        return {
+            **self.env,
+            "LEARNGRAPH_ALLOW_ANONYMOUS": "true",
+            "LEARNGRAPH_HOST": HOST,
+            "LEARNGRAPH_PORT": str(port),
+        }
 
     def reset_stats(self) -> None:
         httpx.post(self.server.address + "/_sandbox/stats/reset", timeout=30).raise_for_status()

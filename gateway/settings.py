@@ -146,6 +146,15 @@ class Settings(BaseModel):
             origins.append(origin)
         return tuple(origins)
 
+    # Who may call (contract §8): OIDC bearer tokens, API keys, or (development only) anyone.
+    jwt_jwks_url: AnyHttpUrl | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None  # one audience, or several separated by commas
+    jwt_person_claim: str = Field(default="email", min_length=1)
+    jwt_roles_claim: str = Field(default="roles", min_length=1)
+    api_keys_file: Path | None = None
+    allow_anonymous: bool = False
+
     @model_validator(mode="after")
     def _enabled_sources_have_secrets(self) -> Settings:
         for source, secret_field in SECRET_FIELD.items():
@@ -155,6 +164,25 @@ class Settings(BaseModel):
                     f"set the credential, or unset the URL to disable {source.name}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _jwt_settings_come_together(self) -> Settings:
+        jwt = {
+            "JWT_JWKS_URL": self.jwt_jwks_url,
+            "JWT_ISSUER": self.jwt_issuer,
+            "JWT_AUDIENCE": self.jwt_audience,
+        }
+        missing = [name for name, value in jwt.items() if not value]
+        if missing and len(missing) < len(jwt):
+            raise ValueError(
+                f"bearer tokens need {', '.join(ENV_PREFIX + name for name in jwt)} together; "
+                f"{', '.join(ENV_PREFIX + name for name in missing)} not set"
+            )
+        return self
+
+    @property
+    def jwt_audiences(self) -> list[str]:
+        return [a.strip() for a in (self.jwt_audience or "").split(",") if a.strip()]
 
     def source(self, source: Source) -> SourceSettings | None:
         added = self.added_sources.get(source.slug)

@@ -3,6 +3,7 @@
 sandbox = Sandbox.build(people=50)
 app = sandbox.asgi_app()                     # mounts every vendor under its own prefix
 env = sandbox.gateway_env("http://127.0.0.1:8100")   # LEARNGRAPH_* variables pointing at it
+sandbox.issuer.gateway_env("http://127.0.0.1:8100")  # LEARNGRAPH_JWT_* trusting its token issuer (/oidc)
 
 A process that serves a sandbox calls `settle()` once everything is built, just before serving.
 
@@ -37,6 +38,8 @@ from starlette.types import ASGIApp
 from gateway.settings import secret_variable
 from gateway.sources import Source
 from sandbox.controls import SandboxControls
+from sandbox.oidc import MOUNT as OIDC_MOUNT
+from sandbox.oidc import SandboxIssuer
 from sandbox.world import World, build_world
 
 
@@ -64,11 +67,13 @@ def path_shape(path: str) -> str:
 class Sandbox:
     world: World
     controls: dict[Source, SandboxControls]
+    issuer: SandboxIssuer
 
     @classmethod
     def build(cls, people: int = 50, seed: int = 7, anchor: datetime | None = None) -> Sandbox:
         world = build_world(people=people, seed=seed, anchor=anchor)
-        return cls(world, {source: SandboxControls(credential=CREDENTIALS[source]) for source in Source})
+        controls = {source: SandboxControls(credential=CREDENTIALS[source]) for source in Source}
+        return cls(world, controls, SandboxIssuer.from_seed(seed))
 
     def app_for(self, source: Source) -> ASGIApp:
         """One vendor's app (routes relative to its base URL), wrapped in its controls."""
@@ -77,6 +82,7 @@ class Sandbox:
 
     def asgi_app(self) -> Starlette:
         routes: list[BaseRoute] = [Mount(MOUNTS[source], app=self.app_for(source)) for source in Source]
+        routes.append(Mount(OIDC_MOUNT, app=self.issuer.asgi_app()))
         routes += [
             Route(f"{ADMIN_PREFIX}/stats", self._stats, methods=["GET"]),
             Route(f"{ADMIN_PREFIX}/stats/reset", self._reset_stats, methods=["POST"]),

@@ -20,6 +20,9 @@ from sandbox.server import CREDENTIALS, MOUNTS, Sandbox, serve_on_loopback
 # A fixed "now" for the seeded data, so tests never depend on the day they run.
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 IN_PROCESS = "http://sandbox.test"
+# The fixtures' gateways take requests without a credential as ADMIN's (development's switch): tests of
+# what a caller may do say who calls; tests of authentication (tests/server/auth) build their own.
+AS_ADMIN = {"LEARNGRAPH_ALLOW_ANONYMOUS": "true"}
 
 C = TypeVar("C")
 
@@ -99,7 +102,7 @@ async def _serve_gateway(
 ) -> AsyncIterator[Gateway]:
     from gateway.server.app import build_services, create_app
 
-    settings = load_settings({**sandbox.gateway_env(address, identity), **(env or {})})
+    settings = load_settings({**sandbox.gateway_env(address, identity), **AS_ADMIN, **(env or {})})
     transports = {source: transport for source in Source} if transport is not None else None
     services = build_services(settings, transports=transports)
     app = create_app(settings, services=services)

@@ -157,6 +157,7 @@ async def test_introspection_over_a_websocket_follows_the_setting(
     env = {
         **sandbox.gateway_env(IN_PROCESS, identity),
         "LEARNGRAPH_INTROSPECTION": str(introspection).lower(),
+        "LEARNGRAPH_ALLOW_ANONYMOUS": "true",
     }
     settings = load_settings(env)
     services = build_services(settings, transports={source: sandbox_transport for source in Source})

@@ -23,7 +23,7 @@ from gateway.settings import Settings, load_settings
 from gateway.sources import Source
 from sandbox.damstra import webhooks as sandbox_webhooks
 from sandbox.server import Sandbox, serve_on_loopback
-from tests.conftest import IN_PROCESS, Gateway
+from tests.conftest import AS_ADMIN, IN_PROCESS, Gateway
 
 SECRET = "a-shared-webhook-secret"
 STAMP = "2017-01-16T01:33:27.012Z"
@@ -116,7 +116,7 @@ class Hooks:
 
 
 def secured_settings(sandbox: Sandbox, address: str) -> Settings:
-    return load_settings({**sandbox.gateway_env(address), "LEARNGRAPH_WEBHOOK_SECRET": SECRET})
+    return load_settings({**sandbox.gateway_env(address), **AS_ADMIN, "LEARNGRAPH_WEBHOOK_SECRET": SECRET})
 
 
 @pytest.fixture

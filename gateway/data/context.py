@@ -3,6 +3,7 @@
 info.context.loaders.lesson.load("1234")
 info.context.people.for_account(Source.DAMSTRA, "12345")
 info.context.report(error, info)      # a partial failure: data stays, the error is listed
+info.context.caller                   # who is calling (gateway.data.callers.Caller)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.data.cache import EntityCache
+from gateway.data.callers import Caller
 from gateway.data.events import EventBus, InProcessEventBus
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
@@ -48,12 +50,17 @@ class Context:
     people: People
     listings: Listings
     writes: Writes
+    caller: Caller
     partial_errors: list[PartialError] = field(default_factory=list)
     request: Any = None
     response: Any = None
+    # A WebSocket's `connection_init` payload (Strawberry sets it); its credential names the caller.
+    connection_params: dict[str, Any] | None = None
 
     @classmethod
-    def build(cls, services: Services, request: Any = None, response: Any = None) -> Context:
+    def build(
+        cls, services: Services, request: Any = None, response: Any = None, *, caller: Caller
+    ) -> Context:
         loaders = Loaders(services.upstreams, services.cache)
         return cls(
             services,
@@ -61,6 +68,7 @@ class Context:
             People(services.directory, loaders),
             Listings(services.upstreams, services.cache),
             Writes(services.upstreams),
+            caller,
             request=request,
             response=response,
         )

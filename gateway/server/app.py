@@ -3,7 +3,8 @@
     app = create_app(load_settings())          # uvicorn gateway.server.app:... via `learngraph serve`
 
 The lifespan builds one pooled client per enabled upstream, the caches and the identity
-directory once; every request reads them from `app.state.services`.
+directory once; every request reads them from `app.state.services`. `RequireCaller` in front of
+every route names the caller (`request.state.caller`) before a route reads a body.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from gateway.data.cache import EntityCache
-from gateway.data.context import Context, Services
+from gateway.data.context import Services
 from gateway.data.events import InProcessEventBus
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
-from gateway.errors import InvalidNativeId, UpstreamError, UpstreamNotFound
+from gateway.errors import UpstreamError
+from gateway.server.auth import Authenticator, RequireCaller
+from gateway.server.certificates import certificate
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
 from gateway.server.webhooks import damstra_webhook, log_receiver_state
@@ -86,30 +89,25 @@ async def readyz(request: Request) -> Response:
     )
 
 
-async def certificate(request: Request) -> Response:
-    """A completed DAMSTRA schedule's PDF certificate, passed through."""
-    services: Services = request.app.state.services
-    try:
-        pdf = await Context.build(services, request).listings.certificate(request.path_params["schedule_id"])
-    except InvalidNativeId as exc:
-        return JSONResponse({"error": str(exc), "code": exc.code}, status_code=400)
-    except UpstreamNotFound as exc:
-        return JSONResponse({"error": exc.message, "code": exc.code}, status_code=404)
-    except UpstreamError as exc:
-        return JSONResponse({"error": exc.message, "code": exc.code}, status_code=502)
-    return Response(pdf, media_type="application/pdf")
-
-
 # What a browser's GraphQL client sends besides the safelisted headers.
 CORS_HEADERS = ("content-type", "authorization", "x-api-key", "x-request-id")
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    authenticator: Authenticator | None = None,
+    graphiql_headers: Mapping[str, str] | None = None,
+) -> Starlette:
     """The gateway. Pass `services` to share ones built outside (tests); else the lifespan builds them.
+    Raises ConfigError when no caller could get in, or the API keys file does not parse.
     Introspection and the lean executor's shortcuts follow the settings of the services a request
     runs with (its context's); GraphiQL, CORS and the lean POST path follow `settings`."""
+    authenticator = authenticator or Authenticator.from_settings(settings)
     graphql = LearnGraphGraphQL(
         schema,
+        ide_headers=graphiql_headers,
         graphql_ide="graphiql" if settings.graphiql else None,  # off: a browser's GET is a 404
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
     )
@@ -120,12 +118,14 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         own = services is None
         app.state.services = services or build_services(settings)
         log_receiver_state(app.state.services.settings)
+        authenticator.log_state()
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
         gc.freeze()
         try:
             yield
         finally:
+            await authenticator.aclose()
             if own:
                 await app.state.services.upstreams.aclose()
 
@@ -138,18 +138,25 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             Route("/certificates/{schedule_id}", certificate),
             Route("/webhooks/damstra", damstra_webhook, methods=["POST"]),
         ],
-        lifespan=lifespan,
+        # CORS outermost: a preflight is answered before any credential is asked for.
         middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=CORS_HEADERS,
-            )
-        ]
-        if settings.cors_origins
-        else [],
+            *(
+                [
+                    Middleware(
+                        CORSMiddleware,
+                        allow_origins=settings.cors_origins,
+                        allow_methods=["GET", "POST"],
+                        allow_headers=CORS_HEADERS,
+                    )
+                ]
+                if settings.cors_origins
+                else []
+            ),
+            Middleware(RequireCaller, authenticator=authenticator),
+        ],
+        lifespan=lifespan,
     )
+    app.state.authenticator = authenticator
     if services is not None:
         app.state.services = services
     return app

@@ -22,6 +22,7 @@ from gateway.sources import Source
 from resolvers.schema import sdl
 
 if TYPE_CHECKING:
+    from sandbox.oidc import DemoCaller
     from sandbox.server import Sandbox
 
 
@@ -65,8 +66,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(
             "learngraph: no upstream is configured (set LEARNGRAPH_<SOURCE>_URL); see README", file=sys.stderr
         )
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(f"learngraph: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -87,8 +93,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         sandbox.controls[Source.DAMSTRA].extra["webhook_secret"] = args.webhook_secret
     configure_logging(args.log_level, [*CREDENTIALS.values(), args.webhook_secret or ""])
     print(f"Sandbox upstreams on {address} ({args.people} people). Point a gateway at them with:")
-    for name, value in sandbox.gateway_env(address, identity.resolve()).items():
+    env = {**sandbox.gateway_env(address, identity.resolve()), **sandbox.issuer.gateway_env(address)}
+    for name, value in env.items():
         print(f"  export {name}={value}")
+    _print_tokens(sandbox.issuer.demo_tokens(address, sandbox.world))
     server = uvicorn.Server(
         uvicorn.Config(sandbox.asgi_app(), host=args.host, port=args.sandbox_port, log_config=None)
     )
@@ -124,6 +132,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         Path(tempfile.mkdtemp(prefix="learngraph-demo-")) / "identity.yaml"
     )
     env = sandbox.gateway_env(sandbox_address, identity)
+    # The gateway trusts the sandbox's token issuer, as it would a company's OIDC provider.
+    env.update(sandbox.issuer.gateway_env(sandbox_address))
     env["LEARNGRAPH_PORT"] = str(args.port)
     env["LEARNGRAPH_ACCESS_LOG"] = "true"  # a developer watching the demo wants to see each request
     env.update(_demo_browser_env(os.environ))
@@ -135,13 +145,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         webhook_url=f"{gateway_address}/webhooks/damstra", webhook_secret=webhook_secret
     )
     configure_logging(args.log_level, settings.secrets())
+    tokens = sandbox.issuer.demo_tokens(sandbox_address, sandbox.world)
+    # GraphiQL sends the admin's token with every request, so the page works as it opens.
+    admin = next((token for caller, token in tokens if caller.role == "ADMIN"), None)
+    graphiql_headers = {"Authorization": f"Bearer {admin}"} if admin else None
     servers = [
         uvicorn.Server(
             uvicorn.Config(sandbox.asgi_app(), host=host, port=args.sandbox_port, log_config=None)
         ),
         uvicorn.Server(
             uvicorn.Config(
-                create_app(settings),
+                create_app(settings, graphiql_headers=graphiql_headers),
                 host=host,
                 port=args.port,
                 log_config=None,
@@ -154,11 +168,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"Seeded {args.people} people across DAMSTRA, LEARNINGLOGIN, TRAINING_RECORDS and ISCOUT. Ctrl-C stops."
     )
+    _print_tokens(tokens)
     if args.open_browser:
         webbrowser.open(f"{gateway_address}/graphql")
     settle()  # the seeded world and the gateway live as long as the process
     asyncio.run(_serve(*servers))
     return 0
+
+
+def _print_tokens(tokens: list[tuple[DemoCaller, str]]) -> None:
+    from sandbox.oidc import DEMO_TOKEN_LIFETIME_SECONDS
+
+    days = DEMO_TOKEN_LIFETIME_SECONDS // 86_400
+    print(f"Tokens from the sandbox issuer (send as `Authorization: Bearer <token>`; valid {days} days):")
+    for caller, token in tokens:
+        print(f"  {caller.role:<10} {caller.email} ({caller.about}):\n    {token}")
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from gateway.settings import load_settings
 from gateway.sources import Source
 from sandbox.server import Sandbox
 from sandbox.world import World
-from tests.conftest import IN_PROCESS, Gateway
+from tests.conftest import AS_ADMIN, IN_PROCESS, Gateway
 
 
 def gid(text: str) -> str:
@@ -43,7 +43,7 @@ async def gateway_over(
         sandbox.world.identity_entries[:] = identity
     identity_file = sandbox.write_identity_file(tmp_path / "identity.yaml")
     transport = httpx.ASGITransport(app=sandbox.asgi_app())
-    settings = load_settings({**sandbox.gateway_env(IN_PROCESS, identity_file), **(env or {})})
+    settings = load_settings({**sandbox.gateway_env(IN_PROCESS, identity_file), **AS_ADMIN, **(env or {})})
     services = build_services(settings, transports={source: transport for source in Source})
     app = create_app(settings, services=services)
     async with httpx.AsyncClient(

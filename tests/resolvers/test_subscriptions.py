@@ -25,6 +25,7 @@ from gateway.sources import Source
 from gateway.upstreams.damstra.client import DamstraClient
 from gateway.upstreams.damstra.records import DamstraUserInput
 from sandbox.server import CREDENTIALS, Sandbox, serve_on_loopback
+from tests.conftest import AS_ADMIN
 
 SECRET = "subscription-test-secret"
 BOUND_SECONDS = 5.0
@@ -98,7 +99,7 @@ async def live(sandbox: Sandbox, sandbox_address: str, tmp_path: Path) -> AsyncI
     from gateway.server.app import build_services, create_app
 
     identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
-    env = {**sandbox.gateway_env(sandbox_address, identity), "LEARNGRAPH_WEBHOOK_SECRET": SECRET}
+    env = {**sandbox.gateway_env(sandbox_address, identity), **AS_ADMIN, "LEARNGRAPH_WEBHOOK_SECRET": SECRET}
     settings = load_settings(env)
     services = build_services(settings)
     damstra = DamstraClient.connect(

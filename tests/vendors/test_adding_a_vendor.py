@@ -80,9 +80,9 @@ def _start(copy: Path, args: list[str], env: dict[str, str], log: Path) -> subpr
         )
 
 
-def _wait(url: str, log: Path, deadline: float = 30.0) -> None:
+def _wait(url: str, process: subprocess.Popen[bytes], log: Path, deadline: float = 30.0) -> None:
     end = time.monotonic() + deadline
-    while time.monotonic() < end:
+    while time.monotonic() < end and process.poll() is None:
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -108,7 +108,7 @@ def acme_gateway(acme_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     )
     gateway = None
     try:
-        _wait(f"{sandbox_address}/_sandbox/stats", logs / "sandbox.log")
+        _wait(f"{sandbox_address}/_sandbox/stats", sandbox, logs / "sandbox.log")
         exports = [
             line.strip().removeprefix("export ").split("=", 1)
             for line in (logs / "sandbox.log").read_text().splitlines()
@@ -123,7 +123,7 @@ def acme_gateway(acme_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         assert gateway_env["LEARNGRAPH_ACME_URL"] == f"{sandbox_address}/acme/v1"
         gateway = _start(acme_repo, ["serve"], gateway_env, logs / "gateway.log")
         address = f"http://127.0.0.1:{gateway_port}"
-        _wait(f"{address}/readyz", logs / "gateway.log")
+        _wait(f"{address}/readyz", gateway, logs / "gateway.log")
         yield address, sandbox_address
     finally:
         for process in (gateway, sandbox):
