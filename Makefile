@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" --quiet
 
-.PHONY: demo test lint typecheck unit bench schema lock clean
+.PHONY: demo test lint typecheck unit bench schema lock hooks clean
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,10 @@ schema: $(STAMP)
 lock: $(STAMP)
 	$(LOCK) $(LOCK_ARGS) -o requirements.lock
 	$(LOCK) $(LOCK_ARGS) --extra dev --constraint requirements.lock -o requirements-dev.lock
+
+# ruff and mypy before each commit, the tests before each push (.pre-commit-config.yaml).
+hooks: $(STAMP)
+	$(BIN)/pre-commit install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
