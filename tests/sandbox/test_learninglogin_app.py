@@ -69,7 +69,7 @@ async def all_ids(api: httpx.AsyncClient, **params: Any) -> list[int]:
         page += 1
 
 
-def links(response: httpx.Response) -> dict[str, dict[str, list[str]]]:
+def links(response: httpx.Response) -> dict[str | None, dict[str, list[str]]]:
     """rel -> the query of its URL, parsed."""
     return {rel: parse_qs(urlsplit(link["url"]).query) for rel, link in response.links.items()}
 
@@ -481,11 +481,12 @@ async def test_the_older_unassign_takes_ids_in_every_spelling(
     api: httpx.AsyncClient, state: LearningLoginState, encode: str
 ) -> None:
     first, second, kept = sorted(state.train_sessions)[:3]
-    params: dict[str, Any] = {
+    spellings: dict[str, dict[str, Any]] = {
         "brackets": {"ids": f"[{first},{second}]"},
         "rack_array": {"ids[]": [str(first), str(second)]},
         "commas": {"ids": f"{first}, {second}"},
-    }[encode]
+    }
+    params = spellings[encode]
     response = await api.post("/train_sessions/unassign", params=authed(**params))
     assert (response.status_code, response.content) == (200, b"")
     assert first not in state.train_sessions and second not in state.train_sessions
