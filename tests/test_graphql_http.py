@@ -23,7 +23,7 @@ from gateway.sources import Source
 from resolvers.lesson import Lesson
 from resolvers.schema import schema
 from tests.conftest import Gateway
-from tests.resolvers.graph_support import gid, user_id
+from tests.ids import gid, user_id
 
 
 @dataclass

@@ -32,7 +32,7 @@ from resolvers.schedule import Schedule
 from resolvers.schema import schema
 from resolvers.user import User
 from tests.conftest import Gateway
-from tests.resolvers.graph_support import user_id
+from tests.ids import user_id
 
 
 @strawberry.enum

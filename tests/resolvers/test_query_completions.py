@@ -3,7 +3,6 @@ filtered, and paged with keyset cursors, checked against the sandbox world."""
 
 from __future__ import annotations
 
-import base64
 import math
 from datetime import date
 
@@ -13,7 +12,8 @@ import pytest
 from gateway.sources import Source
 from sandbox.world import IScoutCompletion, Person, World
 from tests.conftest import ANCHOR, Gateway
-from tests.resolvers.graph_support import Done, gid, iso, user_id, walk, world_completions
+from tests.ids import gid, native_id, user_id
+from tests.resolvers.graph_support import Done, iso, walk, world_completions
 
 COMPLETIONS = """query($first: Int, $after: String, $userId: ID, $lessonId: ID, $source: Source,
     $completedAfter: Date, $completedBefore: Date, $expiringBefore: Date) {
@@ -261,7 +261,7 @@ async def test_a_completion_by_id_from_each_source(gateway: Gateway, source: Sou
     assert (node["id"], node["source"], node["completedAt"]) == (done.id, source.name, iso(done.completed_at))
     assert node["expiresOn"] == (done.expires_on.isoformat() if done.expires_on else None)
     assert node["lesson"] == {"id": done.lesson}
-    native = base64.b64decode(done.id).decode().split(":", 2)[2]
+    native = native_id(done.id)
     if source is Source.LEARNINGLOGIN:
         # Looked up alone, a train session names no login (see the schedule test); its score does show.
         session = world.learninglogin.train_sessions[int(native)]

@@ -9,7 +9,8 @@ import pytest
 from gateway.sources import Source
 from sandbox.world import TrainSession, World
 from tests.conftest import ANCHOR, Gateway
-from tests.resolvers.graph_support import gid, walk
+from tests.ids import gid
+from tests.resolvers.graph_support import walk
 
 LESSONS = """query($first: Int, $after: String, $search: String, $source: Source, $status: [LessonStatus!]) {
   lessons(first: $first, after: $after, search: $search, source: $source, status: $status) {

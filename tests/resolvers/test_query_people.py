@@ -9,7 +9,8 @@ from gateway.sources import Source
 from sandbox.server import Sandbox
 from sandbox.world import STATUS_ACTIVE, LearningLoginLogin, Person, TrainSession
 from tests.conftest import ANCHOR, Gateway
-from tests.resolvers.graph_support import gateway_over, gid, iso, user_id, walk
+from tests.ids import gid, user_id
+from tests.resolvers.graph_support import gateway_over, iso, walk
 
 USERS = """query($first: Int, $after: String, $search: String, $email: String, $employeeNumber: String,
     $includeInactive: Boolean) {

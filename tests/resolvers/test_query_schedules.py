@@ -14,7 +14,8 @@ from gateway.sources import Source
 from sandbox.server import Sandbox
 from sandbox.world import DamstraSchedule, Person, TrainingRecord, TrainSession, World
 from tests.conftest import ANCHOR, Gateway
-from tests.resolvers.graph_support import gateway_over, gid, iso, user_id, walk
+from tests.ids import gid, user_id
+from tests.resolvers.graph_support import gateway_over, iso, walk
 
 SCHEDULE = """query($id: ID!) {
   schedule(id: $id) { id source status assigneeName startDate dueDate startedAt completedAt

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -24,15 +23,12 @@ from gateway.settings import load_settings
 from gateway.sources import Source
 from gateway.upstreams.damstra import DamstraClient, DamstraUserInput
 from sandbox.server import CREDENTIALS, Sandbox, serve_on_loopback
+from tests.ids import gid
 
 SECRET = "subscription-test-secret"
 BOUND_SECONDS = 5.0
 EVENT_FIELDS = """type source occurredAt userId scheduleId cancellationReason
     user { id firstName } schedule { id status lesson { name } } lesson { name }"""
-
-
-def gid(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 @dataclass
