@@ -12,7 +12,7 @@ import strawberry
 from gateway.data.completions import CompletionFilter
 from gateway.data.people import Person
 from gateway.errors import UpstreamError
-from gateway.sources import Source as SourceEnum
+from gateway.sources import Source
 from gateway.upstreams.damstra import DamstraILTSession
 from gateway.upstreams.learninglogin import TrainSessionFilters
 from resolvers import relay
@@ -24,7 +24,6 @@ from resolvers.enums import (
     ILTSessionState,
     ILTSessionStatus,
     LessonStatus,
-    Source,
 )
 from resolvers.global_id import decode
 from resolvers.group import Group
@@ -125,14 +124,14 @@ class Query:
     ) -> relay.Connection[Lesson]:
         upstreams = info.context.upstreams
         enabled = set(upstreams.enabled())
-        wanted = [s for s in SourceEnum if (source is None or s is source) and s in enabled]
+        wanted = [s for s in Source if (source is None or s is source) and s in enabled]
         segments: list[Segment[Lesson]] = []
-        if SourceEnum.DAMSTRA in wanted:
+        if Source.DAMSTRA in wanted:
             client = upstreams.need_damstra()
             states = [word for word, value in DAMSTRA_LESSON_STATUS.items() if not status or value in status]
 
             cache = info.context.services.cache
-            scope = upstreams.cache_scope(SourceEnum.DAMSTRA)
+            scope = upstreams.cache_scope(Source.DAMSTRA)
 
             async def damstra(start: int, size: int) -> tuple[list[Lesson], int | None]:
                 # A catalogue page is as slow-changing as the lessons on it: kept for the lesson TTL.
@@ -151,7 +150,7 @@ class Query:
         if not status:
             # Course codes, packages and trainings have no published state: a status filter leaves them out.
             for other in wanted:
-                if other is not SourceEnum.DAMSTRA:
+                if other is not Source.DAMSTRA:
                     segments.append(WholeSegment(_code_lessons(info, other, search)))
         return await segmented(info, segments, first, after)
 
@@ -198,7 +197,7 @@ class Query:
 
             if lesson_id is not None:
                 lesson = decode(lesson_id, "Lesson")
-                if lesson.source is not SourceEnum.DAMSTRA:
+                if lesson.source is not Source.DAMSTRA:
                     return relay.from_list([], first, after)
                 # The upstream filters by no lesson: read the (filtered) list whole and keep the lesson's.
                 sessions = [
@@ -248,7 +247,7 @@ class Query:
 
 async def _damstra_user_id(info: Info, raw_id: str) -> str | None:
     user = cast(User, await find_typed(info, raw_id, "User"))
-    ids = user.person.ids(SourceEnum.DAMSTRA)
+    ids = user.person.ids(Source.DAMSTRA)
     return ids[0] if ids else None
 
 
@@ -277,7 +276,7 @@ async def _identity_only_people(
         *(
             info.context.people.for_account(source, native, seen_upstream=True)
             for source, native in firsts
-            if source is not SourceEnum.DAMSTRA
+            if source is not Source.DAMSTRA
         ),
         return_exceptions=True,
     )
@@ -296,24 +295,22 @@ async def _identity_only_people(
     ]
 
 
-def sorted_accounts(accounts: dict[SourceEnum, list[str]]) -> list[tuple[SourceEnum, list[str]]]:
-    return [(s, accounts[s]) for s in SourceEnum if accounts.get(s)]
+def sorted_accounts(accounts: dict[Source, list[str]]) -> list[tuple[Source, list[str]]]:
+    return [(s, accounts[s]) for s in Source if accounts.get(s)]
 
 
-def _code_lessons(
-    info: Info, source: SourceEnum, search: str | None
-) -> Callable[[], Awaitable[list[Lesson]]]:
+def _code_lessons(info: Info, source: Source, search: str | None) -> Callable[[], Awaitable[list[Lesson]]]:
     """Lessons a source names only by code, gathered from its records (it has no catalogue)."""
     loaders, upstreams = info.context.loaders, info.context.upstreams
 
     async def gather() -> list[Lesson]:
         names: dict[str, str | None] = {}
-        if source is SourceEnum.LEARNINGLOGIN:
+        if source is Source.LEARNINGLOGIN:
             filters = TrainSessionFilters(course_code_or_course_name_cont=search)
             async for session in upstreams.need_learninglogin().iter_train_sessions(filters):
                 if session.course_code:
                     names.setdefault(session.course_code, None)
-        elif source is SourceEnum.TRAINING_RECORDS:
+        elif source is Source.TRAINING_RECORDS:
             for record in await loaders.all_training_records():
                 if record.package_api_id:
                     names.setdefault(record.package_api_id, record.package_desc)
@@ -321,7 +318,7 @@ def _code_lessons(
             async for completion in upstreams.need_iscout().iter_completions():
                 names.setdefault(completion.training_id, None)
         found = [Lesson.from_code(source, code, name) for code, name in sorted(names.items())]
-        if search and source is not SourceEnum.LEARNINGLOGIN:
+        if search and source is not Source.LEARNINGLOGIN:
             needle = search.lower()
             found = [lesson for lesson in found if needle in f"{lesson.code} {lesson.name or ''}".lower()]
         return found
