@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from sandbox.controls import ControlsMiddleware, SandboxControls
-from sandbox.world import IScoutCompletion, IScoutState, World
+from sandbox.world import IScoutCompletionRow, IScoutState, World
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -69,7 +69,7 @@ def _error_body(status: int) -> tuple[bytes, str]:
     return orjson.dumps(body), "application/json"
 
 
-def _render(completion: IScoutCompletion) -> dict[str, Any]:
+def _render(completion: IScoutCompletionRow) -> dict[str, Any]:
     # Unset optional fields are left out, as the seed's second and third records leave out
     # `specialExpirationDateNumber`.
     record: dict[str, Any] = {

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 
 from sandbox.controls import ControlsMiddleware, SandboxControls
 from sandbox.instants import remembered
-from sandbox.world import TrainingRecord, TrainingRecordsState, World
+from sandbox.world import TrainingRecordRow, TrainingRecordsState, World
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100  # DRF's LimitOffsetPagination.max_limit: a larger `limit` is cut down to it
@@ -139,7 +139,7 @@ class TrainingRecordsApi:
         if errors:
             return _json(errors, 400)
         api_id = values.get("api_id") or self._new_api_id()  # the seed: generated when not given
-        record = TrainingRecord(
+        record = TrainingRecordRow(
             api_id=api_id,
             person_api_id=values["person_api_id"],
             package_api_id=values["package_api_id"],
@@ -150,7 +150,7 @@ class TrainingRecordsApi:
         self.state.records[api_id] = record
         return _json(self._render(record), 201)
 
-    async def _update(self, request: Request, record: TrainingRecord, *, partial: bool) -> Response:
+    async def _update(self, request: Request, record: TrainingRecordRow, *, partial: bool) -> Response:
         data = await _request_data(request)
         if isinstance(data, Response):
             return data
@@ -182,7 +182,7 @@ class TrainingRecordsApi:
             return _detail("Invalid token.", 401, challenge)
         return None
 
-    def _search(self, terms: list[str]) -> list[TrainingRecord]:
+    def _search(self, terms: list[str]) -> list[TrainingRecordRow]:
         """The records every term matches (in the package's description, the package id or the person
         id, case-insensitively), in the list's order. Terms are tried on each distinct person and
         package, not on every record: a few thousand people, ten packages."""
@@ -201,7 +201,7 @@ class TrainingRecordsApi:
             return list(records.values())
         return [records[api_id] for api_id in records.in_order(found)]
 
-    def _render(self, record: TrainingRecord) -> dict[str, Any]:
+    def _render(self, record: TrainingRecordRow) -> dict[str, Any]:
         return {
             "api_id": record.api_id,
             "person_api_id": record.person_api_id,

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.controls import ControlsMiddleware, SandboxControls
 from sandbox.damstra import groups, ilt, lessons, schedules, users
-from sandbox.damstra.common import ApiError, Context, error_body, json_response
+from sandbox.damstra.common import ApiError, DamstraApi, error_body, json_response
 from sandbox.damstra.webhooks import Webhooks
 from sandbox.world import World
 
@@ -73,14 +73,14 @@ def fault_body(status: int) -> tuple[bytes, str]:
 
 
 def create_app(world: World, controls: SandboxControls) -> ASGIApp:
-    ctx = Context(world, controls, Webhooks(controls))
+    api = DamstraApi(world, controls, Webhooks(controls))
     app = Starlette(
         routes=[
-            *users.routes(ctx),
-            *groups.routes(ctx),
-            *lessons.routes(ctx),
-            *schedules.routes(ctx),
-            *ilt.routes(ctx),
+            *users.routes(api),
+            *groups.routes(api),
+            *lessons.routes(api),
+            *schedules.routes(api),
+            *ilt.routes(api),
         ],
         middleware=[Middleware(AccessKeyMiddleware, controls=controls)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},

@@ -19,7 +19,7 @@ import orjson
 
 from sandbox.controls import SandboxControls
 from sandbox.damstra.formats import date_millis_z
-from sandbox.world import DamstraSchedule, DamstraUser
+from sandbox.world import DamstraScheduleRow, DamstraUserRow
 
 log = logging.getLogger("sandbox.damstra")
 
@@ -69,7 +69,7 @@ def _stamp(at: datetime) -> str:
     return date_millis_z(at) or ""
 
 
-def schedule_created(schedule: DamstraSchedule, at: datetime) -> Event:
+def schedule_created(schedule: DamstraScheduleRow, at: datetime) -> Event:
     return {
         "name": "lesson.schedule.created",
         "lessonScheduleId": str(schedule.id),
@@ -78,7 +78,7 @@ def schedule_created(schedule: DamstraSchedule, at: datetime) -> Event:
     }
 
 
-def schedule_completed(schedule: DamstraSchedule, at: datetime) -> Event:
+def schedule_completed(schedule: DamstraScheduleRow, at: datetime) -> Event:
     return {
         "name": "lesson.schedule.completed",
         "lessonScheduleId": str(schedule.id),
@@ -87,7 +87,7 @@ def schedule_completed(schedule: DamstraSchedule, at: datetime) -> Event:
     }
 
 
-def schedule_changed(schedule: DamstraSchedule, at: datetime) -> Event:
+def schedule_changed(schedule: DamstraScheduleRow, at: datetime) -> Event:
     return {
         "name": "lesson.schedule.changed",
         "scheduleDate": _stamp(schedule.start_date),
@@ -97,7 +97,7 @@ def schedule_changed(schedule: DamstraSchedule, at: datetime) -> Event:
     }
 
 
-def schedule_cancelled(schedule: DamstraSchedule, at: datetime, reason: str) -> Event:
+def schedule_cancelled(schedule: DamstraScheduleRow, at: datetime, reason: str) -> Event:
     return {
         "name": "lesson.schedule.cancelled",
         "lessonScheduleId": str(schedule.id),
@@ -107,7 +107,7 @@ def schedule_cancelled(schedule: DamstraSchedule, at: datetime, reason: str) -> 
     }
 
 
-def user_created(user: DamstraUser, at: datetime) -> Event:
+def user_created(user: DamstraUserRow, at: datetime) -> Event:
     return {
         "name": "user.account.created",
         "firstName": user.first_name,
@@ -118,7 +118,7 @@ def user_created(user: DamstraUser, at: datetime) -> Event:
     }
 
 
-def user_updated(user: DamstraUser, acting_user_id: int | None, at: datetime) -> Event:
+def user_updated(user: DamstraUserRow, acting_user_id: int | None, at: datetime) -> Event:
     return {
         "name": "user.settings.updated",
         "userId": str(user.id),
@@ -127,7 +127,7 @@ def user_updated(user: DamstraUser, acting_user_id: int | None, at: datetime) ->
     }
 
 
-def user_inactivated(user: DamstraUser, at: datetime) -> Event:
+def user_inactivated(user: DamstraUserRow, at: datetime) -> Event:
     return {
         "name": "user.account.inactivate",
         "userName": user.user_name,

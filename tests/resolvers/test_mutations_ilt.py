@@ -18,8 +18,8 @@ from gateway.sources import Source
 from sandbox.server import MOUNTS
 from sandbox.world import (
     ROLE_INSTRUCTOR,
-    DamstraAttendee,
-    DamstraSchedule,
+    DamstraAttendeeRow,
+    DamstraScheduleRow,
     DamstraState,
 )
 from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
@@ -56,13 +56,13 @@ def state(gateway: Gateway) -> DamstraState:
     return gateway.sandbox.world.damstra
 
 
-def attendees(gateway: Gateway, native: int) -> list[DamstraAttendee]:
+def attendees(gateway: Gateway, native: int) -> list[DamstraAttendeeRow]:
     return sorted(
         (a for a in state(gateway).attendees.values() if a.session_id == native), key=lambda a: a.id
     )
 
 
-def open_schedules(gateway: Gateway, native: int) -> list[DamstraSchedule]:
+def open_schedules(gateway: Gateway, native: int) -> list[DamstraScheduleRow]:
     schedules = (state(gateway).schedules[a.lesson_schedule_id] for a in attendees(gateway, native))
     return [s for s in schedules if s.status in ("scheduled", "due", "overdue")]
 
@@ -625,7 +625,7 @@ def scheduled_outsider(gateway: Gateway, native: int) -> int:
     uid = next(uid for uid in sorted(state(gateway).users) if uid not in registered)
     schedule_id = state(gateway).new_id()
     start = session.start - timedelta(days=7)
-    state(gateway).schedules[schedule_id] = DamstraSchedule(
+    state(gateway).schedules[schedule_id] = DamstraScheduleRow(
         id=schedule_id,
         user_id=uid,
         lesson_id=session.lesson_id,

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from gateway.sources import Source
-from sandbox.world import Person
+from sandbox.world import SeededPerson
 from tests.conftest import Gateway
 from tests.ids import damstra_user_id, gid, user_id
 
@@ -23,7 +23,7 @@ SCHEDULES = """query($id: ID!) { user(id: $id) { schedules(first: 500) { edges {
     lesson { id } } } } } }"""
 
 
-def person_with(gateway: Gateway, *sources: Source) -> Person:
+def person_with(gateway: Gateway, *sources: Source) -> SeededPerson:
     keys = {
         Source.DAMSTRA: "damstra_user_id",
         Source.LEARNINGLOGIN: "learninglogin_login_id",
@@ -33,7 +33,7 @@ def person_with(gateway: Gateway, *sources: Source) -> Person:
     return next(p for p in gateway.sandbox.world.people if all(getattr(p, keys[s]) for s in sources))
 
 
-def unscheduled_lessons(gateway: Gateway, person: Person, count: int) -> list[int]:
+def unscheduled_lessons(gateway: Gateway, person: SeededPerson, count: int) -> list[int]:
     """Active DAMSTRA lessons the person has no open schedule for."""
     state = gateway.sandbox.world.damstra
     busy = {
@@ -49,7 +49,7 @@ def unscheduled_lessons(gateway: Gateway, person: Person, count: int) -> list[in
     return free[:count]
 
 
-def damstra_schedules_of(gateway: Gateway, person: Person, lesson_id: int) -> list[Any]:
+def damstra_schedules_of(gateway: Gateway, person: SeededPerson, lesson_id: int) -> list[Any]:
     return [
         s
         for s in gateway.sandbox.world.damstra.schedules.values()
@@ -470,7 +470,7 @@ async def test_complete_lesson_on_training_records_patches_date_completed(gatewa
 # -- unassignCourses ----------------------------------------------------------------------------
 
 
-def learninglogin_person(gateway: Gateway) -> tuple[Person, str]:
+def learninglogin_person(gateway: Gateway) -> tuple[SeededPerson, str]:
     """A person whose identity entry names their LEARNINGLOGIN username, and their global ID."""
     world = gateway.sandbox.world
     for entry in world.identity_entries:

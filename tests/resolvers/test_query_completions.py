@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from gateway.sources import Source
-from sandbox.world import IScoutCompletion, Person, World
+from sandbox.world import IScoutCompletionRow, SeededPerson, World
 from tests.conftest import ANCHOR, Gateway
 from tests.ids import gid, native_id, user_id
 from tests.resolvers.graph_support import Done, iso, walk, world_completions
@@ -24,7 +24,7 @@ COMPLETIONS = """query($first: Int, $after: String, $userId: ID, $lessonId: ID, 
 ISCOUT_PAGE = 100  # what the merge asks iScout for at a time
 
 
-def owned_by(world: World, person: Person) -> set[tuple[Source, str]]:
+def owned_by(world: World, person: SeededPerson) -> set[tuple[Source, str]]:
     accounts = {
         (Source.DAMSTRA, person.damstra_user_id),
         (Source.LEARNINGLOGIN, person.learninglogin_login_id),
@@ -231,7 +231,7 @@ async def test_an_iscout_completion_keeps_its_created_milliseconds_in_its_id(gat
     assert person.iscout_user_id is not None
     training = world.iscout.completions[0].training_id
     world.iscout.completions.append(
-        IScoutCompletion(person.iscout_user_id, training, 1_078_625_331_860, 20040307, None, None, None)
+        IScoutCompletionRow(person.iscout_user_id, training, 1_078_625_331_860, 20040307, None, None, None)
     )
     expected = gid(f"Completion:iscout:{person.iscout_user_id}:{training}:1078625331860")
     data = await gateway.data(COMPLETIONS, {"first": 1, "completedBefore": "2004-12-31"})

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.sources import Source
 from sandbox.server import CREDENTIALS, Sandbox
-from sandbox.world import LearningLoginLogin, LearningLoginState, TrainSession
+from sandbox.world import LearningLoginLoginRow, LearningLoginState, TrainSessionRow
 
 BASE = "http://sandbox.test/learninglogin/api"
 TOKEN = CREDENTIALS[Source.LEARNINGLOGIN]
@@ -214,11 +214,11 @@ async def test_records_have_the_seeds_fields_and_shapes(
 
 
 FilterCase = tuple[
-    str, Callable[[LearningLoginState], str], Callable[[LearningLoginState, TrainSession, str], bool]
+    str, Callable[[LearningLoginState], str], Callable[[LearningLoginState, TrainSessionRow, str], bool]
 ]
 
 
-def _username(state: LearningLoginState, ts: TrainSession) -> str:
+def _username(state: LearningLoginState, ts: TrainSessionRow) -> str:
     return state.logins[ts.login_id].username
 
 
@@ -285,7 +285,7 @@ async def test_each_filter(
     state: LearningLoginState,
     name: str,
     value_of: Callable[[LearningLoginState], str],
-    keeps: Callable[[LearningLoginState, TrainSession, str], bool],
+    keeps: Callable[[LearningLoginState, TrainSessionRow, str], bool],
 ) -> None:
     value = value_of(state)
     expected = newest_first(ts for ts in state.train_sessions.values() if keeps(state, ts, value))
@@ -537,7 +537,7 @@ async def test_a_username_listing_follows_unassigning_and_direct_changes(
     assert (await api.get(f"/train_sessions/{login.id}/{code}", params=authed())).status_code == 404
 
     # A login and its session put straight into the world, as tests do, are found by username.
-    state.logins[9_001] = LearningLoginLogin(9_001, "ll.new.person", "New Person")
+    state.logins[9_001] = LearningLoginLoginRow(9_001, "ll.new.person", "New Person")
     state.train_sessions[9_001] = replace(
         state.train_sessions[mine[sorted(mine)[1]]], id=9_001, login_id=9_001
     )

@@ -28,7 +28,7 @@ from gateway.upstreams.training_records import (
     decode_training_records_error,
 )
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
-from sandbox.world import TrainingRecord as WorldRecord
+from sandbox.world import TrainingRecordRow
 
 SOURCE = Source.TRAINING_RECORDS
 Connect = Callable[..., Any]
@@ -52,7 +52,7 @@ def add_records(sandbox: Sandbox, count: int) -> None:
     state = sandbox.world.training_records
     for n in range(count):
         api_id = f"extra-{n:03d}"
-        state.records[api_id] = WorldRecord(
+        state.records[api_id] = TrainingRecordRow(
             api_id, "person-x", "PKG-002", datetime(2026, 1, 1, tzinfo=UTC), None, None
         )
 
