@@ -1,8 +1,8 @@
 """The ISCOUT sandbox: iScout's `completedtrainings.list` (seed 003), Slack-style `ok`/`error` answers.
 
     app = create_app(world, controls)              # routes relative to the base URL (ending in `/v1`)
-    controls.extra["rate_limit_next"] = 2          # the next two calls answer `rate_limit_exceeded`
-    controls.extra["error_next"] = ["token_inactive"]  # force identifiers the sandbox cannot reach itself
+    controls.rate_limit_next = 2               # the next two calls answer `rate_limit_exceeded`
+    controls.error_next = ["token_inactive"]   # force identifiers the sandbox cannot reach itself
 
 Every answer, failures included, is HTTP 200: the seed documents errors only as `ok: false` bodies
 and shows no status codes, and APIs in this style (Slack's, which iScout's copies: `ok`, `error`,
@@ -112,13 +112,12 @@ class IScoutApi:
         return _failure(IScoutFailure("api_method_not_found"))
 
     def _forced_failure(self) -> None:
-        extra = self.controls.extra
-        if extra.get("rate_limit_next", 0) > 0:
-            extra["rate_limit_next"] -= 1
+        controls = self.controls
+        if controls.rate_limit_next > 0:
+            controls.rate_limit_next -= 1
             raise IScoutFailure("rate_limit_exceeded")
-        forced = extra.get("error_next")
-        if forced:
-            raise IScoutFailure(forced.pop(0))
+        if controls.error_next:
+            raise IScoutFailure(controls.error_next.pop(0))
 
     def _authenticate(self, data: dict[str, Any]) -> None:
         token = data.get("token")

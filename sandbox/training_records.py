@@ -1,7 +1,7 @@
 """The TRAINING_RECORDS sandbox: the seed's Training Records API (002) as Django REST framework serves it.
 
     app = create_app(world, controls)      # routes relative to the base URL (before `/training/record/`)
-    controls.extra["bare_array"] = True    # list pages as a bare JSON array instead of {count, next, ...}
+    controls.bare_array = True             # list pages as a bare JSON array instead of {count, next, ...}
 
 DRF behaviour mirrored: `Authorization: Bearer` token authentication answering 401 `{"detail": ...}`,
 limit/offset pagination, SearchFilter (every term must match one field, case-insensitive), field
@@ -119,7 +119,7 @@ class TrainingRecordsApi:
         limit = _positive_int(params.get("limit"), DEFAULT_LIMIT, strict=True, cutoff=MAX_LIMIT)
         offset = _positive_int(params.get("offset"), 0)
         results = [self._render(r) for r in matches[offset : offset + limit]]
-        if self.controls.extra.get("bare_array"):
+        if self.controls.bare_array:
             return _json(results)
         body = {
             "count": len(matches),

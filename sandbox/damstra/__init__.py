@@ -4,7 +4,7 @@
 
 Routes are relative to the API's base URL (`https://app.velpic.com/api/v2` in production). Every
 request carries the key in the `AccessKey` header. Lists page with `startIndex`/`maxResults`; writes
-change the world and, when `controls.extra["webhook_url"]` is set, post the seed's webhook events.
+change the world and, when `controls.webhook_url` is set, post the seed's webhook events.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ class DamstraApi:
 
     def now(self) -> datetime:
         # The world is seeded around its anchor, so "now" runs from there (a test may pin it).
-        pinned = self.controls.extra.get("now")
-        if isinstance(pinned, datetime):
+        pinned = self.controls.pinned_now
+        if pinned is not None:
             return pinned
         return self.world.anchor + timedelta(seconds=time.monotonic() - self.started)
 

@@ -1,4 +1,4 @@
-"""DAMSTRA's webhook posts, sent when `controls.extra["webhook_url"]` is set.
+"""DAMSTRA's webhook posts, sent when `controls.webhook_url` is set.
 
     webhooks.fire(schedule_created(schedule, now))
 
@@ -35,11 +35,11 @@ class Webhooks:
         self._last: asyncio.Task[None] | None = None
 
     def fire(self, *events: Event) -> None:
-        url = self.controls.extra.get("webhook_url")
+        url = self.controls.webhook_url
         if not url or not events:
             return
         # Each batch waits for the one before, so a receiver sees events in the order they happened.
-        task = asyncio.get_running_loop().create_task(self._post_all(str(url), list(events), self._last))
+        task = asyncio.get_running_loop().create_task(self._post_all(url, list(events), self._last))
         self._last = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -53,9 +53,9 @@ class Webhooks:
                 timeout=httpx.Timeout(5.0), limits=httpx.Limits(max_keepalive_connections=0)
             )
         headers = {"Content-Type": "application/json"}
-        secret = self.controls.extra.get("webhook_secret")
+        secret = self.controls.webhook_secret
         if secret:
-            headers[SECRET_HEADER] = str(secret)
+            headers[SECRET_HEADER] = secret
         for event in events:
             try:
                 response = await self._client.post(url, content=orjson.dumps(event), headers=headers)

@@ -472,7 +472,7 @@ async def test_ilt_sessions_by_state_answer_the_state_asked_for(gateway: Gateway
         "IN_PROGRESS": sessions[0].start + (sessions[0].end - sessions[0].start) / 2,
     }[state]
     assert abs(now - ANCHOR) > timedelta(hours=1)
-    gateway.sandbox.controls[Source.DAMSTRA].extra["now"] = now
+    gateway.sandbox.controls[Source.DAMSTRA].pinned_now = now
     nodes, _ = await walk(gateway, SESSIONS, {"first": 5, "state": state}, "iltSessions")
     expected = [
         s

@@ -104,9 +104,9 @@ async def live(sandbox: Sandbox, sandbox_address: str, tmp_path: Path) -> AsyncI
             serve_on_loopback(create_app(settings, services=services)) as address,
             httpx.AsyncClient(base_url=address) as http,
         ):
-            sandbox.controls[Source.DAMSTRA].extra.update(
-                webhook_url=f"{address}/webhooks/damstra", webhook_secret=SECRET
-            )
+            damstra_controls = sandbox.controls[Source.DAMSTRA]
+            damstra_controls.webhook_url = f"{address}/webhooks/damstra"
+            damstra_controls.webhook_secret = SECRET
             yield Live(address, http, services, sandbox, damstra)
     finally:
         await damstra.aclose()

@@ -75,7 +75,7 @@ async def test_list_records_reads_typed_records_and_total(
 async def test_list_window_crosses_the_page_cap(
     client: TrainingRecordsClient, sandbox: Sandbox, bare_array: bool
 ) -> None:
-    sandbox.controls[SOURCE].extra["bare_array"] = bare_array
+    sandbox.controls[SOURCE].bare_array = bare_array
     add_records(sandbox, 60)
     ids = world_ids(sandbox)
     listing = await client.list_records(limit=120, offset=10)
@@ -88,7 +88,7 @@ async def test_list_window_crosses_the_page_cap(
 async def test_iter_records_follows_every_page(
     client: TrainingRecordsClient, sandbox: Sandbox, bare_array: bool
 ) -> None:
-    sandbox.controls[SOURCE].extra["bare_array"] = bare_array
+    sandbox.controls[SOURCE].bare_array = bare_array
     ids = world_ids(sandbox)
     seen = [r.api_id async for r in client.iter_records(page_size=10)]
     assert seen == ids
