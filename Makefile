@@ -4,12 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench schema clean
+# Written by `make lock` from pyproject.toml; pyproject.toml keeps the ranges, the locks the exact versions.
+LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" --quiet
 
-$(STAMP): pyproject.toml
+.PHONY: demo test lint typecheck unit bench schema lock hooks clean
+
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -34,6 +39,16 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/learngraph export-schema > schema.graphql
+
+# After changing dependencies in pyproject.toml; `make lock LOCK_ARGS=--upgrade` moves every pin to the newest
+# version its range allows (`LOCK_ARGS="--upgrade-package httpx"` moves one).
+lock: $(STAMP)
+	$(LOCK) $(LOCK_ARGS) -o requirements.lock
+	$(LOCK) $(LOCK_ARGS) --extra dev --constraint requirements.lock -o requirements-dev.lock
+
+# ruff and mypy before each commit, the tests before each push (.pre-commit-config.yaml).
+hooks: $(STAMP)
+	$(BIN)/pre-commit install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

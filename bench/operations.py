@@ -22,7 +22,7 @@ import orjson
 from gateway.sources import Source
 from resolvers.global_id import encode
 from sandbox.training_records import MAX_LIMIT as TRAINING_RECORDS_PAGE
-from sandbox.world import STATUS_ACTIVE, Person, World
+from sandbox.world import STATUS_ACTIVE, SeededPerson, World
 
 Q1 = """query Dashboard($group: ID!) {
   group(id: $group) {
@@ -182,7 +182,7 @@ def _dashboard(world: World) -> Operation:
     )
 
 
-def _fully_linked(world: World) -> Person:
+def _fully_linked(world: World) -> SeededPerson:
     """Someone with an account in every source, linked by DAMSTRA id in the identity file."""
     linked = {e.get("damstra_user_id") for e in world.identity_entries if len(e) >= 5}
     for person in world.people:

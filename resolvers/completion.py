@@ -19,13 +19,12 @@ from gateway.data.completions import (
     merge,
 )
 from gateway.data.people import Person
-from gateway.sources import Source as SourceEnum
+from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraSchedule
 from gateway.upstreams.iscout.records import IScoutCompletion
 from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
 from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers import relay
-from resolvers.enums import Source
 from resolvers.global_id import encode
 from resolvers.info import Info, path_of
 from resolvers.lesson import Lesson, lesson_for
@@ -72,7 +71,7 @@ class Completion(Node):
         if self.item.lesson is None:
             return None
         source, native = self.item.lesson
-        if source is SourceEnum.TRAINING_RECORDS and isinstance(self.item.record, TrainingRecord):
+        if source is Source.TRAINING_RECORDS and isinstance(self.item.record, TrainingRecord):
             return Lesson.from_code(source, native, self.item.record.package_desc)
         if self.item.lesson_name is not None:
             return Lesson.from_code(source, native, self.item.lesson_name)
@@ -87,12 +86,12 @@ class Completion(Node):
             return Schedule.from_learninglogin(record, self.item.user)
         if isinstance(record, TrainingRecord):
             return Schedule.from_training_record(record)
-        if ref is not None and ref[0] is SourceEnum.DAMSTRA:
+        if ref is not None and ref[0] is Source.DAMSTRA:
             return Schedule.from_damstra(await info.context.loaders.schedule.load(ref[1]))
         return None
 
 
-async def _person(info: Info, ref: tuple[SourceEnum, str] | None) -> User | None:
+async def _person(info: Info, ref: tuple[Source, str] | None) -> User | None:
     from resolvers.user import User
 
     if ref is None:
@@ -108,12 +107,12 @@ def from_damstra(schedule: DamstraSchedule) -> CompletionItem | None:
     if schedule.lesson_completed_date is None or (schedule.status or "completed").lower() != "completed":
         return None
     return CompletionItem(
-        source=SourceEnum.DAMSTRA,
+        source=Source.DAMSTRA,
         native_id=str(schedule.id),
         completed_at=schedule.lesson_completed_date,
-        user=(SourceEnum.DAMSTRA, str(schedule.user_id)) if schedule.user_id is not None else None,
-        lesson=(SourceEnum.DAMSTRA, str(schedule.lesson_id)) if schedule.lesson_id is not None else None,
-        schedule=(SourceEnum.DAMSTRA, str(schedule.id)),
+        user=(Source.DAMSTRA, str(schedule.user_id)) if schedule.user_id is not None else None,
+        lesson=(Source.DAMSTRA, str(schedule.lesson_id)) if schedule.lesson_id is not None else None,
+        schedule=(Source.DAMSTRA, str(schedule.id)),
         record=schedule,
     )
 
@@ -122,15 +121,15 @@ def from_learninglogin(session: TrainSession, login_id: str | None) -> Completio
     if session.completion_date is None:
         return None
     return CompletionItem(
-        source=SourceEnum.LEARNINGLOGIN,
+        source=Source.LEARNINGLOGIN,
         native_id=str(session.id),
         completed_at=day_start(session.completion_date),
-        user=(SourceEnum.LEARNINGLOGIN, login_id) if login_id else None,
-        lesson=(SourceEnum.LEARNINGLOGIN, session.course_code) if session.course_code else None,
+        user=(Source.LEARNINGLOGIN, login_id) if login_id else None,
+        lesson=(Source.LEARNINGLOGIN, session.course_code) if session.course_code else None,
         score=session.score,
         passed=session.success,
         expires_on=session.cert_expiry,
-        schedule=(SourceEnum.LEARNINGLOGIN, str(session.id)),
+        schedule=(Source.LEARNINGLOGIN, str(session.id)),
         record=session,
     )
 
@@ -139,12 +138,12 @@ def from_training_record(record: TrainingRecord) -> CompletionItem | None:
     if record.date_completed is None:
         return None
     return CompletionItem(
-        source=SourceEnum.TRAINING_RECORDS,
+        source=Source.TRAINING_RECORDS,
         native_id=record.api_id,
         completed_at=record.date_completed,
-        user=(SourceEnum.TRAINING_RECORDS, record.person_api_id) if record.person_api_id else None,
-        lesson=(SourceEnum.TRAINING_RECORDS, record.package_api_id) if record.package_api_id else None,
-        schedule=(SourceEnum.TRAINING_RECORDS, record.api_id),
+        user=(Source.TRAINING_RECORDS, record.person_api_id) if record.person_api_id else None,
+        lesson=(Source.TRAINING_RECORDS, record.package_api_id) if record.package_api_id else None,
+        schedule=(Source.TRAINING_RECORDS, record.api_id),
         record=record,
     )
 
@@ -160,24 +159,22 @@ def from_iscout(completion: IScoutCompletion) -> CompletionItem | None:
     if completion.completed_on is None:
         return None
     return CompletionItem(
-        source=SourceEnum.ISCOUT,
+        source=Source.ISCOUT,
         native_id=iscout_native_id(completion),
         completed_at=day_start(completion.completed_on),
-        user=(SourceEnum.ISCOUT, completion.user_id),
-        lesson=(SourceEnum.ISCOUT, completion.training_id),
+        user=(Source.ISCOUT, completion.user_id),
+        lesson=(Source.ISCOUT, completion.training_id),
         expires_on=completion.expires_on,
-        instructor=(SourceEnum.ISCOUT, completion.instructor_id) if completion.instructor_id else None,
+        instructor=(Source.ISCOUT, completion.instructor_id) if completion.instructor_id else None,
         record=completion,
     )
 
 
 # The vendors with mappings of their own; others contribute through `gateway.data.vendors`.
-BUILT_IN = frozenset(
-    {SourceEnum.DAMSTRA, SourceEnum.LEARNINGLOGIN, SourceEnum.TRAINING_RECORDS, SourceEnum.ISCOUT}
-)
+BUILT_IN = frozenset({Source.DAMSTRA, Source.LEARNINGLOGIN, Source.TRAINING_RECORDS, Source.ISCOUT})
 
 # Only these sources' completions carry `expiresOn`; an expiry filter leaves the others nothing to read.
-EXPIRING_SOURCES = frozenset({SourceEnum.LEARNINGLOGIN, SourceEnum.ISCOUT})
+EXPIRING_SOURCES = frozenset({Source.LEARNINGLOGIN, Source.ISCOUT})
 
 
 def _kept(items: list[CompletionItem | None]) -> list[CompletionItem]:
@@ -188,7 +185,7 @@ def _kept(items: list[CompletionItem | None]) -> list[CompletionItem]:
 
 
 def streams_for(
-    info: Info, person: Person | None, flt: CompletionFilter, source: SourceEnum | None
+    info: Info, person: Person | None, flt: CompletionFilter, source: Source | None
 ) -> SourceStreams:
     loaders = info.context.loaders
     listings = info.context.listings
@@ -199,18 +196,18 @@ def streams_for(
             return SourceStreams()
     wanted = [
         s
-        for s in SourceEnum
+        for s in Source
         if (source is None or s is source)
         and s in enabled
         and (flt.expiring_before is None or s in EXPIRING_SOURCES)
     ]
     streams = SourceStreams()
 
-    if SourceEnum.DAMSTRA in wanted:
+    if Source.DAMSTRA in wanted:
 
         async def damstra() -> list[CompletionItem]:
             if person is not None:
-                user_ids = person.ids(SourceEnum.DAMSTRA)
+                user_ids = person.ids(Source.DAMSTRA)
             else:
                 # DAMSTRA lists schedules per user only: a company-wide view reads every user's.
                 user_ids = [str(u.id) async for u in listings.every_damstra_user(active_value="all")]
@@ -218,16 +215,16 @@ def streams_for(
             lists = await asyncio.gather(*(loaders.user_schedules.load((i, "completed")) for i in user_ids))
             return _kept([from_damstra(s) for found in lists for s in found])
 
-        if person is None or person.ids(SourceEnum.DAMSTRA):
-            streams.eager[SourceEnum.DAMSTRA] = damstra()
+        if person is None or person.ids(Source.DAMSTRA):
+            streams.eager[Source.DAMSTRA] = damstra()
 
-    if SourceEnum.LEARNINGLOGIN in wanted:
+    if Source.LEARNINGLOGIN in wanted:
 
         async def learninglogin() -> list[CompletionItem]:
             if person is not None:
                 items: list[CompletionItem | None] = []
                 for account in person.accounts:
-                    if account.source is SourceEnum.LEARNINGLOGIN and account.username:
+                    if account.source is Source.LEARNINGLOGIN and account.username:
                         sessions = await loaders.train_sessions_by_username.load(account.username)
                         items += [from_learninglogin(s, account.native_id) for s in sessions]
                 return _kept(items)
@@ -240,24 +237,24 @@ def streams_for(
             return _kept([from_learninglogin(s, None) async for s in listings.train_sessions(filters)])
 
         if person is None or person.learninglogin_usernames():
-            streams.eager[SourceEnum.LEARNINGLOGIN] = learninglogin()
+            streams.eager[Source.LEARNINGLOGIN] = learninglogin()
 
-    if SourceEnum.TRAINING_RECORDS in wanted:
+    if Source.TRAINING_RECORDS in wanted:
 
         async def training_records() -> list[CompletionItem]:
             if person is None:
                 return _kept([from_training_record(r) for r in await loaders.all_training_records()])
             # The listing grouped by person once per read: a person's records without a scan of all.
             by_person = await loaders.training_records_by_person()
-            ids = person.ids(SourceEnum.TRAINING_RECORDS)
+            ids = person.ids(Source.TRAINING_RECORDS)
             return _kept([from_training_record(r) for i in ids for r in by_person.get(i, [])])
 
-        if person is None or person.ids(SourceEnum.TRAINING_RECORDS):
-            streams.eager[SourceEnum.TRAINING_RECORDS] = training_records()
+        if person is None or person.ids(Source.TRAINING_RECORDS):
+            streams.eager[Source.TRAINING_RECORDS] = training_records()
 
-    if SourceEnum.ISCOUT in wanted:
+    if Source.ISCOUT in wanted:
         training = flt.lesson[1] if flt.lesson else None
-        user_ids: list[str | None] = list(person.ids(SourceEnum.ISCOUT)) if person is not None else [None]
+        user_ids: list[str | None] = list(person.ids(Source.ISCOUT)) if person is not None else [None]
         for user_id in user_ids:
 
             def reader(user_id: str | None = user_id) -> IScoutPages:
@@ -289,7 +286,7 @@ async def completions_connection(
     info: Info,
     person: Person | None,
     flt: CompletionFilter,
-    source: SourceEnum | None,
+    source: Source | None,
     first: int | None,
     after: str | None,
 ) -> relay.Connection[Completion]:

@@ -8,9 +8,9 @@ import strawberry
 
 from gateway.sources import Source
 
+# The data layer's Source, registered in place as the schema's `Source` enum; resolvers import it from
+# gateway.sources like every other layer.
 strawberry.enum(Source, name="Source", description="The upstream system a record comes from.")
-
-__all__ = ["Source"]
 
 
 @strawberry.enum

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from gateway.sources import Source as SourceEnum
+from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraGroup, DamstraUser
 from gateway.upstreams.paging import Listing
 from resolvers import relay
@@ -34,7 +34,7 @@ class Group(Node):
     def from_damstra(cls, group: DamstraGroup) -> Group:
         native = str(group.id)
         return cls(
-            id=strawberry.ID(encode("Group", SourceEnum.DAMSTRA, native)),
+            id=strawberry.ID(encode("Group", Source.DAMSTRA, native)),
             name=group.name,
             description=group.description,
             member_count=group.member_count,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from gateway.sources import Source as SourceEnum
+from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraAttendee, DamstraILTSession, DamstraSchedule
 from resolvers.enums import ILTSessionState, ILTSessionStatus
 from resolvers.global_id import encode
@@ -46,7 +46,7 @@ async def _user(info: Info, user_id: int | None) -> User | None:
 
     if user_id is None:
         return None
-    person = await info.context.people.for_account(SourceEnum.DAMSTRA, str(user_id))
+    person = await info.context.people.for_account(Source.DAMSTRA, str(user_id))
     return User.from_person(person) if person else None
 
 
@@ -77,7 +77,7 @@ class ILTAttendee:
     @classmethod
     def from_damstra(cls, attendee: DamstraAttendee) -> ILTAttendee:
         return cls(
-            id=strawberry.ID(encode("ILTAttendee", SourceEnum.DAMSTRA, str(attendee.id))),
+            id=strawberry.ID(encode("ILTAttendee", Source.DAMSTRA, str(attendee.id))),
             attended=attendee.attended,
             passed=attendee.passed,
             record=attendee,
@@ -103,7 +103,7 @@ class ILTSession(Node):
     def from_damstra(cls, session: DamstraILTSession, now: datetime | None = None) -> ILTSession:
         epoch = datetime.fromtimestamp(0, UTC)
         return cls(
-            id=strawberry.ID(encode("ILTSession", SourceEnum.DAMSTRA, str(session.id))),
+            id=strawberry.ID(encode("ILTSession", Source.DAMSTRA, str(session.id))),
             starts_at=session.start_datetime or epoch,
             ends_at=session.end_datetime or session.start_datetime or epoch,
             location=session.location,
@@ -121,7 +121,7 @@ class ILTSession(Node):
     async def lesson(self, info: Info) -> Lesson | None:
         if self.record.lesson_id is None:
             return None
-        return await lesson_for(info, SourceEnum.DAMSTRA, str(self.record.lesson_id))
+        return await lesson_for(info, Source.DAMSTRA, str(self.record.lesson_id))
 
     @strawberry.field
     async def instructor(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")] | None:

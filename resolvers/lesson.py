@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from gateway.sources import Source as SourceEnum
+from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraLesson
 from resolvers import relay
-from resolvers.enums import DAMSTRA_LESSON_STATUS, LessonStatus, Source
+from resolvers.enums import DAMSTRA_LESSON_STATUS, LessonStatus
 from resolvers.global_id import encode
 from resolvers.info import Info, or_reported
 from resolvers.node import Node
@@ -36,7 +36,7 @@ class Lesson(Node):
     ) -> relay.Connection[Annotated[ILTSession, strawberry.lazy("resolvers.ilt_session")]]:
         from resolvers.ilt_session import ILTSession, all_ilt_sessions
 
-        if self.source is not SourceEnum.DAMSTRA:
+        if self.source is not Source.DAMSTRA:
             return relay.from_list([], first, after)
         sessions = await or_reported(info, all_ilt_sessions(info), [])
         mine = [ILTSession.from_damstra(s) for s in sessions if str(s.lesson_id) == self.native_id]
@@ -47,7 +47,7 @@ class Lesson(Node):
         native = str(lesson.lesson_id)
         return cls(
             id=_damstra_lesson_id(native),
-            source=SourceEnum.DAMSTRA,
+            source=Source.DAMSTRA,
             native_id=native,
             name=lesson.name,
             status=DAMSTRA_LESSON_STATUS.get((lesson.status or "").lower()),
@@ -56,7 +56,7 @@ class Lesson(Node):
         )
 
     @classmethod
-    def from_code(cls, source: SourceEnum, code: str, name: str | None = None) -> Lesson:
+    def from_code(cls, source: Source, code: str, name: str | None = None) -> Lesson:
         """A lesson the upstream only names by a code: a course code, a package id, a training id."""
         return cls(
             id=strawberry.ID(encode("Lesson", source, code)),
@@ -70,12 +70,12 @@ class Lesson(Node):
 @functools.lru_cache(maxsize=8192)
 def _damstra_lesson_id(native_id: str) -> strawberry.ID:
     # Cached: a catalogue listing encodes the same few hundred lesson IDs on every read.
-    return strawberry.ID(encode("Lesson", SourceEnum.DAMSTRA, native_id))
+    return strawberry.ID(encode("Lesson", Source.DAMSTRA, native_id))
 
 
-async def lesson_for(info: Info, source: SourceEnum, native_id: str) -> Lesson | None:
+async def lesson_for(info: Info, source: Source, native_id: str) -> Lesson | None:
     """The lesson a schedule or completion points at; DAMSTRA's through the batched loader."""
-    if source is SourceEnum.DAMSTRA:
+    if source is Source.DAMSTRA:
         lesson: DamstraLesson = await info.context.loaders.lesson.load(native_id)
         return Lesson.from_damstra(lesson)
     return Lesson.from_code(source, native_id)

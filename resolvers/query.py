@@ -12,7 +12,7 @@ import strawberry
 from gateway.data.completions import CompletionFilter
 from gateway.data.people import Person
 from gateway.errors import UpstreamError
-from gateway.sources import Source as SourceEnum
+from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraILTSession
 from gateway.upstreams.learninglogin.records import TrainSessionFilters
 from resolvers import relay
@@ -24,7 +24,6 @@ from resolvers.enums import (
     ILTSessionState,
     ILTSessionStatus,
     LessonStatus,
-    Source,
 )
 from resolvers.global_id import decode
 from resolvers.group import Group
@@ -64,7 +63,7 @@ class Query:
     ) -> relay.Connection[User]:
         segments: list[Segment[User]] = []
         listings = info.context.listings
-        if SourceEnum.DAMSTRA in listings.enabled():
+        if Source.DAMSTRA in listings.enabled():
 
             async def damstra(start: int, size: int) -> tuple[list[User], int | None]:
                 listing = await listings.damstra_users(
@@ -123,9 +122,9 @@ class Query:
     ) -> relay.Connection[Lesson]:
         listings = info.context.listings
         enabled = set(listings.enabled())
-        wanted = [s for s in SourceEnum if (source is None or s is source) and s in enabled]
+        wanted = [s for s in Source if (source is None or s is source) and s in enabled]
         segments: list[Segment[Lesson]] = []
-        if SourceEnum.DAMSTRA in wanted:
+        if Source.DAMSTRA in wanted:
             states = [word for word, value in DAMSTRA_LESSON_STATUS.items() if not status or value in status]
 
             async def damstra(start: int, size: int) -> tuple[list[Lesson], int | None]:
@@ -138,7 +137,7 @@ class Query:
         if not status:
             # Course codes, packages and trainings have no published state: a status filter leaves them out.
             for other in wanted:
-                if other is not SourceEnum.DAMSTRA:
+                if other is not Source.DAMSTRA:
                     segments.append(WholeSegment(_code_lessons(info, other, search)))
         return await segmented(info, segments, first, after)
 
@@ -185,7 +184,7 @@ class Query:
 
             if lesson_id is not None:
                 lesson = decode(lesson_id, "Lesson")
-                if lesson.source is not SourceEnum.DAMSTRA:
+                if lesson.source is not Source.DAMSTRA:
                     return relay.from_list([], first, after)
                 # The upstream filters by no lesson: read the (filtered) list whole and keep the lesson's.
                 sessions = [
@@ -235,7 +234,7 @@ class Query:
 
 async def _damstra_user_id(info: Info, raw_id: str) -> str | None:
     user = cast(User, await find_typed(info, raw_id, "User"))
-    ids = user.person.ids(SourceEnum.DAMSTRA)
+    ids = user.person.ids(Source.DAMSTRA)
     return ids[0] if ids else None
 
 
@@ -264,7 +263,7 @@ async def _identity_only_people(
         *(
             info.context.people.for_account(source, native, seen_upstream=True)
             for source, native in firsts
-            if source is not SourceEnum.DAMSTRA
+            if source is not Source.DAMSTRA
         ),
         return_exceptions=True,
     )
@@ -283,28 +282,26 @@ async def _identity_only_people(
     ]
 
 
-def sorted_accounts(accounts: dict[SourceEnum, list[str]]) -> list[tuple[SourceEnum, list[str]]]:
-    return [(s, accounts[s]) for s in SourceEnum if accounts.get(s)]
+def sorted_accounts(accounts: dict[Source, list[str]]) -> list[tuple[Source, list[str]]]:
+    return [(s, accounts[s]) for s in Source if accounts.get(s)]
 
 
-def _code_lessons(
-    info: Info, source: SourceEnum, search: str | None
-) -> Callable[[], Awaitable[list[Lesson]]]:
+def _code_lessons(info: Info, source: Source, search: str | None) -> Callable[[], Awaitable[list[Lesson]]]:
     """Lessons a source names only by code, gathered from its records (it has no catalogue)."""
     loaders, listings = info.context.loaders, info.context.listings
 
     async def gather() -> list[Lesson]:
         names: dict[str, str | None] = {}
-        if source is SourceEnum.LEARNINGLOGIN:
+        if source is Source.LEARNINGLOGIN:
             filters = TrainSessionFilters(course_code_or_course_name_cont=search)
             async for session in listings.train_sessions(filters):
                 if session.course_code:
                     names.setdefault(session.course_code, None)
-        elif source is SourceEnum.TRAINING_RECORDS:
+        elif source is Source.TRAINING_RECORDS:
             for record in await loaders.all_training_records():
                 if record.package_api_id:
                     names.setdefault(record.package_api_id, record.package_desc)
-        elif source is SourceEnum.ISCOUT:
+        elif source is Source.ISCOUT:
             async for completion in listings.iscout_completions():
                 names.setdefault(completion.training_id, None)
         else:
@@ -312,7 +309,7 @@ def _code_lessons(
                 if item.lesson is not None:
                     names.setdefault(item.lesson[1], item.lesson_name)
         found = [Lesson.from_code(source, code, name) for code, name in sorted(names.items())]
-        if search and source is not SourceEnum.LEARNINGLOGIN:
+        if search and source is not Source.LEARNINGLOGIN:
             needle = search.lower()
             found = [lesson for lesson in found if needle in f"{lesson.code} {lesson.name or ''}".lower()]
         return found

@@ -10,11 +10,11 @@ import strawberry
 
 from gateway.data.completions import day_start
 from gateway.errors import UpstreamError
-from gateway.sources import Source as SourceEnum
+from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraSchedule, ScheduleStatusFilter
 from gateway.upstreams.learninglogin.records import TrainSession
 from gateway.upstreams.training_records.records import TrainingRecord
-from resolvers.enums import ScheduleStatus, Source
+from resolvers.enums import ScheduleStatus
 from resolvers.global_id import encode
 from resolvers.info import Info
 from resolvers.lesson import Lesson, lesson_for
@@ -72,12 +72,12 @@ def training_record_status(record: TrainingRecord) -> ScheduleStatus:
 
 
 # The statuses each mapping above can answer, so a status filter skips a source that has none of them.
-STATUSES_OF_SOURCE: dict[SourceEnum, frozenset[ScheduleStatus]] = {
+STATUSES_OF_SOURCE: dict[Source, frozenset[ScheduleStatus]] = {
     # DAMSTRA's five words, and IN_PROGRESS for a started DUE; never ASSIGNED.
-    SourceEnum.DAMSTRA: frozenset(ScheduleStatus) - {ScheduleStatus.ASSIGNED},
+    Source.DAMSTRA: frozenset(ScheduleStatus) - {ScheduleStatus.ASSIGNED},
     # A train session (LearningLogin's documents) has a completion date, a complete_by and a percent: never
     # SCHEDULED (no start date), DUE (it is ASSIGNED until started) or CANCELLED (no such state).
-    SourceEnum.LEARNINGLOGIN: frozenset(
+    Source.LEARNINGLOGIN: frozenset(
         {
             ScheduleStatus.ASSIGNED,
             ScheduleStatus.IN_PROGRESS,
@@ -87,7 +87,7 @@ STATUSES_OF_SOURCE: dict[SourceEnum, frozenset[ScheduleStatus]] = {
     ),
     # A record has assigned/started/completed dates only (its document): no due date, so never DUE or
     # OVERDUE; no start date ahead, so never SCHEDULED; deleted rather than cancelled.
-    SourceEnum.TRAINING_RECORDS: frozenset(
+    Source.TRAINING_RECORDS: frozenset(
         {ScheduleStatus.ASSIGNED, ScheduleStatus.IN_PROGRESS, ScheduleStatus.COMPLETED}
     ),
 }
@@ -103,7 +103,7 @@ DAMSTRA_STATUS_FILTER: dict[ScheduleStatus, ScheduleStatusFilter] = {
 }
 
 
-def sources_for(statuses: Collection[ScheduleStatus]) -> set[SourceEnum]:
+def sources_for(statuses: Collection[ScheduleStatus]) -> set[Source]:
     """The schedule sources that can hold a schedule in one of `statuses` (every one for no filter)."""
     return {s for s, held in STATUSES_OF_SOURCE.items() if not statuses or held & set(statuses)}
 
@@ -138,8 +138,8 @@ class Schedule(Node):
         description="Where LearnGraph streams the PDF certificate of a completed DAMSTRA schedule.",
     )
     native_id: strawberry.Private[str] = ""
-    user_ref: strawberry.Private[tuple[SourceEnum, str] | None] = None
-    lesson_ref: strawberry.Private[tuple[SourceEnum, str] | None] = None
+    user_ref: strawberry.Private[tuple[Source, str] | None] = None
+    lesson_ref: strawberry.Private[tuple[Source, str] | None] = None
     lesson_name: strawberry.Private[str | None] = None
 
     @strawberry.field
@@ -156,13 +156,13 @@ class Schedule(Node):
         if self.lesson_ref is None:
             return None
         source, native = self.lesson_ref
-        if source is not SourceEnum.DAMSTRA:
+        if source is not Source.DAMSTRA:
             return Lesson.from_code(source, native, self.lesson_name)
         return await lesson_for(info, source, native)
 
     @strawberry.field(description="A player URL to embed (DAMSTRA schedules that can still be played).")
     async def embed_url(self, info: Info) -> str | None:
-        if self.source is not SourceEnum.DAMSTRA or self.status in (
+        if self.source is not Source.DAMSTRA or self.status in (
             ScheduleStatus.COMPLETED,
             ScheduleStatus.CANCELLED,
         ):
@@ -186,8 +186,8 @@ class Schedule(Node):
             progress = round(min(100.0, schedule.progress / duration * 100), 2)
         first, last = schedule.user_first_name, schedule.user_last_name
         return cls(
-            id=strawberry.ID(encode("Schedule", SourceEnum.DAMSTRA, native)),
-            source=SourceEnum.DAMSTRA,
+            id=strawberry.ID(encode("Schedule", Source.DAMSTRA, native)),
+            source=Source.DAMSTRA,
             status=status,
             assignee_name=" ".join(p for p in (first, last) if p) or None,
             start_date=schedule.start_date,
@@ -197,21 +197,19 @@ class Schedule(Node):
             progress_percent=progress,
             certificate_url=f"/certificates/{native}" if status is ScheduleStatus.COMPLETED else None,
             native_id=native,
-            user_ref=(SourceEnum.DAMSTRA, str(schedule.user_id)) if schedule.user_id is not None else None,
-            lesson_ref=(SourceEnum.DAMSTRA, str(schedule.lesson_id))
-            if schedule.lesson_id is not None
-            else None,
+            user_ref=(Source.DAMSTRA, str(schedule.user_id)) if schedule.user_id is not None else None,
+            lesson_ref=(Source.DAMSTRA, str(schedule.lesson_id)) if schedule.lesson_id is not None else None,
             lesson_name=schedule.lesson_name,
         )
 
     @classmethod
     def from_learninglogin(
-        cls, session: TrainSession, user_ref: tuple[SourceEnum, str] | None, today: date | None = None
+        cls, session: TrainSession, user_ref: tuple[Source, str] | None, today: date | None = None
     ) -> Schedule:
         native = str(session.id)
         return cls(
-            id=strawberry.ID(encode("Schedule", SourceEnum.LEARNINGLOGIN, native)),
-            source=SourceEnum.LEARNINGLOGIN,
+            id=strawberry.ID(encode("Schedule", Source.LEARNINGLOGIN, native)),
+            source=Source.LEARNINGLOGIN,
             status=learninglogin_status(session, today or datetime.now(UTC).date()),
             assignee_name=session.full_name,
             due_date=_at_midnight(session.complete_by),
@@ -222,24 +220,22 @@ class Schedule(Node):
             certificate_expires_on=session.cert_expiry,
             native_id=native,
             user_ref=user_ref,
-            lesson_ref=(SourceEnum.LEARNINGLOGIN, session.course_code) if session.course_code else None,
+            lesson_ref=(Source.LEARNINGLOGIN, session.course_code) if session.course_code else None,
         )
 
     @classmethod
     def from_training_record(cls, record: TrainingRecord) -> Schedule:
         status = training_record_status(record)
         return cls(
-            id=strawberry.ID(encode("Schedule", SourceEnum.TRAINING_RECORDS, record.api_id)),
-            source=SourceEnum.TRAINING_RECORDS,
+            id=strawberry.ID(encode("Schedule", Source.TRAINING_RECORDS, record.api_id)),
+            source=Source.TRAINING_RECORDS,
             status=status,
             start_date=record.date_assigned,
             started_at=record.date_started,
             completed_at=record.date_completed,
             progress_percent=100.0 if status is ScheduleStatus.COMPLETED else None,
             native_id=record.api_id,
-            user_ref=(SourceEnum.TRAINING_RECORDS, record.person_api_id) if record.person_api_id else None,
-            lesson_ref=(SourceEnum.TRAINING_RECORDS, record.package_api_id)
-            if record.package_api_id
-            else None,
+            user_ref=(Source.TRAINING_RECORDS, record.person_api_id) if record.person_api_id else None,
+            lesson_ref=(Source.TRAINING_RECORDS, record.package_api_id) if record.package_api_id else None,
             lesson_name=record.package_desc,
         )

@@ -15,8 +15,7 @@ import strawberry
 
 from gateway.data import events
 from gateway.errors import UpstreamNotFound
-from gateway.sources import Source as SourceEnum
-from resolvers.enums import Source
+from gateway.sources import Source
 from resolvers.errors import NotFoundError
 from resolvers.global_id import GlobalId, decode, encode
 from resolvers.info import Info
@@ -103,7 +102,7 @@ async def _accepts(
     info: Info, types: list[events.TrainingEventType] | None, user_id: strawberry.ID | None
 ) -> events.EventFilter:
     wanted = set(types or [])
-    accounts: set[tuple[SourceEnum, str]] | None = None
+    accounts: set[tuple[Source, str]] | None = None
     if user_id is not None:
         # The person, so an event about any of their linked accounts reaches them.
         person = (await find_user(info, decode(user_id, "User"))).person

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from gateway.data.people import Person
-from gateway.sources import Source as SourceEnum
+from gateway.sources import Source
 from resolvers import relay
-from resolvers.enums import DAMSTRA_ROLES, Role, ScheduleStatus, Source
+from resolvers.enums import DAMSTRA_ROLES, Role, ScheduleStatus
 from resolvers.global_id import encode
 from resolvers.info import Info, or_reported
 from resolvers.node import Node
@@ -66,7 +66,7 @@ class User(Node):
                     source=a.source,
                     native_id=a.native_id,
                     username=a.username,
-                    email=a.email if a.source is SourceEnum.DAMSTRA else None,
+                    email=a.email if a.source is Source.DAMSTRA else None,
                 )
                 for a in person.accounts
             ],
@@ -155,7 +155,7 @@ async def _groups(info: Info, ids: list[int]) -> list[Group]:
 
 
 async def schedules_of(
-    info: Info, person: Person, source: SourceEnum | None, statuses: Collection[ScheduleStatus] = ()
+    info: Info, person: Person, source: Source | None, statuses: Collection[ScheduleStatus] = ()
 ) -> list[Schedule]:
     """A person's schedules, source by source; a failing source is reported, the rest stand.
 
@@ -166,35 +166,35 @@ async def schedules_of(
     listings = info.context.listings
     now = datetime.now(UTC)
     possible = sources_for(statuses)
-    wanted = [s for s in SourceEnum if (source is None or s is source) and s in possible]
+    wanted = [s for s in Source if (source is None or s is source) and s in possible]
 
     async def damstra() -> list[Schedule]:
         status = damstra_filter(statuses)
         lists = await asyncio.gather(
-            *(loaders.user_schedules.load((i, status)) for i in person.ids(SourceEnum.DAMSTRA))
+            *(loaders.user_schedules.load((i, status)) for i in person.ids(Source.DAMSTRA))
         )
         return [Schedule.from_damstra(s, now) for found in lists for s in found]
 
     async def learninglogin() -> list[Schedule]:
         out: list[Schedule] = []
         for account in person.accounts:
-            if account.source is SourceEnum.LEARNINGLOGIN and account.username:
+            if account.source is Source.LEARNINGLOGIN and account.username:
                 sessions = await loaders.train_sessions_by_username.load(account.username)
-                ref = (SourceEnum.LEARNINGLOGIN, account.native_id)
+                ref = (Source.LEARNINGLOGIN, account.native_id)
                 out += [Schedule.from_learninglogin(s, ref, now.date()) for s in sessions]
         return out
 
     async def training_records() -> list[Schedule]:
-        ids = person.ids(SourceEnum.TRAINING_RECORDS)
+        ids = person.ids(Source.TRAINING_RECORDS)
         if not ids:
             return []
         by_person = await loaders.training_records_by_person()
         return [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]
 
     work = {
-        SourceEnum.DAMSTRA: damstra,
-        SourceEnum.LEARNINGLOGIN: learninglogin,
-        SourceEnum.TRAINING_RECORDS: training_records,
+        Source.DAMSTRA: damstra,
+        Source.LEARNINGLOGIN: learninglogin,
+        Source.TRAINING_RECORDS: training_records,
     }
     enabled = set(listings.enabled())
     jobs = [or_reported(info, work[s](), []) for s in wanted if s in work and s in enabled]

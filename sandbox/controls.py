@@ -4,8 +4,10 @@
     app = create_damstra_app(world, controls)
     controls.faults.fail_next = 2          # the next two requests answer 500
     controls.log.count(method="GET", path_prefix="/user")
+    controls.rate_limit_next = 2           # a vendor's own switch: iScout answers `rate_limit_exceeded` twice
 
-`ControlsMiddleware` applies them around a vendor app, so the vendor apps only speak their API.
+`ControlsMiddleware` applies the shared ones around a vendor app, so the vendor apps only speak their
+API; each vendor app reads its own switches.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from datetime import datetime
+from typing import NamedTuple
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -95,7 +98,16 @@ class SandboxControls:
     credential: str
     faults: Faults = field(default_factory=Faults)
     log: RequestLog = field(default_factory=RequestLog)
-    extra: dict[str, Any] = field(default_factory=dict)  # vendor-specific switches (e.g. webhook URL)
+    # DAMSTRA: post the seed's webhook events to this URL, with this secret in their header.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    # DAMSTRA: the sandbox clock stopped at this instant (else it runs on from the world's anchor).
+    pinned_now: datetime | None = None
+    # TRAINING_RECORDS: list pages as a bare JSON array instead of DRF's {count, next, ...}.
+    bare_array: bool = False
+    # ISCOUT: answer the next N calls `rate_limit_exceeded`, then each of these identifiers in turn.
+    rate_limit_next: int = 0
+    error_next: list[str] = field(default_factory=list)
 
 
 class ControlsMiddleware:

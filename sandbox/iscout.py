@@ -1,8 +1,8 @@
 """The ISCOUT sandbox: iScout's `completedtrainings.list` (docs/vendors.md), Slack-style `ok`/`error` answers.
 
     app = create_app(world, controls)              # routes relative to the base URL (ending in `/v1`)
-    controls.extra["rate_limit_next"] = 2          # the next two calls answer `rate_limit_exceeded`
-    controls.extra["error_next"] = ["token_inactive"]  # force identifiers the sandbox cannot reach itself
+    controls.rate_limit_next = 2               # the next two calls answer `rate_limit_exceeded`
+    controls.error_next = ["token_inactive"]   # force identifiers the sandbox cannot reach itself
 
 Every answer, failures included, is HTTP 200: iScout's document gives errors only as `ok: false` bodies
 and shows no status codes, and APIs in this style (Slack's, which iScout's copies: `ok`, `error`,
@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from sandbox.controls import ControlsMiddleware, SandboxControls
-from sandbox.world import IScoutCompletion, IScoutState, World
+from sandbox.world import IScoutCompletionRow, IScoutState, World
 
 # Where this API lives below the sandbox's address (as its production base URL ends), and its key.
 MOUNT = "/iscout/v1"
@@ -72,7 +72,7 @@ def _error_body(status: int) -> tuple[bytes, str]:
     return orjson.dumps(body), "application/json"
 
 
-def _render(completion: IScoutCompletion) -> dict[str, Any]:
+def _render(completion: IScoutCompletionRow) -> dict[str, Any]:
     # Unset optional fields are left out, as the document's second and third records leave out
     # `specialExpirationDateNumber`.
     record: dict[str, Any] = {
@@ -115,13 +115,12 @@ class IScoutApi:
         return _failure(IScoutFailure("api_method_not_found"))
 
     def _forced_failure(self) -> None:
-        extra = self.controls.extra
-        if extra.get("rate_limit_next", 0) > 0:
-            extra["rate_limit_next"] -= 1
+        controls = self.controls
+        if controls.rate_limit_next > 0:
+            controls.rate_limit_next -= 1
             raise IScoutFailure("rate_limit_exceeded")
-        forced = extra.get("error_next")
-        if forced:
-            raise IScoutFailure(forced.pop(0))
+        if controls.error_next:
+            raise IScoutFailure(controls.error_next.pop(0))
 
     def _authenticate(self, data: dict[str, Any]) -> None:
         token = data.get("token")

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from sandbox.controls import ControlsMiddleware, SandboxControls
-from sandbox.world import LearningLoginState, TrainSession, World
+from sandbox.world import LearningLoginState, TrainSessionRow, World
 
 # Where this API lives below the sandbox's address (as its production base URL ends), and its key.
 MOUNT = "/learninglogin/api"
@@ -156,7 +156,7 @@ def _ids_from_query(request: Request) -> list[str] | None:
 
 # -- filters --------------------------------------------------------------------------------------
 
-Getter = Callable[[TrainSession], Any]
+Getter = Callable[[TrainSessionRow], Any]
 Predicate = Callable[[Any, Any], bool]
 
 
@@ -169,11 +169,11 @@ def _cont(value: Any, wanted: str) -> bool:
 # or equal", "less than or equal"); `unit_unit_expiry_gt/lt` are described only as "after"/"before",
 # so they keep ransack's strict meaning.
 def _filters(state: LearningLoginState) -> dict[str, tuple[Getter, Callable[[str], Any], Predicate]]:
-    def full_name(ts: TrainSession) -> str | None:
+    def full_name(ts: TrainSessionRow) -> str | None:
         login = state.logins.get(ts.login_id)
         return login.full_name if login else None
 
-    def username(ts: TrainSession) -> str | None:
+    def username(ts: TrainSessionRow) -> str | None:
         login = state.logins.get(ts.login_id)
         return login.username if login else None
 
@@ -296,7 +296,7 @@ class LearningLoginApi:
         token = request.query_params.get("token", "")
         return hmac.compare_digest(token.encode(), self.controls.credential.encode())
 
-    def _matching(self, request: Request) -> list[TrainSession]:
+    def _matching(self, request: Request) -> list[TrainSessionRow]:
         checks: list[tuple[Getter, Any, Predicate]] = []
         username: str | None = None
         for name, raw in request.query_params.items():
@@ -311,12 +311,12 @@ class LearningLoginApi:
             if name == USERNAME_FILTER:
                 username = wanted
         # A username names a login or two: only their sessions can pass (every check still applies).
-        candidates: Iterable[TrainSession] = self.state.train_sessions.values()
+        candidates: Iterable[TrainSessionRow] = self.state.train_sessions.values()
         if username is not None:
             candidates = self.state.sessions_of_username(username)
         return [ts for ts in candidates if _passes(ts, checks)]
 
-    def _render(self, ts: TrainSession, *, show: bool = False) -> dict[str, Any]:
+    def _render(self, ts: TrainSessionRow, *, show: bool = False) -> dict[str, Any]:
         login = self.state.logins.get(ts.login_id)
         record: dict[str, Any] = {
             "id": ts.id,
@@ -338,7 +338,7 @@ class LearningLoginApi:
         return record
 
 
-def _passes(ts: TrainSession, checks: list[tuple[Getter, Any, Predicate]]) -> bool:
+def _passes(ts: TrainSessionRow, checks: list[tuple[Getter, Any, Predicate]]) -> bool:
     for getter, wanted, predicate in checks:
         value = getter(ts)
         if value is None or not predicate(value, wanted):

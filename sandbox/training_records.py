@@ -1,7 +1,7 @@
 """The TRAINING_RECORDS sandbox: Training Records API (docs/vendors.md) as Django REST framework serves it.
 
     app = create_app(world, controls)      # routes relative to the base URL (before `/training/record/`)
-    controls.extra["bare_array"] = True    # list pages as a bare JSON array instead of {count, next, ...}
+    controls.bare_array = True             # list pages as a bare JSON array instead of {count, next, ...}
 
 DRF behaviour mirrored: `Authorization: Bearer` token authentication answering 401 `{"detail": ...}`,
 limit/offset pagination, SearchFilter (every term must match one field, case-insensitive), field
@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 
 from sandbox.controls import ControlsMiddleware, SandboxControls
 from sandbox.instants import remembered
-from sandbox.world import TrainingRecord, TrainingRecordsState, World
+from sandbox.world import TrainingRecordRow, TrainingRecordsState, World
 
 # Where this API lives below the sandbox's address (as its production base URL ends), and its key.
 MOUNT = "/training-records"
@@ -122,7 +122,7 @@ class TrainingRecordsApi:
         limit = _positive_int(params.get("limit"), DEFAULT_LIMIT, strict=True, cutoff=MAX_LIMIT)
         offset = _positive_int(params.get("offset"), 0)
         results = [self._render(r) for r in matches[offset : offset + limit]]
-        if self.controls.extra.get("bare_array"):
+        if self.controls.bare_array:
             return _json(results)
         body = {
             "count": len(matches),
@@ -142,7 +142,7 @@ class TrainingRecordsApi:
         if errors:
             return _json(errors, 400)
         api_id = values.get("api_id") or self._new_api_id()  # its document: generated when not given
-        record = TrainingRecord(
+        record = TrainingRecordRow(
             api_id=api_id,
             person_api_id=values["person_api_id"],
             package_api_id=values["package_api_id"],
@@ -153,7 +153,7 @@ class TrainingRecordsApi:
         self.state.records[api_id] = record
         return _json(self._render(record), 201)
 
-    async def _update(self, request: Request, record: TrainingRecord, *, partial: bool) -> Response:
+    async def _update(self, request: Request, record: TrainingRecordRow, *, partial: bool) -> Response:
         data = await _request_data(request)
         if isinstance(data, Response):
             return data
@@ -185,7 +185,7 @@ class TrainingRecordsApi:
             return _detail("Invalid token.", 401, challenge)
         return None
 
-    def _search(self, terms: list[str]) -> list[TrainingRecord]:
+    def _search(self, terms: list[str]) -> list[TrainingRecordRow]:
         """The records every term matches (in the package's description, the package id or the person
         id, case-insensitively), in the list's order. Terms are tried on each distinct person and
         package, not on every record: a few thousand people, ten packages."""
@@ -204,7 +204,7 @@ class TrainingRecordsApi:
             return list(records.values())
         return [records[api_id] for api_id in records.in_order(found)]
 
-    def _render(self, record: TrainingRecord) -> dict[str, Any]:
+    def _render(self, record: TrainingRecordRow) -> dict[str, Any]:
         return {
             "api_id": record.api_id,
             "person_api_id": record.person_api_id,

@@ -5,7 +5,10 @@
 
 People are linked across the sources the way a real company's are: some by the identity
 file (every account in one entry), some only through a shared email (in another case) or
-employee number, and some not at all. The vendor apps read and change this state.
+employee number, and some not at all. The vendor apps read and change this state: each vendor's
+records are `...Row` classes (`DamstraUserRow`, `TrainSessionRow`), the sandbox's side of the records
+the connectors parse (`gateway.upstreams.damstra.DamstraUser`, ...); a `SeededPerson` is the human
+behind the accounts, not the gateway's linked `gateway.data.people.Person`.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ STATUS_ACTIVE, STATUS_NOT_CURRENT = 56, 57
 
 
 @dataclass
-class Person:
+class SeededPerson:
     """The real human behind the accounts; the sandbox's ground truth for identity tests."""
 
     index: int
@@ -90,7 +93,7 @@ class Person:
 
 
 @dataclass
-class DamstraUser:
+class DamstraUserRow:
     id: int
     user_name: str
     first_name: str
@@ -108,7 +111,7 @@ class DamstraUser:
 
 
 @dataclass
-class DamstraGroup:
+class DamstraGroupRow:
     id: int
     name: str
     description: str
@@ -120,7 +123,7 @@ class DamstraGroup:
 
 
 @dataclass
-class DamstraLesson:
+class DamstraLessonRow:
     lesson_id: int
     lesson_version_id: int
     name: str
@@ -133,7 +136,7 @@ class DamstraLesson:
 
 
 @dataclass
-class DamstraSchedule:
+class DamstraScheduleRow:
     id: int
     user_id: int
     lesson_id: int
@@ -152,7 +155,7 @@ class DamstraSchedule:
 
 
 @dataclass
-class DamstraILTSession:
+class DamstraILTSessionRow:
     id: int
     lesson_id: int
     instructor_id: int
@@ -169,7 +172,7 @@ class DamstraILTSession:
 
 
 @dataclass
-class DamstraAttendee:
+class DamstraAttendeeRow:
     id: int
     user_id: int
     session_id: int
@@ -183,17 +186,17 @@ class DamstraAttendee:
 
 @dataclass
 class DamstraState:
-    users: IndexedDict[int, DamstraUser] = field(default_factory=IndexedDict)
-    groups: IndexedDict[int, DamstraGroup] = field(default_factory=IndexedDict)
-    lessons: IndexedDict[int, DamstraLesson] = field(  # by lesson_id
-        default_factory=lambda: IndexedDict[int, DamstraLesson](version=lambda x: x.lesson_version_id)
+    users: IndexedDict[int, DamstraUserRow] = field(default_factory=IndexedDict)
+    groups: IndexedDict[int, DamstraGroupRow] = field(default_factory=IndexedDict)
+    lessons: IndexedDict[int, DamstraLessonRow] = field(  # by lesson_id
+        default_factory=lambda: IndexedDict[int, DamstraLessonRow](version=lambda x: x.lesson_version_id)
     )
-    schedules: IndexedDict[int, DamstraSchedule] = field(
-        default_factory=lambda: IndexedDict[int, DamstraSchedule](user=lambda s: s.user_id)
+    schedules: IndexedDict[int, DamstraScheduleRow] = field(
+        default_factory=lambda: IndexedDict[int, DamstraScheduleRow](user=lambda s: s.user_id)
     )
-    ilt_sessions: dict[int, DamstraILTSession] = field(default_factory=dict)
-    attendees: IndexedDict[int, DamstraAttendee] = field(
-        default_factory=lambda: IndexedDict[int, DamstraAttendee](
+    ilt_sessions: dict[int, DamstraILTSessionRow] = field(default_factory=dict)
+    attendees: IndexedDict[int, DamstraAttendeeRow] = field(
+        default_factory=lambda: IndexedDict[int, DamstraAttendeeRow](
             session=lambda a: a.session_id, schedule=lambda a: a.lesson_schedule_id
         )
     )
@@ -203,16 +206,16 @@ class DamstraState:
         self.next_id += 1
         return self.next_id
 
-    def schedules_of(self, user_id: int) -> list[DamstraSchedule]:
+    def schedules_of(self, user_id: int) -> list[DamstraScheduleRow]:
         """The user's schedules, by id."""
         return [self.schedules[sid] for sid in sorted(self.schedules.keys_where("user", user_id))]
 
-    def lesson_by_version(self, version_id: int | None) -> DamstraLesson | None:
+    def lesson_by_version(self, version_id: int | None) -> DamstraLessonRow | None:
         """The first lesson (in the dict's order) whose current version is `version_id`."""
         found = self.lessons.in_order(self.lessons.keys_where("version", version_id))
         return self.lessons[found[0]] if found else None
 
-    def attendees_of(self, session_id: int) -> list[DamstraAttendee]:
+    def attendees_of(self, session_id: int) -> list[DamstraAttendeeRow]:
         """The session's attendees, by id."""
         return [self.attendees[aid] for aid in sorted(self.attendees.keys_where("session", session_id))]
 
@@ -225,7 +228,7 @@ class DamstraState:
 
 
 @dataclass
-class LearningLoginLogin:
+class LearningLoginLoginRow:
     """A LearningLogin login. The API has no endpoint for logins; the sandbox needs them to filter."""
 
     id: int
@@ -234,7 +237,7 @@ class LearningLoginLogin:
 
 
 @dataclass
-class TrainSession:
+class TrainSessionRow:
     id: int
     login_id: int
     course_code: str
@@ -253,20 +256,20 @@ class TrainSession:
 
 @dataclass
 class LearningLoginState:
-    logins: IndexedDict[int, LearningLoginLogin] = field(
-        default_factory=lambda: IndexedDict[int, LearningLoginLogin](username=lambda x: x.username)
+    logins: IndexedDict[int, LearningLoginLoginRow] = field(
+        default_factory=lambda: IndexedDict[int, LearningLoginLoginRow](username=lambda x: x.username)
     )
-    train_sessions: IndexedDict[int, TrainSession] = field(
-        default_factory=lambda: IndexedDict[int, TrainSession](login=lambda ts: ts.login_id)
+    train_sessions: IndexedDict[int, TrainSessionRow] = field(
+        default_factory=lambda: IndexedDict[int, TrainSessionRow](login=lambda ts: ts.login_id)
     )
 
-    def sessions_of_logins(self, login_ids: Iterable[int | None]) -> list[TrainSession]:
+    def sessions_of_logins(self, login_ids: Iterable[int | None]) -> list[TrainSessionRow]:
         """The train sessions of these logins, in the dict's order."""
         sessions = self.train_sessions
         keys = [key for login_id in login_ids for key in sessions.keys_where("login", login_id)]
         return [sessions[key] for key in sessions.in_order(keys)]
 
-    def sessions_of_username(self, username: str) -> list[TrainSession]:
+    def sessions_of_username(self, username: str) -> list[TrainSessionRow]:
         """The train sessions of the logins with this username, in the dict's order."""
         return self.sessions_of_logins(self.logins.keys_where("username", username))
 
@@ -275,7 +278,7 @@ class LearningLoginState:
 
 
 @dataclass
-class TrainingRecord:
+class TrainingRecordRow:
     api_id: str
     person_api_id: str
     package_api_id: str
@@ -287,8 +290,8 @@ class TrainingRecord:
 @dataclass
 class TrainingRecordsState:
     packages: dict[str, str] = field(default_factory=dict)  # package_api_id -> description
-    records: IndexedDict[str, TrainingRecord] = field(
-        default_factory=lambda: IndexedDict[str, TrainingRecord](
+    records: IndexedDict[str, TrainingRecordRow] = field(
+        default_factory=lambda: IndexedDict[str, TrainingRecordRow](
             person=lambda r: r.person_api_id, package=lambda r: r.package_api_id
         )
     )
@@ -303,7 +306,7 @@ class TrainingRecordsState:
 
 
 @dataclass
-class IScoutCompletion:
+class IScoutCompletionRow:
     user_id: str
     training_id: str
     created_ms: int
@@ -316,17 +319,17 @@ class IScoutCompletion:
 @dataclass
 class IScoutState:
     trainings: dict[str, str] = field(default_factory=dict)  # training_id -> name (not served by the API)
-    completions: list[IScoutCompletion] = field(default_factory=list)
+    completions: list[IScoutCompletionRow] = field(default_factory=list)
     # The completions by user and by training, in the list's order; rebuilt when the list has changed.
-    _by_user: dict[str, list[IScoutCompletion]] = field(
+    _by_user: dict[str, list[IScoutCompletionRow]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _by_training: dict[str, list[IScoutCompletion]] = field(
+    _by_training: dict[str, list[IScoutCompletionRow]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _indexed_as: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
 
-    def completions_where(self, user_id: str | None, training_id: str | None) -> list[IScoutCompletion]:
+    def completions_where(self, user_id: str | None, training_id: str | None) -> list[IScoutCompletionRow]:
         """The completions of that user and that training (None: any), in the list's order.
         Read-only: the answer may be the index's own list."""
         self._index()
@@ -356,7 +359,7 @@ class IScoutState:
 @dataclass
 class World:
     anchor: datetime
-    people: list[Person]
+    people: list[SeededPerson]
     damstra: DamstraState
     learninglogin: LearningLoginState
     training_records: TrainingRecordsState
@@ -399,7 +402,7 @@ def _make_people(world: World, rng: random.Random, count: int) -> None:
     for i in range(count):
         first = FIRST_NAMES[i % len(FIRST_NAMES)]
         last = LAST_NAMES[(i * 7 + i // len(FIRST_NAMES)) % len(LAST_NAMES)]
-        person = Person(
+        person = SeededPerson(
             index=i,
             first_name=first,
             last_name=last,
@@ -432,7 +435,7 @@ def _make_damstra(world: World, rng: random.Random) -> None:
             roles.append(ROLE_INSTRUCTOR)
         if person.index == 0:
             roles = [ROLE_ADMIN, ROLE_SUPERVISOR]
-        state.users[person.damstra_user_id] = DamstraUser(
+        state.users[person.damstra_user_id] = DamstraUserRow(
             id=person.damstra_user_id,
             user_name=person.username,
             first_name=person.first_name,
@@ -454,7 +457,7 @@ def _make_damstra(world: World, rng: random.Random) -> None:
     for g in range(group_count):
         gid = 200 + g
         parent = 200 if g > 0 and g % 3 == 0 else None
-        state.groups[gid] = DamstraGroup(
+        state.groups[gid] = DamstraGroupRow(
             id=gid,
             name=f"{['Site', 'Depot', 'Office', 'Crew'][g % 4]} {g + 1}",
             description=f"Training group {g + 1}",
@@ -484,7 +487,7 @@ def _make_damstra(world: World, rng: random.Random) -> None:
         lesson_id = 1000 + n
         version = 1 + n % 4
         created = now - timedelta(days=rng.randint(300, 1800))
-        state.lessons[lesson_id] = DamstraLesson(
+        state.lessons[lesson_id] = DamstraLessonRow(
             lesson_id=lesson_id,
             lesson_version_id=lesson_id * 10 + version,
             name=f"{LESSON_TOPICS[n % len(LESSON_TOPICS)]}{'' if n < len(LESSON_TOPICS) else f' {n // len(LESSON_TOPICS) + 1}'}",
@@ -527,7 +530,7 @@ def _make_damstra(world: World, rng: random.Random) -> None:
                 if rng.random() < 0.5:
                     started = start + timedelta(hours=rng.randint(1, 48))
                     progress = rng.randint(1, lesson.duration_ms - 1)
-            state.schedules[schedule_id] = DamstraSchedule(
+            state.schedules[schedule_id] = DamstraScheduleRow(
                 id=schedule_id,
                 user_id=uid,
                 lesson_id=lesson.lesson_id,
@@ -552,7 +555,7 @@ def _make_damstra(world: World, rng: random.Random) -> None:
         lesson = ilt_lessons[n % len(ilt_lessons)]
         start = now + timedelta(days=rng.randint(-60, 60), hours=rng.randint(7, 15))
         status_id = 3 if n % 9 == 8 else (2 if start < now - timedelta(days=1) else 1)
-        session = DamstraILTSession(
+        session = DamstraILTSessionRow(
             id=400 + n,
             lesson_id=lesson.lesson_id,
             instructor_id=instructors[n % len(instructors)],
@@ -568,7 +571,7 @@ def _make_damstra(world: World, rng: random.Random) -> None:
         state.ilt_sessions[session.id] = session
         for uid in rng.sample(user_ids, k=min(len(user_ids), rng.randint(2, 6))):
             schedule_id += 1
-            state.schedules[schedule_id] = DamstraSchedule(
+            state.schedules[schedule_id] = DamstraScheduleRow(
                 id=schedule_id,
                 user_id=uid,
                 lesson_id=lesson.lesson_id,
@@ -585,7 +588,7 @@ def _make_damstra(world: World, rng: random.Random) -> None:
             )
             attendee_id += 1
             done = status_id == 2
-            state.attendees[attendee_id] = DamstraAttendee(
+            state.attendees[attendee_id] = DamstraAttendeeRow(
                 id=attendee_id,
                 user_id=uid,
                 session_id=session.id,
@@ -604,7 +607,9 @@ def _make_learninglogin(world: World, rng: random.Random) -> None:
     for person in world.people:
         if person.learninglogin_login_id is None:
             continue
-        login = LearningLoginLogin(person.learninglogin_login_id, f"ll.{person.username}", person.full_name)
+        login = LearningLoginLoginRow(
+            person.learninglogin_login_id, f"ll.{person.username}", person.full_name
+        )
         state.logins[login.id] = login
         for code, name in rng.sample(COURSES, k=rng.randint(2, 5)):
             session_id += 1
@@ -621,7 +626,7 @@ def _make_learninglogin(world: World, rng: random.Random) -> None:
             elif roll < 0.75:
                 status = "In Progress"
                 percent = rng.randint(5, 95)
-            state.train_sessions[session_id] = TrainSession(
+            state.train_sessions[session_id] = TrainSessionRow(
                 id=session_id,
                 login_id=login.id,
                 course_code=code,
@@ -653,7 +658,7 @@ def _make_training_records(world: World, rng: random.Random) -> None:
             if started is not None and rng.random() < 0.7:
                 completed = min(now - timedelta(minutes=5), started + timedelta(hours=rng.randint(1, 300)))
             api_id = f"rec-{record:05d}"
-            state.records[api_id] = TrainingRecord(
+            state.records[api_id] = TrainingRecordRow(
                 api_id, person.training_records_person_api_id, package_id, assigned, started, completed
             )
 
@@ -670,7 +675,7 @@ def _make_iscout(world: World, rng: random.Random) -> None:
             day = today - timedelta(days=rng.randint(1, 1500))
             expires = day + timedelta(days=rng.choice([365, 730])) if rng.random() < 0.6 else None
             state.completions.append(
-                IScoutCompletion(
+                IScoutCompletionRow(
                     user_id=person.iscout_user_id,
                     training_id=training_id,
                     created_ms=int(datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp() * 1000)

@@ -28,7 +28,7 @@ from resolvers.execution import LeanExecutionContext
 from resolvers.lesson import Lesson
 from resolvers.schema import schema
 from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
-from tests.resolvers.graph_support import gid, user_id
+from tests.ids import gid, user_id
 from tests.resolvers.test_execution import GATEWAY_QUERIES
 
 

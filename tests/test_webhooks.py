@@ -385,11 +385,11 @@ def demo_parts(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 def test_demo_shares_a_webhook_secret_between_sandbox_and_gateway(demo_parts: dict[str, Any]) -> None:
     assert cli.main(["demo", "--port", "8123"]) == 0
     settings: Settings = demo_parts["settings"]
-    extra = demo_parts["sandbox"].controls[Source.DAMSTRA].extra
-    assert extra["webhook_url"] == "http://127.0.0.1:8123/webhooks/damstra"
+    damstra = demo_parts["sandbox"].controls[Source.DAMSTRA]
+    assert damstra.webhook_url == "http://127.0.0.1:8123/webhooks/damstra"
     assert settings.webhook_secret is not None
-    assert extra["webhook_secret"] == settings.webhook_secret.get_secret_value()
-    assert len(extra["webhook_secret"]) >= 24
+    assert damstra.webhook_secret == settings.webhook_secret.get_secret_value()
+    assert len(damstra.webhook_secret) >= 24
 
 
 def test_demo_turns_graphiql_and_introspection_on(

@@ -40,7 +40,6 @@ class Services:
     directory: IdentityDirectory
     events: EventBus = field(default_factory=InProcessEventBus)
     idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore(86_400.0))
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -87,10 +87,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     sandbox = _build_sandbox(args)
     address = f"http://{args.host}:{args.sandbox_port}"
     identity = sandbox.write_identity_file(Path(args.identity_file))
-    if args.webhook_url:
-        sandbox.controls[Source.DAMSTRA].extra["webhook_url"] = args.webhook_url
-    if args.webhook_secret:
-        sandbox.controls[Source.DAMSTRA].extra["webhook_secret"] = args.webhook_secret
+    damstra = sandbox.controls[Source.DAMSTRA]
+    damstra.webhook_url = args.webhook_url or None
+    damstra.webhook_secret = args.webhook_secret or None
     configure_logging(args.log_level, [*CREDENTIALS.values(), args.webhook_secret or ""])
     print(f"Sandbox upstreams on {address} ({args.people} people). Point a gateway at them with:")
     env = {**sandbox.gateway_env(address, identity.resolve()), **sandbox.issuer.gateway_env(address)}
@@ -141,9 +140,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     webhook_secret = secrets.token_urlsafe(24)
     env["LEARNGRAPH_WEBHOOK_SECRET"] = webhook_secret
     settings = load_settings(env)
-    sandbox.controls[Source.DAMSTRA].extra.update(
-        webhook_url=f"{gateway_address}/webhooks/damstra", webhook_secret=webhook_secret
-    )
+    damstra = sandbox.controls[Source.DAMSTRA]
+    damstra.webhook_url = f"{gateway_address}/webhooks/damstra"
+    damstra.webhook_secret = webhook_secret
     configure_logging(args.log_level, settings.secrets())
     tokens = sandbox.issuer.demo_tokens(sandbox_address, sandbox.world)
     # GraphiQL sends the admin's token with every request, so the page works as it opens.

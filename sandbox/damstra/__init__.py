@@ -4,7 +4,7 @@
 
 Routes are relative to the API's base URL (`https://app.velpic.com/api/v2` in production). Every
 request carries the key in the `AccessKey` header. Lists page with `startIndex`/`maxResults`; writes
-change the world and, when `controls.extra["webhook_url"]` is set, post the documented webhook events.
+change the world and, when `controls.webhook_url` is set, post the documented webhook events.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.controls import ControlsMiddleware, SandboxControls
 from sandbox.damstra import groups, ilt, lessons, schedules, users
-from sandbox.damstra.common import ApiError, Context, error_body, json_response
+from sandbox.damstra.common import ApiError, DamstraApi, error_body, json_response
 from sandbox.damstra.webhooks import Webhooks
 from sandbox.world import World
 
@@ -76,14 +76,14 @@ def fault_body(status: int) -> tuple[bytes, str]:
 
 
 def create_app(world: World, controls: SandboxControls) -> ASGIApp:
-    ctx = Context(world, controls, Webhooks(controls))
+    api = DamstraApi(world, controls, Webhooks(controls))
     app = Starlette(
         routes=[
-            *users.routes(ctx),
-            *groups.routes(ctx),
-            *lessons.routes(ctx),
-            *schedules.routes(ctx),
-            *ilt.routes(ctx),
+            *users.routes(api),
+            *groups.routes(api),
+            *lessons.routes(api),
+            *schedules.routes(api),
+            *ilt.routes(api),
         ],
         middleware=[Middleware(AccessKeyMiddleware, controls=controls)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},

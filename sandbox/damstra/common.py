@@ -20,12 +20,12 @@ from sandbox.controls import SandboxControls
 from sandbox.damstra.webhooks import Webhooks
 from sandbox.world import (
     ROLE_ADMIN,
-    DamstraGroup,
-    DamstraILTSession,
-    DamstraLesson,
-    DamstraSchedule,
+    DamstraGroupRow,
+    DamstraILTSessionRow,
+    DamstraLessonRow,
+    DamstraScheduleRow,
     DamstraState,
-    DamstraUser,
+    DamstraUserRow,
     World,
 )
 
@@ -38,8 +38,9 @@ OPEN_STATUSES = frozenset({"scheduled", "due", "overdue"})
 
 
 @dataclass
-class Context:
-    """The world a handler changes, the controls it honours, and the sandbox's clock."""
+class DamstraApi:
+    """What the DAMSTRA handlers (`async def handler(api, request)`) answer from, as IScoutApi and the
+    other vendors' apps do: the world they change, the controls they honour, the sandbox's clock."""
 
     world: World
     controls: SandboxControls
@@ -52,8 +53,8 @@ class Context:
 
     def now(self) -> datetime:
         # The world is seeded around its anchor, so "now" runs from there (a test may pin it).
-        pinned = self.controls.extra.get("now")
-        if isinstance(pinned, datetime):
+        pinned = self.controls.pinned_now
+        if pinned is not None:
             return pinned
         return self.world.anchor + timedelta(seconds=time.monotonic() - self.started)
 
@@ -63,13 +64,13 @@ class Context:
         admins = [u.id for u in self.state.users.values() if ROLE_ADMIN in u.roles]
         return min(admins) if admins else None
 
-    def user(self, user_id: int) -> DamstraUser:
+    def user(self, user_id: int) -> DamstraUserRow:
         found = self.state.users.get(user_id)
         if found is None:
             raise not_found("User", user_id)
         return found
 
-    def group(self, group_id: int) -> DamstraGroup:
+    def group(self, group_id: int) -> DamstraGroupRow:
         found = self.state.groups.get(group_id)
         if found is None or not found.active:
             raise ApiError(
@@ -83,19 +84,19 @@ class Context:
             )
         return found
 
-    def lesson(self, lesson_id: int) -> DamstraLesson:
+    def lesson(self, lesson_id: int) -> DamstraLessonRow:
         found = self.state.lessons.get(lesson_id)
         if found is None:
             raise not_found("Lesson", lesson_id)
         return found
 
-    def schedule(self, schedule_id: int) -> DamstraSchedule:
+    def schedule(self, schedule_id: int) -> DamstraScheduleRow:
         found = self.state.schedules.get(schedule_id)
         if found is None:
             raise ApiError(404, {"internalCode": 840, "error": "Lesson Schedule does not exist"})
         return found
 
-    def session(self, session_id: int) -> DamstraILTSession:
+    def session(self, session_id: int) -> DamstraILTSessionRow:
         found = self.state.ilt_sessions.get(session_id)
         if found is None:
             raise not_found("ILT Session", session_id)
@@ -146,11 +147,11 @@ def empty_response() -> Response:
     return Response(b"", status_code=200, media_type="application/json")
 
 
-Handler = Callable[[Context, Request], Awaitable[Response]]
+Handler = Callable[[DamstraApi, Request], Awaitable[Response]]
 
 
-def route(path: str, handler: Handler, ctx: Context, methods: Sequence[str] = ("GET",)) -> Route:
-    return Route(path, functools.partial(handler, ctx), methods=list(methods))
+def route(path: str, handler: Handler, api: DamstraApi, methods: Sequence[str] = ("GET",)) -> Route:
+    return Route(path, functools.partial(handler, api), methods=list(methods))
 
 
 # -- parameters ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sandbox.damstra import webhooks
 from sandbox.damstra.common import (
     OPEN_STATUSES,
     ApiError,
-    Context,
+    DamstraApi,
     bad_request,
     body_object,
     empty_response,
@@ -38,7 +38,7 @@ from sandbox.damstra.shapes import (
     ilt_session_json,
     ilt_state,
 )
-from sandbox.world import DamstraAttendee, DamstraILTSession, DamstraSchedule
+from sandbox.world import DamstraAttendeeRow, DamstraILTSessionRow, DamstraScheduleRow
 
 ACTIVE, COMPLETED, CANCELLED = 1, 2, 3
 DEFAULT_PLACES = 20
@@ -46,8 +46,8 @@ DEFAULT_PLACES = 20
 CANCELLATION_REASON = "SCHEDULE_CANCELLED_MANUALLY"
 
 
-def _attendees(ctx: Context, session_id: int) -> list[DamstraAttendee]:
-    return ctx.state.attendees_of(session_id)
+def _attendees(api: DamstraApi, session_id: int) -> list[DamstraAttendeeRow]:
+    return api.state.attendees_of(session_id)
 
 
 def _choice(request: Request, name: str, allowed: range | dict[int, str]) -> int | None:
@@ -57,31 +57,31 @@ def _choice(request: Request, name: str, allowed: range | dict[int, str]) -> int
     return value
 
 
-async def list_sessions(ctx: Context, request: Request) -> Response:
+async def list_sessions(api: DamstraApi, request: Request) -> Response:
     state = _choice(request, "state", ILT_STATES)
     status = _choice(request, "status", range(1, 4))
     instructor = query_int(request, "instructorId")
     schedule_id = query_int(request, "lessonScheduleId")
     # A schedule's sessions are the ones it is registered in (attendees link the two).
-    registered = ctx.state.sessions_registering(schedule_id) if schedule_id is not None else None
-    now = ctx.now()
+    registered = api.state.sessions_registering(schedule_id) if schedule_id is not None else None
+    now = api.now()
     found = [
         s
-        for _, s in sorted(ctx.state.ilt_sessions.items())
+        for _, s in sorted(api.state.ilt_sessions.items())
         if (state is None or ilt_state(s, now) == state)
         and (status is None or s.status_id == status)
         and (instructor is None or s.instructor_id == instructor)
         and (registered is None or s.id in registered)
     ]
-    return json_response(paged(found, request, lambda s: ilt_session_json(ctx.state, s)))
+    return json_response(paged(found, request, lambda s: ilt_session_json(api.state, s)))
 
 
-def _detail(ctx: Context, session: DamstraILTSession) -> Response:
-    return json_response(ilt_session_detail_json(ctx.state, session, _attendees(ctx, session.id), ctx.now()))
+def _detail(api: DamstraApi, session: DamstraILTSessionRow) -> Response:
+    return json_response(ilt_session_detail_json(api.state, session, _attendees(api, session.id), api.now()))
 
 
-async def get_session(ctx: Context, request: Request) -> Response:
-    return _detail(ctx, ctx.session(path_id(request, "iltSessionId")))
+async def get_session(api: DamstraApi, request: Request) -> Response:
+    return _detail(api, api.session(path_id(request, "iltSessionId")))
 
 
 def _places(body: dict[str, Any]) -> int | None:
@@ -91,18 +91,18 @@ def _places(body: dict[str, Any]) -> int | None:
     return places
 
 
-async def create_session(ctx: Context, request: Request) -> Response:
+async def create_session(api: DamstraApi, request: Request) -> Response:
     body = await body_object(request)
-    lesson = ctx.lesson(field_int(body, "lessonId", required=True) or 0)
-    instructor = ctx.user(field_int(body, "instructorId", required=True) or 0)
+    lesson = api.lesson(field_int(body, "lessonId", required=True) or 0)
+    instructor = api.user(field_int(body, "instructorId", required=True) or 0)
     start = field_datetime(body, "startDatetime", required=True)
     end = field_datetime(body, "endDatetime", required=True)
     assert start is not None and end is not None
     if end < start:
         raise bad_request("endDatetime must not be before startDatetime")
-    now = ctx.now()
-    session = DamstraILTSession(
-        id=ctx.state.new_id(),
+    now = api.now()
+    session = DamstraILTSessionRow(
+        id=api.state.new_id(),
         lesson_id=lesson.lesson_id,
         instructor_id=instructor.id,
         status_id=ACTIVE,
@@ -114,12 +114,12 @@ async def create_session(ctx: Context, request: Request) -> Response:
         created=now,
         modified=now,
     )
-    ctx.state.ilt_sessions[session.id] = session
-    return json_response(ilt_session_json(ctx.state, session))
+    api.state.ilt_sessions[session.id] = session
+    return json_response(ilt_session_json(api.state, session))
 
 
-async def update_session(ctx: Context, request: Request) -> Response:
-    session = ctx.session(path_id(request, "iltSessionId"))
+async def update_session(api: DamstraApi, request: Request) -> Response:
+    session = api.session(path_id(request, "iltSessionId"))
     body = await body_object(request)
     instructor = field_int(body, "instructorId")
     status = field_int(body, "statusId")
@@ -131,7 +131,7 @@ async def update_session(ctx: Context, request: Request) -> Response:
         raise bad_request("endDatetime must not be before startDatetime")
     places = _places(body)
     if instructor is not None:
-        session.instructor_id = ctx.user(instructor).id
+        session.instructor_id = api.user(instructor).id
     if status is not None:
         session.status_id = status
     for key, attr in (("notes", "notes"), ("location", "location")):
@@ -139,25 +139,25 @@ async def update_session(ctx: Context, request: Request) -> Response:
             setattr(session, attr, text)
     if places is not None:
         session.number_of_places = places
-    now = ctx.now()
+    now = api.now()
     moved = start != session.start
     session.start, session.end, session.modified = start, end, now
     if moved:
         # The attendees' schedules start with the session, so moving it changes them.
         changed = []
-        for schedule in _open_schedules(ctx, session):
+        for schedule in _open_schedules(api, session):
             schedule.start_date, schedule.modified = start, now
             changed.append(webhooks.schedule_changed(schedule, now))
-        ctx.webhooks.fire(*changed)
-    return _detail(ctx, session)
+        api.webhooks.fire(*changed)
+    return _detail(api, session)
 
 
-def _open_schedules(ctx: Context, session: DamstraILTSession) -> list[DamstraSchedule]:
-    schedules = (ctx.state.schedules.get(a.lesson_schedule_id) for a in _attendees(ctx, session.id))
+def _open_schedules(api: DamstraApi, session: DamstraILTSessionRow) -> list[DamstraScheduleRow]:
+    schedules = (api.state.schedules.get(a.lesson_schedule_id) for a in _attendees(api, session.id))
     return [s for s in schedules if s is not None and s.status in OPEN_STATUSES]
 
 
-def _refuse_if(session: DamstraILTSession, status: int, doing: str) -> None:
+def _refuse_if(session: DamstraILTSessionRow, status: int, doing: str) -> None:
     if session.status_id == status:
         word = "cancelled" if status == CANCELLED else "completed"
         raise ApiError(
@@ -165,56 +165,56 @@ def _refuse_if(session: DamstraILTSession, status: int, doing: str) -> None:
         )
 
 
-async def complete_session(ctx: Context, request: Request) -> Response:
+async def complete_session(api: DamstraApi, request: Request) -> Response:
     """Completes the session and every open lesson schedule registered in it."""
-    session = ctx.session(path_id(request, "iltSessionId"))
+    session = api.session(path_id(request, "iltSessionId"))
     _refuse_if(session, CANCELLED, "completed")
-    now = ctx.now()
-    lesson = ctx.state.lessons.get(session.lesson_id)
-    passed = {a.lesson_schedule_id: a.passed for a in _attendees(ctx, session.id)}
+    now = api.now()
+    lesson = api.state.lessons.get(session.lesson_id)
+    passed = {a.lesson_schedule_id: a.passed for a in _attendees(api, session.id)}
     events = []
-    for schedule in _open_schedules(ctx, session):
+    for schedule in _open_schedules(api, session):
         schedule.status, schedule.passed = "completed", passed.get(schedule.id, False)
         schedule.completed, schedule.completed_by, schedule.modified = now, session.instructor_id, now
         schedule.progress = lesson.duration_ms if lesson else schedule.progress
         events.append(webhooks.schedule_completed(schedule, now))
     session.status_id, session.modified = COMPLETED, now
-    ctx.webhooks.fire(*events)
+    api.webhooks.fire(*events)
     return empty_response()
 
 
-async def cancel_session(ctx: Context, request: Request) -> Response:
+async def cancel_session(api: DamstraApi, request: Request) -> Response:
     """Cancels the session and the open lesson schedules registered in it (as the seeded world has them)."""
-    session = ctx.session(path_id(request, "iltSessionId"))
+    session = api.session(path_id(request, "iltSessionId"))
     body = await body_object(request)
     _refuse_if(session, COMPLETED, "cancelled")
     trainees = field_bool(body, "iltSessionCancellationTraineeNotificationEnabled")
     instructors = field_bool(body, "iltSessionCancellationInstructorNotificationEnabled")
-    now = ctx.now()
+    now = api.now()
     if trainees is not None:
         session.trainee_notification = trainees
     if instructors is not None:
         session.instructor_notification = instructors
     events = []
-    for schedule in _open_schedules(ctx, session):
+    for schedule in _open_schedules(api, session):
         schedule.status, schedule.modified = "cancelled", now
         events.append(webhooks.schedule_cancelled(schedule, now, CANCELLATION_REASON))
     session.status_id, session.modified = CANCELLED, now
-    ctx.webhooks.fire(*events)
+    api.webhooks.fire(*events)
     return empty_response()
 
 
-async def bulk_register(ctx: Context, request: Request) -> Response:
+async def bulk_register(api: DamstraApi, request: Request) -> Response:
     """ "The users will need to be scheduled to the lesson before registering": an open schedule each."""
-    session = ctx.session(path_id(request, "iltSessionId"))
+    session = api.session(path_id(request, "iltSessionId"))
     user_ids = list(dict.fromkeys(field_ints(await body_object(request), "userIds")))
     _refuse_if(session, CANCELLED, "registered for")
     _refuse_if(session, COMPLETED, "registered for")
     for uid in user_ids:
-        ctx.user(uid)
-    open_schedules: dict[int, DamstraSchedule] = {}  # each user's oldest open schedule for the lesson
+        api.user(uid)
+    open_schedules: dict[int, DamstraScheduleRow] = {}  # each user's oldest open schedule for the lesson
     for uid in user_ids:
-        for schedule in ctx.state.schedules_of(uid):
+        for schedule in api.state.schedules_of(uid):
             if schedule.lesson_id == session.lesson_id and schedule.status in OPEN_STATUSES:
                 open_schedules[uid] = schedule
                 break
@@ -226,39 +226,39 @@ async def bulk_register(ctx: Context, request: Request) -> Response:
             "Users not scheduled",
         )
         raise ApiError(400, {**body, "userIds": missing})
-    registered = {a.user_id for a in _attendees(ctx, session.id)}
-    now = ctx.now()
+    registered = {a.user_id for a in _attendees(api, session.id)}
+    now = api.now()
     for uid in user_ids:
         if uid in registered:
             continue
-        attendee = DamstraAttendee(
-            id=ctx.state.new_id(),
+        attendee = DamstraAttendeeRow(
+            id=api.state.new_id(),
             user_id=uid,
             session_id=session.id,
             lesson_schedule_id=open_schedules[uid].id,
-            registering_user_id=ctx.api_user_id or session.instructor_id,
+            registering_user_id=api.api_user_id or session.instructor_id,
             passed=False,
             attended=False,
             created=now,
             modified=now,
         )
-        ctx.state.attendees[attendee.id] = attendee
+        api.state.attendees[attendee.id] = attendee
     return empty_response()
 
 
-async def bulk_deregister(ctx: Context, request: Request) -> Response:
-    session = ctx.session(path_id(request, "iltSessionId"))
+async def bulk_deregister(api: DamstraApi, request: Request) -> Response:
+    session = api.session(path_id(request, "iltSessionId"))
     user_ids = set(field_ints(await body_object(request), "userIds"))
-    for attendee in _attendees(ctx, session.id):
+    for attendee in _attendees(api, session.id):
         if attendee.user_id in user_ids:
-            del ctx.state.attendees[attendee.id]
+            del api.state.attendees[attendee.id]
     return empty_response()
 
 
-async def list_attendees(ctx: Context, request: Request) -> Response:
-    session = ctx.session(path_id(request, "iltSessionId"))
-    attendees = _attendees(ctx, session.id)
-    render = functools.partial(attendee_json, ctx.state)
+async def list_attendees(api: DamstraApi, request: Request) -> Response:
+    session = api.session(path_id(request, "iltSessionId"))
+    attendees = _attendees(api, session.id)
+    render = functools.partial(attendee_json, api.state)
     if "startIndex" in request.query_params or "maxResults" in request.query_params:
         return json_response(paged(attendees, request, render))
     # The API document gives no paging parameters here: without them, every attendee comes back.
@@ -266,19 +266,19 @@ async def list_attendees(ctx: Context, request: Request) -> Response:
     return json_response({"results": [render(a) for a in attendees], "meta": meta})
 
 
-async def save_progress(ctx: Context, request: Request) -> Response:
-    session = ctx.session(path_id(request, "iltSessionId"))
+async def save_progress(api: DamstraApi, request: Request) -> Response:
+    session = api.session(path_id(request, "iltSessionId"))
     entries = (await body_object(request)).get("attendees")
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise bad_request("attendees must be a list of {id, passed, attended}", "Missing field")
-    mine = {a.id: a for a in _attendees(ctx, session.id)}
+    mine = {a.id: a for a in _attendees(api, session.id)}
     updates = []
     for entry in entries:
         attendee_id = to_int(entry.get("id"), "attendees.id")
         if attendee_id not in mine:
             raise not_found("Attendee", attendee_id)
         updates.append((mine[attendee_id], field_bool(entry, "passed"), field_bool(entry, "attended")))
-    now = ctx.now()
+    now = api.now()
     for attendee, passed, attended in updates:
         if passed is not None:
             attendee.passed = passed
@@ -288,16 +288,16 @@ async def save_progress(ctx: Context, request: Request) -> Response:
     return empty_response()
 
 
-def routes(ctx: Context) -> list[Route]:
+def routes(api: DamstraApi) -> list[Route]:
     return [
-        route("/ilt_session", list_sessions, ctx),
-        route("/ilt_session", create_session, ctx, ["POST"]),
-        route("/ilt_session/{iltSessionId}", get_session, ctx),
-        route("/ilt_session/{iltSessionId}", update_session, ctx, ["PATCH"]),
-        route("/ilt_session/{iltSessionId}/complete", complete_session, ctx, ["POST"]),
-        route("/ilt_session/{iltSessionId}/cancel_session", cancel_session, ctx, ["POST"]),
-        route("/ilt_session/{iltSessionId}/bulk_register", bulk_register, ctx, ["POST"]),
-        route("/ilt_session/{iltSessionId}/bulk_deregister", bulk_deregister, ctx, ["POST"]),
-        route("/ilt_session/{iltSessionId}/attendees", list_attendees, ctx),
-        route("/ilt_session/{iltSessionId}/save_progress", save_progress, ctx, ["POST"]),
+        route("/ilt_session", list_sessions, api),
+        route("/ilt_session", create_session, api, ["POST"]),
+        route("/ilt_session/{iltSessionId}", get_session, api),
+        route("/ilt_session/{iltSessionId}", update_session, api, ["PATCH"]),
+        route("/ilt_session/{iltSessionId}/complete", complete_session, api, ["POST"]),
+        route("/ilt_session/{iltSessionId}/cancel_session", cancel_session, api, ["POST"]),
+        route("/ilt_session/{iltSessionId}/bulk_register", bulk_register, api, ["POST"]),
+        route("/ilt_session/{iltSessionId}/bulk_deregister", bulk_deregister, api, ["POST"]),
+        route("/ilt_session/{iltSessionId}/attendees", list_attendees, api),
+        route("/ilt_session/{iltSessionId}/save_progress", save_progress, api, ["POST"]),
     ]

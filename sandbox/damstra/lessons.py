@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.damstra.common import (
-    Context,
+    DamstraApi,
     bad_request,
     json_response,
     paged,
@@ -20,10 +20,10 @@ from sandbox.damstra.common import (
 )
 from sandbox.damstra.formats import date_offset
 from sandbox.damstra.shapes import PUBLISHED, lesson_details_json, lesson_json
-from sandbox.world import DamstraLesson
+from sandbox.world import DamstraLessonRow
 
 
-def _matching(ctx: Context, request: Request) -> list[DamstraLesson]:
+def _matching(api: DamstraApi, request: Request) -> list[DamstraLessonRow]:
     # The document copies the group search's words ("will match to group name"): q matches the lesson name.
     q = (request.query_params.get("q") or "").strip().casefold()
     ids = {to_int(raw, "lessonIds") for raw in query_list(request, "lessonIds")}
@@ -32,7 +32,7 @@ def _matching(ctx: Context, request: Request) -> list[DamstraLesson]:
         raise bad_request(f"Unknown publishedStates: {', '.join(sorted(unknown))}")
     return [
         lesson
-        for lesson in ctx.state.lessons.sorted_values()
+        for lesson in api.state.lessons.sorted_values()
         if (not q or q in lesson.name.casefold())
         and (not ids or lesson.lesson_id in ids)
         and (not states or lesson.status in states)
@@ -40,26 +40,26 @@ def _matching(ctx: Context, request: Request) -> list[DamstraLesson]:
 
 
 def _listing(
-    ctx: Context, request: Request, render: Callable[[DamstraLesson], dict[str, Any]]
+    api: DamstraApi, request: Request, render: Callable[[DamstraLessonRow], dict[str, Any]]
 ) -> dict[str, Any]:
-    return paged(_matching(ctx, request), request, render)
+    return paged(_matching(api, request), request, render)
 
 
-async def list_lessons(ctx: Context, request: Request) -> Response:
-    return json_response(_listing(ctx, request, lesson_json))
+async def list_lessons(api: DamstraApi, request: Request) -> Response:
+    return json_response(_listing(api, request, lesson_json))
 
 
-async def list_lesson_details(ctx: Context, request: Request) -> Response:
-    body = _listing(ctx, request, lesson_details_json)
+async def list_lesson_details(api: DamstraApi, request: Request) -> Response:
+    body = _listing(api, request, lesson_details_json)
     # The documented details listing wraps itself in stray `id: "null"` and date keys, in meta and at the top.
-    stamp = date_offset(ctx.now())
+    stamp = date_offset(api.now())
     body["meta"].update({"id": "null", "createdDate": stamp, "modifiedDate": stamp})
     body.update({"createdDate": stamp, "modifiedDate": stamp, "id": "null"})
     return json_response(body)
 
 
-def routes(ctx: Context) -> list[Route]:
+def routes(api: DamstraApi) -> list[Route]:
     return [
-        route("/lesson", list_lessons, ctx),
-        route("/lessondetails", list_lesson_details, ctx),
+        route("/lesson", list_lessons, api),
+        route("/lessondetails", list_lesson_details, api),
     ]

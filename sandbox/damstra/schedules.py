@@ -17,7 +17,7 @@ from sandbox.damstra.certificate import certificate_pdf
 from sandbox.damstra.common import (
     OPEN_STATUSES,
     ApiError,
-    Context,
+    DamstraApi,
     bad_request,
     body_object,
     error_body,
@@ -32,31 +32,31 @@ from sandbox.damstra.common import (
     route,
 )
 from sandbox.damstra.shapes import SCHEDULE_STATUS_IDS, schedule_detail_json, schedule_json
-from sandbox.world import DamstraLesson, DamstraSchedule
+from sandbox.world import DamstraLessonRow, DamstraScheduleRow
 
 DEFAULT_GRACE_DAYS = 14  # "the default grace period for the account": the sandbox account's is two weeks
 
 
-async def get_schedule(ctx: Context, request: Request) -> Response:
-    schedule = ctx.schedule(path_id(request, "lessonScheduleId"))
-    return json_response(schedule_detail_json(ctx.state, schedule))
+async def get_schedule(api: DamstraApi, request: Request) -> Response:
+    schedule = api.schedule(path_id(request, "lessonScheduleId"))
+    return json_response(schedule_detail_json(api.state, schedule))
 
 
-async def list_user_schedules(ctx: Context, request: Request) -> Response:
-    user = ctx.user(path_id(request, "userId"))
+async def list_user_schedules(api: DamstraApi, request: Request) -> Response:
+    user = api.user(path_id(request, "userId"))
     status = request.query_params.get("status") or "all"
     if status != "all" and status not in SCHEDULE_STATUS_IDS:
         raise bad_request("status must be one of all, scheduled, due, overdue, completed, cancelled")
-    found = [s for s in ctx.state.schedules_of(user.id) if status == "all" or s.status == status]
+    found = [s for s in api.state.schedules_of(user.id) if status == "all" or s.status == status]
     # The API document's answer has no `meta` here: a page shorter than asked is the last one.
-    return json_response({"results": [schedule_json(ctx.state, s) for s in page_of(found, request)]})
+    return json_response({"results": [schedule_json(api.state, s) for s in page_of(found, request)]})
 
 
-def _open_schedule(ctx: Context, user_id: int, lesson_id: int) -> DamstraSchedule | None:
+def _open_schedule(api: DamstraApi, user_id: int, lesson_id: int) -> DamstraScheduleRow | None:
     return next(
         (
             s
-            for s in ctx.state.schedules_of(user_id)
+            for s in api.state.schedules_of(user_id)
             if s.lesson_id == lesson_id and s.status in OPEN_STATUSES
         ),
         None,
@@ -83,8 +83,8 @@ def _due(body: dict[str, Any], start: datetime) -> datetime:
     return start + timedelta(days=amount) if unit == "days" else _add_months(start, amount)
 
 
-def _schedulable(ctx: Context, user_id: int, version_id: int) -> DamstraLesson:
-    lesson = ctx.state.lesson_by_version(version_id)
+def _schedulable(api: DamstraApi, user_id: int, version_id: int) -> DamstraLessonRow:
+    lesson = api.state.lesson_by_version(version_id)
     if lesson is None:
         raise ApiError(
             404, error_body(404, f"Lesson version with id {version_id} not found", "Lesson not found")
@@ -93,22 +93,22 @@ def _schedulable(ctx: Context, user_id: int, version_id: int) -> DamstraLesson:
         raise bad_request(
             f"Lesson {lesson.lesson_id} is {lesson.status} and cannot be scheduled", "Lesson not active"
         )
-    if _open_schedule(ctx, user_id, lesson.lesson_id) is not None:
+    if _open_schedule(api, user_id, lesson.lesson_id) is not None:
         raise ApiError(409, {"error": "Lesson Schedule already exists"})
     return lesson
 
 
 def _new_schedule(
-    ctx: Context,
+    api: DamstraApi,
     user_id: int,
-    lesson: DamstraLesson,
+    lesson: DamstraLessonRow,
     span: tuple[datetime, datetime],
     status: str,
     now: datetime,
-) -> DamstraSchedule:
+) -> DamstraScheduleRow:
     start, end = span
-    schedule = DamstraSchedule(
-        id=ctx.state.new_id(),
+    schedule = DamstraScheduleRow(
+        id=api.state.new_id(),
         user_id=user_id,
         lesson_id=lesson.lesson_id,
         lesson_version_id=lesson.lesson_version_id,
@@ -119,36 +119,36 @@ def _new_schedule(
         created=now,
         modified=now,
     )
-    ctx.state.schedules[schedule.id] = schedule
+    api.state.schedules[schedule.id] = schedule
     return schedule
 
 
-async def schedule_user(ctx: Context, request: Request) -> Response:
-    user = ctx.user(path_id(request, "userId"))
+async def schedule_user(api: DamstraApi, request: Request) -> Response:
+    user = api.user(path_id(request, "userId"))
     body = await body_object(request)
     version_ids = list(dict.fromkeys(field_ints(body, "lessonVersionIds")))
     if not version_ids:
         raise bad_request("lessonVersionIds must name at least one lesson version", "Missing field")
-    now = ctx.now()
+    now = api.now()
     start = field_datetime(body, "scheduleDate") or now
     end = _due(body, start)
-    lessons = [_schedulable(ctx, user.id, vid) for vid in version_ids]  # all checked before any is made
+    lessons = [_schedulable(api, user.id, vid) for vid in version_ids]  # all checked before any is made
     status = "scheduled" if start > now else "due"
-    made = [_new_schedule(ctx, user.id, lesson, (start, end), status, now) for lesson in lessons]
-    ctx.webhooks.fire(*(webhooks.schedule_created(s, now) for s in made))
+    made = [_new_schedule(api, user.id, lesson, (start, end), status, now) for lesson in lessons]
+    api.webhooks.fire(*(webhooks.schedule_created(s, now) for s in made))
     return json_response({"ids": [s.id for s in made]})
 
 
-def _lesson_named(ctx: Context, body: dict[str, Any]) -> DamstraLesson:
+def _lesson_named(api: DamstraApi, body: dict[str, Any]) -> DamstraLessonRow:
     lesson_id, version_id = field_int(body, "lessonId"), field_int(body, "lessonVersionId")
     if lesson_id is None and version_id is None:
         raise bad_request("lessonId or lessonVersionId is required", "Missing field")
     if lesson_id is not None:
-        lesson = ctx.lesson(lesson_id)
+        lesson = api.lesson(lesson_id)
         if version_id is not None and version_id != lesson.lesson_version_id:
             raise bad_request(f"Lesson version {version_id} is not a version of lesson {lesson_id}")
         return lesson
-    found = ctx.state.lesson_by_version(version_id)
+    found = api.state.lesson_by_version(version_id)
     if found is None:
         raise ApiError(
             404, error_body(404, f"Lesson version with id {version_id} not found", "Lesson not found")
@@ -156,32 +156,32 @@ def _lesson_named(ctx: Context, body: dict[str, Any]) -> DamstraLesson:
     return found
 
 
-async def complete_lesson(ctx: Context, request: Request) -> Response:
+async def complete_lesson(api: DamstraApi, request: Request) -> Response:
     """Completes the user's open schedule for the lesson, or records a new, completed one."""
-    user = ctx.user(path_id(request, "userId"))
+    user = api.user(path_id(request, "userId"))
     body = await body_object(request)
-    lesson = _lesson_named(ctx, body)
-    now = ctx.now()
+    lesson = _lesson_named(api, body)
+    now = api.now()
     completed = field_datetime(body, "completedDate") or now
     by = field_int(body, "manuallyCompletedByUserId")
     if by is not None:
-        ctx.user(by)
-    schedule = _open_schedule(ctx, user.id, lesson.lesson_id)
+        api.user(by)
+    schedule = _open_schedule(api, user.id, lesson.lesson_id)
     events = []
     if schedule is None:
-        schedule = _new_schedule(ctx, user.id, lesson, (completed, completed), "completed", now)
+        schedule = _new_schedule(api, user.id, lesson, (completed, completed), "completed", now)
         events.append(webhooks.schedule_created(schedule, now))
     schedule.status, schedule.passed, schedule.progress = "completed", True, lesson.duration_ms
     schedule.started = schedule.started or completed
-    schedule.completed, schedule.completed_by = completed, by if by is not None else ctx.api_user_id
+    schedule.completed, schedule.completed_by = completed, by if by is not None else api.api_user_id
     schedule.modified = now
     events.append(webhooks.schedule_completed(schedule, now))
-    ctx.webhooks.fire(*events)
+    api.webhooks.fire(*events)
     return json_response({"ids": [schedule.id]})
 
 
-async def certificate(ctx: Context, request: Request) -> Response:
-    schedule = ctx.schedule(path_id(request, "lessonScheduleId"))
+async def certificate(api: DamstraApi, request: Request) -> Response:
+    schedule = api.schedule(path_id(request, "lessonScheduleId"))
     if schedule.status != "completed" or not schedule.passed or schedule.completed is None:
         raise ApiError(
             404,
@@ -191,8 +191,8 @@ async def certificate(ctx: Context, request: Request) -> Response:
                 "Certificate not available",
             ),
         )
-    user = ctx.state.users.get(schedule.user_id)
-    lesson = ctx.state.lessons.get(schedule.lesson_id)
+    user = api.state.users.get(schedule.user_id)
+    lesson = api.state.lessons.get(schedule.lesson_id)
     pdf = certificate_pdf(
         "Certificate of Completion",
         [
@@ -212,8 +212,8 @@ async def certificate(ctx: Context, request: Request) -> Response:
 # -- the embedded player ----------------------------------------------------------------------------
 
 
-def _embed_url(ctx: Context, schedule_id: int) -> Response:
-    schedule = ctx.schedule(schedule_id)  # 840 when unknown
+def _embed_url(api: DamstraApi, schedule_id: int) -> Response:
+    schedule = api.schedule(schedule_id)  # 840 when unknown
     # 837 / 836 answer 409: the schedule exists but its state rules the player out.
     if schedule.status == "completed":
         raise ApiError(409, {"internalCode": 837, "error": "This lesson schedule is completed"})
@@ -226,24 +226,24 @@ def _embed_url(ctx: Context, schedule_id: int) -> Response:
     )
 
 
-async def embed_player(ctx: Context, request: Request) -> Response:
+async def embed_player(api: DamstraApi, request: Request) -> Response:
     schedule_id = query_int(request, "lessonScheduleId")
     if schedule_id is None:
         raise bad_request("lessonScheduleId is required", "Missing parameter")
-    return _embed_url(ctx, schedule_id)
+    return _embed_url(api, schedule_id)
 
 
-async def embed_player_version(ctx: Context, request: Request) -> Response:
-    return _embed_url(ctx, path_id(request, "lessonScheduleId"))
+async def embed_player_version(api: DamstraApi, request: Request) -> Response:
+    return _embed_url(api, path_id(request, "lessonScheduleId"))
 
 
-def routes(ctx: Context) -> list[Route]:
+def routes(api: DamstraApi) -> list[Route]:
     return [
-        route("/lesson_schedule/{lessonScheduleId}", get_schedule, ctx),
-        route("/lesson_schedule/{lessonScheduleId}/certificate", certificate, ctx),
-        route("/lesson_schedule/{userId}/complete_lesson", complete_lesson, ctx, ["POST"]),
-        route("/user/{userId}/lesson_schedule", list_user_schedules, ctx),
-        route("/user/{userId}/lesson_schedule", schedule_user, ctx, ["POST"]),
-        route("/embed_player", embed_player, ctx),
-        route("/embed_player/version/{lessonScheduleId}", embed_player_version, ctx),
+        route("/lesson_schedule/{lessonScheduleId}", get_schedule, api),
+        route("/lesson_schedule/{lessonScheduleId}/certificate", certificate, api),
+        route("/lesson_schedule/{userId}/complete_lesson", complete_lesson, api, ["POST"]),
+        route("/user/{userId}/lesson_schedule", list_user_schedules, api),
+        route("/user/{userId}/lesson_schedule", schedule_user, api, ["POST"]),
+        route("/embed_player", embed_player, api),
+        route("/embed_player/version/{lessonScheduleId}", embed_player_version, api),
     ]

@@ -13,13 +13,13 @@ from sandbox.damstra.common import CLIENT_ID, OPEN_STATUSES
 from sandbox.damstra.formats import date_millis_z, date_offset, date_perth, date_plain
 from sandbox.world import (
     STATUS_ACTIVE,
-    DamstraAttendee,
-    DamstraGroup,
-    DamstraILTSession,
-    DamstraLesson,
-    DamstraSchedule,
+    DamstraAttendeeRow,
+    DamstraGroupRow,
+    DamstraILTSessionRow,
+    DamstraLessonRow,
+    DamstraScheduleRow,
     DamstraState,
-    DamstraUser,
+    DamstraUserRow,
 )
 
 # Only `published: 65` (an active lesson) and `statusId: 94` (completed) appear in the API document;
@@ -40,7 +40,7 @@ class Memberships:
     supervisor_of: dict[int, list[int]]
 
     @classmethod
-    def of(cls, state: DamstraState, users: Iterable[DamstraUser]) -> Memberships:
+    def of(cls, state: DamstraState, users: Iterable[DamstraUserRow]) -> Memberships:
         # Only the users being rendered (a page): the groups' lists are the truth, read as they are now.
         wanted = {user.id for user in users}
         member_of: dict[int, list[int]] = defaultdict(list)
@@ -56,7 +56,7 @@ class Memberships:
         return cls(member_of, supervisor_of)
 
 
-def user_json(user: DamstraUser, memberships: Memberships) -> dict[str, Any]:
+def user_json(user: DamstraUserRow, memberships: Memberships) -> dict[str, Any]:
     return {
         "id": user.id,
         "userName": user.user_name,
@@ -79,7 +79,7 @@ def user_json(user: DamstraUser, memberships: Memberships) -> dict[str, Any]:
     }
 
 
-def group_json(group: DamstraGroup) -> dict[str, Any]:
+def group_json(group: DamstraGroupRow) -> dict[str, Any]:
     return {
         "id": group.id,
         "name": group.name,
@@ -94,7 +94,7 @@ def group_json(group: DamstraGroup) -> dict[str, Any]:
 # -- lessons and schedules --------------------------------------------------------------------------
 
 
-def lesson_json(lesson: DamstraLesson) -> dict[str, Any]:
+def lesson_json(lesson: DamstraLessonRow) -> dict[str, Any]:
     return {
         "lessonVersionId": lesson.lesson_version_id,
         "lessonId": lesson.lesson_id,
@@ -111,7 +111,7 @@ def lesson_json(lesson: DamstraLesson) -> dict[str, Any]:
     }
 
 
-def lesson_details_json(lesson: DamstraLesson) -> dict[str, Any]:
+def lesson_details_json(lesson: DamstraLessonRow) -> dict[str, Any]:
     return {
         "lessonVersionId": lesson.lesson_version_id,
         "lessonId": lesson.lesson_id,
@@ -130,7 +130,7 @@ def _full_name(state: DamstraState, user_id: int | None) -> str | None:
     return f"{user.first_name} {user.last_name}" if user else None
 
 
-def _lesson_extras(lesson: DamstraLesson | None, schedule: DamstraSchedule) -> dict[str, Any]:
+def _lesson_extras(lesson: DamstraLessonRow | None, schedule: DamstraScheduleRow) -> dict[str, Any]:
     version_id = schedule.lesson_version_id
     duration = lesson.duration_ms if lesson else 0
     return {
@@ -143,7 +143,7 @@ def _lesson_extras(lesson: DamstraLesson | None, schedule: DamstraSchedule) -> d
     }
 
 
-def schedule_json(state: DamstraState, schedule: DamstraSchedule) -> dict[str, Any]:
+def schedule_json(state: DamstraState, schedule: DamstraScheduleRow) -> dict[str, Any]:
     """An item of `GET /user/{userId}/lesson_schedule`."""
     lesson = state.lessons.get(schedule.lesson_id)
     user = state.users.get(schedule.user_id)
@@ -181,7 +181,7 @@ def schedule_json(state: DamstraState, schedule: DamstraSchedule) -> dict[str, A
     }
 
 
-def schedule_detail_json(state: DamstraState, schedule: DamstraSchedule) -> dict[str, Any]:
+def schedule_detail_json(state: DamstraState, schedule: DamstraScheduleRow) -> dict[str, Any]:
     """`GET /lesson_schedule/{id}`: the document's big object, plus the list item's `status`, `statusId` and
     `scheduleType` (the same entity; without them a single schedule's status could only be guessed)."""
     lesson = state.lessons.get(schedule.lesson_id)
@@ -241,14 +241,14 @@ def schedule_detail_json(state: DamstraState, schedule: DamstraSchedule) -> dict
 # -- ILT sessions ------------------------------------------------------------------------------
 
 
-def ilt_state(session: DamstraILTSession, now: datetime) -> int:
+def ilt_state(session: DamstraILTSessionRow, now: datetime) -> int:
     """1 upcoming, 2 in progress, 3 past: from the session's times, whatever its status."""
     if now < session.start:
         return 1
     return 2 if now < session.end else 3
 
 
-def ilt_session_json(state: DamstraState, session: DamstraILTSession) -> dict[str, Any]:
+def ilt_session_json(state: DamstraState, session: DamstraILTSessionRow) -> dict[str, Any]:
     """A list item (and the answer to a create)."""
     instructor = state.users.get(session.instructor_id)
     return {
@@ -273,7 +273,7 @@ def _percent(part: int, whole: int) -> int:
 
 
 def ilt_session_detail_json(
-    state: DamstraState, session: DamstraILTSession, attendees: list[DamstraAttendee], now: datetime
+    state: DamstraState, session: DamstraILTSessionRow, attendees: list[DamstraAttendeeRow], now: datetime
 ) -> dict[str, Any]:
     lesson = state.lessons.get(session.lesson_id)
     return {
@@ -299,7 +299,7 @@ def ilt_session_detail_json(
     }
 
 
-def attendee_json(state: DamstraState, attendee: DamstraAttendee) -> dict[str, Any]:
+def attendee_json(state: DamstraState, attendee: DamstraAttendeeRow) -> dict[str, Any]:
     user = state.users.get(attendee.user_id)
     registrar = state.users.get(attendee.registering_user_id)
     return {

@@ -1,4 +1,4 @@
-"""DAMSTRA's webhook posts, sent when `controls.extra["webhook_url"]` is set.
+"""DAMSTRA's webhook posts, sent when `controls.webhook_url` is set.
 
     webhooks.fire(schedule_created(schedule, now))
 
@@ -19,7 +19,7 @@ import orjson
 
 from sandbox.controls import SandboxControls
 from sandbox.damstra.formats import date_millis_z
-from sandbox.world import DamstraSchedule, DamstraUser
+from sandbox.world import DamstraScheduleRow, DamstraUserRow
 
 log = logging.getLogger("sandbox.damstra")
 
@@ -35,11 +35,11 @@ class Webhooks:
         self._last: asyncio.Task[None] | None = None
 
     def fire(self, *events: Event) -> None:
-        url = self.controls.extra.get("webhook_url")
+        url = self.controls.webhook_url
         if not url or not events:
             return
         # Each batch waits for the one before, so a receiver sees events in the order they happened.
-        task = asyncio.get_running_loop().create_task(self._post_all(str(url), list(events), self._last))
+        task = asyncio.get_running_loop().create_task(self._post_all(url, list(events), self._last))
         self._last = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -53,9 +53,9 @@ class Webhooks:
                 timeout=httpx.Timeout(5.0), limits=httpx.Limits(max_keepalive_connections=0)
             )
         headers = {"Content-Type": "application/json"}
-        secret = self.controls.extra.get("webhook_secret")
+        secret = self.controls.webhook_secret
         if secret:
-            headers[SECRET_HEADER] = str(secret)
+            headers[SECRET_HEADER] = secret
         for event in events:
             try:
                 response = await self._client.post(url, content=orjson.dumps(event), headers=headers)
@@ -69,7 +69,7 @@ def _stamp(at: datetime) -> str:
     return date_millis_z(at) or ""
 
 
-def schedule_created(schedule: DamstraSchedule, at: datetime) -> Event:
+def schedule_created(schedule: DamstraScheduleRow, at: datetime) -> Event:
     return {
         "name": "lesson.schedule.created",
         "lessonScheduleId": str(schedule.id),
@@ -78,7 +78,7 @@ def schedule_created(schedule: DamstraSchedule, at: datetime) -> Event:
     }
 
 
-def schedule_completed(schedule: DamstraSchedule, at: datetime) -> Event:
+def schedule_completed(schedule: DamstraScheduleRow, at: datetime) -> Event:
     return {
         "name": "lesson.schedule.completed",
         "lessonScheduleId": str(schedule.id),
@@ -87,7 +87,7 @@ def schedule_completed(schedule: DamstraSchedule, at: datetime) -> Event:
     }
 
 
-def schedule_changed(schedule: DamstraSchedule, at: datetime) -> Event:
+def schedule_changed(schedule: DamstraScheduleRow, at: datetime) -> Event:
     return {
         "name": "lesson.schedule.changed",
         "scheduleDate": _stamp(schedule.start_date),
@@ -97,7 +97,7 @@ def schedule_changed(schedule: DamstraSchedule, at: datetime) -> Event:
     }
 
 
-def schedule_cancelled(schedule: DamstraSchedule, at: datetime, reason: str) -> Event:
+def schedule_cancelled(schedule: DamstraScheduleRow, at: datetime, reason: str) -> Event:
     return {
         "name": "lesson.schedule.cancelled",
         "lessonScheduleId": str(schedule.id),
@@ -107,7 +107,7 @@ def schedule_cancelled(schedule: DamstraSchedule, at: datetime, reason: str) -> 
     }
 
 
-def user_created(user: DamstraUser, at: datetime) -> Event:
+def user_created(user: DamstraUserRow, at: datetime) -> Event:
     return {
         "name": "user.account.created",
         "firstName": user.first_name,
@@ -118,7 +118,7 @@ def user_created(user: DamstraUser, at: datetime) -> Event:
     }
 
 
-def user_updated(user: DamstraUser, acting_user_id: int | None, at: datetime) -> Event:
+def user_updated(user: DamstraUserRow, acting_user_id: int | None, at: datetime) -> Event:
     return {
         "name": "user.settings.updated",
         "userId": str(user.id),
@@ -127,7 +127,7 @@ def user_updated(user: DamstraUser, acting_user_id: int | None, at: datetime) ->
     }
 
 
-def user_inactivated(user: DamstraUser, at: datetime) -> Event:
+def user_inactivated(user: DamstraUserRow, at: datetime) -> Event:
     return {
         "name": "user.account.inactivate",
         "userName": user.user_name,

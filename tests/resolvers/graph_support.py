@@ -3,7 +3,6 @@ and the sandbox world's own answers (what the gateway should say, read from the 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,14 +17,7 @@ from gateway.sources import Source
 from sandbox.server import Sandbox
 from sandbox.world import World
 from tests.conftest import AS_ADMIN, IN_PROCESS, Gateway
-
-
-def gid(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def user_id(source: str, native: object) -> str:
-    return gid(f"User:{source}:{native}")
+from tests.ids import gid
 
 
 @contextlib.asynccontextmanager

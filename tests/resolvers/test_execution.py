@@ -22,11 +22,18 @@ from strawberry.schema.config import StrawberryConfig
 
 from gateway.server.graphql_app import LearnGraphGraphQL
 from resolvers import execution
+from resolvers.completion import Completion
+from resolvers.errors import ErrorExtensions
 from resolvers.execution import LeanExecutionContext
+from resolvers.group import Group
+from resolvers.ilt_session import ILTSession
+from resolvers.lesson import Lesson
 from resolvers.scalars import SCALAR_MAP, DateTime
+from resolvers.schedule import Schedule
 from resolvers.schema import schema
+from resolvers.user import User
 from tests.conftest import Gateway
-from tests.resolvers.graph_support import user_id
+from tests.ids import user_id
 
 
 @strawberry.enum
@@ -89,45 +96,50 @@ class later:  # noqa: N801 - reads as a call
 WHEN = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 
 
-def things() -> list[Any]:
+def thing(**fields: Any) -> Thing:
+    """A Thing holding whatever it is given: the values a type checker would refuse are the point."""
+    return Thing(**fields)
+
+
+def things() -> list[Thing]:
     """Every shape a basic field's value can take; built afresh per request."""
     when = WHEN
     return [
         Thing(
             name="ok", count=3, ratio=0.5, flag=True, ident=strawberry.ID("7"), color=Color.BLUE, when=when
         ),
-        Thing(name="coerced", count=True, ratio=2, flag=0, ident=12, color=Color.CRIMSON, maybe=5),  # type: ignore[arg-type]
-        Thing(name="floaty", count=3.0, ratio="1.5", flag=1.0, ident=1.5, color="BLUE"),  # type: ignore[arg-type]
+        thing(name="coerced", count=True, ratio=2, flag=0, ident=12, color=Color.CRIMSON, maybe=5),
+        thing(name="floaty", count=3.0, ratio="1.5", flag=1.0, ident=1.5, color="BLUE"),
         Thing(name="too big", count=2**40),
         Thing(name="not finite", ratio=math.nan),
-        Thing(name="not an int", count=2.5, maybe=["a", "list"]),  # type: ignore[arg-type]
-        Thing(name="bad enum", color="GREEN"),  # type: ignore[arg-type]
-        Thing(name="unknown enum value", color=42),  # type: ignore[arg-type]
-        Thing(name=None),  # type: ignore[arg-type]  # a non-null field answering null
-        Thing(name="null strict enum", strict_color=None),  # type: ignore[arg-type]
-        Thing(name="error value", maybe=ValueError("held, not raised")),  # type: ignore[arg-type]
-        Thing(
+        thing(name="not an int", count=2.5, maybe=["a", "list"]),
+        thing(name="bad enum", color="GREEN"),
+        thing(name="unknown enum value", color=42),
+        thing(name=None),  # a non-null field answering null
+        thing(name="null strict enum", strict_color=None),
+        thing(name="error value", maybe=ValueError("held, not raised")),
+        thing(
             name="awaitable",
             count=later(4),
             maybe=later(None),
             child=later(Thing(name="late")),
             ratio=later(math.inf),
-        ),  # type: ignore[arg-type]
-        Thing(name="strict child null", strict_child=None),  # type: ignore[arg-type]
-        Thing(name="haunted child", strict_child=Haunted()),  # type: ignore[arg-type]
-        Thing(name="wrong child type", child=Plain(text="not a thing")),  # type: ignore[arg-type]
-        Thing(name="string child", child="oops"),  # type: ignore[arg-type]
+        ),
+        thing(name="strict child null", strict_child=None),
+        thing(name="haunted child", strict_child=Haunted()),
+        thing(name="wrong child type", child=Plain(text="not a thing")),
+        thing(name="string child", child="oops"),
         Thing(name="kids", children=[Thing(name="a"), Thing(name="b", child=Thing(name="c"))]),
-        Thing(name="null kid", children=[Thing(name="a"), None, Thing(name="c")]),  # type: ignore[list-item]
-        Thing(name="loose kids", loose_children=[Thing(name="a"), None, Plain(), Thing(name=None)]),  # type: ignore[list-item]
-        Thing(name="tuple kids", children=(Thing(name="t"),)),  # type: ignore[arg-type]
-        Thing(name="generator kids", children=(t for t in [Thing(name="g")])),  # type: ignore[arg-type]
-        Thing(name="kids not a list", children=5),  # type: ignore[arg-type]
-        Thing(name="awaitable kids", children=[later(Thing(name="x")), Thing(name="y")]),  # type: ignore[list-item]
-        Thing(name="awaitable list", children=later([Thing(name="z")])),  # type: ignore[arg-type]
-        Thing(name="plains", plains=[Plain(text="p", number=1), Haunted(), None]),  # type: ignore[list-item]
-        Thing(name="kid with error", children=[Thing(name="ok"), Thing(name=None), Thing(name="after")]),  # type: ignore[arg-type]
-        Thing(name="graphql error value", maybe=GraphQLError("held as a value")),  # type: ignore[arg-type]
+        thing(name="null kid", children=[Thing(name="a"), None, Thing(name="c")]),
+        thing(name="loose kids", loose_children=[Thing(name="a"), None, Plain(), thing(name=None)]),
+        thing(name="tuple kids", children=(Thing(name="t"),)),
+        thing(name="generator kids", children=(t for t in [Thing(name="g")])),
+        thing(name="kids not a list", children=5),
+        thing(name="awaitable kids", children=[later(Thing(name="x")), Thing(name="y")]),
+        thing(name="awaitable list", children=later([Thing(name="z")])),
+        thing(name="plains", plains=[Plain(text="p", number=1), Haunted(), None]),
+        Thing(name="kid with error", children=[Thing(name="ok"), thing(name=None), Thing(name="after")]),
+        thing(name="graphql error value", maybe=GraphQLError("held as a value")),
         Thing(name="cast child", child=strawberry.cast(Plain, Thing(name="cast elsewhere"))),
     ]
 
@@ -136,7 +148,7 @@ def things() -> list[Any]:
 class Query:
     @strawberry.field
     def things(self) -> list[Thing | None]:
-        return things()
+        return list(things())
 
     @strawberry.field
     def one(self, index: int) -> Thing:
@@ -269,7 +281,7 @@ async def test_subscription_events_answer_as_strawberry_does(monkeypatch: pytest
     answers = []
     for schema_ in (LEAN, PLAIN):
         stream = await schema_.subscribe(query)
-        answers.append([answer(event) async for event in stream])  # type: ignore[union-attr]
+        answers.append([answer(event) async for event in stream])
     assert answers[0] == answers[1] and len(answers[0]) == 12
     assert plans == [0] * 12  # every event starts with plans of its own
 
@@ -366,22 +378,13 @@ def test_the_gateway_schema_uses_it() -> None:
 @pytest.fixture
 async def plain_gateway(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway's schema, executed by Strawberry's own execution context."""
-    import resolvers.schema as module
-
     plain = strawberry.Schema(
-        query=module.Query,
-        mutation=module.Mutation,
-        subscription=module.Subscription,
-        types=[
-            module.User,
-            module.Group,
-            module.Lesson,
-            module.Schedule,
-            module.ILTSession,
-            module.Completion,
-        ],
+        query=schema.query,
+        mutation=schema.mutation,
+        subscription=schema.subscription,
+        types=[User, Group, Lesson, Schedule, ILTSession, Completion],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        extensions=[module.ErrorExtensions],
+        extensions=[ErrorExtensions],
     )
     app = Starlette(routes=[Route("/graphql", LearnGraphGraphQL(plain), methods=["POST"])])
     app.state.services = gateway.services

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-
 from gateway.sources import Source
 from tests.conftest import Gateway
-
-
-def gid(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+from tests.ids import gid
 
 
 async def test_group_members_schedules_lessons_make_no_n_plus_one(gateway: Gateway) -> None:

@@ -4,7 +4,6 @@ every userError path, idempotent replays and a write whose outcome is unknown.""
 from __future__ import annotations
 
 import asyncio
-import base64
 from typing import Any
 
 import orjson
@@ -13,26 +12,11 @@ import pytest
 from gateway.sources import Source
 from sandbox.world import DamstraState
 from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
+from tests.ids import damstra_user_id, gid, group_id, native_id
 
 ERRORS = "userErrors { field message code }"
 GROUP = "id name description memberCount parent { id }"
 MEMBERSHIP = f"group {{ id memberCount }} results {{ userId inGroup user {{ id }} {ERRORS} }} {ERRORS}"
-
-
-def gid(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def user_id(native: int) -> str:
-    return gid(f"User:damstra:{native}")
-
-
-def group_id(native: int) -> str:
-    return gid(f"Group:damstra:{native}")
-
-
-def native(global_id: str) -> int:
-    return int(base64.b64decode(global_id).decode().rsplit(":", 1)[1])
 
 
 def state(gateway: Gateway) -> DamstraState:
@@ -62,9 +46,10 @@ async def member_count(gateway: Gateway, group: int) -> int:
 
 
 async def groups_of(gateway: Gateway, user: int) -> tuple[list[int], list[int]]:
-    query = f'{{ user(id: "{user_id(user)}") {{ groups {{ id }} supervisedGroups {{ id }} }} }}'
+    query = f'{{ user(id: "{damstra_user_id(user)}") {{ groups {{ id }} supervisedGroups {{ id }} }} }}'
     found = (await gateway.data(query))["user"]
-    return [native(g["id"]) for g in found["groups"]], [native(g["id"]) for g in found["supervisedGroups"]]
+    groups, supervised = found["groups"], found["supervisedGroups"]
+    return [int(native_id(g["id"])) for g in groups], [int(native_id(g["id"])) for g in supervised]
 
 
 def no_account_person(gateway: Gateway) -> str:
@@ -101,7 +86,7 @@ async def test_create_group_under_a_parent(gateway: Gateway) -> None:
     group = payload["group"]
     assert (group["name"], group["description"], group["memberCount"]) == ("Night Crew", "After dark", 0)
     assert group["parent"] == {"id": group_id(200)}
-    held = state(gateway).groups[native(group["id"])]
+    held = state(gateway).groups[int(native_id(group["id"]))]
     assert (held.name, held.description, held.parent_id, held.active) == (
         "Night Crew",
         "After dark",
@@ -115,7 +100,7 @@ async def test_create_group_under_a_parent(gateway: Gateway) -> None:
 
 async def test_create_group_refusals(gateway: Gateway) -> None:
     gateway.clear_logs()
-    blank = await mutate(gateway, "createGroup", {"name": "  ", "parentId": user_id(10000)}, ERRORS)
+    blank = await mutate(gateway, "createGroup", {"name": "  ", "parentId": damstra_user_id(10000)}, ERRORS)
     assert codes(blank) == [(["name"], "INVALID_INPUT"), (["parentId"], "INVALID_INPUT")]
     foreign = await mutate(gateway, "createGroup", {"name": "X", "parentId": gid("Group:iscout:abc")}, ERRORS)
     assert codes(foreign) == [(["parentId"], "NOT_SUPPORTED_BY_SOURCE")]
@@ -183,7 +168,7 @@ async def test_update_group_refusals(gateway: Gateway) -> None:
         gateway, "updateGroup", {"groupId": group_id(201), "parentId": group_id(201)}, ERRORS
     )
     assert codes(own_parent) == [(["parentId"], "INVALID_INPUT")]
-    blank = await mutate(gateway, "updateGroup", {"groupId": user_id(10000), "name": ""}, ERRORS)
+    blank = await mutate(gateway, "updateGroup", {"groupId": damstra_user_id(10000), "name": ""}, ERRORS)
     assert codes(blank) == [(["groupId"], "INVALID_INPUT"), (["name"], "INVALID_INPUT")]
     assert gateway.log(Source.DAMSTRA).entries == []
     # 203 sits below 200: 200 cannot move below 203.
@@ -246,11 +231,11 @@ async def test_add_group_members_one_result_per_user(gateway: Gateway) -> None:
         {
             "groupId": group_id(201),
             "userIds": [
-                user_id(newcomer),
-                user_id(already),
+                damstra_user_id(newcomer),
+                damstra_user_id(already),
                 "junk",
                 no_account_person(gateway),
-                user_id(newcomer),
+                damstra_user_id(newcomer),
             ],
         },
         MEMBERSHIP,
@@ -263,7 +248,7 @@ async def test_add_group_members_one_result_per_user(gateway: Gateway) -> None:
         (None, [(["userIds", "3"], "NO_ACCOUNT_IN_SOURCE")]),
         (None, [(["userIds", "4"], "INVALID_INPUT")]),
     ]
-    assert results[0]["user"] == {"id": user_id(newcomer)} and results[2]["user"] is None
+    assert results[0]["user"] == {"id": damstra_user_id(newcomer)} and results[2]["user"] is None
     assert len(payload["userErrors"]) == 3
     assert payload["group"] == {"id": group_id(201), "memberCount": count + 1}
     assert newcomer in state(gateway).groups[201].member_ids
@@ -284,7 +269,7 @@ async def test_remove_group_members(gateway: Gateway) -> None:
     payload = await mutate(
         gateway,
         "removeGroupMembers",
-        {"groupId": group_id(202), "userIds": [user_id(leaving), user_id(never)]},
+        {"groupId": group_id(202), "userIds": [damstra_user_id(leaving), damstra_user_id(never)]},
         MEMBERSHIP,
     )
     assert payload["userErrors"] == [] and [r["inGroup"] for r in payload["results"]] == [False, False]
@@ -298,7 +283,10 @@ async def test_add_and_remove_group_supervisors(gateway: Gateway) -> None:
     boss = outsider(gateway, 203)
     assert (await groups_of(gateway, boss))[1] == []
     added = await mutate(
-        gateway, "addGroupSupervisors", {"groupId": group_id(203), "userIds": [user_id(boss)]}, MEMBERSHIP
+        gateway,
+        "addGroupSupervisors",
+        {"groupId": group_id(203), "userIds": [damstra_user_id(boss)]},
+        MEMBERSHIP,
     )
     assert added["userErrors"] == [] and added["results"][0]["inGroup"] is True
     assert (
@@ -307,7 +295,10 @@ async def test_add_and_remove_group_supervisors(gateway: Gateway) -> None:
     )
     assert (await groups_of(gateway, boss))[1] == [203]
     removed = await mutate(
-        gateway, "removeGroupSupervisors", {"groupId": group_id(203), "userIds": [user_id(boss)]}, MEMBERSHIP
+        gateway,
+        "removeGroupSupervisors",
+        {"groupId": group_id(203), "userIds": [damstra_user_id(boss)]},
+        MEMBERSHIP,
     )
     assert removed["userErrors"] == [] and removed["results"][0]["inGroup"] is False
     assert boss not in state(gateway).groups[203].supervisor_ids
@@ -321,13 +312,16 @@ async def test_membership_input_is_checked_before_anything_is_sent(gateway: Gate
     empty = await mutate(gateway, "addGroupMembers", {"groupId": group_id(201), "userIds": []}, MEMBERSHIP)
     assert codes(empty) == [(["userIds"], "INVALID_INPUT")]
     wrong_type = await mutate(
-        gateway, "addGroupMembers", {"groupId": user_id(10000), "userIds": [user_id(10001)]}, MEMBERSHIP
+        gateway,
+        "addGroupMembers",
+        {"groupId": damstra_user_id(10000), "userIds": [damstra_user_id(10001)]},
+        MEMBERSHIP,
     )
     assert codes(wrong_type) == [(["groupId"], "INVALID_INPUT")]
     foreign = await mutate(
         gateway,
         "removeGroupMembers",
-        {"groupId": gid("Group:learninglogin:7"), "userIds": [user_id(10001)]},
+        {"groupId": gid("Group:learninglogin:7"), "userIds": [damstra_user_id(10001)]},
         MEMBERSHIP,
     )
     assert codes(foreign) == [(["groupId"], "NOT_SUPPORTED_BY_SOURCE")]
@@ -340,11 +334,17 @@ async def test_membership_input_is_checked_before_anything_is_sent(gateway: Gate
     assert codes(junk) == [(["userIds", "0"], "INVALID_INPUT"), (["userIds", "1"], "INVALID_INPUT")]
     assert gateway.log(Source.DAMSTRA).entries == []
     unknown_group = await mutate(
-        gateway, "addGroupMembers", {"groupId": group_id(999), "userIds": [user_id(10001)]}, MEMBERSHIP
+        gateway,
+        "addGroupMembers",
+        {"groupId": group_id(999), "userIds": [damstra_user_id(10001)]},
+        MEMBERSHIP,
     )
     assert codes(unknown_group) == [(["groupId"], "NOT_FOUND")]
     unknown_user = await mutate(
-        gateway, "addGroupMembers", {"groupId": group_id(201), "userIds": [user_id(99999)]}, MEMBERSHIP
+        gateway,
+        "addGroupMembers",
+        {"groupId": group_id(201), "userIds": [damstra_user_id(99999)]},
+        MEMBERSHIP,
     )
     assert codes(unknown_user) == [(["userIds", "0"], "NOT_FOUND")]
     assert unknown_user["results"][0]["inGroup"] is None
@@ -360,7 +360,10 @@ async def test_membership_refusal_lands_on_every_user(gateway: Gateway) -> None:
         "addGroupMembers",
         {
             "groupId": group_id(205),
-            "userIds": [user_id(newcomer), user_id(state(gateway).groups[205].member_ids[0])],
+            "userIds": [
+                damstra_user_id(newcomer),
+                damstra_user_id(state(gateway).groups[205].member_ids[0]),
+            ],
         },
         MEMBERSHIP,
     )
@@ -371,7 +374,7 @@ async def test_membership_refusal_lands_on_every_user(gateway: Gateway) -> None:
 
 async def test_membership_writes_replay_an_idempotency_key(gateway: Gateway) -> None:
     newcomer = outsider(gateway, 206)
-    value = {"groupId": group_id(206), "userIds": [user_id(newcomer)], "idempotencyKey": "m-1"}
+    value = {"groupId": group_id(206), "userIds": [damstra_user_id(newcomer)], "idempotencyKey": "m-1"}
     a, b = await asyncio.gather(
         mutate(gateway, "addGroupMembers", value, MEMBERSHIP),
         mutate(gateway, "addGroupMembers", value, MEMBERSHIP),
@@ -379,7 +382,9 @@ async def test_membership_writes_replay_an_idempotency_key(gateway: Gateway) -> 
     assert a == b and a["results"][0]["inGroup"] is True
     assert await mutate(gateway, "addGroupMembers", value, MEMBERSHIP) == a
     assert gateway.log(Source.DAMSTRA).count("POST", "/group/206/add_members") == 1
-    reused = await mutate(gateway, "addGroupMembers", {**value, "userIds": [user_id(10000)]}, MEMBERSHIP)
+    reused = await mutate(
+        gateway, "addGroupMembers", {**value, "userIds": [damstra_user_id(10000)]}, MEMBERSHIP
+    )
     assert codes(reused) == [(["idempotencyKey"], "IDEMPOTENCY_KEY_REUSED")]
     # One key per operation: the same key on another mutation is its own.
     other = await mutate(gateway, "removeGroupMembers", value, MEMBERSHIP)
@@ -390,7 +395,7 @@ async def test_membership_timeout_is_an_unknown_outcome_and_not_resent(loopback_
     gateway = loopback_gateway
     newcomer = outsider(gateway, 201)
     gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
-    value = {"groupId": group_id(201), "userIds": [user_id(newcomer)], "idempotencyKey": "slow-m"}
+    value = {"groupId": group_id(201), "userIds": [damstra_user_id(newcomer)], "idempotencyKey": "slow-m"}
     payload = await mutate(gateway, "addGroupMembers", value, MEMBERSHIP)
     assert [codes(r) for r in payload["results"]] == [[(["userIds", "0"], "UPSTREAM_TIMEOUT")]]
     assert payload["results"][0]["inGroup"] is None

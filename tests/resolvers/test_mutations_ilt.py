@@ -18,12 +18,13 @@ from gateway.sources import Source
 from sandbox.server import MOUNTS
 from sandbox.world import (
     ROLE_INSTRUCTOR,
-    DamstraAttendee,
-    DamstraSchedule,
+    DamstraAttendeeRow,
+    DamstraScheduleRow,
     DamstraState,
 )
 from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
-from tests.resolvers.graph_support import gid, iso, user_id
+from tests.ids import damstra_user_id, gid, user_id
+from tests.resolvers.graph_support import iso
 
 ERRORS = "userErrors { field message code }"
 SESSION = "session { id status startsAt endsAt location notes capacity instructor { id } lesson { id } }"
@@ -51,21 +52,17 @@ def session_id(native: int) -> str:
     return gid(f"ILTSession:damstra:{native}")
 
 
-def damstra_user(native: int) -> str:
-    return user_id("damstra", native)
-
-
 def state(gateway: Gateway) -> DamstraState:
     return gateway.sandbox.world.damstra
 
 
-def attendees(gateway: Gateway, native: int) -> list[DamstraAttendee]:
+def attendees(gateway: Gateway, native: int) -> list[DamstraAttendeeRow]:
     return sorted(
         (a for a in state(gateway).attendees.values() if a.session_id == native), key=lambda a: a.id
     )
 
 
-def open_schedules(gateway: Gateway, native: int) -> list[DamstraSchedule]:
+def open_schedules(gateway: Gateway, native: int) -> list[DamstraScheduleRow]:
     schedules = (state(gateway).schedules[a.lesson_schedule_id] for a in attendees(gateway, native))
     return [s for s in schedules if s.status in ("scheduled", "due", "overdue")]
 
@@ -100,7 +97,7 @@ def create_input(gateway: Gateway, **changes: Any) -> dict[str, Any]:
     instructor = next(u for u in state(gateway).users.values() if ROLE_INSTRUCTOR in u.roles)
     return {
         "lessonId": gid(f"Lesson:damstra:{lesson.lesson_id}"),
-        "instructorId": damstra_user(instructor.id),
+        "instructorId": damstra_user_id(instructor.id),
         "startsAt": "2026-12-03T09:00:00+08:00",
         "endsAt": "2026-12-03T13:00:00+08:00",
         "location": "Depot 7",
@@ -162,7 +159,7 @@ async def test_create_writes_the_session_and_answers_it_read_back(gateway: Gatew
         10,
         1,
     )
-    assert damstra_user(stored.instructor_id) == value["instructorId"]
+    assert damstra_user_id(stored.instructor_id) == value["instructorId"]
     assert writes(gateway) == ["POST /ilt_session"]
 
     session = payload["session"]
@@ -183,7 +180,7 @@ async def test_create_writes_the_session_and_answers_it_read_back(gateway: Gatew
 async def test_create_names_every_bad_field_and_sends_nothing(gateway: Gateway) -> None:
     value = create_input(
         gateway,
-        lessonId=damstra_user(10000),
+        lessonId=damstra_user_id(10000),
         instructorId="not-an-id",
         startsAt="2026-12-03T09:00:00Z",
         endsAt="2026-12-03T09:00:00Z",
@@ -213,7 +210,7 @@ async def test_create_for_a_lesson_of_another_source_is_not_supported(gateway: G
 
 async def test_create_with_unknown_lesson_and_instructor_writes_nothing(gateway: Gateway) -> None:
     gateway.clear_logs()
-    value = create_input(gateway, lessonId=gid("Lesson:damstra:999999"), instructorId=damstra_user(999999))
+    value = create_input(gateway, lessonId=gid("Lesson:damstra:999999"), instructorId=damstra_user_id(999999))
     payload = (await gateway.data(CREATE, {"input": value}))["createILTSession"]
     assert codes(payload) == {"lessonId": "NOT_FOUND", "instructorId": "NOT_FOUND"}
     assert writes(gateway) == []
@@ -304,12 +301,12 @@ async def test_update_without_a_new_start_moves_no_schedule_and_publishes_nothin
     value = {
         "sessionId": session_id(ACTIVE),
         "notes": "Moved to the yard.",
-        "instructorId": damstra_user(new_instructor),
+        "instructorId": damstra_user_id(new_instructor),
     }
     async with recorded(gateway) as events:
         payload = (await gateway.data(UPDATE, {"input": value}))["updateILTSession"]
     assert payload["userErrors"] == []
-    assert payload["session"]["instructor"]["id"] == damstra_user(new_instructor)
+    assert payload["session"]["instructor"]["id"] == damstra_user_id(new_instructor)
     assert state(gateway).ilt_sessions[ACTIVE].notes == "Moved to the yard."
     assert state(gateway).ilt_sessions[ACTIVE].instructor_id == new_instructor
     assert events == []
@@ -505,12 +502,12 @@ async def test_save_attendance_writes_the_good_rows_and_answers_each(gateway: Ga
         if uid not in {a.user_id for a in attendees(gateway, ACTIVE)}
     )
     rows: list[dict[str, Any]] = [
-        {"userId": damstra_user(first.user_id), "attended": True, "passed": True},
-        {"userId": damstra_user(second.user_id), "attended": True},
-        {"userId": damstra_user(outsider), "attended": True},
+        {"userId": damstra_user_id(first.user_id), "attended": True, "passed": True},
+        {"userId": damstra_user_id(second.user_id), "attended": True},
+        {"userId": damstra_user_id(outsider), "attended": True},
         {"userId": "garbage", "passed": True},
-        {"userId": damstra_user(first.user_id)},
-        {"userId": damstra_user(999999), "attended": False},
+        {"userId": damstra_user_id(first.user_id)},
+        {"userId": damstra_user_id(999999), "attended": False},
     ]
     gateway.clear_logs()
     payload = (await gateway.data(SAVE, {"input": {"sessionId": session_id(ACTIVE), "attendance": rows}}))[
@@ -555,7 +552,7 @@ async def test_save_attendance_with_nothing_valid_sends_nothing(gateway: Gateway
         "saveILTAttendance"
     ]
     assert codes(empty) == {"attendance": "INVALID_INPUT"}
-    rows = [{"userId": gid("Lesson:damstra:1003"), "attended": True}, {"userId": damstra_user(10000)}]
+    rows = [{"userId": gid("Lesson:damstra:1003"), "attended": True}, {"userId": damstra_user_id(10000)}]
     invalid = (await gateway.data(SAVE, {"input": {"sessionId": session_id(ACTIVE), "attendance": rows}}))[
         "saveILTAttendance"
     ]
@@ -569,8 +566,8 @@ async def test_save_attendance_with_nothing_valid_sends_nothing(gateway: Gateway
 async def test_save_attendance_refuses_a_person_listed_twice(gateway: Gateway) -> None:
     first = attendees(gateway, ACTIVE)[0]
     rows = [
-        {"userId": damstra_user(first.user_id), "attended": True},
-        {"userId": damstra_user(first.user_id), "attended": False},
+        {"userId": damstra_user_id(first.user_id), "attended": True},
+        {"userId": damstra_user_id(first.user_id), "attended": False},
     ]
     payload = (await gateway.data(SAVE, {"input": {"sessionId": session_id(ACTIVE), "attendance": rows}}))[
         "saveILTAttendance"
@@ -608,7 +605,7 @@ async def test_a_refused_write_is_a_user_error(
 async def test_a_refused_attendance_save_fails_each_row(refusing_gateway: Gateway) -> None:
     gateway = refusing_gateway
     first, second, *_ = attendees(gateway, ACTIVE)
-    rows = [{"userId": damstra_user(a.user_id), "attended": True} for a in (first, second)]
+    rows = [{"userId": damstra_user_id(a.user_id), "attended": True} for a in (first, second)]
     payload = (await gateway.data(SAVE, {"input": {"sessionId": session_id(ACTIVE), "attendance": rows}}))[
         "saveILTAttendance"
     ]
@@ -628,7 +625,7 @@ def scheduled_outsider(gateway: Gateway, native: int) -> int:
     uid = next(uid for uid in sorted(state(gateway).users) if uid not in registered)
     schedule_id = state(gateway).new_id()
     start = session.start - timedelta(days=7)
-    state(gateway).schedules[schedule_id] = DamstraSchedule(
+    state(gateway).schedules[schedule_id] = DamstraScheduleRow(
         id=schedule_id,
         user_id=uid,
         lesson_id=session.lesson_id,
@@ -660,7 +657,7 @@ async def test_register_registers_the_scheduled_and_names_the_unscheduled(gatewa
     scheduled = scheduled_outsider(gateway, ACTIVE)
     unscheduled = unscheduled_outsider(gateway, ACTIVE, scheduled)
     count = len(attendees(gateway, ACTIVE))
-    ids = [damstra_user(scheduled), damstra_user(unscheduled)]
+    ids = [damstra_user_id(scheduled), damstra_user_id(unscheduled)]
     gateway.clear_logs()
     payload = (await gateway.data(REGISTER, {"input": {"sessionId": session_id(ACTIVE), "userIds": ids}}))[
         "registerForILTSession"
@@ -680,7 +677,7 @@ async def test_register_registers_the_scheduled_and_names_the_unscheduled(gatewa
 async def test_deregister_removes_the_registered_and_names_the_rest(gateway: Gateway) -> None:
     registered = attendees(gateway, ACTIVE)[0].user_id
     stranger = unscheduled_outsider(gateway, ACTIVE, registered)
-    ids = [damstra_user(registered), damstra_user(stranger)]
+    ids = [damstra_user_id(registered), damstra_user_id(stranger)]
     gateway.clear_logs()
     async with recorded(gateway) as events:
         payload = (
@@ -702,7 +699,7 @@ async def test_deregister_removes_the_registered_and_names_the_rest(gateway: Gat
 )
 async def test_registration_names_a_bad_session(gateway: Gateway, mutation: str, raw: str, code: str) -> None:
     gateway.clear_logs()
-    body = await gateway.data(mutation, {"input": {"sessionId": raw, "userIds": [damstra_user(10000)]}})
+    body = await gateway.data(mutation, {"input": {"sessionId": raw, "userIds": [damstra_user_id(10000)]}})
     payload = next(iter(body.values()))
     assert (payload["session"], codes(payload)) == (None, {"sessionId": code})
     assert writes(gateway) == []

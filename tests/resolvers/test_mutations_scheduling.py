@@ -4,12 +4,12 @@ each write, every userError path, idempotent replay, and the unknown outcome of 
 from __future__ import annotations
 
 import asyncio
-import base64
 from typing import Any
 
 from gateway.sources import Source
-from sandbox.world import Person
+from sandbox.world import SeededPerson
 from tests.conftest import Gateway
+from tests.ids import damstra_user_id, gid, user_id
 
 SCHEDULE = """mutation($input: ScheduleLessonsInput!) { scheduleLessons(input: $input) {
     schedules { id source status lesson { name } dueDate }
@@ -23,11 +23,7 @@ SCHEDULES = """query($id: ID!) { user(id: $id) { schedules(first: 500) { edges {
     lesson { id } } } } } }"""
 
 
-def gid(type_name: str, source: str, native: object) -> str:
-    return base64.b64encode(f"{type_name}:{source}:{native}".encode()).decode()
-
-
-def person_with(gateway: Gateway, *sources: Source) -> Person:
+def person_with(gateway: Gateway, *sources: Source) -> SeededPerson:
     keys = {
         Source.DAMSTRA: "damstra_user_id",
         Source.LEARNINGLOGIN: "learninglogin_login_id",
@@ -37,11 +33,7 @@ def person_with(gateway: Gateway, *sources: Source) -> Person:
     return next(p for p in gateway.sandbox.world.people if all(getattr(p, keys[s]) for s in sources))
 
 
-def user_id(person: Person) -> str:
-    return gid("User", "damstra", person.damstra_user_id)
-
-
-def unscheduled_lessons(gateway: Gateway, person: Person, count: int) -> list[int]:
+def unscheduled_lessons(gateway: Gateway, person: SeededPerson, count: int) -> list[int]:
     """Active DAMSTRA lessons the person has no open schedule for."""
     state = gateway.sandbox.world.damstra
     busy = {
@@ -57,7 +49,7 @@ def unscheduled_lessons(gateway: Gateway, person: Person, count: int) -> list[in
     return free[:count]
 
 
-def damstra_schedules_of(gateway: Gateway, person: Person, lesson_id: int) -> list[Any]:
+def damstra_schedules_of(gateway: Gateway, person: SeededPerson, lesson_id: int) -> list[Any]:
     return [
         s
         for s in gateway.sandbox.world.damstra.schedules.values()
@@ -82,15 +74,15 @@ async def test_schedule_lessons_writes_damstra_in_one_call_and_the_next_query_sh
 ) -> None:
     person = person_with(gateway, Source.DAMSTRA)
     lessons = unscheduled_lessons(gateway, person, 2)
-    before = await gateway.data(SCHEDULES, {"id": user_id(person)})
+    before = await gateway.data(SCHEDULES, {"id": damstra_user_id(person.damstra_user_id)})
     gateway.clear_logs()
     payload = await mutate(
         gateway,
         SCHEDULE,
         "scheduleLessons",
         {
-            "userId": user_id(person),
-            "lessonIds": [gid("Lesson", "damstra", n) for n in lessons],
+            "userId": damstra_user_id(person.damstra_user_id),
+            "lessonIds": [gid(f"Lesson:damstra:{n}") for n in lessons],
             "scheduleDate": "2026-12-01T09:00:00+10:00",
             "gracePeriod": {"amount": 14, "unit": "DAYS"},
         },
@@ -103,8 +95,8 @@ async def test_schedule_lessons_writes_damstra_in_one_call_and_the_next_query_sh
         assert len(made) == 1 and made[0].status in ("scheduled", "due")
         assert made[0].start_date.isoformat() == "2026-11-30T23:00:00+00:00"
         assert (made[0].end_date - made[0].start_date).days == 14
-        assert result["schedule"]["id"] == gid("Schedule", "damstra", made[0].id)
-    after = await gateway.data(SCHEDULES, {"id": user_id(person)})
+        assert result["schedule"]["id"] == gid(f"Schedule:damstra:{made[0].id}")
+    after = await gateway.data(SCHEDULES, {"id": damstra_user_id(person.damstra_user_id)})
     new_ids = {e["node"]["id"] for e in after["user"]["schedules"]["edges"]} - {
         e["node"]["id"] for e in before["user"]["schedules"]["edges"]
     }
@@ -125,13 +117,13 @@ async def test_schedule_lessons_reports_each_lesson_and_writes_only_what_it_can(
         SCHEDULE,
         "scheduleLessons",
         {
-            "userId": user_id(person),
+            "userId": damstra_user_id(person.damstra_user_id),
             "lessonIds": [
-                gid("Lesson", "damstra", busy),
-                gid("Lesson", "damstra", free),
-                gid("Lesson", "damstra", 999999),
-                gid("Lesson", "learninglogin", "WHMIS"),
-                gid("Group", "damstra", 200),
+                gid(f"Lesson:damstra:{busy}"),
+                gid(f"Lesson:damstra:{free}"),
+                gid("Lesson:damstra:999999"),
+                gid("Lesson:learninglogin:WHMIS"),
+                gid("Group:damstra:200"),
             ],
         },
     )
@@ -153,14 +145,17 @@ async def test_upstream_refusal_of_the_whole_call_reaches_every_item(gateway: Ga
     lesson = unscheduled_lessons(gateway, person, 1)[0]
     # DAMSTRA refuses: the lesson is not active (the gateway's cached copy still says it is).
     await gateway.data(
-        "query($id: ID!) { lesson(id: $id) { name } }", {"id": gid("Lesson", "damstra", lesson)}
+        "query($id: ID!) { lesson(id: $id) { name } }", {"id": gid(f"Lesson:damstra:{lesson}")}
     )
     gateway.sandbox.world.damstra.lessons[lesson].status = "inactive"
     payload = await mutate(
         gateway,
         SCHEDULE,
         "scheduleLessons",
-        {"userId": user_id(person), "lessonIds": [gid("Lesson", "damstra", lesson)]},
+        {
+            "userId": damstra_user_id(person.damstra_user_id),
+            "lessonIds": [gid(f"Lesson:damstra:{lesson}")],
+        },
     )
     assert codes(payload) == ["UPSTREAM_REJECTED"]
     assert (
@@ -172,19 +167,27 @@ async def test_upstream_refusal_of_the_whole_call_reaches_every_item(gateway: Ga
 
 async def test_schedule_input_is_checked_before_any_upstream_call(gateway: Gateway) -> None:
     person = person_with(gateway, Source.DAMSTRA)
-    lesson = gid("Lesson", "damstra", unscheduled_lessons(gateway, person, 1)[0])
+    lesson = gid(f"Lesson:damstra:{unscheduled_lessons(gateway, person, 1)[0]}")
     gateway.clear_logs()
     cases: list[tuple[dict[str, Any], list[str]]] = [
-        ({"userId": user_id(person), "lessonIds": []}, ["lessonIds"]),
+        ({"userId": damstra_user_id(person.damstra_user_id), "lessonIds": []}, ["lessonIds"]),
         (
-            {"userId": user_id(person), "lessonIds": [lesson], "gracePeriod": {"amount": 3}},
+            {
+                "userId": damstra_user_id(person.damstra_user_id),
+                "lessonIds": [lesson],
+                "gracePeriod": {"amount": 3},
+            },
             ["gracePeriod", "unit"],
         ),
         (
-            {"userId": user_id(person), "lessonIds": [lesson], "gracePeriod": {"amount": -1, "unit": "DAYS"}},
+            {
+                "userId": damstra_user_id(person.damstra_user_id),
+                "lessonIds": [lesson],
+                "gracePeriod": {"amount": -1, "unit": "DAYS"},
+            },
             ["gracePeriod", "amount"],
         ),
-        ({"userId": gid("Lesson", "damstra", 1), "lessonIds": [lesson]}, ["userId"]),
+        ({"userId": gid("Lesson:damstra:1"), "lessonIds": [lesson]}, ["userId"]),
         ({"userId": "garbage", "lessonIds": [lesson]}, ["userId"]),
     ]
     for input_value, field in cases:
@@ -201,7 +204,7 @@ async def test_an_unknown_user_is_not_found(gateway: Gateway) -> None:
         gateway,
         SCHEDULE,
         "scheduleLessons",
-        {"userId": gid("User", "damstra", 987654), "lessonIds": [gid("Lesson", "damstra", lesson)]},
+        {"userId": gid("User:damstra:987654"), "lessonIds": [gid(f"Lesson:damstra:{lesson}")]},
     )
     assert payload["userErrors"][0]["field"] == ["userId"]
     assert codes(payload) == ["NOT_FOUND"]
@@ -213,14 +216,17 @@ async def test_scheduling_sends_the_least_the_upstream_allows(gateway: Gateway) 
     person = person_with(gateway, Source.DAMSTRA)
     lesson = unscheduled_lessons(gateway, person, 1)[0]
     await gateway.data(
-        "query($id: ID!) { lesson(id: $id) { name } }", {"id": gid("Lesson", "damstra", lesson)}
+        "query($id: ID!) { lesson(id: $id) { name } }", {"id": gid(f"Lesson:damstra:{lesson}")}
     )
     gateway.clear_logs()
     payload = await mutate(
         gateway,
         SCHEDULE,
         "scheduleLessons",
-        {"userId": user_id(person), "lessonIds": [gid("Lesson", "damstra", lesson)]},
+        {
+            "userId": damstra_user_id(person.damstra_user_id),
+            "lessonIds": [gid(f"Lesson:damstra:{lesson}")],
+        },
     )
     assert payload["userErrors"] == []
     log = gateway.log(Source.DAMSTRA)
@@ -243,7 +249,10 @@ async def test_training_records_packages_become_records(gateway: Gateway) -> Non
         gateway,
         SCHEDULE,
         "scheduleLessons",
-        {"userId": user_id(person), "lessonIds": [gid("Lesson", "training_records", package)]},
+        {
+            "userId": damstra_user_id(person.damstra_user_id),
+            "lessonIds": [gid(f"Lesson:training_records:{package}")],
+        },
     )
     assert payload["userErrors"] == []
     made = [
@@ -252,12 +261,15 @@ async def test_training_records_packages_become_records(gateway: Gateway) -> Non
         if r.person_api_id == person.training_records_person_api_id and r.package_api_id == package
     ]
     assert len(made) == 1
-    assert payload["schedules"][0]["id"] == gid("Schedule", "training_records", made[0].api_id)
+    assert payload["schedules"][0]["id"] == gid(f"Schedule:training_records:{made[0].api_id}")
     again = await mutate(
         gateway,
         SCHEDULE,
         "scheduleLessons",
-        {"userId": user_id(person), "lessonIds": [gid("Lesson", "training_records", package)]},
+        {
+            "userId": damstra_user_id(person.damstra_user_id),
+            "lessonIds": [gid(f"Lesson:training_records:{package}")],
+        },
     )
     assert codes(again) == ["ALREADY_SCHEDULED"]
     dated = await mutate(
@@ -265,8 +277,8 @@ async def test_training_records_packages_become_records(gateway: Gateway) -> Non
         SCHEDULE,
         "scheduleLessons",
         {
-            "userId": user_id(person),
-            "lessonIds": [gid("Lesson", "training_records", package)],
+            "userId": damstra_user_id(person.damstra_user_id),
+            "lessonIds": [gid(f"Lesson:training_records:{package}")],
             "scheduleDate": "2026-12-01T00:00:00Z",
         },
     )
@@ -282,7 +294,10 @@ async def test_a_person_without_an_account_in_the_lessons_source(gateway: Gatewa
         gateway,
         SCHEDULE,
         "scheduleLessons",
-        {"userId": user_id(person), "lessonIds": [gid("Lesson", "training_records", package)]},
+        {
+            "userId": damstra_user_id(person.damstra_user_id),
+            "lessonIds": [gid(f"Lesson:training_records:{package}")],
+        },
     )
     assert codes(payload) == ["NO_ACCOUNT_IN_SOURCE"]
 
@@ -296,8 +311,8 @@ async def test_a_repeated_idempotency_key_answers_the_first_result_without_a_sec
     person = person_with(gateway, Source.DAMSTRA)
     lessons = unscheduled_lessons(gateway, person, 2)
     input_value = {
-        "userId": user_id(person),
-        "lessonIds": [gid("Lesson", "damstra", lessons[0])],
+        "userId": damstra_user_id(person.damstra_user_id),
+        "lessonIds": [gid(f"Lesson:damstra:{lessons[0]}")],
         "idempotencyKey": "k-1",
     }
     path = f"/user/{person.damstra_user_id}/lesson_schedule"
@@ -308,7 +323,7 @@ async def test_a_repeated_idempotency_key_answers_the_first_result_without_a_sec
     assert gateway.log(Source.DAMSTRA).count("POST", path) == 1
     assert len(damstra_schedules_of(gateway, person, lessons[0])) == 1
 
-    concurrent = {**input_value, "lessonIds": [gid("Lesson", "damstra", lessons[1])], "idempotencyKey": "k-2"}
+    concurrent = {**input_value, "lessonIds": [gid(f"Lesson:damstra:{lessons[1]}")], "idempotencyKey": "k-2"}
     answers = await asyncio.gather(
         *(mutate(gateway, SCHEDULE, "scheduleLessons", concurrent) for _ in range(3))
     )
@@ -332,8 +347,8 @@ async def test_a_write_that_times_out_is_reported_unknown_and_not_resent(loopbac
     gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
     gateway.clear_logs()
     input_value = {
-        "userId": user_id(person),
-        "lessonIds": [gid("Lesson", "damstra", lesson)],
+        "userId": damstra_user_id(person.damstra_user_id),
+        "lessonIds": [gid(f"Lesson:damstra:{lesson}")],
         "idempotencyKey": "t-1",
     }
     payload = await mutate(gateway, SCHEDULE, "scheduleLessons", input_value)
@@ -364,10 +379,10 @@ async def test_complete_lesson_completes_the_open_damstra_schedule(gateway: Gate
         COMPLETE,
         "completeLesson",
         {
-            "userId": user_id(person),
-            "lessonId": gid("Lesson", "damstra", open_schedule.lesson_id),
+            "userId": damstra_user_id(person.damstra_user_id),
+            "lessonId": gid(f"Lesson:damstra:{open_schedule.lesson_id}"),
             "completedAt": "2026-10-30T14:00:00-04:00",
-            "completedById": user_id(confirmer),
+            "completedById": damstra_user_id(confirmer.damstra_user_id),
         },
     )
     assert payload["userErrors"] == []
@@ -378,14 +393,14 @@ async def test_complete_lesson_completes_the_open_damstra_schedule(gateway: Gate
     )
     assert open_schedule.completed_by == confirmer.damstra_user_id
     assert payload["schedule"] == {
-        "id": gid("Schedule", "damstra", open_schedule.id),
+        "id": gid(f"Schedule:damstra:{open_schedule.id}"),
         "source": "DAMSTRA",
         "status": "COMPLETED",
         "completedAt": "2026-10-30T18:00:00Z",
     }
     shown = await gateway.data(
         "query($id: ID!) { schedule(id: $id) { status } }",
-        {"id": gid("Schedule", "damstra", open_schedule.id)},
+        {"id": gid(f"Schedule:damstra:{open_schedule.id}")},
     )
     assert shown["schedule"]["status"] == "COMPLETED"
 
@@ -393,21 +408,26 @@ async def test_complete_lesson_completes_the_open_damstra_schedule(gateway: Gate
 async def test_complete_lesson_refusals(gateway: Gateway) -> None:
     person = person_with(gateway, Source.DAMSTRA, Source.TRAINING_RECORDS)
     cases = [
-        ({"lessonId": gid("Lesson", "iscout", "T-1")}, "NOT_SUPPORTED_BY_SOURCE", ["lessonId"]),
-        ({"lessonId": gid("Lesson", "damstra", 999999)}, "NOT_FOUND", ["lessonId"]),
+        ({"lessonId": gid("Lesson:iscout:T-1")}, "NOT_SUPPORTED_BY_SOURCE", ["lessonId"]),
+        ({"lessonId": gid("Lesson:damstra:999999")}, "NOT_FOUND", ["lessonId"]),
         (
-            {"lessonId": gid("Lesson", "damstra", 1), "completedAt": "2099-01-01T00:00:00Z"},
+            {"lessonId": gid("Lesson:damstra:1"), "completedAt": "2099-01-01T00:00:00Z"},
             "INVALID_INPUT",
             ["completedAt"],
         ),
         (
-            {"lessonId": gid("Lesson", "training_records", "never-assigned-pkg")},
+            {"lessonId": gid("Lesson:training_records:never-assigned-pkg")},
             "NOT_SCHEDULED_FOR_LESSON",
             ["lessonId"],
         ),
     ]
     for extra, code, field in cases:
-        payload = await mutate(gateway, COMPLETE, "completeLesson", {"userId": user_id(person), **extra})
+        payload = await mutate(
+            gateway,
+            COMPLETE,
+            "completeLesson",
+            {"userId": damstra_user_id(person.damstra_user_id), **extra},
+        )
         assert (codes(payload), payload["userErrors"][0]["field"]) == ([code], field), extra
 
 
@@ -418,9 +438,9 @@ async def test_complete_lesson_on_training_records_patches_date_completed(gatewa
         p for p in gateway.sandbox.world.people if p.training_records_person_api_id == record.person_api_id
     )
     user = (
-        gid("User", "damstra", person.damstra_user_id)
+        damstra_user_id(person.damstra_user_id)
         if person.damstra_user_id
-        else gid("User", "training_records", record.person_api_id)
+        else user_id("training_records", record.person_api_id)
     )
     payload = await mutate(
         gateway,
@@ -428,7 +448,7 @@ async def test_complete_lesson_on_training_records_patches_date_completed(gatewa
         "completeLesson",
         {
             "userId": user,
-            "lessonId": gid("Lesson", "training_records", record.package_api_id),
+            "lessonId": gid(f"Lesson:training_records:{record.package_api_id}"),
             "completedAt": "2026-10-31T12:00:00Z",
         },
     )
@@ -442,7 +462,7 @@ async def test_complete_lesson_on_training_records_patches_date_completed(gatewa
         gateway,
         COMPLETE,
         "completeLesson",
-        {"userId": user, "lessonId": gid("Lesson", "training_records", record.package_api_id)},
+        {"userId": user, "lessonId": gid(f"Lesson:training_records:{record.package_api_id}")},
     )
     assert codes(again) == ["ALREADY_COMPLETED"]
 
@@ -450,7 +470,7 @@ async def test_complete_lesson_on_training_records_patches_date_completed(gatewa
 # -- unassignCourses ----------------------------------------------------------------------------
 
 
-def learninglogin_person(gateway: Gateway) -> tuple[Person, str]:
+def learninglogin_person(gateway: Gateway) -> tuple[SeededPerson, str]:
     """A person whose identity entry names their LEARNINGLOGIN username, and their global ID."""
     world = gateway.sandbox.world
     for entry in world.identity_entries:
@@ -462,7 +482,7 @@ def learninglogin_person(gateway: Gateway) -> tuple[Person, str]:
                 ts.login_id == person.learninglogin_login_id
                 for ts in world.learninglogin.train_sessions.values()
             ):
-                return person, gid("User", "learninglogin", person.learninglogin_login_id)
+                return person, user_id("learninglogin", person.learninglogin_login_id)
     raise AssertionError("no linked LEARNINGLOGIN person in the sandbox")
 
 
@@ -507,9 +527,9 @@ async def test_unassign_by_schedule_ids_across_sources(gateway: Gateway) -> None
         if ts.login_id != person.learninglogin_login_id
     )
     ids = [
-        gid("Schedule", "learninglogin", session.id),
-        gid("Schedule", "learninglogin", someone_elses.id),
-        gid("Schedule", "damstra", 1),
+        gid(f"Schedule:learninglogin:{session.id}"),
+        gid(f"Schedule:learninglogin:{someone_elses.id}"),
+        gid("Schedule:damstra:1"),
     ]
     if person.training_records_person_api_id:
         record = next(
@@ -523,7 +543,7 @@ async def test_unassign_by_schedule_ids_across_sources(gateway: Gateway) -> None
     else:
         record = None
     if record is not None:
-        ids.append(gid("Schedule", "training_records", record.api_id))
+        ids.append(gid(f"Schedule:training_records:{record.api_id}"))
     payload = await mutate(gateway, UNASSIGN, "unassignCourses", {"userId": user, "scheduleIds": ids})
     assert session.id not in world.learninglogin.train_sessions
     assert someone_elses.id in world.learninglogin.train_sessions
@@ -540,7 +560,7 @@ async def test_unassign_needs_exactly_one_way(gateway: Gateway) -> None:
     _, user = learninglogin_person(gateway)
     extras: list[dict[str, Any]] = [
         {},
-        {"courseCodes": ["A"], "scheduleIds": [gid("Schedule", "learninglogin", 1)]},
+        {"courseCodes": ["A"], "scheduleIds": [gid("Schedule:learninglogin:1")]},
         {"courseCodes": []},
     ]
     for extra in extras:
@@ -550,11 +570,17 @@ async def test_unassign_needs_exactly_one_way(gateway: Gateway) -> None:
 
 async def test_a_date_time_without_its_offset_is_refused_before_anything_runs(gateway: Gateway) -> None:
     person = person_with(gateway, Source.DAMSTRA)
-    lesson = gid("Lesson", "damstra", unscheduled_lessons(gateway, person, 1)[0])
+    lesson = gid(f"Lesson:damstra:{unscheduled_lessons(gateway, person, 1)[0]}")
     gateway.clear_logs()
     body = await gateway.query(
         SCHEDULE,
-        {"input": {"userId": user_id(person), "lessonIds": [lesson], "scheduleDate": "2026-12-01T09:00:00"}},
+        {
+            "input": {
+                "userId": damstra_user_id(person.damstra_user_id),
+                "lessonIds": [lesson],
+                "scheduleDate": "2026-12-01T09:00:00",
+            }
+        },
     )
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "no UTC offset" in body["errors"][0]["message"]

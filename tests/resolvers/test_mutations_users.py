@@ -4,7 +4,6 @@ every userError path, idempotent replays and a write whose outcome is unknown.""
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,24 +15,13 @@ from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.sources import Source
 from sandbox.world import STATUS_ACTIVE, STATUS_NOT_CURRENT, DamstraState
 from tests.conftest import QUICK_LOOPBACK_TIMEOUT_SECONDS, Gateway
+from tests.ids import damstra_user_id, gid, group_id, native_id
 
 ERRORS = "userErrors { field message code }"
 USER = (
     "id firstName lastName username email employeeNumber active roles timeZone "
     "groups { id } supervisedGroups { id }"
 )
-
-
-def gid(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def user_id(native: int | str) -> str:
-    return gid(f"User:damstra:{native}")
-
-
-def group_id(native: int) -> str:
-    return gid(f"Group:damstra:{native}")
 
 
 def state(gateway: Gateway) -> DamstraState:
@@ -93,7 +81,7 @@ async def test_create_user_writes_damstra_and_later_queries_show_it(gateway: Gat
         event = await next_event(events)
     assert payload["userErrors"] == []
     user = payload["user"]
-    native = int(base64.b64decode(user["id"]).decode().rsplit(":", 1)[1])
+    native = int(native_id(user["id"]))
     assert (user["firstName"], user["lastName"], user["username"]) == ("Nora", "Quill", "nora.q")
     assert user["roles"] == ["SUPERVISOR", "TRAINEE"] and user["active"] is True
     assert user["groups"] == [{"id": group_id(201)}] and user["supervisedGroups"] == [{"id": group_id(202)}]
@@ -137,7 +125,7 @@ async def test_create_user_bad_input_is_named_field_by_field_and_nothing_is_sent
             "email": "not-an-email",
             "roles": [],
             "timeZone": "Mars/Olympus",
-            "groupIds": ["not-an-id", user_id(10000)],
+            "groupIds": ["not-an-id", damstra_user_id(10000)],
         },
         f"user {{ id }} {ERRORS}",
     )
@@ -243,9 +231,9 @@ async def test_create_user_timeout_is_an_unknown_outcome_and_not_resent(loopback
 
 
 async def test_update_user_changes_only_what_is_given_and_later_queries_show_it(gateway: Gateway) -> None:
-    query = f'{{ user(id: "{user_id(10003)}") {{ {USER} }} }} '
+    query = f'{{ user(id: "{damstra_user_id(10003)}") {{ {USER} }} }} '
     warm = (await gateway.data(query))["user"]
-    old_groups = {int(base64.b64decode(g["id"]).decode().rsplit(":", 1)[1]) for g in warm["groups"]}
+    old_groups = {int(native_id(g["id"])) for g in warm["groups"]}
     assert 205 not in old_groups
     counts = {g: len(state(gateway).groups[g].member_ids) for g in (*old_groups, 205)}
     await gateway.data(f'{{ group(id: "{group_id(205)}") {{ memberCount }} }}')
@@ -257,7 +245,7 @@ async def test_update_user_changes_only_what_is_given_and_later_queries_show_it(
             gateway,
             "updateUser",
             {
-                "userId": user_id(10003),
+                "userId": damstra_user_id(10003),
                 "lastName": "Mitchell-Jones",
                 "email": "dev.mj@example.com",
                 "roles": ["INSTRUCTOR"],
@@ -301,7 +289,7 @@ async def test_update_user_changes_only_what_is_given_and_later_queries_show_it(
 
 async def test_update_user_errors(gateway: Gateway) -> None:
     gateway.clear_logs()
-    nothing = await mutate(gateway, "updateUser", {"userId": user_id(10003)}, ERRORS)
+    nothing = await mutate(gateway, "updateUser", {"userId": damstra_user_id(10003)}, ERRORS)
     assert codes(nothing) == [(None, "INVALID_INPUT")]
     bad = await mutate(
         gateway, "updateUser", {"userId": group_id(201), "email": "x@", "firstName": ""}, ERRORS
@@ -317,12 +305,16 @@ async def test_update_user_errors(gateway: Gateway) -> None:
         gateway, "updateUser", {"userId": no_account_person(gateway), "lastName": "X"}, ERRORS
     )
     assert codes(no_account) == [(["userId"], "NO_ACCOUNT_IN_SOURCE")]
-    unknown = await mutate(gateway, "updateUser", {"userId": user_id(99999), "lastName": "X"}, ERRORS)
+    unknown = await mutate(gateway, "updateUser", {"userId": damstra_user_id(99999), "lastName": "X"}, ERRORS)
     assert codes(unknown) == [(["userId"], "NOT_FOUND")]
-    taken = await mutate(gateway, "updateUser", {"userId": user_id(10003), "username": "avasmith0"}, ERRORS)
+    taken = await mutate(
+        gateway, "updateUser", {"userId": damstra_user_id(10003), "username": "avasmith0"}, ERRORS
+    )
     assert codes(taken) == [(["username"], "USERNAME_TAKEN")]
     assert gateway.log(Source.DAMSTRA).count("PUT") == 0
-    own = await mutate(gateway, "updateUser", {"userId": user_id(10003), "username": "DevMitchell3"}, ERRORS)
+    own = await mutate(
+        gateway, "updateUser", {"userId": damstra_user_id(10003), "username": "DevMitchell3"}, ERRORS
+    )
     assert own["userErrors"] == [] and state(gateway).users[10003].user_name == "DevMitchell3"
 
 
@@ -333,7 +325,7 @@ async def test_update_user_upstream_refusal_changes_nothing(gateway: Gateway) ->
     payload = await mutate(
         gateway,
         "updateUser",
-        {"userId": user_id(10003), "lastName": "Nope", "groupIds": [group_id(206)]},
+        {"userId": damstra_user_id(10003), "lastName": "Nope", "groupIds": [group_id(206)]},
         f"user {{ id }} {ERRORS}",
     )
     assert payload["user"] is None and codes(payload) == [(None, "NOT_FOUND")]
@@ -345,12 +337,12 @@ async def test_update_user_upstream_refusal_changes_nothing(gateway: Gateway) ->
 
 
 async def test_inactivate_and_activate_a_user(gateway: Gateway) -> None:
-    query = f'{{ user(id: "{user_id(10003)}") {{ active }} }}'
+    query = f'{{ user(id: "{damstra_user_id(10003)}") {{ active }} }}'
     assert (await gateway.data(query))["user"]["active"] is True
     bus = gateway.services.events
     async with bus.subscribe() as events:
         off = await mutate(
-            gateway, "inactivateUser", {"userId": user_id(10003)}, f"user {{ active }} {ERRORS}"
+            gateway, "inactivateUser", {"userId": damstra_user_id(10003)}, f"user {{ active }} {ERRORS}"
         )
         event = await next_event(events)
     assert off == {"user": {"active": False}, "userErrors": []}
@@ -359,11 +351,15 @@ async def test_inactivate_and_activate_a_user(gateway: Gateway) -> None:
     assert (await gateway.data(query))["user"]["active"] is False
 
     published = bus.published
-    again = await mutate(gateway, "inactivateUser", {"userId": user_id(10003)}, f"user {{ active }} {ERRORS}")
+    again = await mutate(
+        gateway, "inactivateUser", {"userId": damstra_user_id(10003)}, f"user {{ active }} {ERRORS}"
+    )
     assert again == off and bus.published == published  # nothing changed: no event, as DAMSTRA fires none
 
     async with bus.subscribe() as events:
-        on = await mutate(gateway, "activateUser", {"userId": user_id(10003)}, f"user {{ active }} {ERRORS}")
+        on = await mutate(
+            gateway, "activateUser", {"userId": damstra_user_id(10003)}, f"user {{ active }} {ERRORS}"
+        )
         event = await next_event(events)
     assert on == {"user": {"active": True}, "userErrors": []}
     assert state(gateway).users[10003].client_status_id == STATUS_ACTIVE
@@ -378,14 +374,14 @@ async def test_activation_errors(gateway: Gateway) -> None:
     assert gateway.log(Source.DAMSTRA).entries == []
     no_account = await mutate(gateway, "inactivateUser", {"userId": no_account_person(gateway)}, ERRORS)
     assert codes(no_account) == [(["userId"], "NO_ACCOUNT_IN_SOURCE")]
-    unknown = await mutate(gateway, "activateUser", {"userId": user_id(99999)}, ERRORS)
+    unknown = await mutate(gateway, "activateUser", {"userId": damstra_user_id(99999)}, ERRORS)
     assert codes(unknown) == [(["userId"], "NOT_FOUND")]
     assert gateway.log(Source.DAMSTRA).count("POST") == 0
 
 
 async def test_inactivate_user_replays_and_refuses_a_reused_key(gateway: Gateway) -> None:
     log = gateway.log(Source.DAMSTRA)
-    value = {"userId": user_id(10004), "idempotencyKey": "off-1"}
+    value = {"userId": damstra_user_id(10004), "idempotencyKey": "off-1"}
     a, b = await asyncio.gather(
         mutate(gateway, "inactivateUser", value, f"user {{ active }} {ERRORS}"),
         mutate(gateway, "inactivateUser", value, f"user {{ active }} {ERRORS}"),
@@ -393,7 +389,7 @@ async def test_inactivate_user_replays_and_refuses_a_reused_key(gateway: Gateway
     assert a == b == {"user": {"active": False}, "userErrors": []}
     assert await mutate(gateway, "inactivateUser", value, f"user {{ active }} {ERRORS}") == a
     assert log.count("POST", "/user/10004/inactivate") == 1
-    reused = await mutate(gateway, "inactivateUser", {**value, "userId": user_id(10005)}, ERRORS)
+    reused = await mutate(gateway, "inactivateUser", {**value, "userId": damstra_user_id(10005)}, ERRORS)
     assert codes(reused) == [(["idempotencyKey"], "IDEMPOTENCY_KEY_REUSED")]
     assert state(gateway).users[10005].client_status_id == STATUS_ACTIVE
 
@@ -401,7 +397,7 @@ async def test_inactivate_user_replays_and_refuses_a_reused_key(gateway: Gateway
 async def test_inactivate_user_timeout_is_reported_once(loopback_gateway: Gateway) -> None:
     gateway = loopback_gateway
     gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
-    value = {"userId": user_id(10003), "idempotencyKey": "off-10003"}
+    value = {"userId": damstra_user_id(10003), "idempotencyKey": "off-10003"}
     payload = await mutate(gateway, "inactivateUser", value, f"user {{ id }} {ERRORS}")
     assert payload["user"] is None and codes(payload) == [(None, "UPSTREAM_TIMEOUT")]
     assert gateway.writes(Source.DAMSTRA) == ["POST /user/10003/inactivate"]
@@ -409,7 +405,7 @@ async def test_inactivate_user_timeout_is_reported_once(loopback_gateway: Gatewa
     assert await mutate(gateway, "inactivateUser", value, f"user {{ id }} {ERRORS}") == payload
     assert gateway.writes(Source.DAMSTRA) == ["POST /user/10003/inactivate"]
     # The user's cache entry went with the write: the next query reads what DAMSTRA holds now.
-    after = await gateway.data(f'{{ user(id: "{user_id(10003)}") {{ active }} }}')
+    after = await gateway.data(f'{{ user(id: "{damstra_user_id(10003)}") {{ active }} }}')
     assert after["user"]["active"] is False
 
 
@@ -421,16 +417,16 @@ async def test_generate_login_url(gateway: Gateway, caplog: pytest.LogCaptureFix
     gateway.clear_logs()
     selection = f"url expiresIn user {{ id }} {ERRORS}"
     payload = await mutate(
-        gateway, "generateLoginUrl", {"userId": user_id(10003), "expiresIn": "WEEK"}, selection
+        gateway, "generateLoginUrl", {"userId": damstra_user_id(10003), "expiresIn": "WEEK"}, selection
     )
     assert payload["userErrors"] == [] and payload["expiresIn"] == "WEEK"
-    assert payload["url"].startswith("https://") and payload["user"]["id"] == user_id(10003)
+    assert payload["url"].startswith("https://") and payload["user"]["id"] == damstra_user_id(10003)
     log = gateway.log(Source.DAMSTRA)
     assert log.paths()[-1] == "POST /user/10003/generate_login_url?expiresIn=week"
     assert all(payload["url"] not in record.getMessage() for record in caplog.records)
 
     disabled = await mutate(
-        gateway, "generateLoginUrl", {"userId": user_id(10003), "expiresIn": "DISABLED"}, selection
+        gateway, "generateLoginUrl", {"userId": damstra_user_id(10003), "expiresIn": "DISABLED"}, selection
     )
     assert disabled["url"] is None and disabled["userErrors"] == [] and disabled["expiresIn"] == "DISABLED"
 
@@ -462,7 +458,7 @@ async def test_import_users_creates_every_row(gateway: Gateway) -> None:
         (0, True, "Stone"),
         (1, True, "Reed"),
     ]
-    ids = [int(base64.b64decode(r["user"]["id"]).decode().rsplit(":", 1)[1]) for r in results]
+    ids = [int(native_id(r["user"]["id"])) for r in results]
     assert state(gateway).users[ids[0]].email_address == "ivy.stone@example.com"
     assert state(gateway).users[ids[1]].employee_number == "E9100"
     assert gateway.log(Source.DAMSTRA).count("POST", "/bulkUserImport") == 1
@@ -472,7 +468,7 @@ async def test_import_users_creates_every_row(gateway: Gateway) -> None:
 
 
 async def test_import_users_merges_by_email_and_later_queries_show_it(gateway: Gateway) -> None:
-    query = f'{{ user(id: "{user_id(10000)}") {{ lastName roles }} }}'
+    query = f'{{ user(id: "{damstra_user_id(10000)}") {{ lastName roles }} }}'
     assert (await gateway.data(query))["user"] == {"lastName": "Smith", "roles": ["ADMIN", "SUPERVISOR"]}
     rows = [
         {"email": "AVA.SMITH0@example.com", "lastName": "Changed", "roles": ["ADMIN", "SUPERVISOR"]},
@@ -483,7 +479,7 @@ async def test_import_users_merges_by_email_and_later_queries_show_it(gateway: G
         seen = [await next_event(events), await next_event(events)]
     assert payload["userErrors"] == []
     merged, made = payload["results"]
-    assert merged["created"] is False and merged["user"]["id"] == user_id(10000)
+    assert merged["created"] is False and merged["user"]["id"] == damstra_user_id(10000)
     assert made["created"] is True and made["user"]["lastName"] == "New"
     assert state(gateway).users[10000].last_name == "Changed"
     assert (await gateway.data(query))["user"] == {"lastName": "Changed", "roles": ["ADMIN", "SUPERVISOR"]}

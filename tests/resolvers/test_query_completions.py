@@ -3,7 +3,6 @@ filtered, and paged with keyset cursors, checked against the sandbox world."""
 
 from __future__ import annotations
 
-import base64
 import math
 from datetime import date
 
@@ -11,9 +10,10 @@ import orjson
 import pytest
 
 from gateway.sources import Source
-from sandbox.world import IScoutCompletion, Person, World
+from sandbox.world import IScoutCompletionRow, SeededPerson, World
 from tests.conftest import ANCHOR, Gateway
-from tests.resolvers.graph_support import Done, gid, iso, user_id, walk, world_completions
+from tests.ids import gid, native_id, user_id
+from tests.resolvers.graph_support import Done, iso, walk, world_completions
 
 COMPLETIONS = """query($first: Int, $after: String, $userId: ID, $lessonId: ID, $source: Source,
     $completedAfter: Date, $completedBefore: Date, $expiringBefore: Date) {
@@ -24,7 +24,7 @@ COMPLETIONS = """query($first: Int, $after: String, $userId: ID, $lessonId: ID, 
 ISCOUT_PAGE = 100  # what the merge asks iScout for at a time
 
 
-def owned_by(world: World, person: Person) -> set[tuple[Source, str]]:
+def owned_by(world: World, person: SeededPerson) -> set[tuple[Source, str]]:
     accounts = {
         (Source.DAMSTRA, person.damstra_user_id),
         (Source.LEARNINGLOGIN, person.learninglogin_login_id),
@@ -231,7 +231,7 @@ async def test_an_iscout_completion_keeps_its_created_milliseconds_in_its_id(gat
     assert person.iscout_user_id is not None
     training = world.iscout.completions[0].training_id
     world.iscout.completions.append(
-        IScoutCompletion(person.iscout_user_id, training, 1_078_625_331_860, 20040307, None, None, None)
+        IScoutCompletionRow(person.iscout_user_id, training, 1_078_625_331_860, 20040307, None, None, None)
     )
     expected = gid(f"Completion:iscout:{person.iscout_user_id}:{training}:1078625331860")
     data = await gateway.data(COMPLETIONS, {"first": 1, "completedBefore": "2004-12-31"})
@@ -261,7 +261,7 @@ async def test_a_completion_by_id_from_each_source(gateway: Gateway, source: Sou
     assert (node["id"], node["source"], node["completedAt"]) == (done.id, source.name, iso(done.completed_at))
     assert node["expiresOn"] == (done.expires_on.isoformat() if done.expires_on else None)
     assert node["lesson"] == {"id": done.lesson}
-    native = base64.b64decode(done.id).decode().split(":", 2)[2]
+    native = native_id(done.id)
     if source is Source.LEARNINGLOGIN:
         # Looked up alone, a train session names no login (see the schedule test); its score does show.
         session = world.learninglogin.train_sessions[int(native)]

@@ -10,7 +10,8 @@ import pytest
 from gateway.sources import Source
 from sandbox.world import World
 from tests.conftest import Gateway
-from tests.resolvers.graph_support import gid, user_id, world_completions
+from tests.ids import gid, user_id
+from tests.resolvers.graph_support import world_completions
 
 EVERYTHING = """query($id: ID!) {
   lessons(first: 1000) { totalCount edges { node { source } } }

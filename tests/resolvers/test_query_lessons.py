@@ -7,9 +7,10 @@ import math
 import pytest
 
 from gateway.sources import Source
-from sandbox.world import TrainSession, World
+from sandbox.world import TrainSessionRow, World
 from tests.conftest import ANCHOR, Gateway
-from tests.resolvers.graph_support import gid, walk
+from tests.ids import gid
+from tests.resolvers.graph_support import walk
 
 LESSONS = """query($first: Int, $after: String, $search: String, $source: Source, $status: [LessonStatus!]) {
   lessons(first: $first, after: $after, search: $search, source: $source, status: $status) {
@@ -106,7 +107,7 @@ async def test_a_learninglogin_course_is_found_past_the_first_page_of_its_search
     template = next(ts for ts in sessions.values() if ts.course_code == "FP")
     for n in range(LL_PER_PAGE + 6):
         new_id = 10_000 + n
-        sessions[new_id] = TrainSession(
+        sessions[new_id] = TrainSessionRow(
             new_id, template.login_id, "FP", "Fall Protection", "Assigned", 0, 0, 0, None, None,
             ANCHOR.date(), None, None,
         )  # fmt: skip

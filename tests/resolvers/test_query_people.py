@@ -7,9 +7,10 @@ from typing import Any
 
 from gateway.sources import Source
 from sandbox.server import Sandbox
-from sandbox.world import STATUS_ACTIVE, LearningLoginLogin, Person, TrainSession
+from sandbox.world import STATUS_ACTIVE, LearningLoginLoginRow, SeededPerson, TrainSessionRow
 from tests.conftest import ANCHOR, Gateway
-from tests.resolvers.graph_support import gateway_over, gid, iso, user_id, walk
+from tests.ids import gid, user_id
+from tests.resolvers.graph_support import gateway_over, iso, walk
 
 USERS = """query($first: Int, $after: String, $search: String, $email: String, $employeeNumber: String,
     $includeInactive: Boolean) {
@@ -19,7 +20,7 @@ USERS = """query($first: Int, $after: String, $search: String, $email: String, $
     edges { node { id fullName email employeeNumber active accounts { source nativeId } } } } }"""
 
 
-def accounts_of(person: Person) -> list[tuple[str, str, str]]:
+def accounts_of(person: SeededPerson) -> list[tuple[str, str, str]]:
     """(slug, native id, Source name) of each account the person really has, in docs/contract.md §5 order."""
     found = [
         ("damstra", person.damstra_user_id, "DAMSTRA"),
@@ -145,8 +146,10 @@ async def test_accounts_outside_the_identity_file_are_found_where_their_upstream
 async def test_a_person_known_only_by_a_learninglogin_username(tmp_path: Path) -> None:
     sandbox = Sandbox.build(people=50, seed=7, anchor=ANCHOR)
     world = sandbox.world
-    world.learninglogin.logins[9_001] = LearningLoginLogin(9_001, "ll.casey.contractor", "Casey Contractor")
-    world.learninglogin.train_sessions[9_001] = TrainSession(
+    world.learninglogin.logins[9_001] = LearningLoginLoginRow(
+        9_001, "ll.casey.contractor", "Casey Contractor"
+    )
+    world.learninglogin.train_sessions[9_001] = TrainSessionRow(
         9_001, 9_001, "WHMIS", "WHMIS 2015", "Assigned", 0, 0, 0, None, None, ANCHOR.date(), None, None
     )
     identity: list[dict[str, Any]] = [
@@ -171,7 +174,7 @@ async def test_a_person_known_only_by_a_learninglogin_username(tmp_path: Path) -
 # -- users ----------------------------------------------------------------------------------------
 
 
-def _identity_only(gateway: Gateway) -> list[Person]:
+def _identity_only(gateway: Gateway) -> list[SeededPerson]:
     return [p for p in gateway.sandbox.world.people if p.damstra_user_id is None and accounts_of(p)]
 
 

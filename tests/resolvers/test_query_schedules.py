@@ -12,9 +12,10 @@ import pytest
 
 from gateway.sources import Source
 from sandbox.server import Sandbox
-from sandbox.world import DamstraSchedule, Person, TrainingRecord, TrainSession, World
+from sandbox.world import DamstraScheduleRow, SeededPerson, TrainingRecordRow, TrainSessionRow, World
 from tests.conftest import ANCHOR, Gateway
-from tests.resolvers.graph_support import gateway_over, gid, iso, user_id, walk
+from tests.ids import gid, user_id
+from tests.resolvers.graph_support import gateway_over, iso, walk
 
 SCHEDULE = """query($id: ID!) {
   schedule(id: $id) { id source status assigneeName startDate dueDate startedAt completedAt
@@ -25,13 +26,13 @@ SCHEDULES = """query($id: ID!, $first: Int, $after: String, $source: Source, $st
     totalCount pageInfo { hasNextPage endCursor } edges { node { id source status lesson { id } } } } } }"""
 
 
-def damstra_status(schedule: DamstraSchedule) -> str:
+def damstra_status(schedule: DamstraScheduleRow) -> str:
     if schedule.status == "due" and schedule.started is not None:
         return "IN_PROGRESS"
     return schedule.status.upper()
 
 
-def learninglogin_status(session: TrainSession) -> str:
+def learninglogin_status(session: TrainSessionRow) -> str:
     today = datetime.now(UTC).date()  # the gateway's own clock judges overdue
     if session.status == "Completed":
         return "COMPLETED"
@@ -40,13 +41,13 @@ def learninglogin_status(session: TrainSession) -> str:
     return "IN_PROGRESS" if session.status == "In Progress" else "ASSIGNED"
 
 
-def record_status(record: TrainingRecord) -> str:
+def record_status(record: TrainingRecordRow) -> str:
     if record.date_completed is not None:
         return "COMPLETED"
     return "IN_PROGRESS" if record.date_started is not None else "ASSIGNED"
 
 
-def schedules_of(world: World, person: Person) -> list[tuple[str, str, str]]:
+def schedules_of(world: World, person: SeededPerson) -> list[tuple[str, str, str]]:
     """(id, source, status) of each of the person's schedules: DAMSTRA, LEARNINGLOGIN, TRAINING_RECORDS."""
     found = [
         (gid(f"Schedule:damstra:{s.id}"), "DAMSTRA", damstra_status(s))
@@ -471,7 +472,7 @@ async def test_ilt_sessions_by_state_answer_the_state_asked_for(gateway: Gateway
         "IN_PROGRESS": sessions[0].start + (sessions[0].end - sessions[0].start) / 2,
     }[state]
     assert abs(now - ANCHOR) > timedelta(hours=1)
-    gateway.sandbox.controls[Source.DAMSTRA].extra["now"] = now
+    gateway.sandbox.controls[Source.DAMSTRA].pinned_now = now
     nodes, _ = await walk(gateway, SESSIONS, {"first": 5, "state": state}, "iltSessions")
     expected = [
         s

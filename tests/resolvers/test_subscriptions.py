@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -26,15 +25,12 @@ from gateway.upstreams.damstra.client import DamstraClient
 from gateway.upstreams.damstra.records import DamstraUserInput
 from sandbox.server import CREDENTIALS, Sandbox, serve_on_loopback
 from tests.conftest import AS_ADMIN
+from tests.ids import gid
 
 SECRET = "subscription-test-secret"
 BOUND_SECONDS = 5.0
 EVENT_FIELDS = """type source occurredAt userId scheduleId cancellationReason
     user { id firstName } schedule { id status lesson { name } } lesson { name }"""
-
-
-def gid(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 @dataclass
@@ -110,9 +106,9 @@ async def live(sandbox: Sandbox, sandbox_address: str, tmp_path: Path) -> AsyncI
             serve_on_loopback(create_app(settings, services=services)) as address,
             httpx.AsyncClient(base_url=address) as http,
         ):
-            sandbox.controls[Source.DAMSTRA].extra.update(
-                webhook_url=f"{address}/webhooks/damstra", webhook_secret=SECRET
-            )
+            damstra_controls = sandbox.controls[Source.DAMSTRA]
+            damstra_controls.webhook_url = f"{address}/webhooks/damstra"
+            damstra_controls.webhook_secret = SECRET
             yield Live(address, http, services, sandbox, damstra)
     finally:
         await damstra.aclose()

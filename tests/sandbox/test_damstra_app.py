@@ -424,7 +424,7 @@ async def test_ilt_dates_and_state_follow_the_clock(api: httpx.AsyncClient, sand
         (session.start + (session.end - session.start) / 2, "inprogress", 2),
         (session.end + timedelta(minutes=1), "past", 3),
     ):
-        controls.extra["now"] = now
+        controls.pinned_now = now
         assert (await api.get("/ilt_session/400")).json()["state"] == state
         listed = (await api.get("/ilt_session", params={"state": number, "maxResults": 1000})).json()[
             "results"
@@ -541,7 +541,8 @@ async def test_writes_post_the_seeds_webhook_events(api: httpx.AsyncClient, sand
     receiver = Starlette(routes=[Route("/hook", collect, methods=["POST"])])
     async with serve_on_loopback(receiver) as address:
         controls = sandbox.controls[Source.DAMSTRA]
-        controls.extra.update(webhook_url=f"{address}/hook", webhook_secret="shh")
+        controls.webhook_url = f"{address}/hook"
+        controls.webhook_secret = "shh"
         version = active_version(state_of(sandbox), 10003)
         ids = (await api.post("/user/10003/lesson_schedule", json={"lessonVersionIds": [version]})).json()[
             "ids"
@@ -572,7 +573,7 @@ async def test_writes_post_the_seeds_webhook_events(api: httpx.AsyncClient, sand
 
 
 async def test_an_unreachable_webhook_never_fails_the_api(api: httpx.AsyncClient, sandbox: Sandbox) -> None:
-    sandbox.controls[Source.DAMSTRA].extra["webhook_url"] = "http://127.0.0.1:9/nothing-listens"
+    sandbox.controls[Source.DAMSTRA].webhook_url = "http://127.0.0.1:9/nothing-listens"
     response = await api.post("/user", json={"userName": "quiet", "firstName": "Q", "lastName": "Uiet"})
     assert response.status_code == 200
     await asyncio.sleep(0.05)  # let the failed post run and be dropped

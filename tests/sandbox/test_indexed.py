@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import pytest
@@ -27,7 +27,11 @@ def table(*rows: tuple[int, Row], built: bool = True) -> IndexedDict[int, Row]:
 
 def assert_consistent(rows: IndexedDict[int, Row]) -> None:
     """Each lookup answers what a scan of the dict does, in the dict's order."""
-    for index, read in (("owner", lambda r: r.owner), ("kind", lambda r: r.kind)):
+    readers: list[tuple[str, Callable[[Row], Hashable]]] = [
+        ("owner", lambda r: r.owner),
+        ("kind", lambda r: r.kind),
+    ]
+    for index, read in readers:
         values: set[Hashable] = {read(r) for r in rows.values()}
         assert set(rows.indexed_values(index)) == values
         for value in values | {"nobody", -1}:

@@ -129,14 +129,14 @@ async def test_unknown_method_and_http_method(client: httpx.AsyncClient) -> None
 async def test_rate_limit_switch_answers_that_many_requests(
     client: httpx.AsyncClient, sandbox: Sandbox
 ) -> None:
-    sandbox.controls[Source.ISCOUT].extra["rate_limit_next"] = 2
+    sandbox.controls[Source.ISCOUT].rate_limit_next = 2
     assert (await call(client))["error"] == "rate_limit_exceeded"
     assert (await call(client))["error"] == "rate_limit_exceeded"
     assert (await call(client))["ok"] is True
 
 
 async def test_forced_identifiers(client: httpx.AsyncClient, sandbox: Sandbox) -> None:
-    sandbox.controls[Source.ISCOUT].extra["error_next"] = ["account_inactive"]
+    sandbox.controls[Source.ISCOUT].error_next = ["account_inactive"]
     body = await call(client)
     assert body["error"] == "account_inactive"
     assert body["description"] == "The request token was for an account that is not active."

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.sources import Source
 from sandbox.server import CREDENTIALS, Sandbox
-from sandbox.world import LearningLoginLogin, LearningLoginState, TrainSession
+from sandbox.world import LearningLoginLoginRow, LearningLoginState, TrainSessionRow
 
 BASE = "http://sandbox.test/learninglogin/api"
 TOKEN = CREDENTIALS[Source.LEARNINGLOGIN]
@@ -69,7 +69,7 @@ async def all_ids(api: httpx.AsyncClient, **params: Any) -> list[int]:
         page += 1
 
 
-def links(response: httpx.Response) -> dict[str, dict[str, list[str]]]:
+def links(response: httpx.Response) -> dict[str | None, dict[str, list[str]]]:
     """rel -> the query of its URL, parsed."""
     return {rel: parse_qs(urlsplit(link["url"]).query) for rel, link in response.links.items()}
 
@@ -214,11 +214,11 @@ async def test_records_have_the_seeds_fields_and_shapes(
 
 
 FilterCase = tuple[
-    str, Callable[[LearningLoginState], str], Callable[[LearningLoginState, TrainSession, str], bool]
+    str, Callable[[LearningLoginState], str], Callable[[LearningLoginState, TrainSessionRow, str], bool]
 ]
 
 
-def _username(state: LearningLoginState, ts: TrainSession) -> str:
+def _username(state: LearningLoginState, ts: TrainSessionRow) -> str:
     return state.logins[ts.login_id].username
 
 
@@ -285,7 +285,7 @@ async def test_each_filter(
     state: LearningLoginState,
     name: str,
     value_of: Callable[[LearningLoginState], str],
-    keeps: Callable[[LearningLoginState, TrainSession, str], bool],
+    keeps: Callable[[LearningLoginState, TrainSessionRow, str], bool],
 ) -> None:
     value = value_of(state)
     expected = newest_first(ts for ts in state.train_sessions.values() if keeps(state, ts, value))
@@ -481,11 +481,12 @@ async def test_the_older_unassign_takes_ids_in_every_spelling(
     api: httpx.AsyncClient, state: LearningLoginState, encode: str
 ) -> None:
     first, second, kept = sorted(state.train_sessions)[:3]
-    params: dict[str, Any] = {
+    spellings: dict[str, dict[str, Any]] = {
         "brackets": {"ids": f"[{first},{second}]"},
         "rack_array": {"ids[]": [str(first), str(second)]},
         "commas": {"ids": f"{first}, {second}"},
-    }[encode]
+    }
+    params = spellings[encode]
     response = await api.post("/train_sessions/unassign", params=authed(**params))
     assert (response.status_code, response.content) == (200, b"")
     assert first not in state.train_sessions and second not in state.train_sessions
@@ -536,7 +537,7 @@ async def test_a_username_listing_follows_unassigning_and_direct_changes(
     assert (await api.get(f"/train_sessions/{login.id}/{code}", params=authed())).status_code == 404
 
     # A login and its session put straight into the world, as tests do, are found by username.
-    state.logins[9_001] = LearningLoginLogin(9_001, "ll.new.person", "New Person")
+    state.logins[9_001] = LearningLoginLoginRow(9_001, "ll.new.person", "New Person")
     state.train_sessions[9_001] = replace(
         state.train_sessions[mine[sorted(mine)[1]]], id=9_001, login_id=9_001
     )

@@ -53,7 +53,7 @@ async def test_list_answers_the_paginated_object(client: httpx.AsyncClient, sand
 
 
 async def test_list_answers_a_bare_array_when_switched(client: httpx.AsyncClient, sandbox: Sandbox) -> None:
-    sandbox.controls[Source.TRAINING_RECORDS].extra["bare_array"] = True
+    sandbox.controls[Source.TRAINING_RECORDS].bare_array = True
     body = (await client.get("/training/record/", params={"limit": 5, "offset": 2})).json()
     assert isinstance(body, list)
     assert [r["api_id"] for r in body] == records(sandbox)[2:7]

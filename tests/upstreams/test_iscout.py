@@ -121,7 +121,7 @@ async def test_iterating_completions_filters(client: IScoutClient, sandbox: Sand
 async def test_each_identifier_maps_onto_the_tree(
     connect: Connect, sandbox: Sandbox, identifier: str, expected: type[UpstreamError]
 ) -> None:
-    sandbox.controls[SOURCE].extra["error_next"] = [identifier]
+    sandbox.controls[SOURCE].error_next = [identifier]
     client: IScoutClient = connect(IScoutClient, SOURCE, retry_attempts=1)
     with pytest.raises(UpstreamError) as caught:
         await client.completions().page()
@@ -132,7 +132,7 @@ async def test_each_identifier_maps_onto_the_tree(
 async def test_account_inactive_is_unavailable_but_not_retried(
     client: IScoutClient, sandbox: Sandbox
 ) -> None:
-    sandbox.controls[SOURCE].extra["error_next"] = ["account_inactive"] * 3
+    sandbox.controls[SOURCE].error_next = ["account_inactive"] * 3
     with pytest.raises(UpstreamUnavailable) as caught:
         await client.completions().page()
     assert caught.value.code == "UPSTREAM_UNAVAILABLE"
@@ -159,14 +159,14 @@ async def test_token_invalid_never_leaks_the_token(connect: Connect, sandbox: Sa
 
 
 async def test_rate_limit_is_retried_then_succeeds(client: IScoutClient, sandbox: Sandbox) -> None:
-    sandbox.controls[SOURCE].extra["rate_limit_next"] = 2
+    sandbox.controls[SOURCE].rate_limit_next = 2
     page = await client.completions().page(limit=3)
     assert len(page.items) == 3
     assert sandbox.controls[SOURCE].log.count("POST", "/completedtrainings.list") == 3
 
 
 async def test_rate_limit_gives_up_after_the_attempts(client: IScoutClient, sandbox: Sandbox) -> None:
-    sandbox.controls[SOURCE].extra["rate_limit_next"] = 5
+    sandbox.controls[SOURCE].rate_limit_next = 5
     with pytest.raises(UpstreamRateLimited):
         await client.completions().page()
     assert sandbox.controls[SOURCE].log.count() == 3
@@ -175,7 +175,7 @@ async def test_rate_limit_gives_up_after_the_attempts(client: IScoutClient, sand
 async def test_rate_limit_mid_iteration_is_retried(client: IScoutClient, sandbox: Sandbox) -> None:
     iterator = client.completions().iterate(page_size=100)
     first = [await anext(iterator) for _ in range(100)]
-    sandbox.controls[SOURCE].extra["rate_limit_next"] = 1
+    sandbox.controls[SOURCE].rate_limit_next = 1
     rest = [r async for r in iterator]
     assert len(first) + len(rest) == len(sandbox.world.iscout.completions)
     assert sandbox.controls[SOURCE].log.count() == 3

@@ -37,10 +37,10 @@ def test_start_index_follows_meta_even_when_pages_come_back_short() -> None:
 def test_start_index_without_meta_stops_on_a_short_page() -> None:
     paging = StartIndexPaging(page_size=3)
     first = paging.first(PageRequest("/user/1/lesson_schedule"))
-    full = {"results": [{}, {}, {}]}
+    full: dict[str, Any] = {"results": [{}, {}, {}]}
     following = paging.advance(first, response(full), full)
     assert following is not None and following.params["startIndex"] == 3
-    short = {"results": [{}]}
+    short: dict[str, Any] = {"results": [{}]}
     assert paging.advance(following, response(short), short) is None
     assert paging.advance(first, response({"results": []}), {"results": []}) is None
 
@@ -77,9 +77,9 @@ def test_limit_offset_reads_both_body_forms() -> None:
     following = paging.advance(first, response(wrapped), wrapped)
     assert following is not None and following.params["offset"] == 2
     assert paging.total(response(wrapped), wrapped) == 3
-    end = {"count": 3, "next": None, "previous": "x", "results": [{}]}
+    end: dict[str, Any] = {"count": 3, "next": None, "previous": "x", "results": [{}]}
     assert paging.advance(following, response(end), end) is None
-    bare = [{}, {}]
+    bare: list[dict[str, Any]] = [{}, {}]
     assert paging.items(bare) == bare
     assert paging.advance(first, response(bare), bare) is not None
     assert paging.advance(first, response([{}]), [{}]) is None

@@ -25,7 +25,7 @@ from gateway.sources import Source
 from gateway.upstreams.training_records.client import TrainingRecordsClient
 from gateway.upstreams.training_records.errors import TrainingRecordsRejected, decode_training_records_error
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
-from sandbox.world import TrainingRecord as WorldRecord
+from sandbox.world import TrainingRecordRow
 
 SOURCE = Source.TRAINING_RECORDS
 Connect = Callable[..., Any]
@@ -49,7 +49,7 @@ def add_records(sandbox: Sandbox, count: int) -> None:
     state = sandbox.world.training_records
     for n in range(count):
         api_id = f"extra-{n:03d}"
-        state.records[api_id] = WorldRecord(
+        state.records[api_id] = TrainingRecordRow(
             api_id, "person-x", "PKG-002", datetime(2026, 1, 1, tzinfo=UTC), None, None
         )
 
@@ -72,7 +72,7 @@ async def test_a_records_window_reads_typed_records_and_total(
 async def test_list_window_crosses_the_page_cap(
     client: TrainingRecordsClient, sandbox: Sandbox, bare_array: bool
 ) -> None:
-    sandbox.controls[SOURCE].extra["bare_array"] = bare_array
+    sandbox.controls[SOURCE].bare_array = bare_array
     add_records(sandbox, 60)
     ids = world_ids(sandbox)
     listing = await client.records().window(limit=120, offset=10)
@@ -85,7 +85,7 @@ async def test_list_window_crosses_the_page_cap(
 async def test_iterating_the_records_follows_every_page(
     client: TrainingRecordsClient, sandbox: Sandbox, bare_array: bool
 ) -> None:
-    sandbox.controls[SOURCE].extra["bare_array"] = bare_array
+    sandbox.controls[SOURCE].bare_array = bare_array
     ids = world_ids(sandbox)
     seen = [r.api_id async for r in client.records().iterate(page_size=10)]
     assert seen == ids

@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -115,7 +116,7 @@ class Issuer:
     def mint(
         self,
         *,
-        key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
+        key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | Ed25519PrivateKey | None = None,
         kid: str | None = KID,
         algorithm: str = "RS256",
         **changes: Any,

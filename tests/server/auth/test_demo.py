@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from gateway.data.callers import PersonRef, Role
+from gateway.server import app as app_module
 from gateway.server import cli
 from gateway.server.auth import Authenticator, Unauthenticated
 from gateway.settings import Settings, load_settings
@@ -80,7 +81,7 @@ async def test_the_sandbox_issuer_serves_discovery_and_mints_tokens(
 def demo(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """What `learngraph demo` builds, without serving it."""
     parts: dict[str, Any] = {}
-    build_sandbox, create_app = cli._build_sandbox, cli.create_app
+    build_sandbox, create_app = cli._build_sandbox, app_module.create_app
 
     def keep_sandbox(args: argparse.Namespace) -> Sandbox:
         parts["sandbox"] = build_sandbox(argparse.Namespace(**{**vars(args), "people": 12}))

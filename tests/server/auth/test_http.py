@@ -78,7 +78,7 @@ def callers(monkeypatch: pytest.MonkeyPatch) -> list[Caller]:
     build = Context.build.__func__  # type: ignore[attr-defined]
 
     def recording(
-        cls: type[Context], services: Services, *args: Any, caller: Caller, **kwargs: Any
+        cls: type[Context], services: Services, /, *args: Any, caller: Caller, **kwargs: Any
     ) -> Context:
         seen.append(caller)
         context: Context = build(cls, services, *args, caller=caller, **kwargs)

@@ -27,7 +27,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     def run(app: Starlette, **options: Any) -> None:
         served["app"] = app
 
-    monkeypatch.setattr(cli.uvicorn, "run", run)
+    monkeypatch.setattr("gateway.server.cli.uvicorn.run", run)
     monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
     return served
 

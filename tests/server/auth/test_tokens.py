@@ -272,7 +272,7 @@ async def test_claims_are_configurable_and_may_be_nested(issuer: Issuer, clock: 
         keys, issuer=ISSUER, audiences=[AUDIENCE], roles_claim="https://learngraph.example/roles"
     )
     assert (
-        await auth0.verify(issuer.mint(**{"https://learngraph.example/roles": ["ADMIN"]}))
+        await auth0.verify(issuer.mint(**{"https://learngraph.example/roles": ["ADMIN"]}))  # type: ignore[arg-type]
     ).role is Role.ADMIN
     await keys.aclose()
 

@@ -102,7 +102,8 @@ async def live(
 
 
 async def test_without_a_credential_the_connection_is_closed_4403(live: Live) -> None:
-    for payload in (None, {}, {"headers": {}}, {"Authorization": ""}):
+    payloads: list[dict[str, Any] | None] = [None, {}, {"headers": {}}, {"Authorization": ""}]
+    for payload in payloads:
         async with live.connect() as ws:
             await ws.send(
                 json.dumps(
