@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from gateway.data.callers import CALLER_SCOPE_KEY, Caller
 from gateway.settings import load_settings
 from gateway.sources import Source
 from sandbox.controls import RequestLog
@@ -64,6 +66,14 @@ class Gateway:
     http: httpx.AsyncClient
     sandbox: Sandbox
     services: Any  # gateway.data.context.Services
+    app: Any = None  # the gateway's ASGI app
+
+    @contextlib.asynccontextmanager
+    async def as_caller(self, caller: Caller) -> AsyncIterator[Gateway]:
+        """The same gateway, every request of it made as `caller` (as authentication would set it)."""
+        transport = httpx.ASGITransport(app=with_caller(self.app, caller))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+            yield Gateway(http, self.sandbox, self.services, self.app)
 
     async def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}})
@@ -90,6 +100,17 @@ class Gateway:
             controls.log.clear()
 
 
+def with_caller(app: Any, caller: Caller) -> Any:
+    """`app`, with `caller` on the scope of every HTTP request and WebSocket."""
+
+    async def as_caller(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, CALLER_SCOPE_KEY: caller}
+        await app(scope, receive, send)
+
+    return as_caller
+
+
 async def _serve_gateway(
     sandbox: Sandbox,
     address: str,
@@ -106,7 +127,7 @@ async def _serve_gateway(
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
     ) as http:
-        yield Gateway(http, sandbox, services)
+        yield Gateway(http, sandbox, services, app)
     await services.upstreams.aclose()
 
 
