@@ -3,15 +3,23 @@
 info.context.loaders.lesson.load("1234")
 info.context.people.for_account(Source.DAMSTRA, "12345")
 info.context.report(error, info)      # a partial failure: data stays, the error is listed
+info.context.caller                   # who is calling (`gateway.data.callers`)
+
+Every read and write of the context's loaders, listings, people and writes applies the caller's
+rights (`gateway.data.access`, `gateway.data.writes`); an ADMIN's are the unguarded ones.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.data.access import Access
 from gateway.data.cache import EntityCache
-from gateway.data.events import EventBus, InProcessEventBus
+from gateway.data.callers import ANONYMOUS_ADMIN, Caller, Role, caller_of
+from gateway.data.events import EventBus, EventFilter, InProcessEventBus, TrainingEvent
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.data.listings import Listings
@@ -51,24 +59,57 @@ class Context:
     partial_errors: list[PartialError] = field(default_factory=list)
     request: Any = None
     response: Any = None
+    caller: Caller = ANONYMOUS_ADMIN
+    access: Access | None = None  # None for ADMIN: nothing to check
 
     @classmethod
-    def build(cls, services: Services, request: Any = None, response: Any = None) -> Context:
-        loaders = Loaders(services.upstreams, services.cache)
+    def build(
+        cls, services: Services, request: Any = None, response: Any = None, caller: Caller | None = None
+    ) -> Context:
+        if caller is None:
+            scope = getattr(request, "scope", None)
+            caller = caller_of(scope) if scope is not None else ANONYMOUS_ADMIN
+        access = None
+        if caller.role is not Role.ADMIN:
+            access = Access(caller, services.upstreams, services.cache, services.directory)
+        loaders = Loaders(services.upstreams, services.cache, access)
         return cls(
             services,
             loaders,
-            People(services.directory, loaders),
-            Listings(services.upstreams, services.cache),
-            Writes(services.upstreams),
+            People(services.directory, loaders, access),
+            Listings(services.upstreams, services.cache, access),
+            Writes(services.upstreams, caller, access, request),
             request=request,
             response=response,
+            caller=caller,
+            access=access,
         )
 
     def refresh_after_write(self) -> None:
         """Fresh loaders (and people over them): what this request read before a write is stale now."""
-        self.loaders = Loaders(self.services.upstreams, self.services.cache)
-        self.people = People(self.services.directory, self.loaders)
+        if self.access is not None:
+            self.access.refresh()
+        self.loaders = Loaders(self.services.upstreams, self.services.cache, self.access)
+        self.people = People(self.services.directory, self.loaders, self.access)
+
+    @contextlib.asynccontextmanager
+    async def training_events(
+        self, accepts: EventFilter | None = None
+    ) -> AsyncIterator[AsyncIterator[TrainingEvent]]:
+        """Training events as they are published, those `accepts` keeps, about people the caller may
+        see (as they were when the subscription began); for ADMIN, every one."""
+        if self.access is not None:
+            seen = await self.access.visibility()
+            wanted = accepts
+
+            def visible(event: TrainingEvent) -> bool:
+                if not seen.sees(event.source, event.user_id):
+                    return False
+                return wanted is None or wanted(event)
+
+            accepts = visible
+        async with self.services.events.subscribe(accepts) as stream:
+            yield stream
 
     def report(self, error: Exception, path: list[str | int]) -> None:
         """Record a failure of one source while the field still answers with what the others gave."""

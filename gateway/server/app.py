@@ -24,7 +24,7 @@ from gateway.data.context import Context, Services
 from gateway.data.events import InProcessEventBus
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
-from gateway.errors import InvalidNativeId, UpstreamError, UpstreamNotFound
+from gateway.errors import Forbidden, InvalidNativeId, UpstreamError, UpstreamNotFound
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
 from gateway.server.webhooks import damstra_webhook, log_receiver_state
@@ -92,12 +92,14 @@ async def readyz(request: Request) -> Response:
 
 
 async def certificate(request: Request) -> Response:
-    """A completed DAMSTRA schedule's PDF certificate, passed through."""
+    """A completed DAMSTRA schedule's PDF certificate, passed through; 403 for someone the caller may not see."""
     services: Services = request.app.state.services
     try:
         pdf = await Context.build(services, request).listings.certificate(request.path_params["schedule_id"])
     except InvalidNativeId as exc:
         return JSONResponse({"error": str(exc), "code": exc.code}, status_code=400)
+    except Forbidden as exc:
+        return JSONResponse({"error": exc.message, "code": exc.code}, status_code=403)
     except UpstreamNotFound as exc:
         return JSONResponse({"error": exc.message, "code": exc.code}, status_code=404)
     except UpstreamError as exc:

@@ -495,6 +495,10 @@ class DamstraClient(Connector):
         path = f"group/{numeric_id(group_id, 'DAMSTRA group id')}/member"
         return await self._window(DamstraUser, path, {}, start_index, max_results)
 
+    def iter_group_members(self, group_id: int | str, *, page_size: int = 100) -> AsyncIterator[DamstraUser]:
+        path = f"group/{numeric_id(group_id, 'DAMSTRA group id')}/member"
+        return self._iterate(DamstraUser, path, {}, page_size)
+
     async def list_group_supervisors(
         self, group_id: int | str, *, start_index: int = 0, max_results: int = 100
     ) -> Listing[DamstraUser]:
