@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiodataloader import DataLoader
 
 from gateway.data.cache import ALL, MISSING, EntityCache
-from gateway.errors import UpstreamNotFound
+from gateway.errors import Forbidden, UpstreamNotFound
 from gateway.sources import Source
 from gateway.upstreams.damstra import (
     LESSON_BATCH,
@@ -254,6 +254,15 @@ class Loaders:
 
     def invalidate_every_damstra_user(self) -> None:
         self.cache.invalidate("user", self._scope(Source.DAMSTRA))
+
+    async def group_inside(self, group_id: str) -> DamstraGroup | None:
+        """A group met inside something the caller may see (a parent, a user's groups): None when
+        they may not see it, where `group.load` (asked by ID) answers Forbidden."""
+        try:
+            found: DamstraGroup = await self.group.load(group_id)
+        except Forbidden:
+            return None
+        return found
 
     def invalidate_damstra_group(self, group_id: str) -> None:
         self.group.clear(group_id)

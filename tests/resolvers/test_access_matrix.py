@@ -133,6 +133,15 @@ async def test_a_forbidden_answer_tells_nothing_of_the_object(as_role: dict[str,
     assert "Noah" not in json.dumps(body) and "noah" not in json.dumps(body)
 
 
+async def test_get_goes_through_the_same_rules(as_role: dict[str, Gateway]) -> None:
+    """GET is answered by Strawberry's own view, not the lean POST path: the same context, the same rules."""
+    query = f'{{ user(id: "{OUTSIDER_ID}") {{ id }} users {{ totalCount }} }}'
+    response = await as_role["TRAINEE"].http.get("/graphql", params={"query": query})
+    body = response.json()
+    assert response.status_code == 200 and body["data"] == {"user": None, "users": {"totalCount": 1}}
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+
+
 # -- lists ------------------------------------------------------------------------------------------
 
 
