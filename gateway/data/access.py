@@ -169,6 +169,7 @@ class Access:
     async def _me(self) -> Person | None:
         ref = self.caller.person
         if ref is None:
+            log.warning("caller %r names no person: the catalogue only", self.caller.name)
             return None
         parsed = parse_person_ref(ref)
         try:
@@ -285,8 +286,10 @@ class Access:
         return guarded
 
     def train_sessions(self, batch: Batch) -> Batch:
-        """A train session names no login: it is the caller's to see when it is among the sessions of
-        a visible username (those whose person's name it carries asked first)."""
+        """A train session names no login, only its trainee's full name: it is the caller's to see when
+        it is among the sessions of a visible username whose person has that name (or whose name is
+        not known: a person with no DAMSTRA user). One read per such username, most often one; a
+        session whose name matches no visible person's is Forbidden unread."""
 
         async def guarded(keys: list[Any]) -> list[Any]:
             values, seen = await asyncio.gather(batch(keys), self.visibility())
@@ -302,17 +305,14 @@ class Access:
 
     async def _owns_session(self, seen: Visibility, session: TrainSession) -> bool:
         name = (session.full_name or "").casefold()
-        named = sorted(u for u in seen.usernames if name and seen.names.get(u) == name)
-        for candidates in (named, sorted(seen.usernames - set(named))):
-            if not candidates:
-                continue
-            loader = self.raw.train_sessions_by_username
-            found = await asyncio.gather(*(loader.load(u) for u in candidates), return_exceptions=True)
-            failures = [f for f in found if isinstance(f, UpstreamError)]
-            if any(not isinstance(f, BaseException) and any(s.id == session.id for s in f) for f in found):
-                return True
-            if failures:
-                raise failures[0]
+        candidates = sorted(u for u in seen.usernames if seen.names.get(u) in (None, name))
+        loader = self.raw.train_sessions_by_username
+        found = await asyncio.gather(*(loader.load(u) for u in candidates), return_exceptions=True)
+        if any(not isinstance(f, BaseException) and any(s.id == session.id for s in f) for f in found):
+            return True
+        failures = [f for f in found if isinstance(f, UpstreamError)]
+        if failures:  # not shown to be theirs, nor shown not to be
+            raise failures[0]
         return False
 
     async def damstra_schedule_owner_check(self, schedule_id: str) -> None:

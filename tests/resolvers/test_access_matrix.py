@@ -316,6 +316,23 @@ async def test_a_supervisors_group_view_makes_one_read_per_member_source_not_mor
     assert supervisor == [p for p in admin if "/member" not in p]
 
 
+async def test_a_learninglogin_schedule_by_id_costs_a_read_of_the_login_it_names(
+    gateway: Gateway, as_role: dict[str, Gateway]
+) -> None:
+    """A train session names its trainee by full name only: the visible login of that name is read."""
+    supervisor = as_role["SUPERVISOR"]
+    await supervisor.data("{ users { totalCount } }")  # the visible set, worked out
+    for session, expected in ((58, OK), (40, F)):
+        gateway.clear_logs()
+        body = await supervisor.query(
+            f'{{ schedule(id: "{gid(f"Schedule:learninglogin:{session}")}") {{ id }} }}'
+        )
+        assert outcome(body, "schedule") == expected
+        searches = [p for p in gateway.log(Source.LEARNINGLOGIN).paths() if "assignee_login_username_eq" in p]
+        # Bea Walker's login for her session; none for Noah Jones's, whom the supervisor sees no login of.
+        assert len(searches) == (1 if expected == OK else 0), searches
+
+
 # -- mutations ------------------------------------------------------------------------------------
 
 ADMIN_ONLY_MUTATIONS = {
@@ -362,6 +379,19 @@ async def test_user_group_and_session_administration_is_admins_alone(
     assert [(e["caller"], e["mutation"], e["outcome"]) for e in audited] == [
         (CALLERS[role].name, mutation, {"*": "FORBIDDEN"})
     ]
+
+
+async def test_the_audit_event_carries_the_request_id(
+    as_role: dict[str, Gateway], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="learngraph.audit")
+    query = 'mutation { createGroup(input: {name: "x"}) { userErrors { code } } }'
+    response = await as_role["TRAINEE"].http.post(
+        "/graphql", json={"query": query}, headers={"X-Request-Id": "req-42"}
+    )
+    assert response.json()["data"]["createGroup"]["userErrors"] == [{"code": "FORBIDDEN"}]
+    (event,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "learngraph.audit"]
+    assert event["requestId"] == "req-42" and event["caller"] == "trainee-token"
 
 
 SCHEDULE = """mutation($user: ID!) { scheduleLessons(input: {userId: $user, lessonIds: ["LESSON"]}) {
