@@ -10,7 +10,8 @@ UpstreamError                      any failure talking to an upstream
  ├── UpstreamTimeout               no answer in time; for a write the outcome is unknown
  └── UpstreamMalformedResponse     an answer we cannot read (bad JSON, wrong shape)
 
-InvalidNativeId is not an upstream error: it is raised before any request leaves.
+InvalidNativeId is not an upstream error: it is raised before any request leaves. Nor is
+Forbidden: the caller may not see or do this (`gateway.data.access`), whatever the upstream holds.
 """
 
 from __future__ import annotations
@@ -93,6 +94,16 @@ class InvalidNativeId(ValueError):
         super().__init__(f"{shown!r} is not a valid {kind}")
         self.kind = kind
         self.value = value
+
+
+class Forbidden(Exception):
+    """The caller may not see this object or make this write; nothing about it is told."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str = "not allowed for this caller") -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def error_for_status(

@@ -222,12 +222,22 @@ def streams_for(
 
         async def learninglogin() -> list[CompletionItem]:
             if person is not None:
-                items: list[CompletionItem | None] = []
-                for account in person.accounts:
-                    if account.source is Source.LEARNINGLOGIN and account.username:
-                        sessions = await loaders.train_sessions_by_username.load(account.username)
-                        items += [from_learninglogin(s, account.native_id) for s in sessions]
-                return _kept(items)
+                logins = [
+                    (a.native_id, a.username)
+                    for a in person.accounts
+                    if a.source is Source.LEARNINGLOGIN and a.username
+                ]
+                # At once: `everyone` (the people a supervisor sees) holds many logins.
+                found = await asyncio.gather(
+                    *(loaders.train_sessions_by_username.load(username) for _, username in logins)
+                )
+                return _kept(
+                    [
+                        from_learninglogin(s, login_id)
+                        for (login_id, _), sessions in zip(logins, found, strict=True)
+                        for s in sessions
+                    ]
+                )
             # Only completed sessions carry a completion date; the upstream filters by it.
             filters = TrainSessionFilters(
                 completion_date_gteq=flt.completed_after or day_start_floor(),

@@ -1,6 +1,10 @@
 """GraphQL errors as docs/contract.md §7 wants them: every error carries `extensions.code`,
 upstream failures also `extensions.source`; partial failures reported by resolvers join
-the answer's errors; anything unexpected is masked, never leaking internals or credentials."""
+the answer's errors; anything unexpected is masked, never leaking internals or credentials.
+
+`Forbidden` (the caller may not see it, `gateway.data.access`) is a FORBIDDEN error where it was
+asked for by ID, at the root of the operation; met inside an object the caller may see (a group's
+parent, a user's groups), it leaves a null or a gap and no error: the caller learns nothing of it."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from gateway.data.completions import InvalidCursor
 from gateway.data.context import Context
-from gateway.errors import InvalidNativeId, UpstreamError
+from gateway.errors import Forbidden, InvalidNativeId, UpstreamError
 from resolvers.global_id import InvalidGlobalId
 from resolvers.relay import InvalidPagingArgument
 
@@ -42,7 +46,14 @@ def extensions_for(error: BaseException | None) -> dict[str, Any] | None:
         return {"code": getattr(error, "code", "BAD_USER_INPUT")}
     if isinstance(error, NotFoundError):
         return {"code": "NOT_FOUND"}
+    if isinstance(error, Forbidden):
+        return {"code": Forbidden.code}
     return None
+
+
+def _unsaid(error: BaseException | None, path: Sequence[str | int] | None) -> bool:
+    """A Forbidden met below the root: the null (or gap) stands, unexplained."""
+    return isinstance(error, Forbidden) and path is not None and len(path) > 1
 
 
 def to_graphql_error(error: Exception, path: list[str | int] | None) -> GraphQLError:
@@ -54,9 +65,11 @@ def to_graphql_error(error: Exception, path: list[str | int] | None) -> GraphQLE
 def process_errors(errors: Sequence[GraphQLError], context: object) -> list[GraphQLError]:
     """An answer's errors as clients get them: each with its `extensions.code`, unexpected
     ones masked, then the partial failures the resolvers reported in `context`."""
-    processed = [_process(error) for error in errors]
+    processed = [_process(error) for error in errors if not _unsaid(error.original_error, error.path)]
     if isinstance(context, Context):
-        processed += [to_graphql_error(p.error, p.path) for p in context.partial_errors]
+        processed += [
+            to_graphql_error(p.error, p.path) for p in context.partial_errors if not _unsaid(p.error, p.path)
+        ]
     return processed
 
 

@@ -48,8 +48,8 @@ class Group(Node):
     async def parent(self, info: Info) -> Group | None:
         if self.parent_id is None:
             return None
-        parent: DamstraGroup = await info.context.loaders.group.load(str(self.parent_id))
-        return Group.from_damstra(parent)
+        parent = await info.context.loaders.group_inside(str(self.parent_id))
+        return Group.from_damstra(parent) if parent is not None else None
 
     @strawberry.field
     async def members(

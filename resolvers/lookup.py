@@ -1,4 +1,8 @@
-"""Finding one object by its global ID, for `node(id:)` and the typed root fields."""
+"""Finding one object by its global ID, for `node(id:)` and the typed root fields.
+
+What the caller may not see comes back from the data layer as `Forbidden` (a FORBIDDEN error);
+an ID that names nothing is NOT_FOUND.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from gateway.errors import UpstreamNotFound
 from gateway.native_ids import numeric_id, opaque_id
 from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraGroup, DamstraILTSession, DamstraSchedule
-from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
+from gateway.upstreams.learninglogin.records import TrainSession
 from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers.completion import (
     Completion,
@@ -54,7 +58,7 @@ def _checked_native(gid: GlobalId) -> str:
 
 
 async def find_user(info: Info, gid: GlobalId) -> User:
-    person = await info.context.people.for_account(gid.source, _checked_native(gid))
+    person = await info.context.people.find(gid.source, _checked_native(gid))
     if person is None:
         raise _missing(gid)
     return User.from_person(person)
@@ -78,17 +82,15 @@ async def find_lesson(info: Info, gid: GlobalId) -> Lesson:
             return Lesson.from_damstra(await loaders.lesson.load(native))
         if gid.source is Source.LEARNINGLOGIN:
             # The search matches course names too ("FA" finds every "Fall Protection"): read on to a match.
-            filters = TrainSessionFilters(course_code_or_course_name_cont=native)
-            async for session in listings.train_sessions(filters):
-                if session.course_code == native:
+            async for code in listings.course_codes(native):
+                if code == native:
                     return Lesson.from_code(gid.source, native)
         elif gid.source is Source.TRAINING_RECORDS:
-            for record in await loaders.all_training_records():
-                if record.package_api_id == native:
-                    return Lesson.from_code(gid.source, native, record.package_desc)
+            packages = await loaders.training_packages()
+            if native in packages:
+                return Lesson.from_code(gid.source, native, packages[native])
         elif gid.source is Source.ISCOUT:
-            completions = await listings.iscout_completions_page(training_id=native, limit=1)
-            if completions.items:
+            if await listings.has_iscout_training(native):
                 return Lesson.from_code(gid.source, native)
         else:
             for item in await listings.vendor_completions(gid.source, None):

@@ -14,7 +14,6 @@ from gateway.data.people import Person
 from gateway.errors import UpstreamError
 from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraILTSession
-from gateway.upstreams.learninglogin.records import TrainSessionFilters
 from resolvers import relay
 from resolvers.completion import Completion, completions_connection
 from resolvers.enums import (
@@ -218,7 +217,9 @@ class Query:
             lesson = (found.source, found.native_id)
         flt = CompletionFilter(completed_after, completed_before, expiring_before, lesson)
         if user_id is None:
-            return await completions_connection(info, None, flt, source, first, after)
+            # Everyone's the caller may see: everyone's at all for ADMIN (None), else their people's.
+            everyone = await info.context.people.everyone()
+            return await completions_connection(info, everyone, flt, source, first, after)
         person_id = user_id
 
         async def for_person() -> relay.Connection[Completion]:
@@ -256,7 +257,7 @@ async def _identity_only_people(
     """People in the identity file with no DAMSTRA account (those with one are listed from DAMSTRA)."""
     firsts = [
         next((s, ids[0]) for s, ids in sorted_accounts(linked.accounts))
-        for linked in info.context.services.directory.people
+        for linked in await info.context.people.directory_entries()
     ]
     # All at once: whether each has a DAMSTRA account is a DAMSTRA search, which the loaders batch.
     found = await asyncio.gather(
@@ -293,17 +294,13 @@ def _code_lessons(info: Info, source: Source, search: str | None) -> Callable[[]
     async def gather() -> list[Lesson]:
         names: dict[str, str | None] = {}
         if source is Source.LEARNINGLOGIN:
-            filters = TrainSessionFilters(course_code_or_course_name_cont=search)
-            async for session in listings.train_sessions(filters):
-                if session.course_code:
-                    names.setdefault(session.course_code, None)
+            async for code in listings.course_codes(search):
+                names.setdefault(code, None)
         elif source is Source.TRAINING_RECORDS:
-            for record in await loaders.all_training_records():
-                if record.package_api_id:
-                    names.setdefault(record.package_api_id, record.package_desc)
+            names = await loaders.training_packages()
         elif source is Source.ISCOUT:
-            async for completion in listings.iscout_completions():
-                names.setdefault(completion.training_id, None)
+            async for training_id in listings.iscout_training_ids():
+                names.setdefault(training_id, None)
         else:
             for item in await listings.vendor_completions(source, None):
                 if item.lesson is not None:

@@ -129,7 +129,8 @@ class Subscription:
         user_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[TrainingEvent, None]:
         accepts = await _accepts(info, types, user_id)
-        async with info.context.services.events.subscribe(accepts) as stream:
+        # Only events about people the caller may see reach them (the data layer's rule).
+        async with info.context.training_events(accepts) as stream:
             async for event in stream:
                 info.context.refresh_after_write()
                 yield TrainingEvent.from_event(event)

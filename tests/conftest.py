@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,10 +13,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from gateway.data.callers import Caller
 from gateway.settings import load_settings
 from gateway.sources import Source
 from sandbox.controls import RequestLog
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox, serve_on_loopback
+from tests.tokens import fixture_issuer
 
 # A fixed "now" for the seeded data, so tests never depend on the day they run.
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
@@ -67,6 +70,17 @@ class Gateway:
     http: httpx.AsyncClient
     sandbox: Sandbox
     services: Any  # gateway.data.context.Services
+    app: Any = None  # the gateway's ASGI app
+
+    @contextlib.asynccontextmanager
+    async def as_caller(self, caller: Caller) -> AsyncIterator[Gateway]:
+        """The same gateway, every request of it made as `caller`: with a real token signed for them."""
+        transport = httpx.ASGITransport(app=self.app)
+        headers = fixture_issuer().headers(caller)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://gateway.test", headers=headers
+        ) as http:
+            yield Gateway(http, self.sandbox, self.services, self.app)
 
     async def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}})
@@ -102,14 +116,15 @@ async def _serve_gateway(
 ) -> AsyncIterator[Gateway]:
     from gateway.server.app import build_services, create_app
 
-    settings = load_settings({**sandbox.gateway_env(address, identity), **AS_ADMIN, **(env or {})})
+    base = {**sandbox.gateway_env(address, identity), **AS_ADMIN, **fixture_issuer().env}
+    settings = load_settings({**base, **(env or {})})
     transports = {source: transport for source in Source} if transport is not None else None
     services = build_services(settings, transports=transports)
     app = create_app(settings, services=services)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
     ) as http:
-        yield Gateway(http, sandbox, services)
+        yield Gateway(http, sandbox, services, app)
     await services.upstreams.aclose()
 
 

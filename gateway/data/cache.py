@@ -1,4 +1,5 @@
-"""Cross-request caches for slow-changing upstream data (lessons, groups, users, the TRAINING_RECORDS list).
+"""Cross-request caches for slow-changing upstream data (lessons, groups, users, the TRAINING_RECORDS list),
+and what each caller may see, which follows from groups and users (`gateway.data.access`).
 
 Bounded TTL caches, one per kind. Every key carries the fingerprint of the upstream
 credential it was read with, so callers with different credentials never share entries.
@@ -20,7 +21,9 @@ from cachetools import TTLCache
 from gateway.settings import Settings
 
 MISSING: Final = object()
-KINDS = ("lesson", "group", "user", "training_records")
+KINDS = ("lesson", "group", "user", "training_records", "access")
+# A caller's visible set is read off groups and users: whatever drops either drops every visible set.
+_DERIVED = {"group": ("access",), "user": ("access",)}
 ALL: Final = "all"  # the key of a kind cached whole (every TRAINING_RECORDS record)
 
 V = TypeVar("V")
@@ -33,6 +36,7 @@ class EntityCache:
             "group": settings.group_cache_ttl_seconds,
             "user": settings.user_cache_ttl_seconds,
             "training_records": settings.training_records_cache_ttl_seconds,
+            "access": settings.group_cache_ttl_seconds,
         }
         size = settings.cache_max_entries
         self._caches: dict[str, TTLCache[tuple[str, Hashable], Any] | None] = {
@@ -94,6 +98,8 @@ class EntityCache:
 
     def invalidate(self, kind: str, scope: str | None = None, key: Hashable | None = None) -> None:
         """Drop one entry, or every entry of a kind (for a scope, or all scopes)."""
+        for derived in _DERIVED.get(kind, ()):
+            self.invalidate(derived, scope)
         self._invalidations[kind] += 1
         for slot in [
             s for s in self._reading if s[0] == kind and scope in (None, s[1]) and key in (None, s[2])

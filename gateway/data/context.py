@@ -3,17 +3,23 @@
 info.context.loaders.lesson.load("1234")
 info.context.people.for_account(Source.DAMSTRA, "12345")
 info.context.report(error, info)      # a partial failure: data stays, the error is listed
-info.context.caller                   # who is calling (gateway.data.callers.Caller)
+info.context.caller                   # who is calling (`gateway.data.callers`)
+
+Every read and write of the context's loaders, listings, people and writes applies the caller's
+rights (`gateway.data.access`, `gateway.data.writes`); an ADMIN's are the unguarded ones.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.data.access import Access
 from gateway.data.cache import EntityCache
-from gateway.data.callers import Caller
-from gateway.data.events import EventBus, InProcessEventBus
+from gateway.data.callers import Caller, Role
+from gateway.data.events import EventBus, EventFilter, InProcessEventBus, TrainingEvent
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.data.listings import Listings
@@ -53,6 +59,7 @@ class Context:
     partial_errors: list[PartialError] = field(default_factory=list)
     request: Any = None
     response: Any = None
+    access: Access | None = None  # None for ADMIN: nothing to check
     # A WebSocket's `connection_init` payload (Strawberry sets it); its credential names the caller.
     connection_params: dict[str, Any] | None = None
 
@@ -60,22 +67,59 @@ class Context:
     def build(
         cls, services: Services, request: Any = None, response: Any = None, *, caller: Caller
     ) -> Context:
-        loaders = Loaders(services.upstreams, services.cache)
+        access = None
+        if caller.role is not Role.ADMIN:
+            access = Access(caller, services.upstreams, services.cache, services.directory)
+        loaders = Loaders(services.upstreams, services.cache, access)
         return cls(
             services,
             loaders,
-            People(services.directory, loaders),
-            Listings(services.upstreams, services.cache),
-            Writes(services.upstreams),
+            People(services.directory, loaders, access),
+            Listings(services.upstreams, services.cache, access),
+            Writes(services.upstreams, caller, access, request),
             caller,
             request=request,
             response=response,
+            access=access,
+        )
+
+    def act_as(self, caller: Caller) -> None:
+        """From now on this context reads and writes as `caller` (a WebSocket names its caller only in
+        its `connection_init`, after the context was built)."""
+        fresh = Context.build(self.services, self.request, self.response, caller=caller)
+        self.caller, self.access = fresh.caller, fresh.access
+        self.loaders, self.people, self.listings, self.writes = (
+            fresh.loaders,
+            fresh.people,
+            fresh.listings,
+            fresh.writes,
         )
 
     def refresh_after_write(self) -> None:
         """Fresh loaders (and people over them): what this request read before a write is stale now."""
-        self.loaders = Loaders(self.services.upstreams, self.services.cache)
-        self.people = People(self.services.directory, self.loaders)
+        if self.access is not None:
+            self.access.refresh()
+        self.loaders = Loaders(self.services.upstreams, self.services.cache, self.access)
+        self.people = People(self.services.directory, self.loaders, self.access)
+
+    @contextlib.asynccontextmanager
+    async def training_events(
+        self, accepts: EventFilter | None = None
+    ) -> AsyncIterator[AsyncIterator[TrainingEvent]]:
+        """Training events as they are published, those `accepts` keeps, about people the caller may
+        see (as they were when the subscription began); for ADMIN, every one."""
+        if self.access is not None:
+            seen = await self.access.visibility()
+            wanted = accepts
+
+            def visible(event: TrainingEvent) -> bool:
+                if not seen.sees(event.source, event.user_id):
+                    return False
+                return wanted is None or wanted(event)
+
+            accepts = visible
+        async with self.services.events.subscribe(accepts) as stream:
+            yield stream
 
     def report(self, error: Exception, path: list[str | int]) -> None:
         """Record a failure of one source while the field still answers with what the others gave."""

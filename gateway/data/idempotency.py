@@ -32,17 +32,24 @@ class _Attempt:
 
 class IdempotencyStore:
     def __init__(self, window_seconds: float, max_entries: int = 100_000) -> None:
-        self._attempts: TTLCache[tuple[str, str], _Attempt] | None = (
+        self._attempts: TTLCache[tuple[str, str, str], _Attempt] | None = (
             TTLCache(maxsize=max_entries, ttl=window_seconds) if window_seconds > 0 else None
         )
         self.replays = 0
 
     async def run(
-        self, operation: str, key: str | None, fingerprint: str, work: Callable[[], Awaitable[T]]
+        self,
+        operation: str,
+        key: str | None,
+        fingerprint: str,
+        work: Callable[[], Awaitable[T]],
+        *,
+        caller: str = "",
     ) -> T:
+        """`caller` scopes the key: one caller's key never answers another's request."""
         if key is None or self._attempts is None:
             return await work()
-        slot = (operation, key)
+        slot = (caller, operation, key)
         attempt = self._attempts.get(slot)
         if attempt is not None:
             if attempt.fingerprint != fingerprint:
@@ -58,7 +65,7 @@ class IdempotencyStore:
         result: T = await asyncio.shield(attempt.task)
         return result
 
-    def _forget_failed(self, slot: tuple[str, str], task: asyncio.Task[Any]) -> None:
+    def _forget_failed(self, slot: tuple[str, str, str], task: asyncio.Task[Any]) -> None:
         if task.cancelled() or task.exception() is not None:
             if self._attempts is not None:
                 current = self._attempts.get(slot)

@@ -4,6 +4,9 @@ aiodataloader binds the running loop when built, so loaders never outlive a requ
 what should outlive it goes through `EntityCache`. Each batch function checks the
 cache, asks the upstream once for what is missing, and answers an exception in place
 of any key that failed, so one bad key never fails its neighbours.
+
+Built with an `Access` (every caller but ADMIN), each loader of what belongs to a person goes
+through its rule: what the caller may not see answers `Forbidden`, or is left out of a list.
 """
 
 from __future__ import annotations
@@ -11,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiodataloader import DataLoader
 
 from gateway.data.cache import ALL, MISSING, EntityCache
-from gateway.errors import UpstreamNotFound
+from gateway.errors import Forbidden, UpstreamNotFound
 from gateway.sources import Source
 from gateway.upstreams.damstra.client import LESSON_BATCH
 from gateway.upstreams.damstra.records import (
@@ -36,11 +39,16 @@ from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFi
 from gateway.upstreams.registry import Upstreams
 from gateway.upstreams.training_records.records import TrainingRecord
 
+if TYPE_CHECKING:
+    from gateway.data.access import Access
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 T = TypeVar("T")
 
 UserSchedulesKey = tuple[str, ScheduleStatusFilter]
+# A DataLoader batch function: keys in, an answer (or an exception) for each out.
+Batch = Callable[[list[Any]], Coroutine[Any, Any, list[Any]]]
 
 
 def _user_schedules_key(key: str | UserSchedulesKey) -> UserSchedulesKey:
@@ -63,6 +71,18 @@ class TrainingRecords:
         return cls(records, dict(by_person))
 
 
+def _damstra_owner(user: DamstraUser) -> tuple[Source, str]:
+    return (Source.DAMSTRA, str(user.id))
+
+
+def _damstra_schedule_owner(schedule: DamstraSchedule) -> tuple[Source, str] | None:
+    return (Source.DAMSTRA, str(schedule.user_id)) if schedule.user_id is not None else None
+
+
+def _training_record_owner(record: TrainingRecord) -> tuple[Source, str] | None:
+    return (Source.TRAINING_RECORDS, record.person_api_id) if record.person_api_id else None
+
+
 async def _each(keys: Sequence[K], fetch: Callable[[K], Awaitable[V]]) -> list[V | BaseException]:
     """One call per key, all at once, an exception in place of each failure."""
     results = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
@@ -70,26 +90,37 @@ async def _each(keys: Sequence[K], fetch: Callable[[K], Awaitable[V]]) -> list[V
 
 
 class Loaders:
-    def __init__(self, upstreams: Upstreams, cache: EntityCache) -> None:
+    def __init__(self, upstreams: Upstreams, cache: EntityCache, access: Access | None = None) -> None:
         self.upstreams = upstreams
         self.cache = cache
+        self.access = access
         self._every_record: asyncio.Future[TrainingRecords] | None = None
         self._all_ilt_sessions: asyncio.Future[list[DamstraILTSession]] | None = None
+        self._visible_records: tuple[TrainingRecords, TrainingRecords] | None = None  # (whole, visible)
         self._works: dict[object, Awaitable[Any]] = {}
 
     # Built on first use: most requests touch two or three of these, and each costs a few µs.
 
     @cached_property
     def damstra_user(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._damstra_users)
+        batch: Batch = self._damstra_users
+        if self.access is not None:
+            batch = self.access.keyed(batch, Source.DAMSTRA)
+        return DataLoader(batch)
 
     @cached_property
     def damstra_user_by_email(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._damstra_users_by_email)
+        batch: Batch = self._damstra_users_by_email
+        if self.access is not None:
+            batch = self.access.owned(batch, _damstra_owner)
+        return DataLoader(batch)
 
     @cached_property
     def damstra_user_by_employee_number(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._damstra_users_by_employee_number)
+        batch: Batch = self._damstra_users_by_employee_number
+        if self.access is not None:
+            batch = self.access.owned(batch, _damstra_owner)
+        return DataLoader(batch)
 
     @cached_property
     def lesson(self) -> DataLoader[Any, Any]:
@@ -97,17 +128,26 @@ class Loaders:
 
     @cached_property
     def group(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._groups)
+        batch: Batch = self._groups
+        if self.access is not None:
+            batch = self.access.groups(batch)
+        return DataLoader(batch)
 
     @cached_property
     def user_schedules(self) -> DataLoader[Any, Any]:
         """A DAMSTRA user's schedules: key `user_id` (every status) or `(user_id, status)`, status being
         DAMSTRA's own `status=` word."""
-        return DataLoader(self._user_schedules, get_cache_key=_user_schedules_key)
+        batch: Batch = self._user_schedules
+        if self.access is not None:
+            batch = self.access.keyed(batch, Source.DAMSTRA, lambda key: _user_schedules_key(key)[0])
+        return DataLoader(batch, get_cache_key=_user_schedules_key)
 
     @cached_property
     def schedule(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._schedules)
+        batch: Batch = self._schedules
+        if self.access is not None:
+            batch = self.access.owned(batch, _damstra_schedule_owner)
+        return DataLoader(batch)
 
     @cached_property
     def ilt_session(self) -> DataLoader[Any, Any]:
@@ -115,23 +155,38 @@ class Loaders:
 
     @cached_property
     def attendees(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._attendees)
+        batch: Batch = self._attendees
+        if self.access is not None:
+            batch = self.access.attendees(batch)
+        return DataLoader(batch)
 
     @cached_property
     def train_sessions_by_username(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._train_sessions_by_username)
+        batch: Batch = self._train_sessions_by_username
+        if self.access is not None:
+            batch = self.access.by_username(batch)
+        return DataLoader(batch)
 
     @cached_property
     def train_session(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._train_sessions)
+        batch: Batch = self._train_sessions
+        if self.access is not None:
+            batch = self.access.train_sessions(batch)
+        return DataLoader(batch)
 
     @cached_property
     def training_record(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._training_records)
+        batch: Batch = self._training_records
+        if self.access is not None:
+            batch = self.access.owned(batch, _training_record_owner)
+        return DataLoader(batch)
 
     @cached_property
     def iscout_completions_by_user(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._iscout_completions_by_user)
+        batch: Batch = self._iscout_completions_by_user
+        if self.access is not None:
+            batch = self.access.keyed(batch, Source.ISCOUT)
+        return DataLoader(batch)
 
     @cached_property
     def _released_together(self) -> DataLoader[Any, Any]:
@@ -199,6 +254,15 @@ class Loaders:
 
     def invalidate_every_damstra_user(self) -> None:
         self.cache.invalidate("user", self._scope(Source.DAMSTRA))
+
+    async def group_inside(self, group_id: str) -> DamstraGroup | None:
+        """A group met inside something the caller may see (a parent, a user's groups): None when
+        they may not see it, where `group.load` (asked by ID) answers Forbidden."""
+        try:
+            found: DamstraGroup = await self.group.load(group_id)
+        except Forbidden:
+            return None
+        return found
 
     def invalidate_damstra_group(self, group_id: str) -> None:
         self.group.clear(group_id)
@@ -325,13 +389,36 @@ class Loaders:
     # -- TRAINING_RECORDS -------------------------------------------------------------------------
 
     async def all_training_records(self) -> list[TrainingRecord]:
-        """Every record (shared: never change the list). The API filters by nothing but a name
-        search, so the whole list is read, once per request at most and across requests through
-        the cache (`EntityCache.invalidate_training_records` after a write)."""
-        return (await self._every_training_record()).records
+        """Every record the caller may see (shared: never change the list). The API filters by nothing
+        but a name search, so the whole list is read, once per request at most and across requests
+        through the cache (`EntityCache.invalidate_training_records` after a write)."""
+        return (await self._visible_training_records()).records
 
     async def training_records_by_person(self) -> dict[str, list[TrainingRecord]]:
-        return (await self._every_training_record()).by_person
+        return (await self._visible_training_records()).by_person
+
+    async def training_packages(self) -> dict[str, str | None]:
+        """The catalogue of packages (code: description) the records name, whoever holds them."""
+        packages: dict[str, str | None] = {}
+        for record in (await self._every_training_record()).records:
+            if record.package_api_id:
+                packages.setdefault(record.package_api_id, record.package_desc)
+        return packages
+
+    async def _visible_training_records(self) -> TrainingRecords:
+        every = await self._every_training_record()
+        if self.access is None:
+            return every
+        seen = await self.access.visibility()
+        if self._visible_records is None or self._visible_records[0] is not every:
+            mine = {
+                pid: records
+                for pid, records in every.by_person.items()
+                if seen.sees(Source.TRAINING_RECORDS, pid)
+            }
+            visible = TrainingRecords([r for records in mine.values() for r in records], mine)
+            self._visible_records = (every, visible)
+        return self._visible_records[1]
 
     def invalidate_training_records(self) -> None:
         """After a TRAINING_RECORDS write: this request and the next ones read the list afresh."""

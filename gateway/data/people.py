@@ -11,13 +11,17 @@ DAMSTRA id, email (case-insensitive) or employee number (docs/contract.md §4).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway.data.identity import IdentityDirectory, LinkedAccounts
 from gateway.data.loaders import Loaders
 from gateway.data.vendors import completions_reader
-from gateway.errors import UpstreamNotFound
+from gateway.errors import Forbidden, UpstreamNotFound
 from gateway.sources import SOURCE_ORDER, Source
 from gateway.upstreams.damstra.records import DamstraUser
+
+if TYPE_CHECKING:
+    from gateway.data.access import Access
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,16 @@ def _accounts_from(linked: LinkedAccounts, skip: Source | None = None) -> list[A
 
 
 class People:
-    """Resolves accounts to people for one request, through that request's loaders."""
+    """Resolves accounts to people for one request, through that request's loaders.
 
-    def __init__(self, directory: IdentityDirectory, loaders: Loaders) -> None:
+    With an `Access` (every caller but ADMIN), a person the caller may not see is nobody to
+    `for_account` (nothing is read for them), and Forbidden to `find`.
+    """
+
+    def __init__(self, directory: IdentityDirectory, loaders: Loaders, access: Access | None = None) -> None:
         self.directory = directory
         self.loaders = loaders
+        self.access = access
 
     def from_damstra(self, user: DamstraUser) -> Person:
         linked = (
@@ -92,7 +101,10 @@ class People:
     async def for_account(
         self, source: Source, native_id: str, *, seen_upstream: bool = False
     ) -> Person | None:
-        """The person owning an account; `seen_upstream` when a record already proved the account exists."""
+        """The person owning an account; `seen_upstream` when a record already proved the account exists.
+        None also for a person the caller may not see."""
+        if self.access is not None and not (await self.access.visibility()).sees(source, native_id):
+            return None
         if source is Source.DAMSTRA:
             try:
                 user: DamstraUser = await self.loaders.damstra_user.load(native_id)
@@ -112,6 +124,34 @@ class People:
             return person
         return Person(_accounts_from(linked), linked=linked)
 
+    async def find(self, source: Source, native_id: str) -> Person | None:
+        """The person an ID names (None: nobody); Forbidden for one the caller may not see."""
+        person = await self.for_account(source, native_id)
+        if person is None and self.access is not None:
+            if await self.access.raw_people.for_account(source, native_id) is not None:
+                raise Forbidden("this caller may not see this user")
+        return person
+
+    async def directory_entries(self) -> list[LinkedAccounts]:
+        """The identity file's people who may be people with no DAMSTRA account the caller may see:
+        all for ADMIN; for anyone else only their own, when they have no DAMSTRA account (everyone
+        else they see is a member of a DAMSTRA group)."""
+        if self.access is None:
+            return self.directory.people
+        mine = (await self.access.visibility()).damstra_less
+        return [
+            linked
+            for linked in self.directory.people
+            if any((source, i) in mine for source, ids in linked.accounts.items() for i in ids)
+        ]
+
+    async def everyone(self) -> Person | None:
+        """Everyone the caller may see, as one person holding all their accounts, for a list across
+        people (company-wide completions); None when that is everyone there is (ADMIN)."""
+        if self.access is None:
+            return None
+        return Person(list((await self.access.visibility()).people))
+
     async def _damstra_user_for(self, linked: LinkedAccounts) -> DamstraUser | None:
         if not self.loaders.upstreams.has(Source.DAMSTRA):
             return None
@@ -119,16 +159,21 @@ class People:
             try:
                 found: DamstraUser = await self.loaders.damstra_user.load(user_id)
                 return found
-            except UpstreamNotFound:
+            except (UpstreamNotFound, Forbidden):  # Forbidden: a user the caller may not see is not this one
                 continue
-        for email in sorted(linked.emails):
-            by_email: DamstraUser | None = await self.loaders.damstra_user_by_email.load(email)
-            if by_email is not None:
-                return by_email
-        for number in sorted(linked.employee_numbers):
-            by_number: DamstraUser | None = await self.loaders.damstra_user_by_employee_number.load(number)
-            if by_number is not None:
-                return by_number
+        try:
+            for email in sorted(linked.emails):
+                by_email: DamstraUser | None = await self.loaders.damstra_user_by_email.load(email)
+                if by_email is not None:
+                    return by_email
+            for number in sorted(linked.employee_numbers):
+                by_number: DamstraUser | None = await self.loaders.damstra_user_by_employee_number.load(
+                    number
+                )
+                if by_number is not None:
+                    return by_number
+        except Forbidden:
+            return None
         return None
 
     async def _exists(self, source: Source, native_id: str) -> bool:

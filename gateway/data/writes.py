@@ -1,20 +1,44 @@
 """The one door every upstream write passes: mutations never hold a connector.
 
-    writes = Writes(upstreams)                       # built with the request's context
-    ids = await writes.schedule_lessons(user_id, version_ids, schedule_date=when)
+    writes = Writes(upstreams, caller, access)           # built with the request's context
+    writes.admit("scheduleLessons")                      # Forbidden for a role that may not run it
+    with writes.running("scheduleLessons"):
+        await writes.check_target(Source.DAMSTRA, "10003")   # before reading anything about them
+        ids = await writes.schedule_lessons(user_id, version_ids, schedule_date=when)
 
 Each method is one upstream write, named for what it does to the training data rather than
 for the vendor's endpoint. Writes are sent once and never retried (the HTTP layer retries
 reads only). What a write touches, the caller's right to touch it, and what it costs are
-decided here, in one place, for every mutation.
+decided here, in one place, for every mutation:
+
+- ADMIN may make every write. A SUPERVISOR may schedule, complete and unassign training and
+  register and deregister for ILT sessions, for the people they may see (`gateway.data.access`:
+  themself and the members of their groups); a TRAINEE may register and deregister themself.
+  Both may have a login link for themself only. Everything else is ADMIN's.
+- A write the rules refuse raises `Forbidden` before anything is sent. The mutations check each
+  target with `check_target` before they read anything about it, so a refusal tells nothing but
+  FORBIDDEN (nor whether the person exists); the write itself checks every target again.
+- Every write, sent or refused, is one structured event on the `learngraph.audit` logger: the
+  caller's name and role, the mutation, the write, its targets and the outcome for each, and the
+  request id when there is one. Never a credential, and never what a write answers (a login link).
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
+
+from gateway.data.callers import Caller, Role
+from gateway.errors import Forbidden, UpstreamError
+from gateway.sources import Source
 from gateway.upstreams.damstra.records import (
     DamstraCreated,
     DamstraGroup,
@@ -29,6 +53,46 @@ from gateway.upstreams.damstra.records import (
 from gateway.upstreams.registry import Upstreams
 from gateway.upstreams.training_records.records import TrainingRecord
 
+if TYPE_CHECKING:
+    from gateway.data.access import Access
+
+audit = logging.getLogger("learngraph.audit")
+
+T = TypeVar("T")
+Target = tuple[Source, str]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may make a write: from the `least` role up, for the people they may see (`own_only`:
+    only for themself, whatever their role short of ADMIN); a TRAINEE only ever for themself."""
+
+    least: Role
+    own_only: bool = False
+
+
+ADMIN_ONLY = Rule(Role.ADMIN)
+FOR_THEIR_PEOPLE = Rule(Role.SUPERVISOR)
+FOR_ATTENDEES = Rule(Role.TRAINEE)
+FOR_ONESELF = Rule(Role.TRAINEE, own_only=True)
+
+# The mutations a caller who is not ADMIN may run; every other one is ADMIN's alone.
+MUTATION_RULES: dict[str, Rule] = {
+    "scheduleLessons": FOR_THEIR_PEOPLE,
+    "completeLesson": FOR_THEIR_PEOPLE,
+    "unassignCourses": FOR_THEIR_PEOPLE,
+    "registerForILTSession": FOR_ATTENDEES,
+    "deregisterFromILTSession": FOR_ATTENDEES,
+    "generateLoginUrl": FOR_ONESELF,
+}
+
+# The mutation the current task runs (set by `Writes.running`), for the rules and the audit trail.
+_mutation: ContextVar[str | None] = ContextVar("learngraph_mutation", default=None)
+
+
+def _label(target: Target) -> str:
+    return f"{target[0].slug}:{target[1]}"
+
 
 class GroupRole(enum.Enum):
     MEMBER = "member"
@@ -36,28 +100,141 @@ class GroupRole(enum.Enum):
 
 
 class Writes:
-    def __init__(self, upstreams: Upstreams) -> None:
+    def __init__(
+        self,
+        upstreams: Upstreams,
+        caller: Caller,
+        access: Access | None = None,
+        request: Any = None,
+    ) -> None:
         self._upstreams = upstreams
+        self.caller = caller
+        self._access = access  # None: ADMIN, who may make every write
+        self._request = request
+
+    # -- the rules ------------------------------------------------------------------------------
+
+    def admit(self, mutation: str) -> None:
+        """Forbidden (audited) unless the caller's role may run `mutation` at all."""
+        if self.caller.role < MUTATION_RULES.get(mutation, ADMIN_ONLY).least:
+            self._audit(mutation, "admit", {"*": Forbidden.code})
+            raise Forbidden(f"{self.caller.role.name} callers may not run {mutation}")
+
+    @contextlib.contextmanager
+    def running(self, mutation: str) -> Iterator[None]:
+        token = _mutation.set(mutation)
+        try:
+            yield
+        finally:
+            _mutation.reset(token)
+
+    async def check_target(self, source: Source, native_id: str) -> None:
+        """Forbidden (audited) unless the running mutation may write for this account's person."""
+        target = (source, native_id)
+        if not await self._allowed(MUTATION_RULES.get(_mutation.get() or "", ADMIN_ONLY), [target]):
+            self._audit(_mutation.get(), "check", {_label(target): Forbidden.code})
+            raise Forbidden("not allowed for this caller: only for themself, or the people they supervise")
+
+    async def _allowed(self, rule: Rule, people: Sequence[Target]) -> bool:
+        if self._access is None:
+            return True
+        if self.caller.role < rule.least:
+            return False
+        if not people:
+            return True
+        seen = await self._access.visibility()
+        own_only = rule.own_only or self.caller.role is Role.TRAINEE
+        return all(seen.owns(*t) if own_only else seen.sees(*t) for t in people)
+
+    async def _send(
+        self,
+        write: str,
+        rule: Rule,
+        call: Callable[[], Awaitable[T]],
+        people: Sequence[Target] = (),
+        objects: Sequence[str] = (),
+    ) -> T:
+        """`call()`, once the rules of the write and of the running mutation allow it; audited."""
+        mutation = _mutation.get()
+        labels = [*map(_label, people), *objects]
+        strictest = MUTATION_RULES.get(mutation or "", ADMIN_ONLY)
+        if not (await self._allowed(rule, people) and await self._allowed(strictest, people)):
+            self._audit(mutation, write, dict.fromkeys(labels or ["*"], Forbidden.code))
+            raise Forbidden(f"not allowed for this caller: {mutation or write}")
+        try:
+            answer = await call()
+        except UpstreamError as exc:
+            self._audit(mutation, write, dict.fromkeys(labels or ["*"], exc.code))
+            raise
+        except BaseException:
+            self._audit(mutation, write, dict.fromkeys(labels or ["*"], "ERROR"))
+            raise
+        self._audit(mutation, write, dict.fromkeys(labels or ["*"], "OK"))
+        return answer
+
+    def _audit(self, mutation: str | None, write: str, outcomes: dict[str, str]) -> None:
+        if not audit.isEnabledFor(logging.INFO):
+            return
+        event: dict[str, Any] = {
+            "caller": self.caller.name,
+            "role": self.caller.role.name,
+            "mutation": mutation,
+            "write": write,
+            "targets": list(outcomes),
+            "outcome": outcomes,
+        }
+        request_id = self._request_id()
+        if request_id:
+            event["requestId"] = request_id
+        audit.info(orjson.dumps(event).decode(), extra={"audit": event})
+
+    def _request_id(self) -> str | None:
+        headers = getattr(self._request, "headers", None)
+        value = headers.get("x-request-id") if headers is not None else None
+        return str(value)[:200] if value else None
 
     # -- DAMSTRA users --------------------------------------------------------------------------
 
     async def create_user(self, fields: DamstraUserInput) -> DamstraCreated:
-        return await self._upstreams.need_damstra().create_user(fields)
+        client = self._upstreams.need_damstra()
+        return await self._send(
+            "create_user", ADMIN_ONLY, lambda: client.create_user(fields), objects=["user:new"]
+        )
 
     async def update_user(self, user_id: str, fields: DamstraUserInput) -> None:
-        await self._upstreams.need_damstra().update_user(user_id, fields)
+        client = self._upstreams.need_damstra()
+        await self._send(
+            "update_user",
+            ADMIN_ONLY,
+            lambda: client.update_user(user_id, fields),
+            [(Source.DAMSTRA, user_id)],
+        )
 
     async def set_user_active(self, user_id: str, active: bool) -> None:
         client = self._upstreams.need_damstra()
-        await (client.activate_user(user_id) if active else client.inactivate_user(user_id))
+        send = client.activate_user if active else client.inactivate_user
+        write = "activate_user" if active else "inactivate_user"
+        await self._send(write, ADMIN_ONLY, lambda: send(user_id), [(Source.DAMSTRA, user_id)])
 
     async def import_users(
         self, users: Sequence[DamstraUserInput], merge_type: MergeType
     ) -> list[DamstraUser]:
-        return await self._upstreams.need_damstra().bulk_import_users(users, merge_type)
+        client = self._upstreams.need_damstra()
+        return await self._send(
+            "import_users",
+            ADMIN_ONLY,
+            lambda: client.bulk_import_users(users, merge_type),
+            objects=[f"users:{len(users)} rows"],
+        )
 
     async def login_url(self, user_id: str, expires_in: ExpiresIn) -> str:
-        return await self._upstreams.need_damstra().generate_login_url(user_id, expires_in)
+        client = self._upstreams.need_damstra()
+        return await self._send(
+            "login_url",
+            FOR_ONESELF,
+            lambda: client.generate_login_url(user_id, expires_in),
+            [(Source.DAMSTRA, user_id)],
+        )
 
     # -- DAMSTRA groups -------------------------------------------------------------------------
 
@@ -65,16 +242,32 @@ class Writes:
         self, name: str, *, description: str | None, parent_id: int | None
     ) -> DamstraGroup:
         client = self._upstreams.need_damstra()
-        return await client.create_group(name, description=description, parent_id=parent_id)
+        return await self._send(
+            "create_group",
+            ADMIN_ONLY,
+            lambda: client.create_group(name, description=description, parent_id=parent_id),
+            objects=["group:new"],
+        )
 
     async def update_group(
         self, group_id: int, name: str, *, description: str | None, parent_id: int | None
     ) -> None:
         client = self._upstreams.need_damstra()
-        await client.update_group(group_id, name, description=description, parent_id=parent_id)
+        await self._send(
+            "update_group",
+            ADMIN_ONLY,
+            lambda: client.update_group(group_id, name, description=description, parent_id=parent_id),
+            objects=[f"group:{group_id}"],
+        )
 
     async def inactivate_group(self, group_id: int) -> None:
-        await self._upstreams.need_damstra().inactivate_group(group_id)
+        client = self._upstreams.need_damstra()
+        await self._send(
+            "inactivate_group",
+            ADMIN_ONLY,
+            lambda: client.inactivate_group(group_id),
+            objects=[f"group:{group_id}"],
+        )
 
     async def change_group_users(
         self, group_id: int, user_ids: Sequence[int], *, role: GroupRole, add: bool
@@ -84,7 +277,9 @@ class Writes:
             send = client.add_group_members if add else client.remove_group_members
         else:
             send = client.add_group_supervisors if add else client.remove_group_supervisors
-        await send(group_id, user_ids)
+        write = f"{'add' if add else 'remove'}_group_{role.value}s"
+        people = [(Source.DAMSTRA, str(user_id)) for user_id in user_ids]
+        await self._send(write, ADMIN_ONLY, lambda: send(group_id, user_ids), people, [f"group:{group_id}"])
 
     # -- schedules and completions --------------------------------------------------------------
 
@@ -98,12 +293,19 @@ class Writes:
         grace_period_unit: GracePeriodUnit | None,
     ) -> list[int]:
         """DAMSTRA: answers the new lesson schedule ids."""
-        return await self._upstreams.need_damstra().schedule_user(
-            user_id,
-            lesson_version_ids,
-            schedule_date=schedule_date,
-            grace_period=grace_period,
-            grace_period_unit=grace_period_unit,
+        client = self._upstreams.need_damstra()
+        return await self._send(
+            "schedule_lessons",
+            FOR_THEIR_PEOPLE,
+            lambda: client.schedule_user(
+                user_id,
+                lesson_version_ids,
+                schedule_date=schedule_date,
+                grace_period=grace_period,
+                grace_period_unit=grace_period_unit,
+            ),
+            [(Source.DAMSTRA, user_id)],
+            [f"lessonVersion:{v}" for v in lesson_version_ids],
         )
 
     async def complete_lesson(
@@ -116,59 +318,153 @@ class Writes:
         completed_by: int | None,
     ) -> list[int]:
         """DAMSTRA: answers the completed lesson schedule ids."""
-        return await self._upstreams.need_damstra().complete_lesson(
-            user_id,
-            lesson_id=lesson_id,
-            lesson_version_id=lesson_version_id,
-            completed_date=completed_at,
-            completed_by_user_id=completed_by,
+        client = self._upstreams.need_damstra()
+        people = [(Source.DAMSTRA, user_id)]
+        if completed_by is not None:
+            people.append((Source.DAMSTRA, str(completed_by)))
+        return await self._send(
+            "complete_lesson",
+            FOR_THEIR_PEOPLE,
+            lambda: client.complete_lesson(
+                user_id,
+                lesson_id=lesson_id,
+                lesson_version_id=lesson_version_id,
+                completed_date=completed_at,
+                completed_by_user_id=completed_by,
+            ),
+            people,
+            [f"lesson:{lesson_id}"],
         )
 
     async def assign_package(self, person_api_id: str, package_api_id: str) -> TrainingRecord:
         """TRAINING_RECORDS: a new open record of the package for the person."""
         client = self._upstreams.need_training_records()
-        return await client.create_record(person_api_id=person_api_id, package_api_id=package_api_id)
+        return await self._send(
+            "assign_package",
+            FOR_THEIR_PEOPLE,
+            lambda: client.create_record(person_api_id=person_api_id, package_api_id=package_api_id),
+            [(Source.TRAINING_RECORDS, person_api_id)],
+            [f"package:{package_api_id}"],
+        )
 
-    async def complete_record(self, api_id: str, completed_at: datetime) -> TrainingRecord:
+    async def complete_record(
+        self, person_api_id: str, api_id: str, completed_at: datetime
+    ) -> TrainingRecord:
+        """TRAINING_RECORDS: the person's record `api_id`, completed."""
         client = self._upstreams.need_training_records()
-        return await client.update_record(api_id, date_completed=completed_at)
+        return await self._send(
+            "complete_record",
+            FOR_THEIR_PEOPLE,
+            lambda: client.update_record(api_id, date_completed=completed_at),
+            [(Source.TRAINING_RECORDS, person_api_id)],
+            [f"record:{api_id}"],
+        )
 
-    async def delete_record(self, api_id: str) -> None:
-        await self._upstreams.need_training_records().delete_record(api_id)
+    async def delete_record(self, person_api_id: str, api_id: str) -> None:
+        """TRAINING_RECORDS: the person's record `api_id`, deleted."""
+        client = self._upstreams.need_training_records()
+        await self._send(
+            "delete_record",
+            FOR_THEIR_PEOPLE,
+            lambda: client.delete_record(api_id),
+            [(Source.TRAINING_RECORDS, person_api_id)],
+            [f"record:{api_id}"],
+        )
 
     async def unassign_courses(self, login_id: int | str, course_codes: Sequence[str]) -> None:
         """LEARNINGLOGIN: removes the login's sessions of these courses."""
-        await self._upstreams.need_learninglogin().unassign_courses(login_id, course_codes)
+        client = self._upstreams.need_learninglogin()
+        await self._send(
+            "unassign_courses",
+            FOR_THEIR_PEOPLE,
+            lambda: client.unassign_courses(login_id, course_codes),
+            [(Source.LEARNINGLOGIN, str(login_id))],
+            [f"course:{code}" for code in course_codes],
+        )
 
-    async def unassign_train_sessions(self, session_ids: Sequence[int | str]) -> None:
-        await self._upstreams.need_learninglogin().unassign_train_sessions(session_ids)
+    async def unassign_train_sessions(self, login_id: int | str, session_ids: Sequence[int | str]) -> None:
+        """LEARNINGLOGIN: removes these train sessions, the login's (as the caller has checked)."""
+        client = self._upstreams.need_learninglogin()
+        await self._send(
+            "unassign_train_sessions",
+            FOR_THEIR_PEOPLE,
+            lambda: client.unassign_train_sessions(session_ids),
+            [(Source.LEARNINGLOGIN, str(login_id))],
+            [f"trainSession:{i}" for i in session_ids],
+        )
 
     # -- DAMSTRA ILT sessions -------------------------------------------------------------------
 
     async def create_ilt_session(self, fields: DamstraILTSessionInput) -> DamstraILTSession:
-        return await self._upstreams.need_damstra().create_ilt_session(fields)
+        client = self._upstreams.need_damstra()
+        return await self._send(
+            "create_ilt_session",
+            ADMIN_ONLY,
+            lambda: client.create_ilt_session(fields),
+            objects=[f"lesson:{fields.lesson_id}"],
+        )
 
     async def update_ilt_session(self, session_id: int, fields: DamstraILTSessionInput) -> DamstraILTSession:
-        return await self._upstreams.need_damstra().update_ilt_session(session_id, fields)
+        client = self._upstreams.need_damstra()
+        return await self._send(
+            "update_ilt_session",
+            ADMIN_ONLY,
+            lambda: client.update_ilt_session(session_id, fields),
+            objects=[f"iltSession:{session_id}"],
+        )
 
     async def complete_ilt_session(self, session_id: int) -> None:
-        await self._upstreams.need_damstra().complete_ilt_session(session_id)
+        client = self._upstreams.need_damstra()
+        await self._send(
+            "complete_ilt_session",
+            ADMIN_ONLY,
+            lambda: client.complete_ilt_session(session_id),
+            objects=[f"iltSession:{session_id}"],
+        )
 
     async def cancel_ilt_session(
         self, session_id: int, *, notify_trainees: bool, notify_instructor: bool
     ) -> None:
-        await self._upstreams.need_damstra().cancel_ilt_session(
-            session_id, notify_trainees=notify_trainees, notify_instructor=notify_instructor
+        client = self._upstreams.need_damstra()
+        await self._send(
+            "cancel_ilt_session",
+            ADMIN_ONLY,
+            lambda: client.cancel_ilt_session(
+                session_id, notify_trainees=notify_trainees, notify_instructor=notify_instructor
+            ),
+            objects=[f"iltSession:{session_id}"],
         )
 
     async def register(self, session_id: int, user_ids: Sequence[int]) -> None:
-        await self._upstreams.need_damstra().bulk_register(session_id, user_ids)
+        client = self._upstreams.need_damstra()
+        people = [(Source.DAMSTRA, str(user_id)) for user_id in user_ids]
+        await self._send(
+            "register",
+            FOR_ATTENDEES,
+            lambda: client.bulk_register(session_id, user_ids),
+            people,
+            [f"iltSession:{session_id}"],
+        )
 
     async def deregister(self, session_id: int, user_ids: Sequence[int]) -> None:
-        await self._upstreams.need_damstra().bulk_deregister(session_id, user_ids)
+        client = self._upstreams.need_damstra()
+        people = [(Source.DAMSTRA, str(user_id)) for user_id in user_ids]
+        await self._send(
+            "deregister",
+            FOR_ATTENDEES,
+            lambda: client.bulk_deregister(session_id, user_ids),
+            people,
+            [f"iltSession:{session_id}"],
+        )
 
     async def save_attendance(
         self, session_id: int, attendees: Sequence[tuple[int, bool | None, bool | None]]
     ) -> None:
         """`attendees`: (attendee id, passed, attended); None leaves that flag as it is."""
-        await self._upstreams.need_damstra().save_attendance(session_id, attendees)
+        client = self._upstreams.need_damstra()
+        await self._send(
+            "save_attendance",
+            ADMIN_ONLY,
+            lambda: client.save_attendance(session_id, attendees),
+            objects=[f"iltSession:{session_id}", *(f"attendee:{a[0]}" for a in attendees)],
+        )

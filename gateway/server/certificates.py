@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.data.callers import Caller
 from gateway.data.context import Context, Services
-from gateway.errors import InvalidNativeId, UpstreamError, UpstreamNotFound
+from gateway.errors import Forbidden, InvalidNativeId, UpstreamError, UpstreamNotFound
 from gateway.server.auth import caller_of
 
 
@@ -22,6 +22,8 @@ async def certificate(request: Request) -> Response:
         pdf = await context.listings.certificate(request.path_params["schedule_id"])
     except InvalidNativeId as exc:
         return JSONResponse({"error": str(exc), "code": exc.code}, status_code=400)
+    except Forbidden as exc:  # someone the caller may not see
+        return JSONResponse({"error": exc.message, "code": exc.code}, status_code=403)
     except UpstreamNotFound as exc:
         return JSONResponse({"error": exc.message, "code": exc.code}, status_code=404)
     except UpstreamError as exc:

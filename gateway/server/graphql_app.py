@@ -101,7 +101,7 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
             allow_anonymous=context.services.settings.allow_anonymous
         )
         try:
-            context.caller = await authenticator.authenticate(credentials(context.connection_params))
+            context.act_as(await authenticator.authenticate(credentials(context.connection_params)))
         except (Unauthenticated, AuthUnavailable) as exc:
             log.info("a WebSocket connection was refused: %s", exc.message)
             raise ConnectionRejectionError({"message": exc.message}) from None

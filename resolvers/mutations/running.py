@@ -10,6 +10,9 @@
 - `Refused` raised by the work, and bad IDs, become the payload's `userErrors`.
 - After the work, the request's loaders are replaced so the payload (and any later mutation in the
   same document) reads what the upstream holds now, not what this request read before the write.
+- A mutation the caller's role may not run is refused before anything is read or sent, and any
+  `Forbidden` the work meets (a target the caller may not write for) is a FORBIDDEN `userError`:
+  the rules are the writes door's (`gateway.data.writes`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from gateway.data.idempotency import IdempotencyKeyReused
-from gateway.errors import InvalidNativeId, UpstreamError
+from gateway.errors import Forbidden, InvalidNativeId, UpstreamError
 from resolvers.global_id import InvalidGlobalId
 from resolvers.info import Info
 from resolvers.mutations.user_errors import (
+    FORBIDDEN,
     IDEMPOTENCY_KEY_REUSED,
     INVALID_INPUT,
     Refused,
@@ -77,17 +81,32 @@ async def run_mutation(
             return await work(info, input_value)
         except Refused as exc:
             return refused(exc.errors)
+        except Forbidden as exc:
+            return refused([user_error(None, exc.message, FORBIDDEN)])
         except (InvalidGlobalId, InvalidNativeId) as exc:
             return refused([user_error(None, str(exc), INVALID_INPUT)])
         except UpstreamError as exc:
             # A read the write depends on failed: nothing was written.
             return refused([from_upstream(exc, None)])
 
+    writes = info.context.writes
+    try:
+        writes.admit(operation)
+    except Forbidden as exc:
+        return refused([user_error(None, exc.message, FORBIDDEN)])
     key = getattr(input_value, "idempotency_key", None)
     if key is not None and not key.strip():
         return refused([user_error(["idempotencyKey"], "idempotencyKey must not be blank", INVALID_INPUT)])
     try:
-        return await info.context.services.idempotency.run(operation, key, fingerprint(input_value), attempt)
+        caller = writes.caller
+        with writes.running(operation):
+            return await info.context.services.idempotency.run(
+                operation,
+                key,
+                fingerprint(input_value),
+                attempt,
+                caller=f"{caller.role.name}:{caller.name}:{caller.person or ''}",
+            )
     except IdempotencyKeyReused as exc:
         return refused([user_error(["idempotencyKey"], str(exc), IDEMPOTENCY_KEY_REUSED)])
     finally:

@@ -27,6 +27,7 @@ from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
 from resolvers.mutations.targets import (
     account_in,
     global_id,
+    may_write_for,
     native_of,
     non_empty,
     only_from,
@@ -175,6 +176,10 @@ class _Subject:
         self.gid = global_id(["userId"], raw_id, "User")
         self.native = native_of(["userId"], self.gid)
         self._person: asyncio.Future[Person] | None = None
+
+    async def check(self) -> None:
+        """A refusal unless the caller may schedule for this person (before anything is read)."""
+        await may_write_for(self.info, ["userId"], self.gid, self.native)
 
     async def person(self) -> Person:
         if self._person is None:
@@ -359,6 +364,11 @@ async def _schedule_lessons(info: Info, value: ScheduleLessonsInput) -> Schedule
     _check_schedule_input(value)
     subject = _Subject(info, value.user_id)
     items = _items(value)
+    try:
+        await subject.check()
+    except Refused as exc:
+        _copy_to_items(exc, [item for item in items if not item.errors])
+        return _schedule_payload(items)
     by_source: dict[Source, list[_Item]] = {}
     for item in items:
         if not item.errors and item.source is not None:
@@ -370,6 +380,10 @@ async def _schedule_lessons(info: Info, value: ScheduleLessonsInput) -> Schedule
         _schedule_damstra(info, value, subject, by_source.get(Source.DAMSTRA, [])),
         _schedule_training_records(info, value, subject, by_source.get(Source.TRAINING_RECORDS, [])),
     )
+    return _schedule_payload(items)
+
+
+def _schedule_payload(items: list[_Item]) -> ScheduleLessonsPayload:
     return ScheduleLessonsPayload(
         schedules=[item.schedule for item in items if item.schedule is not None],
         results=[
@@ -444,7 +458,7 @@ async def _complete_training_record(
     target = open_records[0]
     completed_at = value.completed_at or datetime.now(UTC)
     try:
-        record = await info.context.writes.complete_record(target.api_id, completed_at)
+        record = await info.context.writes.complete_record(person_api_id, target.api_id, completed_at)
     except UpstreamError as exc:
         raise Refused([from_upstream(exc, ["lessonId"])]) from None
     finally:

@@ -1,7 +1,11 @@
-"""Reading the IDs in a mutation's input: right type, right source, an account where the write goes.
+"""Reading the IDs in a mutation's input: right type, right source, an account where the write goes,
+and a person the caller may write for.
 
 person = await person_at(info, ["userId"], input.user_id)
 damstra_id = account_in(person, Source.DAMSTRA, ["userId"])
+
+A person the caller may not write for is FORBIDDEN before anything about them is read: the answer
+says no more (not even whether they exist).
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.data.people import Person
+from gateway.errors import Forbidden
 from gateway.native_ids import numeric_id, opaque_id
 from gateway.sources import Source
 from resolvers.global_id import GlobalId, InvalidGlobalId, decode
 from resolvers.info import Info
 from resolvers.mutations.user_errors import (
+    FORBIDDEN,
     INVALID_INPUT,
     NO_ACCOUNT_IN_SOURCE,
     NOT_FOUND,
@@ -63,9 +69,19 @@ def damstra_native(field: Field, raw: str, type_name: str, doing: str) -> str:
     return native_of(field, gid)
 
 
+async def may_write_for(info: Info, field: Field, gid: GlobalId, native: str) -> None:
+    """A refusal on `field` unless the running mutation may write for the person this account is."""
+    try:
+        await info.context.writes.check_target(gid.source, native)
+    except Forbidden as exc:
+        raise Refused.at(field, exc.message, FORBIDDEN) from None
+
+
 async def person_at(info: Info, field: Field, raw: str) -> Person:
     gid = global_id(field, raw, "User")
-    person = await info.context.people.for_account(gid.source, native_of(field, gid))
+    native = native_of(field, gid)
+    await may_write_for(info, field, gid, native)
+    person = await info.context.people.for_account(gid.source, native)
     if person is None:
         raise Refused.at(field, f"no User with ID {raw}", NOT_FOUND)
     return person

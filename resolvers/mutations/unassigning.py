@@ -186,7 +186,7 @@ async def _unassign_train_sessions(
     if not theirs:
         return 0
     try:
-        await info.context.writes.unassign_train_sessions(list(theirs))
+        await info.context.writes.unassign_train_sessions(login.login_id, list(theirs))
     except UpstreamError as exc:
         errors += [from_upstream(exc, ["scheduleIds", index]) for index in theirs.values()]
         return 0
@@ -220,7 +220,7 @@ async def _delete_records(info: Info, person: Person, wanted: dict[str, int], er
             )
             return 0
         try:
-            await info.context.writes.delete_record(api_id)
+            await info.context.writes.delete_record(record.person_api_id or "", api_id)
         except UpstreamError as exc:
             errors.append(from_upstream(exc, ["scheduleIds", index]))
             return 0

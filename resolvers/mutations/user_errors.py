@@ -34,6 +34,7 @@ UPSTREAM_REJECTED = "UPSTREAM_REJECTED"
 UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
 IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
 NOT_READ_BACK = "NOT_READ_BACK"  # written, but what the write left could not be read
+FORBIDDEN = "FORBIDDEN"  # the caller may not make this write (for this person); nothing was sent
 
 # DAMSTRA's own words for a refusal that has a stable code of ours.
 _BY_UPSTREAM_CODE: dict[str | int, str] = {

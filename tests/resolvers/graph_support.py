@@ -41,7 +41,7 @@ async def gateway_over(
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
     ) as http:
-        yield Gateway(http, sandbox, services)
+        yield Gateway(http, sandbox, services, app)
     await services.upstreams.aclose()
 
 
