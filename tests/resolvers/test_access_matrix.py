@@ -16,8 +16,10 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
@@ -25,8 +27,8 @@ from websockets.typing import Subprotocol
 from gateway.data.callers import Caller, PersonRef, Role
 from gateway.data.events import InProcessEventBus, TrainingEvent, TrainingEventType
 from gateway.sources import Source
-from sandbox.server import serve_on_loopback
-from tests.conftest import ANCHOR, Gateway
+from sandbox.server import Sandbox, serve_on_loopback
+from tests.conftest import ANCHOR, IN_PROCESS, Gateway, _serve_gateway
 from tests.resolvers.graph_support import world_completions
 from tests.tokens import fixture_issuer
 
@@ -54,6 +56,18 @@ TRAINEE_ACCOUNTS = {
     (Source.LEARNINGLOGIN, "527"),
     (Source.ISCOUT, "895fd7b326b94c7f9118bb16"),
 }
+
+
+@pytest.fixture(params=["fast-paths", "strawberry-only"])
+async def gateway(
+    request: pytest.FixtureRequest, sandbox: Sandbox, sandbox_transport: httpx.ASGITransport, tmp_path: Path
+) -> AsyncIterator[Gateway]:
+    """Every case twice: through the lean POST path and generated rows, and through Strawberry's own
+    view and execution (LEARNGRAPH_FAST_PATHS=false). The answers must agree."""
+    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
+    env = {"LEARNGRAPH_FAST_PATHS": "true" if request.param == "fast-paths" else "false"}
+    async for served in _serve_gateway(sandbox, IN_PROCESS, identity, sandbox_transport, env):
+        yield served
 
 
 @pytest.fixture
