@@ -423,7 +423,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     described = machine.describe(tools)  # before this process is pinned to fewer CPUs
     busy = machine_busy_seconds()
-    time.sleep(2.0)
+    await asyncio.sleep(2.0)
     described["background_cpu_share_at_start"] = round((machine_busy_seconds() - busy) / 2.0, 3)
     git_before = machine.git_state(ROOT)
     placement = cpu_layout(not args.no_pin)

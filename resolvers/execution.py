@@ -268,7 +268,7 @@ def _make_row(
         ]
         answer.append(f"{name!r}: {value}")
     lines.append(f"    return {{{', '.join(answer)}}}")
-    exec(compile("\n".join(lines), "<lean row>", "exec"), namespace)  # noqa: S102 - our text, names checked
+    exec(compile("\n".join(lines), "<lean row>", "exec"), namespace)
     row: Row = namespace["row"]
     return row
 

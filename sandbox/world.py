@@ -21,14 +21,80 @@ from typing import Any
 
 from sandbox.indexed import IndexedDict
 
-FIRST_NAMES = (
-    "Ava Ben Chloe Dev Emma Finn Grace Hugo Isla Jack Kira Liam Maya Noah Olive Priya Quinn Ruby Sam Tara "
-    "Uma Vik Willa Xavier Yara Zane Amir Bea Cody Dana Eli Fay Gus Hana Ivan Jade Kai Lena Milo Nina"
-).split()
-LAST_NAMES = (
-    "Smith Jones Brown Taylor Wilson Nguyen Patel Martin Lee Walker Hall Young King Wright Scott Green "
-    "Baker Adams Nelson Hill Campbell Mitchell Roberts Carter Phillips Evans Turner Torres Parker Collins"
-).split()
+FIRST_NAMES = [
+    "Ava",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Emma",
+    "Finn",
+    "Grace",
+    "Hugo",
+    "Isla",
+    "Jack",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olive",
+    "Priya",
+    "Quinn",
+    "Ruby",
+    "Sam",
+    "Tara",
+    "Uma",
+    "Vik",
+    "Willa",
+    "Xavier",
+    "Yara",
+    "Zane",
+    "Amir",
+    "Bea",
+    "Cody",
+    "Dana",
+    "Eli",
+    "Fay",
+    "Gus",
+    "Hana",
+    "Ivan",
+    "Jade",
+    "Kai",
+    "Lena",
+    "Milo",
+    "Nina",
+]
+LAST_NAMES = [
+    "Smith",
+    "Jones",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Nguyen",
+    "Patel",
+    "Martin",
+    "Lee",
+    "Walker",
+    "Hall",
+    "Young",
+    "King",
+    "Wright",
+    "Scott",
+    "Green",
+    "Baker",
+    "Adams",
+    "Nelson",
+    "Hill",
+    "Campbell",
+    "Mitchell",
+    "Roberts",
+    "Carter",
+    "Phillips",
+    "Evans",
+    "Turner",
+    "Torres",
+    "Parker",
+    "Collins",
+]
 COURSES = [
     ("WHMIS", "WHMIS 2015"),
     ("TDG", "Transportation of Dangerous Goods"),
@@ -39,12 +105,32 @@ COURSES = [
     ("FORK", "Forklift Safety"),
     ("LOTO", "Lockout Tagout"),
 ]
-LESSON_TOPICS = (
-    "Induction|Manual Handling|Fire Safety|Working at Heights|Hazard Reporting|Ladder Safety|PPE Essentials|"
-    "Chemical Handling|Site Security|Emergency Evacuation|Hot Work Permits|Noise Awareness|Fatigue Management|"
-    "Traffic Management|Electrical Safety|Scaffold Inspection|Asbestos Awareness|Drug and Alcohol Policy|"
-    "Bullying and Harassment|Privacy Basics|Customer Care|Incident Investigation|Risk Assessment|Toolbox Talks"
-).split("|")
+LESSON_TOPICS = [
+    "Induction",
+    "Manual Handling",
+    "Fire Safety",
+    "Working at Heights",
+    "Hazard Reporting",
+    "Ladder Safety",
+    "PPE Essentials",
+    "Chemical Handling",
+    "Site Security",
+    "Emergency Evacuation",
+    "Hot Work Permits",
+    "Noise Awareness",
+    "Fatigue Management",
+    "Traffic Management",
+    "Electrical Safety",
+    "Scaffold Inspection",
+    "Asbestos Awareness",
+    "Drug and Alcohol Policy",
+    "Bullying and Harassment",
+    "Privacy Basics",
+    "Customer Care",
+    "Incident Investigation",
+    "Risk Assessment",
+    "Toolbox Talks",
+]
 PACKAGES = [
     (f"PKG-{i:03d}", name)
     for i, name in enumerate(

@@ -341,17 +341,19 @@ async def test_the_sender_is_answered_before_subscribers_are_served(
     settings = secured_settings(sandbox, IN_PROCESS)
     services = build_services(settings, transports={source: sandbox_transport for source in Source})
     services.events = SlowBus()
-    async with serve_on_loopback(create_app(settings, services=services)) as address:
-        async with httpx.AsyncClient(base_url=address) as http:
-            async with asyncio.timeout(2):
-                response = await http.post(
-                    "/webhooks/damstra", json=SEED_EVENTS[0][0], headers={SECRET_HEADER: SECRET}
-                )
-            assert response.status_code == 202 and not published
-            release.set()
-            async with asyncio.timeout(2):
-                while not published:
-                    await asyncio.sleep(0.01)
+    async with (
+        serve_on_loopback(create_app(settings, services=services)) as address,
+        httpx.AsyncClient(base_url=address) as http,
+    ):
+        async with asyncio.timeout(2):
+            response = await http.post(
+                "/webhooks/damstra", json=SEED_EVENTS[0][0], headers={SECRET_HEADER: SECRET}
+            )
+        assert response.status_code == 202 and not published
+        release.set()
+        async with asyncio.timeout(2):
+            while not published:  # noqa: ASYNC110 (polls state another task changes; no event to wait on)
+                await asyncio.sleep(0.01)
     await services.upstreams.aclose()
 
 

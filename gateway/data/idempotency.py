@@ -66,8 +66,7 @@ class IdempotencyStore:
         return result
 
     def _forget_failed(self, slot: tuple[str, str, str], task: asyncio.Task[Any]) -> None:
-        if task.cancelled() or task.exception() is not None:
-            if self._attempts is not None:
-                current = self._attempts.get(slot)
-                if current is not None and current.task is task:
-                    del self._attempts[slot]
+        if (task.cancelled() or task.exception() is not None) and self._attempts is not None:
+            current = self._attempts.get(slot)
+            if current is not None and current.task is task:
+                del self._attempts[slot]

@@ -214,9 +214,12 @@ class Listings:
     ) -> IScoutPage:
         """One page; for a caller who is not ADMIN, Forbidden for a user they may not see, and without
         a user, only the items of users they may see (a shorter page)."""
-        if self._access is not None and user_id is not None:
-            if not (await self._access.visibility()).sees(Source.ISCOUT, user_id):
-                raise Forbidden("this caller may not see this user's completions")
+        if (
+            self._access is not None
+            and user_id is not None
+            and not (await self._access.visibility()).sees(Source.ISCOUT, user_id)
+        ):
+            raise Forbidden("this caller may not see this user's completions")
         completions = self._upstreams.need_iscout().completions(user_id=user_id, training_id=training_id)
         found = await completions.page(page, limit=limit)
         if self._access is not None and user_id is None:

@@ -127,9 +127,12 @@ class People:
     async def find(self, source: Source, native_id: str) -> Person | None:
         """The person an ID names (None: nobody); Forbidden for one the caller may not see."""
         person = await self.for_account(source, native_id)
-        if person is None and self.access is not None:
-            if await self.access.raw_people.for_account(source, native_id) is not None:
-                raise Forbidden("this caller may not see this user")
+        if (
+            person is None
+            and self.access is not None
+            and await self.access.raw_people.for_account(source, native_id) is not None
+        ):
+            raise Forbidden("this caller may not see this user")
         return person
 
     async def directory_entries(self) -> list[LinkedAccounts]:

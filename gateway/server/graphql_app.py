@@ -138,7 +138,7 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
             f"`extensions` if any); the body is {kind}"
         )
 
-    async def execute_single(  # noqa: PLR0913 - Strawberry's signature
+    async def execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,

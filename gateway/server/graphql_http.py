@@ -224,7 +224,7 @@ class GraphQLEndpoint:
             )
             if isawaitable(result):
                 result = await result
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             # As Strawberry answers an operation that raised: the error as is, data null.
             error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
             self.schema._process_errors([error], None)

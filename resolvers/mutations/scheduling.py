@@ -274,10 +274,13 @@ async def _send_schedules(
         return await send(to_send)
     except UpstreamError as exc:
         refusal = exc
-    if isinstance(refusal, UpstreamNotFound) and subject.gid.source is Source.DAMSTRA:
-        # Unknown user, or a lesson version gone since it was cached: ask which.
-        if await _user_is_missing(info, user_id):
-            raise Refused.at(["userId"], f"no User with ID {subject.raw_id}", NOT_FOUND) from None
+    # Unknown user, or a lesson version gone since it was cached: ask which.
+    if (
+        isinstance(refusal, UpstreamNotFound)
+        and subject.gid.source is Source.DAMSTRA
+        and await _user_is_missing(info, user_id)
+    ):
+        raise Refused.at(["userId"], f"no User with ID {subject.raw_id}", NOT_FOUND) from None
     if refusal.upstream_code == ALREADY_SCHEDULED and len(to_send) > 1:
         try:
             open_schedules = await info.context.loaders.user_schedules.load(user_id)

@@ -40,7 +40,7 @@ from tests.ids import user_id
 class Color(Enum):
     RED = "red"
     BLUE = "blue"
-    CRIMSON = "red"  # an alias: answered as RED
+    CRIMSON = "red"  # noqa: PIE796 (an alias on purpose: answered as RED)
 
 
 @strawberry.interface
@@ -82,7 +82,7 @@ class Haunted:
         raise RuntimeError("the attribute broke")
 
 
-class later:  # noqa: N801 - reads as a call
+class later:
     """An awaitable answering `value` on the next turn of the loop (unawaited, it warns of nothing)."""
 
     def __init__(self, value: Any) -> None:

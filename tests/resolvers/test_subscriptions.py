@@ -56,7 +56,7 @@ class Live:
     async def subscribers(self, count: int) -> None:
         """Until the bus holds `count` subscribers: a change made before that would go unseen."""
         async with asyncio.timeout(BOUND_SECONDS):
-            while self.bus.subscriber_count != count:
+            while self.bus.subscriber_count != count:  # noqa: ASYNC110 (polls state another task changes; no event to wait on)
                 await asyncio.sleep(0.01)
 
     @contextlib.asynccontextmanager
