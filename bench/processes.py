@@ -183,6 +183,8 @@ class Sandbox:
         return {
             **self.env,
             "LEARNGRAPH_ALLOW_ANONYMOUS": "true",
+            # The bench asks the schema which mutations the gateway under test has.
+            "LEARNGRAPH_INTROSPECTION": "true",
             "LEARNGRAPH_HOST": HOST,
             "LEARNGRAPH_PORT": str(port),
         }
