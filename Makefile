@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Written by `make lock` from pyproject.toml; pyproject.toml keeps the ranges, the locks the exact versions.
-LOCK := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+COMPILE := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" --quiet
+LOCK := $(COMPILE) pyproject.toml
 
 .PHONY: demo test lint typecheck unit bench schema lock hooks clean
 
@@ -44,7 +45,9 @@ schema: $(STAMP)
 # version its range allows (`LOCK_ARGS="--upgrade-package httpx"` moves one).
 lock: $(STAMP)
 	$(LOCK) $(LOCK_ARGS) -o requirements.lock
-	$(LOCK) $(LOCK_ARGS) --extra dev --constraint requirements.lock -o requirements-dev.lock
+	$(COMPILE) $(LOCK_ARGS) deploy/build-requirements.in -o deploy/build-requirements.lock  # the image's build backend
+	$(LOCK) $(LOCK_ARGS) --extra dev --constraint requirements.lock --constraint deploy/build-requirements.lock \
+		-o requirements-dev.lock
 
 # ruff and mypy before each commit, the tests before each push (.pre-commit-config.yaml).
 hooks: $(STAMP)

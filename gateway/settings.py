@@ -49,6 +49,19 @@ def secret_variable(source: Source) -> str:
     return SECRET_FIELD.get(source, f"{source.slug}_token")
 
 
+# Kubernetes and Docker mount secrets as files: each credential variable may instead be given as
+# `<NAME>_FILE`, naming a file that holds the value (its trailing line break is not part of it).
+FILE_SUFFIX = "_FILE"
+
+
+def credential_variables() -> list[str]:
+    """The full names of the variables that hold a credential: each may also come as `<NAME>_FILE`."""
+    names = [secret_variable(source) for source in Source]
+    # redis_url: a Redis URL carries its password (redis://:password@host:6379/0).
+    names += ["webhook_secret", "redis_url"]
+    return [f"{ENV_PREFIX}{name.upper()}" for name in names]
+
+
 def added_sources() -> list[Source]:
     """Sources registered beyond the ones `Settings` names field by field."""
     return [source for source in Source if f"{source.slug}_url" not in Settings.model_fields]
@@ -229,7 +242,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment (or `env`) over the optional TOML file."""
-    environ = os.environ if env is None else env
+    environ = _read_credential_files(os.environ if env is None else env)
     values: dict[str, Any] = {}
     config_path = environ.get(f"{ENV_PREFIX}CONFIG")
     if config_path:
@@ -259,6 +272,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_explain(exc)) from None
+
+
+def _read_credential_files(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` with each `<NAME>_FILE` of a credential replaced by `<NAME>` and the file's contents."""
+    resolved = dict(environ)
+    for name in credential_variables():
+        file_name = name + FILE_SUFFIX
+        path = resolved.pop(file_name, "")
+        if not path:
+            continue
+        if environ.get(name):
+            raise ConfigError(f"both {name} and {file_name} are set: set one of them")
+        try:
+            value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"{file_name} names {path}, which cannot be read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{file_name} names {path}, which is not UTF-8 text") from None
+        if not value:
+            # An empty mount is a missing Secret key, not a credential: say so rather than run without it.
+            raise ConfigError(f"{file_name} names {path}, which is empty")
+        resolved[name] = value
+    return resolved
 
 
 def _explain(exc: ValidationError) -> str:

@@ -121,6 +121,10 @@ def acme_gateway(acme_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             "LEARNGRAPH_ALLOW_ANONYMOUS": "true",
         }
         assert gateway_env["LEARNGRAPH_ACME_URL"] == f"{sandbox_address}/acme/v1"
+        # The added vendor's token as a mounted secret would give it: `_TOKEN_FILE`, a trailing newline.
+        token_file = logs / "acme-token"
+        token_file.write_text(gateway_env.pop("LEARNGRAPH_ACME_TOKEN") + "\n")
+        gateway_env["LEARNGRAPH_ACME_TOKEN_FILE"] = str(token_file)
         gateway = _start(acme_repo, ["serve"], gateway_env, logs / "gateway.log")
         address = f"http://127.0.0.1:{gateway_port}"
         _wait(f"{address}/readyz", gateway, logs / "gateway.log")
