@@ -114,6 +114,9 @@ class Settings(BaseModel):
 
     idempotency_window_seconds: float = Field(default=86_400.0, ge=0)
     webhook_secret: SecretStr | None = None
+    # A webhook delivery is remembered this long (a repeat is not published again), and a body
+    # stamped longer ago than this is stale: it only drops cached records.
+    webhook_max_age_seconds: float = Field(default=600.0, gt=0)
 
     # Browser-facing (contract §8): pages on these origins may call the gateway (CORS, and
     # WebSockets opened from them); GraphiQL and introspection are for development, so `serve`

@@ -19,6 +19,7 @@ from typing import Any
 from gateway.data.access import Access
 from gateway.data.cache import EntityCache
 from gateway.data.callers import Caller, Role
+from gateway.data.deliveries import DeliveryMemory, InProcessDeliveries
 from gateway.data.events import EventBus, EventFilter, InProcessEventBus, TrainingEvent
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
@@ -46,6 +47,7 @@ class Services:
     directory: IdentityDirectory
     events: EventBus = field(default_factory=InProcessEventBus)
     idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore(86_400.0))
+    deliveries: DeliveryMemory = field(default_factory=lambda: InProcessDeliveries(600.0))
 
 
 @dataclass

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 
 from gateway.data.cache import EntityCache
 from gateway.data.context import Services
+from gateway.data.deliveries import InProcessDeliveries
 from gateway.data.events import InProcessEventBus
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
@@ -33,7 +34,7 @@ from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.certificates import certificate
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
-from gateway.server.webhooks import damstra_webhook, log_receiver_state
+from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
 from gateway.upstreams.registry import Upstreams
@@ -55,6 +56,7 @@ def build_services(
         directory=directory,
         events=InProcessEventBus(),
         idempotency=IdempotencyStore(settings.idempotency_window_seconds),
+        deliveries=InProcessDeliveries(settings.webhook_max_age_seconds),
     )
 
 
@@ -112,6 +114,7 @@ def create_app(
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
     )
     http: ASGIApp = GraphQLEndpoint(graphql) if settings.fast_paths else graphql
+    webhooks = DamstraWebhooks()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -136,7 +139,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/certificates/{schedule_id}", certificate),
-            Route("/webhooks/damstra", damstra_webhook, methods=["POST"]),
+            Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
         ],
         # CORS outermost: a preflight is answered before any credential is asked for.
         middleware=[
@@ -157,6 +160,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.authenticator = authenticator
+    app.state.webhooks = webhooks
     if services is not None:
         app.state.services = services
     return app
