@@ -27,11 +27,13 @@ from gateway.data.cache import EntityCache
 from gateway.data.context import Services
 from gateway.data.deliveries import InProcessDeliveries
 from gateway.data.events import InProcessEventBus
+from gateway.data.fairness import InProcessCallerCounters
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.errors import UpstreamError
 from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.certificates import certificate
+from gateway.server.fairness import CallerFairness
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
 from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
@@ -57,6 +59,7 @@ def build_services(
         events=InProcessEventBus(),
         idempotency=IdempotencyStore(settings.idempotency_window_seconds),
         deliveries=InProcessDeliveries(settings.webhook_max_age_seconds),
+        fairness=InProcessCallerCounters(settings.caller_rate_limit, settings.caller_concurrency),
     )
 
 
@@ -112,6 +115,7 @@ def create_app(
         ide_headers=graphiql_headers,
         graphql_ide="graphiql" if settings.graphiql else None,  # off: a browser's GET is a 404
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
     http: ASGIApp = GraphQLEndpoint(graphql) if settings.fast_paths else graphql
     webhooks = DamstraWebhooks()
@@ -156,6 +160,8 @@ def create_app(
                 else []
             ),
             Middleware(RequireCaller, authenticator=authenticator),
+            # Right behind the door: counts each caller's operations, whichever path runs them.
+            Middleware(CallerFairness),
         ],
         lifespan=lifespan,
     )

@@ -98,14 +98,9 @@ async def run_mutation(
     if key is not None and not key.strip():
         return refused([user_error(["idempotencyKey"], "idempotencyKey must not be blank", INVALID_INPUT)])
     try:
-        caller = writes.caller
         with writes.running(operation):
             return await info.context.services.idempotency.run(
-                operation,
-                key,
-                fingerprint(input_value),
-                attempt,
-                caller=f"{caller.role.name}:{caller.name}:{caller.person or ''}",
+                operation, key, fingerprint(input_value), attempt, caller=writes.caller.key
             )
     except IdempotencyKeyReused as exc:
         return refused([user_error(["idempotencyKey"], str(exc), IDEMPOTENCY_KEY_REUSED)])
