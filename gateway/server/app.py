@@ -28,7 +28,7 @@ from gateway.data.context import Services
 from gateway.data.deliveries import InProcessDeliveries
 from gateway.data.events import InProcessEventBus
 from gateway.data.fairness import InProcessCallerCounters
-from gateway.data.idempotency import IdempotencyStore
+from gateway.data.idempotency import InProcessIdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.errors import UpstreamError
 from gateway.server.auth import Authenticator, RequireCaller
@@ -57,7 +57,7 @@ def build_services(
         cache=EntityCache(settings),
         directory=directory,
         events=InProcessEventBus(),
-        idempotency=IdempotencyStore(settings.idempotency_window_seconds),
+        idempotency=InProcessIdempotencyStore(settings.idempotency_window_seconds),
         deliveries=InProcessDeliveries(settings.webhook_max_age_seconds),
         fairness=InProcessCallerCounters(settings.caller_rate_limit, settings.caller_concurrency),
     )
