@@ -127,6 +127,15 @@ class Settings(BaseModel):
 
     idempotency_window_seconds: float = Field(default=86_400.0, ge=0)
     webhook_secret: SecretStr | None = None
+    # A webhook delivery is remembered this long (a repeat is not published again), and a body
+    # stamped longer ago than this is stale: it only drops cached records.
+    webhook_max_age_seconds: float = Field(default=600.0, gt=0)
+
+    # Per-caller fairness: operations a caller may start a minute and have in flight at once over
+    # HTTP (0: no limit), and operations one WebSocket connection may run at once.
+    caller_rate_limit: int = Field(default=0, ge=0)
+    caller_concurrency: int = Field(default=0, ge=0)
+    max_subscriptions_per_connection: int = Field(default=20, ge=1)
 
     # Browser-facing (contract §8): pages on these origins may call the gateway (CORS, and
     # WebSockets opened from them); GraphiQL and introspection are for development, so `serve`

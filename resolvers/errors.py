@@ -4,7 +4,13 @@ the answer's errors; anything unexpected is masked, never leaking internals or c
 
 `Forbidden` (the caller may not see it, `gateway.data.access`) is a FORBIDDEN error where it was
 asked for by ID, at the root of the operation; met inside an object the caller may see (a group's
-parent, a user's groups), it leaves a null or a gap and no error: the caller learns nothing of it."""
+parent, a user's groups), it leaves a null or a gap and no error: the caller learns nothing of it.
+
+`log_errors` writes each error once, as what it is (the schema's `process_errors` calls it on the
+raw errors, before they are masked): a caller's mistake (a malformed or invalid document, a bad
+ID or argument, NOT_FOUND, FORBIDDEN) at INFO and an upstream's failure at WARNING, one line
+each with no traceback and the caller's text shortened and escaped; only a server fault at
+ERROR, with its traceback."""
 
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from gateway.data.completions import InvalidCursor
 from gateway.data.context import Context
-from gateway.errors import Forbidden, InvalidNativeId, UpstreamError
+from gateway.errors import Forbidden, InvalidNativeId, UpstreamError, UpstreamNotFound, UpstreamRejected
+from gateway.log_redaction import loggable
 from resolvers.global_id import InvalidGlobalId
 from resolvers.relay import InvalidPagingArgument
 
@@ -51,6 +58,41 @@ def extensions_for(error: BaseException | None) -> dict[str, Any] | None:
     return None
 
 
+def _is_coercion(error: GraphQLError) -> bool:
+    """Argument coercion (a bad scalar or enum value, in the query or in its variables, where
+    graphql-core wraps it in a GraphQLError of its own): the client's input."""
+    original = error.original_error
+    return isinstance(original, ValueError | TypeError | GraphQLError) and error.path is None
+
+
+def is_server_fault(error: GraphQLError) -> bool:
+    """Whether the error is ours to fix: neither the caller's mistake nor an upstream's failure."""
+    original = error.original_error
+    return original is not None and extensions_for(original) is None and not _is_coercion(error)
+
+
+def log_errors(errors: Sequence[GraphQLError]) -> None:
+    for error in errors:
+        original = error.original_error
+        if is_server_fault(error):
+            log.error("unexpected error in a resolver at %s", _where(error), exc_info=original)
+            continue
+        upstream_failed = isinstance(original, UpstreamError) and not isinstance(
+            original, UpstreamNotFound | UpstreamRejected
+        )
+        level = logging.WARNING if upstream_failed else logging.INFO
+        said = (extensions_for(original) or {}).get("code") or (error.extensions or {}).get("code")
+        code = str(said or ("BAD_USER_INPUT" if original is not None else "GRAPHQL_VALIDATION_FAILED"))
+        if log.isEnabledFor(level):
+            log.log(level, "%s at %s: %s", code, _where(error), loggable(error.message))
+
+
+def _where(error: GraphQLError) -> str:
+    if error.path:
+        return loggable(".".join(map(str, error.path)))
+    return "the document" if error.original_error is None else "the arguments"
+
+
 def _unsaid(error: BaseException | None, path: Sequence[str | int] | None) -> bool:
     """A Forbidden met below the root: the null (or gap) stands, unexplained."""
     return isinstance(error, Forbidden) and path is not None and len(path) > 1
@@ -58,6 +100,9 @@ def _unsaid(error: BaseException | None, path: Sequence[str | int] | None) -> bo
 
 def to_graphql_error(error: Exception, path: list[str | int] | None) -> GraphQLError:
     extensions = extensions_for(error)
+    if extensions is None:
+        # A resolver reported a failure of its own making: no schema hook saw it.
+        log.error("unexpected error reported at %s", loggable(".".join(map(str, path or []))), exc_info=error)
     message = error.message if isinstance(error, UpstreamError) else str(error)
     return GraphQLError(message, path=path, extensions=extensions or {"code": "INTERNAL_SERVER_ERROR"})
 
@@ -82,11 +127,9 @@ def _process(error: GraphQLError) -> GraphQLError:
         return error
     extensions = extensions_for(original)
     if extensions is None:
-        if isinstance(original, ValueError | TypeError | GraphQLError) and error.path is None:
-            # Argument coercion (a bad scalar or enum value, in the query or in its variables,
-            # where graphql-core wraps it in a GraphQLError of its own): the client's input.
+        if _is_coercion(error):
             return GraphQLError(error.message, nodes=error.nodes, extensions={"code": "BAD_USER_INPUT"})
-        log.exception("unexpected error in a resolver", exc_info=original)
+        # Logged with its traceback by `log_errors`, before it was masked.
         return GraphQLError(
             "Internal error",
             nodes=error.nodes,

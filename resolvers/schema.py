@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from resolvers.completion import Completion
-from resolvers.errors import ErrorExtensions
+from resolvers.errors import ErrorExtensions, log_errors
 from resolvers.execution import LeanExecutionContext
 from resolvers.group import Group
 from resolvers.ilt_session import ILTSession
@@ -20,7 +22,16 @@ from resolvers.schedule import Schedule
 from resolvers.subscription import Subscription
 from resolvers.user import User
 
-schema = strawberry.Schema(
+
+class LearnGraphSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry logs every error at ERROR with a traceback; a caller's mistake is no fault of ours.
+        log_errors(errors)
+
+
+schema = LearnGraphSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

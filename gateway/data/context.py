@@ -19,8 +19,10 @@ from typing import Any
 from gateway.data.access import Access
 from gateway.data.cache import EntityCache
 from gateway.data.callers import Caller, Role
+from gateway.data.deliveries import DeliveryMemory, InProcessDeliveries
 from gateway.data.events import EventBus, EventFilter, InProcessEventBus, TrainingEvent
-from gateway.data.idempotency import IdempotencyStore
+from gateway.data.fairness import CallerCounters, InProcessCallerCounters
+from gateway.data.idempotency import IdempotencyStore, InProcessIdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.data.listings import Listings
 from gateway.data.loaders import Loaders
@@ -45,7 +47,9 @@ class Services:
     cache: EntityCache
     directory: IdentityDirectory
     events: EventBus = field(default_factory=InProcessEventBus)
-    idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore(86_400.0))
+    idempotency: IdempotencyStore = field(default_factory=lambda: InProcessIdempotencyStore(86_400.0))
+    deliveries: DeliveryMemory = field(default_factory=lambda: InProcessDeliveries(600.0))
+    fairness: CallerCounters = field(default_factory=lambda: InProcessCallerCounters(0, 0))
 
 
 @dataclass

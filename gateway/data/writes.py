@@ -111,6 +111,7 @@ class Writes:
         self.caller = caller
         self._access = access  # None: ADMIN, who may make every write
         self._request = request
+        self.sent = 0  # writes sent upstream by this request, answered or not
 
     # -- the rules ------------------------------------------------------------------------------
 
@@ -161,6 +162,7 @@ class Writes:
         if not (await self._allowed(rule, people) and await self._allowed(strictest, people)):
             self._audit(mutation, write, dict.fromkeys(labels or ["*"], Forbidden.code))
             raise Forbidden(f"not allowed for this caller: {mutation or write}")
+        self.sent += 1
         try:
             answer = await call()
         except UpstreamError as exc:

@@ -25,15 +25,18 @@ from starlette.types import ASGIApp
 
 from gateway.data.cache import EntityCache
 from gateway.data.context import Services
+from gateway.data.deliveries import InProcessDeliveries
 from gateway.data.events import InProcessEventBus
-from gateway.data.idempotency import IdempotencyStore
+from gateway.data.fairness import InProcessCallerCounters
+from gateway.data.idempotency import InProcessIdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.errors import UpstreamError
 from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.certificates import certificate
+from gateway.server.fairness import CallerFairness
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
-from gateway.server.webhooks import damstra_webhook, log_receiver_state
+from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
 from gateway.upstreams.registry import Upstreams
@@ -54,7 +57,9 @@ def build_services(
         cache=EntityCache(settings),
         directory=directory,
         events=InProcessEventBus(),
-        idempotency=IdempotencyStore(settings.idempotency_window_seconds),
+        idempotency=InProcessIdempotencyStore(settings.idempotency_window_seconds),
+        deliveries=InProcessDeliveries(settings.webhook_max_age_seconds),
+        fairness=InProcessCallerCounters(settings.caller_rate_limit, settings.caller_concurrency),
     )
 
 
@@ -110,8 +115,10 @@ def create_app(
         ide_headers=graphiql_headers,
         graphql_ide="graphiql" if settings.graphiql else None,  # off: a browser's GET is a 404
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
     http: ASGIApp = GraphQLEndpoint(graphql) if settings.fast_paths else graphql
+    webhooks = DamstraWebhooks()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -136,7 +143,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/certificates/{schedule_id}", certificate),
-            Route("/webhooks/damstra", damstra_webhook, methods=["POST"]),
+            Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
         ],
         # CORS outermost: a preflight is answered before any credential is asked for.
         middleware=[
@@ -153,10 +160,13 @@ def create_app(
                 else []
             ),
             Middleware(RequireCaller, authenticator=authenticator),
+            # Right behind the door: counts each caller's operations, whichever path runs them.
+            Middleware(CallerFairness),
         ],
         lifespan=lifespan,
     )
     app.state.authenticator = authenticator
+    app.state.webhooks = webhooks
     if services is not None:
         app.state.services = services
     return app
