@@ -244,6 +244,20 @@ async def test_users_include_inactive(gateway: Gateway) -> None:
     assert len(damstra) == len(world.damstra.users)
 
 
+async def test_include_inactive_is_nullable_and_null_means_false(gateway: Gateway) -> None:
+    # docs/contract.md §6: `includeInactive: Boolean = false`; a client may send null, as a variable or inline.
+    default = await gateway.data("{ users(first: 100) { totalCount edges { node { id active } } } }")
+    for query, variables in [
+        ("{ users(first: 100, includeInactive: null) { totalCount edges { node { id active } } } }", {}),
+        (
+            "query($b: Boolean) { users(first: 100, includeInactive: $b) { totalCount edges { node { id active } } } }",
+            {"b": None},
+        ),
+    ]:
+        assert await gateway.data(query, variables) == default
+    assert all(edge["node"]["active"] is not False for edge in default["users"]["edges"])
+
+
 async def test_users_search_email_and_employee_number(gateway: Gateway) -> None:
     world = gateway.sandbox.world
     needle = "smith"
