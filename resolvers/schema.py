@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.completion import Completion
@@ -13,6 +12,7 @@ from resolvers.group import Group
 from resolvers.ilt_session import ILTSession
 from resolvers.introspection import IntrospectionSwitch
 from resolvers.lesson import Lesson
+from resolvers.limits import OperationLimits
 from resolvers.mutations import Mutation
 from resolvers.query import Query
 from resolvers.scalars import SCALAR_MAP
@@ -26,12 +26,9 @@ schema = strawberry.Schema(
     subscription=Subscription,
     types=[User, Group, Lesson, Schedule, ILTSession, Completion],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
-    extensions=[
-        ErrorExtensions,
-        IntrospectionSwitch,
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-    ],
+    # OperationLimits parses and validates, with the limits' checks between (in place of Strawberry's
+    # ParserCache and ValidationCache); IntrospectionSwitch adds its rule to the validation before.
+    extensions=[ErrorExtensions, IntrospectionSwitch, OperationLimits],
     execution_context_class=LeanExecutionContext,
 )
 

@@ -3,8 +3,9 @@
     app = create_app(load_settings())          # uvicorn gateway.server.app:... via `learngraph serve`
 
 The lifespan builds one pooled client per enabled upstream, the caches and the identity
-directory once; every request reads them from `app.state.services`. `RequireCaller` in front of
-every route names the caller (`request.state.caller`) before a route reads a body.
+directory once; every request reads them from `app.state.services`. `LimitBody` refuses a body
+over LEARNGRAPH_MAX_BODY_BYTES, then `RequireCaller` names the caller (`request.state.caller`),
+both before a route reads a body.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.errors import UpstreamError
 from gateway.server.auth import Authenticator, RequireCaller
+from gateway.server.body_limit import LimitBody
 from gateway.server.certificates import certificate
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
@@ -37,6 +39,7 @@ from gateway.server.webhooks import damstra_webhook, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
 from gateway.upstreams.registry import Upstreams
+from resolvers.limits import Limits
 from resolvers.schema import schema
 
 READY_TIMEOUT_SECONDS = 5.0
@@ -111,7 +114,7 @@ def create_app(
         graphql_ide="graphiql" if settings.graphiql else None,  # off: a browser's GET is a 404
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
     )
-    http: ASGIApp = GraphQLEndpoint(graphql) if settings.fast_paths else graphql
+    http: ASGIApp = GraphQLEndpoint(graphql, limits=Limits.of(settings)) if settings.fast_paths else graphql
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -138,7 +141,8 @@ def create_app(
             Route("/certificates/{schedule_id}", certificate),
             Route("/webhooks/damstra", damstra_webhook, methods=["POST"]),
         ],
-        # CORS outermost: a preflight is answered before any credential is asked for.
+        # CORS outermost: a preflight is answered before any credential is asked for; then the body's
+        # size (413) before the credential (401), as docs/contract.md §8 orders them.
         middleware=[
             *(
                 [
@@ -152,6 +156,7 @@ def create_app(
                 if settings.cors_origins
                 else []
             ),
+            Middleware(LimitBody, max_bytes=settings.max_body_bytes),
             Middleware(RequireCaller, authenticator=authenticator),
         ],
         lifespan=lifespan,

@@ -10,7 +10,7 @@ from sandbox.server import Sandbox
 from sandbox.world import STATUS_ACTIVE, LearningLoginLoginRow, SeededPerson, TrainSessionRow
 from tests.conftest import ANCHOR, Gateway
 from tests.ids import gid, user_id
-from tests.resolvers.graph_support import gateway_over, iso, walk
+from tests.resolvers.graph_support import data_in_parts, gateway_over, iso, walk
 
 USERS = """query($first: Int, $after: String, $search: String, $email: String, $employeeNumber: String,
     $includeInactive: Boolean) {
@@ -39,11 +39,11 @@ async def test_every_account_of_every_person_finds_that_person_under_one_id(gate
     lookups = {
         f"p{p.index}_{slug}": (p, user_id(slug, native)) for p in people for slug, native, _ in accounts_of(p)
     }
-    fields = " ".join(
+    fields = [
         f'{alias}: user(id: "{raw}") {{ id fullName accounts {{ source nativeId }} }}'
         for alias, (_, raw) in lookups.items()
-    )
-    data = await gateway.data(f"{{ {fields} }}")
+    ]
+    data = await data_in_parts(gateway, fields)
     # Linked by the identity file whole, by an email in another case, and by employee number only.
     assert {p.index % 3 for p in people} == {0, 1, 2}
     for alias, (person, _) in lookups.items():
