@@ -78,6 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_config=None,
         access_log=settings.access_log,
+        ws_max_size=settings.max_body_bytes,  # a WebSocket message is held to the body's limit
     )
     return 0
 
@@ -160,6 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 port=args.port,
                 log_config=None,
                 access_log=settings.access_log,
+                ws_max_size=settings.max_body_bytes,
             )
         ),
     ]
