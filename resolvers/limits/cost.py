@@ -11,7 +11,7 @@ spec (`@cost`, `@listSize`) reckons it, with the weights of `weights.py`:
 - an abstract type (`node(id:)`'s `Node`) costs what its dearest possible type would;
 - introspection (`__schema`, `__type`, `__typename`) is answered by the schema alone: nothing.
 
-    cost = estimate(schema, document, operation, variables)   # .cost, .uses_variables
+    cost = estimate(schema, document, operation, variables)   # .cost, .variables (the names it read)
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ MAX_VISITS = 50_000
 @dataclass(frozen=True)
 class Estimate:
     cost: int
-    uses_variables: bool  # the figure holds for these variables only (`first: $n`, `userId: $id`)
+    # The variables the figure holds for: by value (`first: $n`), or True for only whether one is null
+    # (`userId: $id`: one person's completions or everyone's).
+    variables: dict[str, bool]
 
 
 class _Arguments:
@@ -68,6 +70,12 @@ class _Arguments:
             if argument.name.value == name:
                 return self.walk.value(argument.value)
         return None
+
+    def given(self, name: str) -> bool:
+        for argument in self.field.arguments or ():
+            if argument.name.value == name:
+                return self.walk.value(argument.value, presence=True) is not None
+        return False
 
 
 class _TooMuch(Exception):
@@ -94,12 +102,14 @@ class _Walk:
         self.variables = {**defaults, **(variables or {})}
         self.mutations = operation.operation is OperationType.MUTATION
         self.shared: set[str] = set()
-        self.uses_variables = False
+        self.variables_read: dict[str, bool] = {}  # name: whether its value (not only its presence) counts
         self.visits = 0
 
-    def value(self, node: ValueNode) -> Any:
-        if _has_variable(node):
-            self.uses_variables = True
+    def value(self, node: ValueNode, *, presence: bool = False) -> Any:
+        names: set[str] = set()
+        _variables_in(node, names)
+        for name in names:
+            self.variables_read[name] = self.variables_read.get(name, False) or not presence
         found = value_from_ast_untyped(node, self.variables)
         return None if found is Undefined else found
 
@@ -179,7 +189,8 @@ class _Walk:
         if definition is None or name.startswith("__"):
             return 0  # introspection, or a field validation will refuse
         root_of_mutations = self.mutations and parent is self.schema.mutation_type
-        reads = reads_of(parent.name, name, root_of_mutations, _Arguments(self, node))
+        arguments = _Arguments(self, node)
+        reads = reads_of(parent.name, name, root_of_mutations, arguments)
         field_type = definition.type
         if isinstance(field_type, GraphQLNonNull):
             field_type = field_type.of_type
@@ -188,7 +199,7 @@ class _Walk:
         if isinstance(field_type, GraphQLList):
             size = sized if sized is not None else ASSUMED_LIST_SIZE
         elif "first" in definition.args:
-            child_sized = _size(_Arguments(self, node).get("first"))
+            child_sized = _size(arguments.get("first"))
         cost = multiplier * (reads.each + reads.per_item * size)
         if reads.batch:
             cost += math.ceil(multiplier / reads.batch)
@@ -214,14 +225,15 @@ def _named(type_: Any) -> GraphQLNamedType:
     return named
 
 
-def _has_variable(node: ValueNode) -> bool:
+def _variables_in(node: ValueNode, names: set[str]) -> None:
     if isinstance(node, VariableNode):
-        return True
-    if isinstance(node, ListValueNode):
-        return any(_has_variable(v) for v in node.values)
-    if isinstance(node, ObjectValueNode):
-        return any(_has_variable(f.value) for f in node.fields)
-    return False
+        names.add(node.name.value)
+    elif isinstance(node, ListValueNode):
+        for value in node.values:
+            _variables_in(value, names)
+    elif isinstance(node, ObjectValueNode):
+        for field in node.fields:
+            _variables_in(field.value, names)
 
 
 def estimate(
@@ -233,9 +245,9 @@ def estimate(
     walk = _Walk(schema, document, operation, variables)
     root = schema.get_root_type(operation.operation)
     if root is None:
-        return Estimate(0, False)
+        return Estimate(0, {})
     try:
         cost = walk.cost(root, [operation.selection_set], 1, None)
     except _TooMuch:
         cost = CEILING
-    return Estimate(cost, walk.uses_variables)
+    return Estimate(cost, walk.variables_read)

@@ -9,17 +9,28 @@ The limits are those of the settings of the operation's context (defaults withou
 
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    NameNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+from graphql import OperationType as AstOperationType
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+from strawberry.types.graphql import OperationType
 
 from gateway.data.context import Context
 from resolvers.limits.checks import Analysis, Limits, analyse
+from resolvers.limits.errors import Refusal
 
 CACHE_SIZE = 512
 T = TypeVar("T")
@@ -35,16 +46,27 @@ class OperationLimits(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         execution_context = self.execution_context
+        self.refused: Refusal | None = None
         if execution_context.graphql_document is None and execution_context.query:
-            # On an error Strawberry parses it again, and answers the error as it answers any syntax error.
-            with contextlib.suppress(GraphQLError):
+            try:
                 execution_context.graphql_document = self.limits.parse(execution_context.query)
+            except Refusal as refusal:
+                # Strawberry would parse it again to say why, for as long as the first parse took: a
+                # stand-in operation carries the refusal to validation instead.
+                self.refused = refusal
+                execution_context.graphql_document = _stand_in(
+                    execution_context.operation_name, execution_context.allowed_operations
+                )
+            except GraphQLError:
+                pass  # Strawberry parses it again, and answers the error as it answers any syntax error
         yield
 
     def on_validate(self) -> Iterator[None]:
         execution_context = self.execution_context
         document = execution_context.graphql_document
-        if document is not None:
+        if self.refused is not None:
+            execution_context.pre_execution_errors = [self.refused]
+        elif document is not None:
             schema = execution_context.schema._schema
             analysis = _analysed(schema, document, execution_context.query, execution_context.operation_name)
             refusal = (
@@ -58,6 +80,20 @@ class OperationLimits(SchemaExtension):
                     schema, document, execution_context.query, rules
                 )
         yield
+
+
+def _stand_in(name: str | None, allowed: Iterable[OperationType]) -> DocumentNode:
+    """`{ __typename }` as an operation Strawberry lets through to validation, named as asked."""
+    kinds = set(allowed)
+    kind = OperationType.QUERY if OperationType.QUERY in kinds or not kinds else next(iter(kinds))
+    operation = OperationDefinitionNode(
+        operation=AstOperationType(kind.value),
+        name=NameNode(value=name) if name is not None else None,
+        variable_definitions=(),
+        directives=(),
+        selection_set=SelectionSetNode(selections=(FieldNode(name=NameNode(value="__typename")),)),
+    )
+    return DocumentNode(definitions=(operation,))
 
 
 class _ByText:

@@ -49,6 +49,11 @@ class Arguments(Protocol):
         """The argument's value (a variable's value where it names one); None when not given."""
         ...
 
+    def given(self, name: str) -> bool:
+        """Whether the argument has a value other than null (its value itself left unread, so an
+        estimate holds for every value of a variable it names)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Reads:
@@ -119,10 +124,10 @@ def _completions(args: Arguments) -> Reads:
             sources = [s for s in sources if s is decode(lesson, "Lesson").source]
         except InvalidGlobalId:
             return Reads()  # refused before any read
-    if args.get("expiringBefore") is not None:
+    if args.given("expiringBefore"):
         sources = [s for s in sources if s in (Source.LEARNINGLOGIN, Source.ISCOUT)]
     first = _first(args)
-    if args.get("userId") is not None:
+    if args.given("userId"):
         return _of_person(sources, first, looked_up=2)
     each = 0
     if Source.DAMSTRA in sources:
@@ -149,8 +154,8 @@ def _lessons(args: Arguments) -> Reads:
 
 
 def _ilt_sessions(args: Arguments) -> Reads:
-    each = ASSUMED_PAGES if args.get("lessonId") is not None else 1  # by lesson: the whole list
-    if args.get("instructorId") is not None:
+    each = ASSUMED_PAGES if args.given("lessonId") else 1  # by lesson: the whole list
+    if args.given("instructorId"):
         each += 2  # the instructor, found as a person first
     return Reads(each=each)
 
@@ -198,8 +203,13 @@ WEIGHTS: dict[str, Weight] = {
 }
 
 
+_BY_NAMES = {tuple(key.split(".")): weight for key, weight in WEIGHTS.items()}
+_NOTHING = Reads()
+_A_MUTATION = Reads(each=MUTATION)
+
+
 def reads_of(type_name: str, field_name: str, root_of_mutations: bool, args: Arguments) -> Reads:
-    weight = WEIGHTS.get(f"{type_name}.{field_name}")
+    weight = _BY_NAMES.get((type_name, field_name))
     if weight is None:
-        return Reads(each=MUTATION) if root_of_mutations else Reads()
+        return _A_MUTATION if root_of_mutations else _NOTHING
     return weight if isinstance(weight, Reads) else weight(args)

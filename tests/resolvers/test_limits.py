@@ -234,3 +234,14 @@ def test_a_cost_that_depends_on_variables_is_estimated_for_each_request() -> Non
     assert isinstance(Limits().refusal(analysis, {"n": 1000}), CostLimitExceeded)
     fixed = analyse(schema._schema, Limits().parse("{ users(first: 10) { edges { cursor } } }"), None)
     assert fixed is not None and fixed.cost == 21
+
+
+def test_an_estimate_is_kept_for_the_variable_values_that_change_it() -> None:
+    query = "query($u: ID, $n: Int) { completions(userId: $u, first: $n) { edges { node { user { id } } } } }"
+    analysis = analyse(schema._schema, Limits().parse(query), None)
+    assert analysis is not None and analysis.variables == (("n", True), ("u", False))
+    # One person's or everyone's: which person does not change the estimate, so it is made once.
+    costs = {analysis.cost_for({"u": f"person-{n}", "n": 10}) for n in range(50)}
+    assert len(costs) == 1 and len(analysis.costs) == 1
+    assert analysis.cost_for({"u": None, "n": 10}) > costs.pop()
+    assert len(analysis.costs) == 2
