@@ -149,7 +149,7 @@ class Documents:
                 operations.setdefault(definition.name.value if definition.name else None, definition)
         analyses: dict[str | None, Analysis] = {}
         for name in operations:
-            analysis = analyse(self.schema._schema, document, name if name is not None else None)
+            analysis = analyse(self.schema._schema, document, name)
             if analysis is not None:
                 analyses[name] = analysis
         if any(self.limits.shape_refusal(a) for a in analyses.values()):
