@@ -5,6 +5,7 @@ UpstreamError                      any failure talking to an upstream
  ├── UpstreamForbidden             credential lacks the right (DAMSTRA 831, iScout token_permission)
  ├── UpstreamNotFound              the object does not exist (404, DAMSTRA 840/842, content_not_found)
  ├── UpstreamRejected              the upstream refused the request as asked (400/409/422, parameter_*)
+ ├── UpstreamRequestInvalid        never sent: the caller's input cannot make a request (a URL too long)
  ├── UpstreamRateLimited           slow down and try again (429, rate_limit_exceeded)
  ├── UpstreamUnavailable           5xx, connection refused, account inactive
  ├── UpstreamTimeout               no answer in time; for a write the outcome is unknown
@@ -63,6 +64,13 @@ class UpstreamNotFound(UpstreamError):
 
 class UpstreamRejected(UpstreamError):
     code = "UPSTREAM_REJECTED"
+
+
+class UpstreamRequestInvalid(UpstreamError):
+    """The caller's input would make a request no upstream takes (a URL past what servers accept);
+    nothing was sent, and sending it again would fail the same way."""
+
+    code = "BAD_USER_INPUT"
 
 
 class UpstreamRateLimited(UpstreamError):

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -167,6 +167,17 @@ class Settings(BaseModel):
                 )
             origins.append(origin)
         return tuple(origins)
+
+    # What one request may ask (contract §9), refused before anything runs: the body's size (413), then
+    # the document's tokens, depth, aliases and root fields, and its static cost in expected upstream
+    # requests (400). `cost_mode = "measure"` logs an operation over `max_cost` and lets it run.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    max_tokens: int = Field(default=15_000, ge=1)
+    max_depth: int = Field(default=15, ge=1)
+    max_aliases: int = Field(default=30, ge=0)
+    max_root_fields: int = Field(default=10, ge=1)
+    max_cost: int = Field(default=1_000, ge=0)
+    cost_mode: Literal["enforce", "measure"] = "enforce"
 
     # Who may call (contract §8): OIDC bearer tokens, API keys, or (development only) anyone.
     jwt_jwks_url: AnyHttpUrl | None = None

@@ -27,6 +27,7 @@ from gateway.data.context import Context
 from gateway.errors import Forbidden, InvalidNativeId, UpstreamError, UpstreamNotFound, UpstreamRejected
 from gateway.log_redaction import loggable
 from resolvers.global_id import InvalidGlobalId
+from resolvers.limits import parse_refusal
 from resolvers.relay import InvalidPagingArgument
 
 log = logging.getLogger("gateway.graphql")
@@ -121,6 +122,10 @@ def process_errors(errors: Sequence[GraphQLError], context: object) -> list[Grap
 def _process(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if original is None:
+        # A parser that stopped at a limit (tokens, nesting) stands for that limit's refusal.
+        refusal = parse_refusal(error)
+        if refusal is not None:
+            return refusal
         # Parse and validation errors: the client's request is malformed.
         if not error.extensions or "code" not in error.extensions:
             error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}

@@ -56,7 +56,7 @@ class Query:
         search: str | None = None,
         email: str | None = None,
         employee_number: str | None = None,
-        include_inactive: bool = False,
+        include_inactive: bool | None = False,  # nullable as docs/contract.md §6 has it; null is false
         first: int | None = None,
         after: str | None = None,
     ) -> relay.Connection[User]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -15,6 +14,7 @@ from resolvers.group import Group
 from resolvers.ilt_session import ILTSession
 from resolvers.introspection import IntrospectionSwitch
 from resolvers.lesson import Lesson
+from resolvers.limits import OperationLimits
 from resolvers.mutations import Mutation
 from resolvers.query import Query
 from resolvers.scalars import SCALAR_MAP
@@ -37,12 +37,9 @@ schema = LearnGraphSchema(
     subscription=Subscription,
     types=[User, Group, Lesson, Schedule, ILTSession, Completion],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
-    extensions=[
-        ErrorExtensions,
-        IntrospectionSwitch,
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-    ],
+    # OperationLimits parses and validates, with the limits' checks between (in place of Strawberry's
+    # ParserCache and ValidationCache); IntrospectionSwitch adds its rule to the validation before.
+    extensions=[ErrorExtensions, IntrospectionSwitch, OperationLimits],
     execution_context_class=LeanExecutionContext,
 )
 

@@ -22,7 +22,7 @@ from strawberry.types import ExecutionResult
 
 from gateway.data.context import Context
 from gateway.server.graphql_app import LearnGraphGraphQL
-from gateway.server.graphql_http import GraphQLEndpoint
+from gateway.server.graphql_http import GraphQLEndpoint, Prepared
 from gateway.sources import Source
 from resolvers.execution import LeanExecutionContext
 from resolvers.lesson import Lesson
@@ -309,9 +309,9 @@ async def test_introspection_is_left_to_the_view(both: Both) -> None:
     refused = await both.compare("POST", json={"query": query})  # LEARNGRAPH_INTROSPECTION is off
     assert refused.status_code == 400
     prepared = both.endpoint.documents.get(query)
-    assert prepared is not None and prepared.introspects
+    assert isinstance(prepared, Prepared) and prepared.introspects
     typename = both.endpoint.documents.get("{ __typename }")
-    assert typename is not None and not typename.introspects
+    assert isinstance(typename, Prepared) and not typename.introspects
 
 
 FAST_AND_NOT = [

@@ -3,8 +3,9 @@
     app = create_app(load_settings())          # uvicorn gateway.server.app:... via `learngraph serve`
 
 The lifespan builds one pooled client per enabled upstream, the caches and the identity
-directory once; every request reads them from `app.state.services`. `RequireCaller` in front of
-every route names the caller (`request.state.caller`) before a route reads a body.
+directory once; every request reads them from `app.state.services`. `LimitBody` refuses a body
+over LEARNGRAPH_MAX_BODY_BYTES, then `RequireCaller` names the caller (`request.state.caller`),
+both before a route reads a body.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from gateway.data.idempotency import InProcessIdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.errors import UpstreamError
 from gateway.server.auth import Authenticator, RequireCaller
+from gateway.server.body_limit import LimitBody
 from gateway.server.certificates import certificate
 from gateway.server.fairness import CallerFairness
 from gateway.server.graphql_app import LearnGraphGraphQL
@@ -40,6 +42,7 @@ from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
 from gateway.upstreams.registry import Upstreams
+from resolvers.limits import Limits
 from resolvers.schema import schema
 
 READY_TIMEOUT_SECONDS = 5.0
@@ -117,7 +120,7 @@ def create_app(
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
-    http: ASGIApp = GraphQLEndpoint(graphql) if settings.fast_paths else graphql
+    http: ASGIApp = GraphQLEndpoint(graphql, limits=Limits.of(settings)) if settings.fast_paths else graphql
     webhooks = DamstraWebhooks()
 
     @contextlib.asynccontextmanager
@@ -145,7 +148,8 @@ def create_app(
             Route("/certificates/{schedule_id}", certificate),
             Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
         ],
-        # CORS outermost: a preflight is answered before any credential is asked for.
+        # CORS outermost: a preflight is answered before any credential is asked for; then the body's
+        # size (413) before the credential (401), as docs/contract.md §8 orders them.
         middleware=[
             *(
                 [
@@ -159,6 +163,7 @@ def create_app(
                 if settings.cors_origins
                 else []
             ),
+            Middleware(LimitBody, max_bytes=settings.max_body_bytes),
             Middleware(RequireCaller, authenticator=authenticator),
             # Right behind the door: counts each caller's operations, whichever path runs them.
             Middleware(CallerFairness),

@@ -62,14 +62,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"learngraph: {exc}", file=sys.stderr)
         return 2
     configure_logging(args.log_level, settings.secrets())
-    if not settings.enabled_sources():
-        print(
-            "learngraph: no upstream is configured (set LEARNGRAPH_<SOURCE>_URL); see README", file=sys.stderr
-        )
     try:
         app = create_app(settings)
     except ConfigError as exc:
         print(f"learngraph: {exc}", file=sys.stderr)
+        return 2
+    if not settings.enabled_sources():
+        # A gateway over nothing would start, say it is ready and answer empty lists.
+        names = ", ".join(f"LEARNGRAPH_{source.slug.upper()}_URL" for source in Source)
+        print(f"learngraph: no upstream is configured: set at least one of {names}", file=sys.stderr)
         return 2
     uvicorn.run(
         app,
@@ -77,6 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_config=None,
         access_log=settings.access_log,
+        ws_max_size=settings.max_body_bytes,  # a WebSocket message is held to the body's limit
     )
     return 0
 
@@ -159,6 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 port=args.port,
                 log_config=None,
                 access_log=settings.access_log,
+                ws_max_size=settings.max_body_bytes,
             )
         ),
     ]

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter
+from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -32,6 +33,7 @@ from gateway.server.auth import Authenticator, AuthUnavailable, Unauthenticated,
 from gateway.server.auth.authenticate import has_credential
 from gateway.server.auth.websocket import ExpiringLegacyWSHandler, ExpiringTransportWSHandler
 from resolvers.introspection import IntrospectionDisabled
+from resolvers.limits import Limits, Refusal, SubscriptionNeedsWebSocket
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +149,15 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        if _is_subscription(request_data, context):
+            # Strawberry would run it as a query and fail inside (a 200 with INTERNAL_SERVER_ERROR).
+            sub_response.status_code = 400
+            return ExecutionResult(data=None, errors=[SubscriptionNeedsWebSocket()])
         result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
-        if result.errors and any(isinstance(error, IntrospectionDisabled) for error in result.errors):
-            sub_response.status_code = 400  # refused at validation: the client's request is at fault
+        if result.errors and any(isinstance(error, _REFUSED) for error in result.errors):
+            sub_response.status_code = 400  # refused before it ran: the client's request is at fault
         return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -168,6 +174,25 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
                 html, "subscriptionUrl,", "subscriptionUrl, wsConnectionParams: defaultHeaders,"
             )
         return HTMLResponse(html)
+
+
+# Refused at validation or by a limit, before anything ran.
+_REFUSED = (IntrospectionDisabled, Refusal)
+
+
+def _is_subscription(request_data: GraphQLRequestData, context: Context) -> bool:
+    """Whether the request asks for a subscription (False for a document that does not parse: the
+    view answers its error)."""
+    if not request_data.query:
+        return False
+    try:
+        document = Limits.of(context.services.settings).parse(request_data.query)
+    except GraphQLError:
+        return False
+    name = request_data.operation_name
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if name is None or (o.name is not None and o.name.value == name)]
+    return len(chosen) == 1 and chosen[0].operation is OperationType.SUBSCRIPTION
 
 
 def _caller(request: Request | WebSocket, services: Services) -> Caller:

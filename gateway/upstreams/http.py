@@ -26,6 +26,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamMalformedResponse,
     UpstreamRejected,
+    UpstreamRequestInvalid,
     UpstreamTimeout,
     UpstreamUnavailable,
     error_for_status,
@@ -45,6 +46,9 @@ because vendors report failures on 200 (iScout `ok: false`, LearningLogin's text
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_REDIRECTS = 5
 _URLS_KEPT = 4096  # joined URLs remembered per upstream
+# Servers refuse longer request lines (414) or cut them; RFC 9110 §4.1 asks only for 8000 octets. A
+# search text or a list of IDs that would make a longer URL is the caller's input error, sent nowhere.
+MAX_URL_LENGTH = 8000
 
 
 @dataclass
@@ -188,6 +192,12 @@ class UpstreamHTTP:
             raise UpstreamUnavailable(
                 self.source.slug, f"refusing to send credentials to another origin ({url.host})"
             )
+        if _too_long(url, query):
+            raise UpstreamRequestInvalid(
+                self.source.slug,
+                f"the input makes a {self.source.name} URL longer than {MAX_URL_LENGTH} characters: "
+                "shorten it (a search text, a list of IDs)",
+            )
         body = dict(json) if json is not None else None
         for _ in range(_MAX_REDIRECTS + 1):
             headers: dict[str, str] = {"Accept": "application/json"}
@@ -228,6 +238,11 @@ class UpstreamHTTP:
         except httpx.TimeoutException:
             self.stats.failures += 1
             raise UpstreamTimeout(self.source.slug, f"{self.source.name} did not answer in time") from None
+        except httpx.InvalidURL:
+            # Past _too_long's estimate (a component httpx caps on its own): still the input's fault.
+            raise UpstreamRequestInvalid(
+                self.source.slug, f"the input makes a {self.source.name} URL that cannot be sent"
+            ) from None
         except httpx.TransportError as exc:
             self.stats.failures += 1
             raise UpstreamUnavailable(
@@ -273,6 +288,18 @@ class UpstreamHTTP:
         if retry_after and retry_after.isdigit():
             error.retry_after = int(retry_after)  # type: ignore[attr-defined]
         return error
+
+
+def _too_long(url: httpx.URL, params: Mapping[str, Any]) -> bool:
+    """Whether the URL with these parameters would pass MAX_URL_LENGTH. Percent-encoding makes a
+    character at most 9 octets (3 UTF-8 bytes, 3 each): only a request that might pass is built to see."""
+    rough = len(url.raw_path) + sum(len(str(key)) + len(str(value)) + 2 for key, value in params.items())
+    if rough * 9 <= MAX_URL_LENGTH:
+        return False
+    try:
+        return len(url.copy_merge_params(params).raw_path) > MAX_URL_LENGTH
+    except httpx.InvalidURL:  # a component past httpx's own cap (64 KB)
+        return True
 
 
 def _parse_json(response: httpx.Response) -> Any:
