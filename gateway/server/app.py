@@ -29,6 +29,7 @@ from gateway.data.events import InProcessEventBus
 from gateway.data.idempotency import IdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.errors import UpstreamError
+from gateway.server.allowances import PerRequestAllowance
 from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.certificates import certificate
 from gateway.server.graphql_app import LearnGraphGraphQL
@@ -111,7 +112,7 @@ def create_app(
         graphql_ide="graphiql" if settings.graphiql else None,  # off: a browser's GET is a 404
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
     )
-    http: ASGIApp = GraphQLEndpoint(graphql) if settings.fast_paths else graphql
+    http: ASGIApp = PerRequestAllowance(GraphQLEndpoint(graphql) if settings.fast_paths else graphql)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

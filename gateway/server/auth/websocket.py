@@ -3,6 +3,7 @@
 The view authenticates a connection in `on_ws_connect` (its `connection_init` payload carries the
 credential); these handlers then close it with 4403 at the token's `exp`, after ending its operations,
 so a subscription never outlives the token that opened it. API keys and anonymous callers do not expire.
+Each operation runs within an upstream allowance of its own (`gateway.server.allowances`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
@@ -20,6 +24,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 
 from gateway.data.context import Context
+from gateway.server.allowances import run_within_allowance
 
 EXPIRED_CODE = 4403
 EXPIRED_REASON = "Credential expired"
@@ -64,6 +69,12 @@ class ExpiringTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self.connection_acknowledged and self.expiry is not None:
             self.expiry.start(self.context.caller.expires_at, self._expire)
 
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        def silence() -> None:
+            operation.completed = True  # its messages are not sent
+
+        await run_within_allowance(self.context.services.settings, super().run_operation(operation), silence)
+
     async def _expire(self) -> None:
         for operation_id in list(self.operations):
             await self.cleanup_operation(operation_id)
@@ -86,6 +97,18 @@ class ExpiringLegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         await super().handle_connection_init(message)
         if self.connection_acknowledged and self.expiry is not None:
             self.expiry.start(self.context.caller.expires_at, self._expire)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        await run_within_allowance(
+            self.context.services.settings,
+            super().handle_async_results(operation_id, query, operation_name, variables),
+        )
 
     async def _expire(self) -> None:
         for operation_id in list(self.tasks):
