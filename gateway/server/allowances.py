@@ -5,11 +5,12 @@ settings, and an end to its upstream work when its caller leaves.
     Route("/graphql", PerRequestAllowance(app), methods=["GET", "POST"])    # HTTP: both paths
     await run_within_allowance(settings, work, silence)                      # one WebSocket operation
 
-Over HTTP the deadline counts from when the request reaches the route. Once the body is read, a
-watcher waits on `receive` for `http.disconnect` (uvicorn sends it when the client closes the
-connection): the allowance is told, the reads in flight are cut and no upstream request starts, so
-the operation winds down at once on its own, answering nobody. A mutation that has sent a write goes
-on to the end of its writes first (`gateway.data.writes`).
+Over HTTP the deadline counts from when the request reaches the route. From the operation's first
+wait on an upstream (its body is read by then), a watcher waits on `receive` for `http.disconnect`
+(uvicorn sends it when the client closes the connection): the allowance is told, the reads in flight
+are cut and no upstream request starts, so the operation winds down at once on its own, answering
+nobody. A mutation that has sent a write goes on to the end of its writes first
+(`gateway.data.writes`).
 
 Over a WebSocket each operation has one of its own; a subscription's next event gets a fresh one
 (`Context.refresh_for_event`). Strawberry cancels an operation the client completes, or whose
@@ -26,6 +27,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.settings import Settings
+from gateway.upstreams import allowance as allowances
 from gateway.upstreams.allowance import Allowance
 
 # Operations finishing their writes for a caller who left: kept referenced until they end.
@@ -43,40 +45,38 @@ class PerRequestAllowance:
         if scope["type"] != "http" or services is None:
             await self.app(scope, receive, send)
             return
-        settings: Settings = services.settings
-        allowance = Allowance(settings.max_upstream_requests, settings.request_deadline_seconds)
         watcher: asyncio.Task[Message] | None = None
-        answered = False
+        done = False
+
+        def watch() -> None:
+            # Called when the operation first waits on an upstream (its body is read by then): an
+            # answer that needs no upstream costs no task. A client already gone is heard at once.
+            nonlocal watcher
+            watcher = asyncio.ensure_future(receive())
+            watcher.add_done_callback(heard)
 
         def heard(task: asyncio.Task[Message]) -> None:
-            if answered or task.cancelled() or task.exception() is not None:
+            if done or task.cancelled() or task.exception() is not None:
                 return
             if task.result()["type"] == "http.disconnect":
                 allowance.leave()
 
         async def receiving() -> Message:
-            nonlocal watcher
             if watcher is not None:
                 return await asyncio.shield(watcher)
             message = await receive()
             if message["type"] == "http.disconnect":
                 allowance.leave()
-            elif not message.get("more_body", False):
-                # The body is in: the next message can only say that the client went away.
-                watcher = asyncio.ensure_future(receive())
-                watcher.add_done_callback(heard)
             return message
 
-        async def sending(message: Message) -> None:
-            nonlocal answered
-            if message["type"] == "http.response.start":
-                answered = True  # a disconnect from now on is the answer's own end
-            await send(message)
-
+        settings: Settings = services.settings
+        allowance = Allowance(settings.max_upstream_requests, settings.request_deadline_seconds, watch=watch)
+        token = allowances.apply(allowance)
         try:
-            with allowance.applied():
-                await self.app(scope, receiving, sending)
+            await self.app(scope, receiving, send)
         finally:
+            done = True  # a disconnect from now on is the answer's own end
+            allowances.release(token)
             if watcher is not None:
                 watcher.cancel()
 

@@ -221,17 +221,20 @@ class UpstreamHTTP:
         started = time.perf_counter()
         allowance = allowances.current()
         task = None
+        first = False
         if allowance is not None:
             allowance.spend(self.source.slug)
             task = asyncio.current_task()
             assert task is not None
-            allowance.began(task)
+            first = allowance.began(task)
         self.stats.requests += 1
         self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
         content = orjson.dumps(body) if body is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
         try:
+            if first:
+                await allowances.heard_from_caller()
             response = await self._client.request(
                 method, url, params=params or None, headers=headers, content=content
             )

@@ -10,15 +10,21 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway.errors import CallerGone
+from gateway.server.allowances import PerRequestAllowance
+from gateway.settings import Settings
 from gateway.sources import Source
 from sandbox.server import Sandbox, serve_on_loopback
 from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
 from tests.ids import damstra_user_id, gid
+from tests.upstreams.inline_upstream import Upstream
+from tests.upstreams.inline_upstream import client as upstream_client
 
 FAST_PATHS = pytest.mark.parametrize("fast_paths", ["true", "false"], ids=["lean", "strawberry"])
 
@@ -104,7 +110,8 @@ async def test_the_budget_is_per_operation_and_a_cached_read_costs_nothing(
 
 @pytest.fixture
 def hang_seconds() -> float:
-    return 4.0
+    """Longer than any deadline here; the sandbox's shutdown waits for its hanging answers."""
+    return 2.6
 
 
 @FAST_PATHS
@@ -274,3 +281,48 @@ async def test_a_mutation_whose_client_leaves_before_any_write_writes_nothing(
         )
         await quiet(sandbox)
         assert damstra.count("POST") == 0
+
+
+def _bare_scope(settings: Settings) -> dict[str, Any]:
+    services = SimpleNamespace(settings=settings)
+    return {"type": "http", "app": SimpleNamespace(state=SimpleNamespace(services=services))}
+
+
+async def _nothing_sent(message: Any) -> None:
+    pass
+
+
+async def test_a_client_already_gone_at_the_first_upstream_request_gets_none_sent() -> None:
+    upstream = Upstream()
+    http = upstream_client(upstream)
+    outcome: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # the body
+        try:
+            await http.get_json("/items")
+        except CallerGone:
+            outcome.append("gone")
+
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    await PerRequestAllowance(app)(_bare_scope(Settings()), receive, _nothing_sent)
+    assert outcome == ["gone"]
+    assert upstream.seen == []
+
+
+async def test_an_answer_that_needs_no_upstream_does_not_watch_the_connection() -> None:
+    received: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+
+    async def receive() -> dict[str, Any]:
+        received.append("message")
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    await PerRequestAllowance(app)(_bare_scope(Settings()), receive, _nothing_sent)
+    assert received == ["message"]  # the body only: no watcher started
