@@ -113,6 +113,10 @@ class Settings(BaseModel):
     training_records_timeout_seconds: float = Field(default=10.0, gt=0)
     iscout_timeout_seconds: float = Field(default=10.0, gt=0)
     read_retry_attempts: int = Field(default=3, ge=1, le=10)
+    # What one GraphQL operation may spend upstream (gateway/upstreams/allowance.py): its HTTP requests,
+    # retries included, and the time until whatever has not answered is UPSTREAM_TIMEOUT.
+    max_upstream_requests: int = Field(default=1_000, ge=1)
+    request_deadline_seconds: float = Field(default=15.0, gt=0)
 
     # Cross-request cache for slow-changing data.
     cache_max_entries: int = Field(default=10_000, ge=0)

@@ -24,7 +24,14 @@ from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from gateway.data.completions import InvalidCursor
 from gateway.data.context import Context
-from gateway.errors import Forbidden, InvalidNativeId, UpstreamError, UpstreamNotFound, UpstreamRejected
+from gateway.errors import (
+    CallerGone,
+    Forbidden,
+    InvalidNativeId,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRejected,
+)
 from gateway.log_redaction import loggable
 from resolvers.global_id import InvalidGlobalId
 from resolvers.limits import parse_refusal
@@ -56,6 +63,9 @@ def extensions_for(error: BaseException | None) -> dict[str, Any] | None:
         return {"code": "NOT_FOUND"}
     if isinstance(error, Forbidden):
         return {"code": Forbidden.code}
+    if isinstance(error, CallerGone):
+        # Nobody reads this answer; no fault of the server's to log either.
+        return {"code": CallerGone.code}
     return None
 
 

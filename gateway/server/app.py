@@ -32,6 +32,7 @@ from gateway.data.fairness import InProcessCallerCounters
 from gateway.data.idempotency import InProcessIdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.errors import UpstreamError
+from gateway.server.allowances import PerRequestAllowance
 from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.body_limit import LimitBody
 from gateway.server.certificates import certificate
@@ -120,7 +121,9 @@ def create_app(
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
-    http: ASGIApp = GraphQLEndpoint(graphql, limits=Limits.of(settings)) if settings.fast_paths else graphql
+    http: ASGIApp = PerRequestAllowance(
+        GraphQLEndpoint(graphql, limits=Limits.of(settings)) if settings.fast_paths else graphql
+    )
     webhooks = DamstraWebhooks()
 
     @contextlib.asynccontextmanager

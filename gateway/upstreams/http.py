@@ -7,12 +7,14 @@
 The core every connector sends through: the pooled client, same-origin redirects, mapping failures
 onto the error tree (the vendor's own reading first, through its `ErrorDecoder`) and credential
 redaction. The pieces around it have their own modules: `auth` (where the credential rides),
-`transport` (the connection pool), `retries` (which reads are sent again) and `dedup` (identical
-reads in flight sent once).
+`transport` (the connection pool), `retries` (which reads are sent again), `dedup` (identical
+reads in flight sent once) and `allowance` (what the operation asking may still spend: each exchange
+counts, and its deadline or its caller leaving cuts the exchanges in flight).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +34,7 @@ from gateway.errors import (
     error_for_status,
 )
 from gateway.sources import Source
+from gateway.upstreams import allowance as allowances
 from gateway.upstreams.auth import Auth
 from gateway.upstreams.dedup import SharedReads, read_key
 from gateway.upstreams.retries import with_retries
@@ -87,7 +90,7 @@ class UpstreamHTTP:
         self.retry_wait_seconds = retry_wait_seconds
         self.stats = RequestStats()
         self._secret = auth.secret.get_secret_value()
-        self._reads = SharedReads()
+        self._reads = SharedReads(source.slug)
         self._urls: dict[str, httpx.URL] = {}
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds),
@@ -226,15 +229,33 @@ class UpstreamHTTP:
         body: dict[str, Any] | None,
     ) -> httpx.Response:
         started = time.perf_counter()
+        allowance = allowances.current()
+        task = None
+        first = False
+        if allowance is not None:
+            allowance.spend(self.source.slug)
+            task = asyncio.current_task()
+            assert task is not None
+            first = allowance.began(task)
         self.stats.requests += 1
         self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
         content = orjson.dumps(body) if body is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
         try:
+            if first:
+                await allowances.heard_from_caller()
             response = await self._client.request(
                 method, url, params=params or None, headers=headers, content=content
             )
+        except asyncio.CancelledError:
+            # The operation's deadline, or its caller leaving, cut the exchange: an error, not a
+            # cancellation, so the batch or listing waiting on it fails as any failed read does.
+            error = allowance.stopped(task, self.source.slug) if allowance and task else None
+            if error is None:
+                raise
+            self.stats.failures += 1
+            raise error from None
         except httpx.TimeoutException:
             self.stats.failures += 1
             raise UpstreamTimeout(self.source.slug, f"{self.source.name} did not answer in time") from None
@@ -248,6 +269,9 @@ class UpstreamHTTP:
             raise UpstreamUnavailable(
                 self.source.slug, f"{self.source.name} could not be reached ({type(exc).__name__})"
             ) from None
+        finally:
+            if allowance is not None and task is not None:
+                allowance.ended(task)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s %s %s -> %s in %.1f ms",
