@@ -2,6 +2,10 @@
 orjson encoding, a GraphiQL that opens on a query showing the graph, and a 400 with a GraphQL
 error (never a 500) for a request that is no GraphQL request or asks for refused introspection.
 
+An answer takes the media type the client accepts (`gateway.server.media`): the sub-response carries
+the one negotiated, and `create_response` gives a request error under
+`application/graphql-response+json` its 400 and drops its `data`.
+
 The caller: an HTTP request's comes from `RequireCaller` in front of every route; a WebSocket's from
 the credential in its `connection_init` payload (refused with 4403), and its subscriptions end with it.
 """
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter
@@ -21,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
@@ -32,6 +36,7 @@ from gateway.data.context import Context, Services
 from gateway.server.auth import Authenticator, AuthUnavailable, Unauthenticated, caller_of, credentials
 from gateway.server.auth.authenticate import has_credential
 from gateway.server.auth.websocket import ExpiringLegacyWSHandler, ExpiringTransportWSHandler
+from gateway.server.media import JSON, as_request_error, is_request_error, negotiate
 from resolvers.introspection import IntrospectionDisabled
 from resolvers.limits import Limits, Refusal, SubscriptionNeedsWebSocket
 
@@ -90,7 +95,8 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
             # Raised while reading the body, before anything was sent. Strawberry would fail on
             # such a body with an AttributeError (a 500): it expects an object or a batch.
             error = {"message": str(exc), "extensions": {"code": "BAD_REQUEST"}}
-            response = Response(self.encode_json({"errors": [error]}), 400, media_type="application/json")
+            media_type = negotiate(Request(scope).headers.get("accept"))
+            response = Response(self.encode_json({"errors": [error]}), 400, media_type=media_type)
             await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
@@ -109,6 +115,28 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": exc.message}) from None
         acknowledged: UnsetType = UNSET
         return acknowledged
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        # The answer's media type, chosen once (the lean path reads it too).
+        sub_response.media_type = negotiate(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        media_type = sub_response.media_type or JSON
+        request_error = (
+            media_type != JSON and isinstance(response_data, dict) and is_request_error(response_data)
+        )
+        if request_error:
+            response_data = cast(GraphQLHTTPResponse, as_request_error(cast(dict[str, Any], response_data)))
+        response = super().create_response(response_data, sub_response)
+        if media_type != JSON:
+            response.headers["content-type"] = media_type
+            if request_error and response.status_code < 400:
+                response.status_code = 400  # nothing ran: the request is at fault
+        return response
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
