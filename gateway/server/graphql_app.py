@@ -22,10 +22,11 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
@@ -77,9 +78,22 @@ class NotAGraphQLRequest(Exception):
     """A body that parsed as JSON but holds no GraphQL request: answered 400, `BAD_REQUEST`."""
 
 
+class TextFrames(ASGIWebSocketAdapter):
+    """Every WebSocket message as a text frame. Strawberry sends what `encode_json` gives, and orjson's
+    bytes went out as binary frames, which a browser's graphql-ws cannot read (GraphiQL's subscriptions
+    failed with "Message is missing the 'type' property"); the protocol's messages are JSON text."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(self.view.encode_json_string(message))
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class LearnGraphGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = ExpiringTransportWSHandler
     graphql_ws_handler_class = ExpiringLegacyWSHandler
+    websocket_adapter_class = TextFrames
 
     def __init__(
         self, schema: BaseSchema, *, ide_headers: Mapping[str, str] | None = None, **options: Any
