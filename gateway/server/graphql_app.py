@@ -37,6 +37,7 @@ from gateway.data.context import Context, Services
 from gateway.server.auth import Authenticator, AuthUnavailable, Unauthenticated, caller_of, credentials
 from gateway.server.auth.authenticate import has_credential
 from gateway.server.auth.websocket import ExpiringLegacyWSHandler, ExpiringTransportWSHandler
+from gateway.server.graphiql import render_page
 from gateway.server.media import JSON, as_request_error, is_request_error, negotiate
 from resolvers.introspection import IntrospectionDisabled
 from resolvers.limits import Limits, Refusal, SubscriptionNeedsWebSocket
@@ -99,7 +100,8 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
         self, schema: BaseSchema, *, ide_headers: Mapping[str, str] | None = None, **options: Any
     ) -> None:
         super().__init__(schema, **options)
-        # Headers GraphiQL sends with every request it makes (`learngraph demo` gives it a token).
+        # Headers GraphiQL sends with every request it makes, subscriptions' `connection_init` included
+        # (`learngraph demo` gives it a token).
         self.ide_headers = dict(ide_headers or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -203,19 +205,9 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
         return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        html = self.graphql_ide_html
-        start = html.index("const EXAMPLE_QUERY = `")
-        end = html.index("`;", start)
-        starter = STARTER_QUERY.replace("`", "\\`")
-        html = html[:start] + f"const EXAMPLE_QUERY = `{starter}" + html[end:]
-        if self.ide_headers:
-            headers = orjson.dumps(self.ide_headers).decode().replace("</", "<\\/")
-            html = _replace_once(html, "const defaultHeaders = {};", f"const defaultHeaders = {headers};")
-            # Subscriptions send them in their `connection_init` payload.
-            html = _replace_once(
-                html, "subscriptionUrl,", "subscriptionUrl, wsConnectionParams: defaultHeaders,"
-            )
-        return HTMLResponse(html)
+        # LearnGraph's own page and copies of its scripts (gateway/server/graphiql), not Strawberry's,
+        # which loads them from a CDN.
+        return HTMLResponse(render_page(starter_query=STARTER_QUERY, headers=self.ide_headers))
 
 
 # Refused at validation or by a limit, before anything ran.
@@ -246,9 +238,3 @@ def _caller(request: Request | WebSocket, services: Services) -> Caller:
     if services.settings.allow_anonymous and not has_credential(request.headers):
         return Caller.anonymous_admin()
     return Caller.unauthenticated()
-
-
-def _replace_once(html: str, old: str, new: str) -> str:
-    if html.count(old) != 1:
-        raise RuntimeError(f"Strawberry's GraphiQL page changed: {old!r} is not there once")
-    return html.replace(old, new)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 from collections.abc import Iterator
 from typing import Any, cast
@@ -130,6 +131,7 @@ def test_the_demo_trusts_its_sandbox_prints_tokens_and_hands_graphiql_the_admins
             return (await http.get("/graphql", headers={"accept": "text/html"})).text
 
     page = asyncio.run(graphiql())
-    assert f'const defaultHeaders = {{"Authorization":"Bearer {tokens[0]}"}};' in page
-    assert "wsConnectionParams: defaultHeaders" in page
-    assert "const EXAMPLE_QUERY = `# LearnGraph" in page
+    # The page's config: the headers every request carries (subscriptions' connection_init too).
+    config = json.loads(re.findall(r'<script id="learngraph-graphiql-config" [^>]*>(.*?)</script>', page)[0])
+    assert config["headers"] == {"Authorization": f"Bearer {tokens[0]}"}
+    assert config["starterQuery"].startswith("# LearnGraph")
