@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import httpx
@@ -96,8 +96,9 @@ def demo(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         parts["app"] = create_app(settings, **options)
         return parts["app"]
 
-    async def serve_nothing(*servers: object) -> None:
-        return None
+    async def serve_nothing(*servers: object, ready: Callable[[], None] | None = None) -> None:
+        if ready is not None:
+            ready()  # the banner, as when both servers listen
 
     monkeypatch.setattr(cli, "_build_sandbox", keep_sandbox)
     monkeypatch.setattr(cli, "load_settings", keep_settings)
