@@ -39,15 +39,25 @@ def log_lines() -> Iterator[list[str]]:
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(self.format(record))
 
-    root, uvicorn_error = logging.getLogger(), logging.getLogger("uvicorn.error")
-    saved = (root.handlers[:], root.level, uvicorn_error.filters[:])
+    root = logging.getLogger()
+    # uvicorn's loggers as a fresh process has them: a server started with uvicorn's own log config (as
+    # serve_on_loopback's are) gives them handlers and levels of their own and stops their propagation.
+    uvicorns = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(logger.level, logger.propagate, logger.handlers[:], logger.filters[:]) for logger in uvicorns]
+    saved_root = (root.handlers[:], root.level)
+    for logger in uvicorns:
+        logger.setLevel(logging.NOTSET)
+        logger.propagate, logger.handlers[:] = True, []
     root.handlers[:] = [Keep()]
     root.setLevel(logging.INFO)
     label_log_lines()
     try:
         yield lines
     finally:
-        root.handlers[:], root.level, uvicorn_error.filters[:] = saved
+        root.handlers[:], root.level = saved_root[0], saved_root[1]
+        for logger, (level, propagate, handlers, filters) in zip(uvicorns, saved, strict=True):
+            logger.setLevel(level)
+            logger.propagate, logger.handlers[:], logger.filters[:] = propagate, handlers, filters
 
 
 def _app(answer: str) -> Starlette:
