@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -474,8 +474,9 @@ def demo_parts(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         parts["settings"] = load_settings(env)
         return cast(Settings, parts["settings"])
 
-    async def serve_nothing(*servers: object) -> None:
-        return None
+    async def serve_nothing(*servers: object, ready: Callable[[], None] | None = None) -> None:
+        if ready is not None:
+            ready()  # the banner, as when both servers listen
 
     monkeypatch.setattr(cli, "_build_sandbox", keep_sandbox)
     monkeypatch.setattr(cli, "load_settings", keep_settings)

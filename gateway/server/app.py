@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from gateway.data.cache import EntityCache
@@ -37,6 +37,8 @@ from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.body_limit import LimitBody
 from gateway.server.certificates import certificate
 from gateway.server.fairness import CallerFairness
+from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
+from gateway.server.graphiql import static_files as graphiql_static_files
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
 from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
@@ -142,15 +144,19 @@ def create_app(
             if own:
                 await app.state.services.upstreams.aclose()
 
+    routes: list[BaseRoute] = [
+        Route("/graphql", http, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/certificates/{schedule_id}", certificate),
+        Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
+    ]
+    if settings.graphiql:
+        # The page's scripts and styles, LearnGraph's own copies: no credential, nothing from elsewhere.
+        routes.append(Mount(GRAPHIQL_STATIC_PATH, graphiql_static_files(), name="graphiql-static"))
     app = Starlette(
-        routes=[
-            Route("/graphql", http, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/certificates/{schedule_id}", certificate),
-            Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
-        ],
+        routes=routes,
         # CORS outermost: a preflight is answered before any credential is asked for; then the body's
         # size (413) before the credential (401), as docs/contract.md §8 orders them.
         middleware=[
