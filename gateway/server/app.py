@@ -39,6 +39,7 @@ from gateway.server.certificates import certificate
 from gateway.server.fairness import CallerFairness
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
+from gateway.server.telemetry import Observe, metrics_endpoint
 from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
@@ -150,10 +151,14 @@ def create_app(
             Route("/readyz", readyz),
             Route("/certificates/{schedule_id}", certificate),
             Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
+            # On a port of its own instead when LEARNGRAPH_METRICS_PORT is set (`learngraph serve`).
+            *([Route("/metrics", metrics_endpoint)] if settings.metrics_port is None else []),
         ],
-        # CORS outermost: a preflight is answered before any credential is asked for; then the body's
+        # CORS before the door: a preflight is answered before any credential is asked for; then the body's
         # size (413) before the credential (401), as docs/contract.md §8 orders them.
         middleware=[
+            # Outermost: the request id and the operation's metrics cover every answer, refusals too.
+            Middleware(Observe),
             *(
                 [
                     Middleware(

@@ -17,6 +17,7 @@ import uvicorn
 
 from gateway.log_redaction import configure_logging
 from gateway.server.app import create_app
+from gateway.server.telemetry import serve_metrics
 from gateway.settings import ConfigError, load_settings
 from gateway.sources import Source
 from resolvers.schema import sdl
@@ -72,6 +73,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         names = ", ".join(f"LEARNGRAPH_{source.slug.upper()}_URL" for source in Source)
         print(f"learngraph: no upstream is configured: set at least one of {names}", file=sys.stderr)
         return 2
+    if settings.metrics_port is not None:
+        serve_metrics(settings.host, settings.metrics_port)
     uvicorn.run(
         app,
         host=settings.host,

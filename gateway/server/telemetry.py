@@ -1,0 +1,131 @@
+"""What the gateway tells an operator about each HTTP request: its request id and the operation's
+metrics. The metrics themselves at `/metrics`.
+
+    Middleware(Observe)                           # outermost: sees every answer, 413s and 429s too
+    Route("/metrics", metrics)                    # or serve_metrics(host, port) on a port of its own
+
+Every HTTP request gets a request id: the caller's `X-Request-Id` when it is a plain token (at most
+128 letters, digits and `-_.:`), else a new one; the answer carries it back in `X-Request-Id`. A
+request to `/graphql` is an operation: counted by name, type and outcome, and timed. The path that runs it names it (`gateway.telemetry.operation`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.telemetry import metrics
+from gateway.telemetry.operation import Operation, bind, unbind
+
+log = logging.getLogger(__name__)
+
+GRAPHQL_PATH = "/graphql"
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_REFUSALS = {413: "REQUEST_TOO_LARGE", 429: "RATE_LIMITED"}
+
+
+def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    for key, value in headers:
+        if key == b"x-request-id":
+            if _REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return os.urandom(16).hex()
+
+
+def outcome_of(status: int, record: Operation) -> str:
+    """ok, error (an answer with errors), refused (a limit), rate_limited, rejected (another 4xx),
+    failed (5xx)."""
+    if status == 429:
+        return "rate_limited"
+    if status == 413 or record.refusal is not None:
+        return "refused"
+    if status >= 500:
+        return "failed"
+    if status >= 400:
+        return "rejected"
+    return record.outcome or "ok"
+
+
+class Observe:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        record = Operation(request_id_of(scope["headers"]))
+        token = bind(record)
+        header = (b"x-request-id", record.request_id.encode("ascii"))
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        if scope["path"] != GRAPHQL_PATH:
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                unbind(token)
+                if status in _REFUSALS:
+                    metrics.refused(_REFUSALS[status])
+            return
+
+        started = time.perf_counter()
+        metrics.IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            seconds = time.perf_counter() - started
+            metrics.IN_FLIGHT.dec()
+            unbind(token)
+            outcome = outcome_of(status, record)
+            type_ = record.type or "unknown"
+            metrics.operation_done(record.name, type_, outcome, seconds)
+            reason = _REFUSALS.get(status) or record.refusal
+            if reason is not None:
+                metrics.refused(reason)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+
+def serve_metrics(host: str, port: int) -> ThreadingHTTPServer:
+    """`/metrics` on a port of its own, from a thread of this process (with several workers, their
+    parent's: under multiprocess mode it reads every worker's values)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = metrics.exposition()
+            self.send_response(200)
+            self.send_header("Content-Type", metrics.CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # a scrape every few seconds says nothing
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="learngraph-metrics", daemon=True).start()
+    log.info("metrics are served at http://%s:%d/metrics", host, port)
+    return server  # server.shutdown() stops it
