@@ -43,6 +43,7 @@ from gateway.server.telemetry import Observe, metrics_endpoint
 from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
+from gateway.telemetry import tracing
 from gateway.upstreams.registry import Upstreams
 from resolvers.limits import Limits
 from resolvers.schema import schema
@@ -136,9 +137,12 @@ def create_app(
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
         gc.freeze()
+        traced = tracing.tracer is None and tracing.configure()  # when the OTEL_* variables ask
         try:
             yield
         finally:
+            if traced:
+                tracing.shutdown()
             await authenticator.aclose()
             if own:
                 await app.state.services.upstreams.aclose()

@@ -1,12 +1,13 @@
-"""What the gateway tells an operator about each HTTP request: its request id and the operation's
-metrics. The metrics themselves at `/metrics`.
+"""What the gateway tells an operator about each HTTP request: its request id, the operation's
+metrics and span. The metrics themselves at `/metrics`.
 
     Middleware(Observe)                           # outermost: sees every answer, 413s and 429s too
     Route("/metrics", metrics)                    # or serve_metrics(host, port) on a port of its own
 
 Every HTTP request gets a request id: the caller's `X-Request-Id` when it is a plain token (at most
 128 letters, digits and `-_.:`), else a new one; the answer carries it back in `X-Request-Id`. A
-request to `/graphql` is an operation: counted by name, type and outcome, and timed. The path that runs it names it (`gateway.telemetry.operation`).
+request to `/graphql` is an operation: counted by name, type and outcome, timed, and in a span when
+tracing is on. The path that runs it names it (`gateway.telemetry.operation`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.telemetry import metrics
+from gateway.telemetry import metrics, tracing
 from gateway.telemetry.operation import Operation, bind, unbind
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,15 @@ class Observe:
 
         started = time.perf_counter()
         metrics.IN_FLIGHT.inc()
+        tracer = tracing.tracer
+        span = span_token = None
+        if tracer is not None:
+            from opentelemetry.trace import SpanKind
+
+            span = tracer.start_span(
+                "graphql", context=tracing.continued(scope["headers"]), kind=SpanKind.SERVER
+            )
+            span_token = tracing.activate(span)
         try:
             await self.app(scope, receive, sending)
         finally:
@@ -99,6 +109,31 @@ class Observe:
             reason = _REFUSALS.get(status) or record.refusal
             if reason is not None:
                 metrics.refused(reason)
+            if span is not None:
+                self._end_span(span, span_token, record, status, outcome)
+
+    @staticmethod
+    def _end_span(span: object, token: object, record: Operation, status: int, outcome: str) -> None:
+        from opentelemetry.trace import Span, Status, StatusCode
+
+        assert isinstance(span, Span)
+        if record.type is not None:
+            span.update_name(f"{record.type} {record.name}" if record.name else record.type)
+        tracing.set_attributes(
+            span,
+            {
+                "graphql.operation.name": record.name,
+                "graphql.operation.type": record.type,
+                "http.response.status_code": status,
+                "learngraph.outcome": outcome,
+                "learngraph.request_id": record.request_id,
+                "learngraph.upstream_requests": record.upstream_requests,
+            },
+        )
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        tracing.deactivate(token)
+        span.end()
 
 
 async def metrics_endpoint(request: Request) -> Response:

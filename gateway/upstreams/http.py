@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -35,13 +35,16 @@ from gateway.errors import (
     error_for_status,
 )
 from gateway.sources import Source
-from gateway.telemetry import metrics
+from gateway.telemetry import metrics, tracing
 from gateway.telemetry import operation as operations
 from gateway.upstreams import allowance as allowances
 from gateway.upstreams.auth import Auth
 from gateway.upstreams.dedup import SharedReads, read_key
 from gateway.upstreams.retries import with_retries
 from gateway.upstreams.transport import SpreadTransport
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
 
 log = logging.getLogger("gateway.upstreams")
 
@@ -255,6 +258,9 @@ class UpstreamHTTP:
         content = orjson.dumps(body) if body is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
+        span = None
+        if tracing.tracer is not None:
+            span = self._span(tracing.tracer, method, endpoint, url, retry, headers)
         status = "cancelled"
         try:
             if first:
@@ -292,6 +298,9 @@ class UpstreamHTTP:
             if allowance is not None and task is not None:
                 allowance.ended(task)
             metrics.upstream_done(self.source.slug, endpoint, method, status, time.perf_counter() - started)
+            if span is not None:
+                span.set_attribute("http.response.status_code" if status.isdigit() else "error.type", status)
+                span.end()
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s %s %s -> %s in %.1f ms",
@@ -314,6 +323,25 @@ class UpstreamHTTP:
                 self._templates.clear()
             self._templates[path] = template
         return template
+
+    def _span(
+        self, tracer: Tracer, method: str, endpoint: str, url: httpx.URL, retry: int, headers: dict[str, str]
+    ) -> Span:
+        from opentelemetry.trace import SpanKind
+
+        span = tracer.start_span(
+            f"{method} {endpoint}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": method,
+                "url.template": endpoint,
+                "server.address": url.host,
+                "learngraph.source": self.source.slug,
+                "learngraph.retry": retry,
+            },
+        )
+        tracing.inject(span, headers)  # the upstream's own work joins the trace
+        return span
 
     def _checked(self, response: httpx.Response) -> tuple[httpx.Response, Any]:
         body = _parse_json(response)
