@@ -162,7 +162,8 @@ def create_app(
         # size (413) before the credential (401), as docs/contract.md §8 orders them.
         middleware=[
             # Outermost: the request id and the operation's metrics cover every answer, refusals too.
-            Middleware(Observe),
+            # In JSON it writes a line per operation; in text uvicorn's access log is the one.
+            Middleware(Observe, access_log=settings.log_format == "json"),
             *(
                 [
                     Middleware(

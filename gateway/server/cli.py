@@ -62,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"learngraph: {exc}", file=sys.stderr)
         return 2
-    configure_logging(args.log_level, settings.secrets())
+    configure_logging(args.log_level, settings.secrets(), settings.log_format)
     try:
         app = create_app(settings)
     except ConfigError as exc:
@@ -80,7 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_config=None,
-        access_log=settings.access_log,
+        # In JSON the gateway writes its own line per operation (gateway.server.telemetry).
+        access_log=settings.access_log and settings.log_format == "text",
         ws_max_size=settings.max_body_bytes,  # a WebSocket message is held to the body's limit
     )
     return 0

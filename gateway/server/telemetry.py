@@ -1,13 +1,14 @@
 """What the gateway tells an operator about each HTTP request: its request id, the operation's
-metrics and span. The metrics themselves at `/metrics`.
+metrics, span and access line. The metrics themselves at `/metrics`.
 
-    Middleware(Observe)                           # outermost: sees every answer, 413s and 429s too
+    Middleware(Observe, access_log=True)          # outermost: sees every answer, 413s and 429s too
     Route("/metrics", metrics)                    # or serve_metrics(host, port) on a port of its own
 
 Every HTTP request gets a request id: the caller's `X-Request-Id` when it is a plain token (at most
-128 letters, digits and `-_.:`), else a new one; the answer carries it back in `X-Request-Id`. A
-request to `/graphql` is an operation: counted by name, type and outcome, timed, and in a span when
-tracing is on. The path that runs it names it (`gateway.telemetry.operation`).
+128 letters, digits and `-_.:`), else a new one; the answer carries it back in `X-Request-Id`, and
+every log line written while it runs carries it (`gateway.telemetry.logs`). A request to `/graphql`
+is an operation: counted by name, type and outcome, timed, in a span when tracing is on, and with
+`access_log` one line when it ends. The path that runs it names it (`gateway.telemetry.operation`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.server.auth.middleware import caller_of
 from gateway.telemetry import metrics, tracing
 from gateway.telemetry.operation import Operation, bind, unbind
 
+access = logging.getLogger("gateway.access")
 log = logging.getLogger(__name__)
 
 GRAPHQL_PATH = "/graphql"
@@ -58,8 +61,9 @@ def outcome_of(status: int, record: Operation) -> str:
 
 
 class Observe:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,6 +115,8 @@ class Observe:
                 metrics.refused(reason)
             if span is not None:
                 self._end_span(span, span_token, record, status, outcome)
+            if self.access_log:
+                self._log(scope, record, status, outcome, seconds)
 
     @staticmethod
     def _end_span(span: object, token: object, record: Operation, status: int, outcome: str) -> None:
@@ -134,6 +140,34 @@ class Observe:
             span.set_status(Status(StatusCode.ERROR))
         tracing.deactivate(token)
         span.end()
+
+    @staticmethod
+    def _log(scope: Scope, record: Operation, status: int, outcome: str, seconds: float) -> None:
+        caller = caller_of(scope)
+        fields = {
+            "request_id": record.request_id,
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "operation_name": record.name,
+            "operation_type": record.type,
+            "outcome": outcome,
+            "duration_ms": round(seconds * 1000, 3),
+            "upstream_requests": record.upstream_requests,
+            "caller": caller.name if caller is not None else None,
+        }
+        access.info(
+            "%s %s %s %s %s in %.1f ms, %d upstream requests, by %s",
+            scope["method"],
+            scope["path"],
+            status,
+            f"{record.type or 'operation'} {record.name or ''}".rstrip(),
+            outcome,
+            seconds * 1000,
+            record.upstream_requests,
+            fields["caller"] or "nobody",
+            extra={"fields": fields},
+        )
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import re
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from gateway.log_redaction import configure_logging
 from gateway.server.telemetry import serve_metrics
 from gateway.telemetry import metrics
 from sandbox.server import Sandbox
@@ -217,6 +220,54 @@ async def test_a_request_id_is_taken_or_made_and_returned(gateway: Gateway) -> N
     hostile = await gateway.http.get("/healthz", headers={"X-Request-Id": "a b\x01" + "x" * 200})
     assert hostile.headers["x-request-id"] != "a b"
     assert len(hostile.headers["x-request-id"]) == 32
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("INFO", ["sandbox-secret-never-logged"], "json")
+    written = io.StringIO()
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(written)
+    try:
+        yield written
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+async def test_json_logs_carry_the_request_id_and_one_line_per_operation(
+    sandbox: Sandbox,
+    sandbox_transport: httpx.ASGITransport,
+    tmp_path: Path,
+    json_logs: io.StringIO,
+) -> None:
+    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
+    env = {"LEARNGRAPH_LOG_FORMAT": "json"}
+    async for served in _serve_gateway(sandbox, IN_PROCESS, identity, sandbox_transport, env):
+        json_logs.truncate(0)
+        json_logs.seek(0)
+        response = await served.http.post("/graphql", json=USER, headers={"X-Request-Id": "req-1"})
+        assert response.status_code == 200
+        # A caller's mistake is logged at INFO, within the request: it carries the request id too.
+        await served.http.post(
+            "/graphql", json={"query": '{ user(id: "not-an-id") { id } }'}, headers={"X-Request-Id": "req-2"}
+        )
+    err = json_logs.getvalue()
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    access = [line for line in lines if line["logger"] == "gateway.access"]
+    first = next(line for line in access if line["request_id"] == "req-1")
+    assert first["operation_name"] == "OneUser" and first["operation_type"] == "query"
+    assert first["outcome"] == "ok" and first["status"] == 200
+    assert first["upstream_requests"] >= 1 and first["duration_ms"] > 0
+    assert first["caller"] == "anonymous"
+    assert {"time", "level", "message"} <= first.keys()
+    others = [
+        line for line in lines if line["logger"] != "gateway.access" and line.get("request_id") == "req-2"
+    ]
+    assert others, lines
 
 
 def test_the_grafana_dashboard_reads_metrics_the_gateway_exports() -> None:
