@@ -91,7 +91,7 @@ class Observe:
             return
 
         started = time.perf_counter()
-        metrics.IN_FLIGHT.inc()
+        metrics.in_flight.inc()
         tracer = tracing.tracer
         span = span_token = None
         if tracer is not None:
@@ -105,7 +105,7 @@ class Observe:
             await self.app(scope, receive, sending)
         finally:
             seconds = time.perf_counter() - started
-            metrics.IN_FLIGHT.dec()
+            metrics.in_flight.dec()
             unbind(token)
             outcome = outcome_of(status, record)
             type_ = record.type or "unknown"
