@@ -24,6 +24,7 @@ from cachetools import TTLCache
 
 from gateway.settings import Settings
 from gateway.sources import Source
+from gateway.telemetry.metrics import CACHE_HITS, CACHE_MISSES
 from gateway.upstreams.allowance import stopped_for_another, waited
 
 MISSING: Final = object()
@@ -65,8 +66,10 @@ class EntityCache:
         value = cache.get((scope, key), MISSING)
         if value is MISSING:
             self.misses += 1
+            CACHE_MISSES[kind].inc()
         else:
             self.hits += 1
+            CACHE_HITS[kind].inc()
         return value
 
     def set(self, kind: str, scope: str, key: Hashable, value: Any) -> None:

@@ -41,9 +41,11 @@ from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
 from gateway.server.graphiql import static_files as graphiql_static_files
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
+from gateway.server.telemetry import Observe, metrics_endpoint
 from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
+from gateway.telemetry import tracing
 from gateway.upstreams.registry import Upstreams
 from resolvers.limits import Limits
 from resolvers.schema import schema
@@ -137,9 +139,12 @@ def create_app(
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
         gc.freeze()
+        traced = tracing.tracer is None and tracing.configure()  # when the OTEL_* variables ask
         try:
             yield
         finally:
+            if traced:
+                tracing.shutdown()
             await authenticator.aclose()
             if own:
                 await app.state.services.upstreams.aclose()
@@ -151,15 +156,20 @@ def create_app(
         Route("/readyz", readyz),
         Route("/certificates/{schedule_id}", certificate),
         Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
+        # On a port of its own instead when LEARNGRAPH_METRICS_PORT is set (`learngraph serve`).
+        *([Route("/metrics", metrics_endpoint)] if settings.metrics_port is None else []),
     ]
     if settings.graphiql:
         # The page's scripts and styles, LearnGraph's own copies: no credential, nothing from elsewhere.
         routes.append(Mount(GRAPHIQL_STATIC_PATH, graphiql_static_files(), name="graphiql-static"))
     app = Starlette(
         routes=routes,
-        # CORS outermost: a preflight is answered before any credential is asked for; then the body's
+        # CORS before the door: a preflight is answered before any credential is asked for; then the body's
         # size (413) before the credential (401), as docs/contract.md §8 orders them.
         middleware=[
+            # Outermost: the request id and the operation's metrics cover every answer, refusals too.
+            # In JSON it writes a line per operation; in text uvicorn's access log is the one.
+            Middleware(Observe, access_log=settings.log_format == "json"),
             *(
                 [
                     Middleware(

@@ -18,6 +18,7 @@ import uvicorn
 from gateway.log_redaction import configure_logging
 from gateway.server.app import create_app
 from gateway.server.console import SERVER, Labelled, label_log_lines, open_browser
+from gateway.server.telemetry import serve_metrics
 from gateway.settings import ConfigError, load_settings
 from gateway.sources import Source
 from resolvers.schema import sdl
@@ -77,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"learngraph: {exc}", file=sys.stderr)
         return 2
-    configure_logging(args.log_level, settings.secrets())
+    configure_logging(args.log_level, settings.secrets(), settings.log_format)
     try:
         app = create_app(settings)
     except ConfigError as exc:
@@ -88,12 +89,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         names = ", ".join(f"LEARNGRAPH_{source.slug.upper()}_URL" for source in Source)
         print(f"learngraph: no upstream is configured: set at least one of {names}", file=sys.stderr)
         return 2
+    if settings.metrics_port is not None:
+        serve_metrics(settings.host, settings.metrics_port)
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_config=None,
-        access_log=settings.access_log,
+        # In JSON the gateway writes its own line per operation (gateway.server.telemetry).
+        access_log=settings.access_log and settings.log_format == "text",
         ws_max_size=settings.max_body_bytes,  # a WebSocket message is held to the body's limit
     )
     return 0

@@ -39,6 +39,7 @@ from gateway.server.auth.authenticate import has_credential
 from gateway.server.auth.websocket import ExpiringLegacyWSHandler, ExpiringTransportWSHandler
 from gateway.server.graphiql import render_page
 from gateway.server.media import JSON, as_request_error, is_request_error, negotiate
+from gateway.telemetry import operation as operations
 from resolvers.introspection import IntrospectionDisabled
 from resolvers.limits import Limits, Refusal, SubscriptionNeedsWebSocket
 
@@ -193,15 +194,22 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        if _is_subscription(request_data, context):
+        chosen = _chosen_operation(request_data, context)
+        record = operations.current()
+        if record is not None and chosen is not None:
+            record.named(chosen.name.value if chosen.name else None, chosen.operation.value)
+        if chosen is not None and chosen.operation is OperationType.SUBSCRIPTION:
             # Strawberry would run it as a query and fail inside (a 200 with INTERNAL_SERVER_ERROR).
             sub_response.status_code = 400
             return ExecutionResult(data=None, errors=[SubscriptionNeedsWebSocket()])
         result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
-        if result.errors and any(isinstance(error, _REFUSED) for error in result.errors):
+        refused = [error for error in result.errors or () if isinstance(error, _REFUSED)]
+        if refused:
             sub_response.status_code = 400  # refused before it ran: the client's request is at fault
+            if record is not None and isinstance(refused[0], Refusal):
+                record.refusal = str((refused[0].extensions or {}).get("code"))
         return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -214,19 +222,19 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
 _REFUSED = (IntrospectionDisabled, Refusal)
 
 
-def _is_subscription(request_data: GraphQLRequestData, context: Context) -> bool:
-    """Whether the request asks for a subscription (False for a document that does not parse: the
-    view answers its error)."""
+def _chosen_operation(request_data: GraphQLRequestData, context: Context) -> OperationDefinitionNode | None:
+    """The operation the request asks to run (None for a document that does not parse, or names no
+    single operation: the view answers its error)."""
     if not request_data.query:
-        return False
+        return None
     try:
         document = Limits.of(context.services.settings).parse(request_data.query)
     except GraphQLError:
-        return False
+        return None
     name = request_data.operation_name
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [o for o in operations if name is None or (o.name is not None and o.name.value == name)]
-    return len(chosen) == 1 and chosen[0].operation is OperationType.SUBSCRIPTION
+    definitions = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in definitions if name is None or (o.name is not None and o.name.value == name)]
+    return chosen[0] if len(chosen) == 1 else None
 
 
 def _caller(request: Request | WebSocket, services: Services) -> Caller:

@@ -54,6 +54,7 @@ from strawberry.types import ExecutionResult
 
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.media import GRAPHQL_RESPONSE_JSON, JSON, is_request_error
+from gateway.telemetry import operation as operations
 from resolvers.errors import ErrorExtensions, process_errors
 from resolvers.introspection import IntrospectionSwitch
 from resolvers.limits import Analysis, Limits, OperationLimits, Refusal, analyse
@@ -240,6 +241,9 @@ class GraphQLEndpoint:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
         # As the view answers a refusal: the process_result of an ExecutionResult, a 400.
+        record = operations.current()
+        if record is not None:
+            record.refusal = str((refusal.extensions or {}).get("code"))
         view = self.view
         request = Request(scope, receive)
         try:
@@ -252,6 +256,11 @@ class GraphQLEndpoint:
         await view.create_response(answer, sub_response)(scope, receive, send)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, operation: _Operation) -> None:
+        record = operations.current()
+        if record is not None:
+            node = operation.prepared.operation(operation.operation_name)
+            assert node is not None
+            record.named(node.name.value if node.name else None, node.operation.value)
         view = self.view
         request = Request(scope, receive)
         # The view's hooks, in the order Strawberry calls them; a refusal they raise is answered

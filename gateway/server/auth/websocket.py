@@ -39,6 +39,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from gateway.data.context import Context
 from gateway.data.fairness import RATE_LIMITED
 from gateway.server.allowances import run_within_allowance
+from gateway.telemetry.metrics import SUBSCRIPTIONS_OPEN
 
 LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
 
@@ -113,7 +114,10 @@ class ExpiringTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         def silence() -> None:
             operation.completed = True  # its messages are not sent
 
-        await run_within_allowance(self.context.services.settings, super().run_operation(operation), silence)
+        with SUBSCRIPTIONS_OPEN.track_inprogress():
+            await run_within_allowance(
+                self.context.services.settings, super().run_operation(operation), silence
+            )
 
     async def _expire(self) -> None:
         for operation_id in list(self.operations):
@@ -155,10 +159,11 @@ class ExpiringLegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         operation_name: str | None,
         variables: dict[str, object] | None,
     ) -> None:
-        await run_within_allowance(
-            self.context.services.settings,
-            super().handle_async_results(operation_id, query, operation_name, variables),
-        )
+        with SUBSCRIPTIONS_OPEN.track_inprogress():
+            await run_within_allowance(
+                self.context.services.settings,
+                super().handle_async_results(operation_id, query, operation_name, variables),
+            )
 
     async def _expire(self) -> None:
         for operation_id in list(self.tasks):
