@@ -2,7 +2,7 @@
 server answering each after 20 ms.
 
     python -m bench.upstream_client                        # every client, 3 rounds, uvloop
-    python -m bench.upstream_client --clients upstream-http,httpx-spread --rounds 5
+    python -m bench.upstream_client --clients upstream-http,httpx-aiohttp --rounds 5
 
 The server runs in a process of its own on another CPU (when there are two), so what is measured
 is this process's CPU time alone, divided by the requests: what one upstream request costs the
@@ -31,7 +31,7 @@ from pydantic import SecretStr
 from gateway.sources import Source
 from gateway.upstreams.auth import HeaderAuth
 from gateway.upstreams.http import UpstreamHTTP
-from gateway.upstreams.transport import SpreadTransport
+from gateway.upstreams.transport import AiohttpTransport
 
 HOST = "127.0.0.1"
 # About what one DAMSTRA schedule page of a few items weighs.
@@ -44,6 +44,10 @@ BODY = orjson.dumps(
         "total": 6,
     }
 )
+
+# Request n reads person n % PEOPLE's schedules: paths come back as a dashboard's do (no two of the
+# 100 in flight are the same read, which UpstreamHTTP would send once).
+PEOPLE = 500
 
 Fetch = Callable[[int], Awaitable[None]]
 """Sends request number n and reads its answer."""
@@ -126,19 +130,19 @@ async def httpx_pool(base: str) -> AsyncIterator[Fetch]:
     async with httpx.AsyncClient(base_url=base, limits=limits) as client:
 
         async def fetch(n: int) -> None:
-            response = await client.get(f"/user/{n}/lesson_schedule", params={"status": "overdue"})
+            response = await client.get(f"/user/{n % PEOPLE}/lesson_schedule", params={"status": "overdue"})
             orjson.loads(response.content)
 
         yield fetch
 
 
 @contextlib.asynccontextmanager
-async def httpx_spread(base: str) -> AsyncIterator[Fetch]:
-    """httpx over SpreadTransport: a one-connection httpcore pool per request in flight."""
-    async with httpx.AsyncClient(base_url=base, transport=SpreadTransport(100)) as client:
+async def httpx_aiohttp(base: str) -> AsyncIterator[Fetch]:
+    """httpx over LearnGraph's AiohttpTransport: httpx's request and response building, aiohttp's wire."""
+    async with httpx.AsyncClient(base_url=base, transport=AiohttpTransport(100)) as client:
 
         async def fetch(n: int) -> None:
-            response = await client.get(f"/user/{n}/lesson_schedule", params={"status": "overdue"})
+            response = await client.get(f"/user/{n % PEOPLE}/lesson_schedule", params={"status": "overdue"})
             orjson.loads(response.content)
 
         yield fetch
@@ -150,7 +154,9 @@ async def aiohttp_direct(base: str) -> AsyncIterator[Fetch]:
     async with aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=100)) as session:
 
         async def fetch(n: int) -> None:
-            async with session.get(f"/user/{n}/lesson_schedule", params={"status": "overdue"}) as response:
+            async with session.get(
+                f"/user/{n % PEOPLE}/lesson_schedule", params={"status": "overdue"}
+            ) as response:
                 orjson.loads(await response.read())
 
         yield fetch
@@ -171,7 +177,7 @@ def _upstream_http(
         try:
 
             async def fetch(n: int) -> None:
-                await http.get_json(f"user/{n}/lesson_schedule", {"status": "overdue"})
+                await http.get_json(f"user/{n % PEOPLE}/lesson_schedule", {"status": "overdue"})
 
             yield fetch
         finally:
@@ -182,12 +188,16 @@ def _upstream_http(
 
 CLIENTS: dict[str, Callable[[str], Any]] = {
     "httpx-pool": httpx_pool,
-    "httpx-spread": httpx_spread,
+    "httpx-aiohttp": httpx_aiohttp,
     "aiohttp": aiohttp_direct,
     # What a connector's read costs: the product's own path (auth, de-dup, retries, error mapping,
-    # JSON) over its default transport, and over the SpreadTransport it had before.
+    # JSON) over its default (LeanClient on aiohttp), and through httpx over its own pool.
     "upstream-http": _upstream_http(),
-    "upstream-http-spread": _upstream_http(lambda: SpreadTransport(100)),
+    "upstream-http-httpx-pool": _upstream_http(
+        lambda: httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        )
+    ),
 }
 
 
