@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -51,6 +51,7 @@ _MAX_HEAD_LINE = 16 * 1024
 # httpx's pool kept an idle connection 5 s; many servers (uvicorn among them) close theirs after 5 s.
 _KEEPALIVE_SECONDS = 5.0
 _MAX_URL = 65536  # httpx refuses a longer URL component (InvalidURL): so does this path
+_URLS_KEPT = 4096
 
 Timeouts = tuple[float | None, float | None, float | None]
 """(connect, read, pool) in seconds; None waits for ever."""
@@ -173,7 +174,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers: Mapping[str, str],
         content: bytes | None,
         timeouts: Timeouts,
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    ) -> tuple[int, Sequence[tuple[bytes, bytes]], bytes]:
         """One exchange, the body read whole: (status, raw headers, body)."""
         response, release = await self._open(method, url, headers, content, timeouts)
         try:
@@ -184,7 +185,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise
         finally:
             release()
-        return response.status, list(response.raw_headers), body
+        return response.status, response.raw_headers, body
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
@@ -324,6 +325,7 @@ class LeanClient:
         self.transport = transport
         self.timeout = timeout
         self._default: Timeouts = (timeout.connect, timeout.read, timeout.pool)
+        self._wire_urls: dict[str, yarl.URL] = {}
 
     async def request(
         self,
@@ -342,10 +344,17 @@ class LeanClient:
             target = str(url.copy_merge_params(params))
         elif params:
             target = f"{target}?{encode_query(params)}"
-        if len(target) > _MAX_URL:
-            raise httpx.InvalidURL("URL too long")
+        wire_url = self._wire_urls.get(target)
+        if wire_url is None:
+            if len(target) > _MAX_URL:
+                raise httpx.InvalidURL("URL too long")
+            wire_url = yarl.URL(target, encoded=True)
+            # Parsed once: the same few thousand URLs come back (one per person and listing).
+            if len(self._wire_urls) >= _URLS_KEPT:
+                self._wire_urls.clear()
+            self._wire_urls[target] = wire_url
         status, raw_headers, body = await self.transport.fetch(
-            method.upper(), yarl.URL(target, encoded=True), headers or {}, content, self._timeouts_of(timeout)
+            method.upper(), wire_url, headers or {}, content, self._timeouts_of(timeout)
         )
         return _Answer(status, raw_headers, body, lambda: _request_of(method, target, headers, content))
 
@@ -388,18 +397,25 @@ def _request_of(
 
 
 class _Answer(httpx.Response):
-    """An `httpx.Response` read whole, whose `request` is made when first asked for: parsing the URL
-    again costs more than the rest of the response, and only a few readers want it."""
+    """An `httpx.Response` read whole, made cheaply: a body that needs no decoding is taken as it is
+    (httpx would pass it through its decoders chunk by chunk: most of the cost of a small response),
+    and the `request` is made when first asked for (parsing the URL again costs more still, and only a
+    few readers want it)."""
 
     def __init__(
         self,
         status: int,
-        headers: list[tuple[bytes, bytes]],
+        headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
         make_request: Callable[[], httpx.Request],
     ) -> None:
         self._make_request = make_request
-        super().__init__(status, headers=headers, content=body)
+        super().__init__(status, headers=headers, stream=httpx.ByteStream(body))
+        if "content-encoding" in self.headers:
+            self.read()  # gzip, deflate: httpx decodes as ever
+        else:
+            self._content = body
+            self.is_stream_consumed = self.is_closed = True
 
     @property
     def request(self) -> httpx.Request:

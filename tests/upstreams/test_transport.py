@@ -166,9 +166,14 @@ async def test_the_answer_is_an_httpx_response_like_httpx_makes(
 
 async def test_bodies_are_decoded_and_read_whole(served: tuple[str, list[Request]], lean: LeanClient) -> None:
     address, _ = served
-    assert (await lean.request("GET", f"{address}/packed")).json() == {"packed": True}
+    packed = await lean.request("GET", f"{address}/packed")
+    assert packed.json() == {"packed": True} and packed.headers["content-encoding"] == "gzip"
     pdf = await lean.request("GET", f"{address}/pdf")
-    assert pdf.content == b"%PDF-" + bytes(range(256)) * 4096
+    whole = b"%PDF-" + bytes(range(256)) * 4096
+    # Read as httpx reads a response: the body once more, in chunks, closed.
+    assert pdf.content == whole and pdf.read() == whole and await pdf.aread() == whole
+    assert b"".join(pdf.iter_bytes()) == whole and pdf.is_closed and pdf.is_stream_consumed
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.text.startswith("%PDF-")
 
 
 async def test_a_slow_answer_is_a_read_timeout_and_frees_its_connection(
