@@ -257,23 +257,28 @@ _MAPPED_ERRORS = _MappedErrors()
 
 
 def _httpx_error(exc: BaseException) -> httpx.TransportError | None:
-    text = str(exc) or type(exc).__name__
+    # aiohttp names the URL in some messages, and LEARNINGLOGIN's token rides in the query: the
+    # messages here never quote one.
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(text)
+        return httpx.ConnectTimeout("connecting timed out")
     if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
-        return httpx.ReadTimeout(text)
+        return httpx.ReadTimeout("reading the answer timed out")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(text)
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return httpx.RemoteProtocolError(text)
+        return httpx.ConnectError(
+            f"could not connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError("the server closed the connection without answering")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError("the answer's body was cut short or malformed")
     if isinstance(exc, aiohttp.ClientResponseError):  # the answer was not HTTP aiohttp could read
-        return httpx.RemoteProtocolError(text)
+        return httpx.RemoteProtocolError(f"a malformed answer: {exc.message}")
     if isinstance(exc, aiohttp.NonHttpUrlClientError | aiohttp.InvalidURL):
-        return httpx.UnsupportedProtocol(text)
-    if isinstance(exc, aiohttp.ClientOSError | OSError):
-        return httpx.ReadError(text)
+        return httpx.UnsupportedProtocol("not an http or https URL")
+    if isinstance(exc, OSError):  # aiohttp.ClientOSError among them
+        return httpx.ReadError(f"the connection failed: {exc.strerror or type(exc).__name__}")
     if isinstance(exc, aiohttp.ClientError):
-        return httpx.NetworkError(text)
+        return httpx.NetworkError(type(exc).__name__)
     return None
 
 

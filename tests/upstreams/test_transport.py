@@ -69,6 +69,9 @@ def test_aiohttp_failures_become_the_httpx_exceptions_http_py_maps() -> None:
     ]
     for raised, expected in cases:
         assert type(_httpx_error(raised)) is expected, raised
+    # aiohttp quotes the URL (a query credential with it); the mapped message does not.
+    timeout = aiohttp.ConnectionTimeoutError("Connection timeout to host http://h/x?token=s3cr3t")
+    assert "s3cr3t" not in str(_httpx_error(timeout))
     # Every one is a TransportError (UpstreamUnavailable), the timeouts TimeoutException (UpstreamTimeout).
     assert all(issubclass(e, httpx.TimeoutException) for e in (httpx.ConnectTimeout, httpx.ReadTimeout))
 
