@@ -82,8 +82,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _session_here(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        if self._session is None or self._gate is None or self._loop is not loop or self._session.closed:
-            if self._session is not None and self._loop is not loop:
+        if self._session is None or self._gate is None or self._loop is not loop:
+            if self._session is not None:
                 _abandon(self._session)
             if self._ssl is None:
                 # Made once: reading the CA bundle takes about 50 ms.
