@@ -33,6 +33,7 @@ class Target:
     host: str
     port: int
     path: str
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request (the credential)
 
 
 class Connection:
@@ -55,9 +56,10 @@ class Connection:
         if self._writer is None or self._reader is None:
             await self.open()
         assert self._writer is not None and self._reader is not None
+        extra = "".join(f"{name}: {value}\r\n" for name, value in self.target.headers)
         head = (
             f"POST {self.target.path} HTTP/1.1\r\nHost: {self.target.host}:{self.target.port}\r\n"
-            f"Content-Type: application/json\r\nAccept: application/json\r\n"
+            f"Content-Type: application/json\r\nAccept: application/json\r\n{extra}"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
         self._writer.write(head.encode("ascii") + body)

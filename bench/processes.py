@@ -1,7 +1,9 @@
 """The processes a bench run measures: the sandbox upstreams, the gateway, the reference app.
 
     sandbox = Sandbox.start(workdir, people=5000, latency_ms=20, cpus={0})
-    gateway = Server.start("gateway", [*learngraph(), "serve"], port, env=sandbox.gateway_env(port), cpus={1})
+    key = AdminKey.write(workdir)             # an ADMIN API key, listed in workdir/api-keys.yaml
+    env = sandbox.gateway_env(port, key)
+    gateway = Server.start("gateway", [*learngraph(), "serve"], port, env=env, cpus={1})
     gateway.cpu_seconds()       # user + system time of every thread, from /proc
     gateway.stop()
 
@@ -10,7 +12,9 @@ Each runs in its own process (and session), so its CPU time is its own and can b
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -61,6 +65,27 @@ def machine_busy_seconds() -> float:
         fields = [int(v) for v in f.readline().split()[1:]]
     user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class AdminKey:
+    """The bench's credential: an ADMIN API key, so every operation passes the access checks a
+    dashboard's service key would (an anonymous caller skips the credential check)."""
+
+    key: str
+    file: Path
+
+    @classmethod
+    def write(cls, workdir: Path) -> AdminKey:
+        key = secrets.token_urlsafe(32)
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        file = workdir / "api-keys.yaml"
+        file.write_text(f'keys:\n  - {{name: bench, sha256: "{digest}", role: ADMIN}}\n')
+        return cls(key, file)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.key}
 
 
 @dataclass
@@ -178,11 +203,11 @@ class Sandbox:
             raise RuntimeError(f"the sandbox printed no LEARNGRAPH_* variables; see {server.log}")
         return cls(server, env)
 
-    def gateway_env(self, port: int) -> dict[str, str]:
-        # Measured without a credential: requests act as ADMIN (development's switch), as in the runs before auth.
+    def gateway_env(self, port: int, key: AdminKey) -> dict[str, str]:
         return {
             **self.env,
-            "LEARNGRAPH_ALLOW_ANONYMOUS": "true",
+            "LEARNGRAPH_API_KEYS_FILE": str(key.file),
+            "LEARNGRAPH_ALLOW_ANONYMOUS": "false",
             # The bench asks the schema which mutations the gateway under test has.
             "LEARNGRAPH_INTROSPECTION": "true",
             "LEARNGRAPH_HOST": HOST,

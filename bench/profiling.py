@@ -29,6 +29,7 @@ BUCKETS = (
     ("sandbox", ("sandbox/",)),
     ("gateway (ours)", ("gateway/",)),
     ("resolvers (ours)", ("resolvers/",)),
+    ("aiohttp/yarl/multidict", ("aiohttp/", "yarl/", "multidict/", "propcache/", "aiohappyeyeballs/")),
     ("httpx/httpcore/anyio/h11", ("httpx/", "httpcore/", "anyio/", "h11/", "sniffio/")),
     ("pydantic", ("pydantic/", "pydantic_core/")),
     ("aiodataloader", ("aiodataloader",)),

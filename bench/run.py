@@ -5,7 +5,8 @@
     python -m bench.run --ops Q1,Q4 --duration 5 --concurrency 1,8 --latency-ms 50
 
 Starts `learngraph sandbox` (large world, fixed latency per upstream request), then for each
-operation a fresh `learngraph serve` pointed at it, and drives it with a closed-loop load generator.
+operation a fresh `learngraph serve` pointed at it, and drives it with a closed-loop load generator
+that authenticates with an ADMIN API key (so the access checks are measured too).
 Counts upstream requests through the sandbox's `/_sandbox/stats`, reads each server's CPU time from
 /proc, measures a raw Starlette endpoint as the throughput reference, profiles each operation with
 py-spy (gateway and sandbox), and writes bench/results/latest.{json,md} plus a dated copy.
@@ -34,6 +35,7 @@ from bench.loadgen import BodyFactory, Check, Connection, Target, run_phase
 from bench.operations import Operation, build_operations, check_graphql, check_schedule_lessons, count_leaves
 from bench.processes import (
     HOST,
+    AdminKey,
     Sandbox,
     Server,
     free_port,
@@ -61,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--min-samples", type=int, default=5, help="at concurrency 1, go on past --duration for this many"
     )
-    parser.add_argument("--concurrency", default="1,32", help="comma-separated (1,32)")
+    parser.add_argument("--concurrency", default="1,16,32", help="comma-separated (1,16,32)")
     parser.add_argument("--ops", default="Q1,Q2,Q3,Q4,M1", help="which operations")
     parser.add_argument("--profile-seconds", type=float, default=6.0)
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
@@ -120,6 +122,9 @@ class Bench:
         self.wrk = None if args.no_wrk else wrk_path()
         self.notes: list[str] = []
         self.reference_server: Server | None = None
+        self.key = AdminKey.write(workdir)
+        # The raw endpoint gets the same header, so both read the same request bytes.
+        self.headers = tuple(self.key.headers.items())
 
     # -- measuring ------------------------------------------------------------------------------
 
@@ -202,6 +207,12 @@ class Bench:
             phase["upstream_by_endpoint_per_op"] = (
                 {e: round(n / done, 3) for e, n in counts.items()} if clean else {}
             )
+            upstream_per_op, cpu_per_op = phase["upstream_per_op"], phase["gateway_cpu_ms_per_op"]
+            phase["gateway_cpu_ms_per_upstream_request"] = (
+                round(cpu_per_op / upstream_per_op, 3)
+                if upstream_per_op and cpu_per_op is not None and upstream_per_op >= 0.5
+                else None
+            )
             if phase["sandbox_cpu_share"] > 0.9:
                 self.notes.append(
                     f"{server.name} at concurrency {concurrency}: the sandbox used "
@@ -249,7 +260,7 @@ class Bench:
 
     async def reference(self) -> dict[str, Any]:
         server = self.start_reference()
-        target = Target(HOST, server.port, "/json")
+        target = Target(HOST, server.port, "/json", self.headers)
         out: dict[str, Any] = {"endpoint": "POST /json (Starlette JSONResponse, uvicorn)", "phases": {}}
         counter = itertools.count()
         for c in self.args.concurrency:
@@ -263,7 +274,14 @@ class Bench:
         wait_idle(server.pid)
         before = (server.cpu_seconds(), machine_busy_seconds(), _children_cpu(), time.monotonic())
         result = asdict(
-            run_wrk(server.address + path, body, connections=32, seconds=seconds, cpus=self.other_cpus)
+            run_wrk(
+                server.address + path,
+                body,
+                connections=32,
+                seconds=seconds,
+                cpus=self.other_cpus,
+                headers=self.key.headers,
+            )  # fmt: skip
         )
         server_cpu = server.cpu_seconds() - before[0]
         busy = machine_busy_seconds() - before[1]
@@ -313,7 +331,7 @@ class Bench:
         if isinstance(gateway, str):
             out["skipped"] = f"failed: {gateway}"
             return out
-        target = Target(HOST, gateway.port, "/graphql")
+        target = Target(HOST, gateway.port, "/graphql", self.headers)
         try:
             if op.mutation_field and not await self.has_mutation(target, op.mutation_field):
                 out["skipped"] = "skipped: not in schema"
@@ -346,6 +364,10 @@ class Bench:
                 )  # fmt: skip
                 if c == profile_at and self.py_spy:
                     await self.profile_operation(op, gateway, target, check, counter, out, c)
+            for phase in out["phases"].values():
+                phase["cache_hit_rate"] = report.cache_hit_rate(
+                    upstream["cold"], phase.get("upstream_by_endpoint_per_op", {})
+                )
             if op.key == "Q4" and self.wrk:
                 paired = self.paired_wrk(gateway, op.body(0))
                 out["wrk"], out["wrk_pairs"] = paired["gateway"], paired["pairs"]
@@ -365,7 +387,7 @@ class Bench:
             try:
                 return Server.start(
                     f"gateway-{key}", command, port, workdir=self.workdir,
-                    env=self.sandbox.gateway_env(port), cpus=self.server_cpus,
+                    env=self.sandbox.gateway_env(port, self.key), cpus=self.server_cpus,
                 )  # fmt: skip
             except RuntimeError as exc:
                 log = (self.workdir / f"gateway-{key}.log").read_text().strip().splitlines()

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,26 +28,33 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
-def _script(body: bytes) -> str:
+def _script(body: bytes, headers: Mapping[str, str]) -> str:
     # Lua long brackets take the JSON as it is: no escaping of quotes or backslashes.
     text = body.decode()
     level = "=" * (max((len(m) for m in re.findall(r"\]=*", text)), default=0) + 1)
+    extra = "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in headers.items())
     return (
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = [{level}[{text}]{level}]\n"
+        f"{extra}wrk.body = [{level}[{text}]{level}]\n"
     )
 
 
 def run_wrk(
-    url: str, body: bytes, *, connections: int, seconds: float, cpus: set[int] | None = None
+    url: str,
+    body: bytes,
+    *,
+    connections: int,
+    seconds: float,
+    cpus: set[int] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> WrkResult:
     binary = wrk_path()
     if binary is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:
         script = Path(folder) / "post.lua"
-        script.write_text(_script(body))
+        script.write_text(_script(body, headers or {}))
         command = [binary, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
         command += ["-s", str(script), url]
         if cpus:

@@ -51,6 +51,7 @@ from resolvers.limits import Limits
 from resolvers.schema import schema
 
 READY_TIMEOUT_SECONDS = 5.0
+GC_THRESHOLDS = (50_000, 20, 100)  # Python's own: (700, 10, 10)
 
 
 def build_services(
@@ -139,6 +140,10 @@ def create_app(
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
         gc.freeze()
+        # A dashboard in flight holds tens of thousands of young objects (upstream answers, records,
+        # futures) that a collection every 700 allocations walks again and again, to free almost
+        # none (refcounting frees them): a third of Q1's CPU at 32 clients (issue 15, bench).
+        gc.set_threshold(*GC_THRESHOLDS)
         traced = tracing.tracer is None and tracing.configure()  # when the OTEL_* variables ask
         try:
             yield

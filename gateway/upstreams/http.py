@@ -41,7 +41,7 @@ from gateway.upstreams import allowance as allowances
 from gateway.upstreams.auth import Auth
 from gateway.upstreams.dedup import SharedReads, read_key
 from gateway.upstreams.retries import with_retries
-from gateway.upstreams.transport import SpreadTransport
+from gateway.upstreams.transport import upstream_client
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
@@ -70,9 +70,10 @@ class RequestStats:
 
 
 class UpstreamHTTP:
-    """A pooled `httpx.AsyncClient` for one upstream and the policies around it.
+    """A pooled client for one upstream and the policies around it.
 
-    Without a `transport`, requests go through a `SpreadTransport` of `max_connections` slots.
+    Without a `transport`, requests go over aiohttp, `max_connections` at most at once
+    (`transport.upstream_client`); with one (the tests' `httpx.ASGITransport`), through httpx over it.
     """
 
     def __init__(
@@ -99,11 +100,7 @@ class UpstreamHTTP:
         self._reads = SharedReads(source.slug)
         self._urls: dict[str, httpx.URL] = {}
         self._templates: dict[str, str] = {}  # a URL's path -> its endpoint template, for telemetry
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds),
-            transport=transport or SpreadTransport(max_connections),
-            follow_redirects=False,
-        )
+        self._client = upstream_client(httpx.Timeout(timeout_seconds), transport, max_connections)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -1,9 +1,17 @@
-"""A tiny scriptable upstream, in-process, and an `UpstreamHTTP` wired to it: for the tests of the
-HTTP core, the transport and the paging drivers."""
+"""A tiny scriptable upstream, in-process or on a loopback socket, and an `UpstreamHTTP` wired to it:
+for the tests of the HTTP core, the transport and the paging drivers.
+
+    @pytest.fixture(params=WIRES)
+    async def upstream(request) -> AsyncIterator[Upstream]:
+        async with served(Upstream(), request.param) as upstream:
+            yield upstream                    # client(upstream) reaches it the one way or the other
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,8 +25,11 @@ from gateway.errors import UpstreamError, UpstreamUnauthorized
 from gateway.sources import Source
 from gateway.upstreams.auth import HeaderAuth
 from gateway.upstreams.http import UpstreamHTTP
+from sandbox.server import serve_on_loopback
 
 SECRET = "s3cr3t-value"
+# In-process through httpx.ASGITransport, and over a loopback socket through the production wire.
+WIRES = ["in-process", "loopback"]
 
 
 def no_vendor_errors(source: Source, response: httpx.Response, body: Any) -> UpstreamError | None:
@@ -43,6 +54,8 @@ class Upstream:
         self.grow = 0  # items added once the first page is answered
         self.meta = True
         self.in_flight = self.most_in_flight = 0
+        self.address: str | None = None  # set while served on loopback
+        self.clients: list[UpstreamHTTP] = []
         routes = [
             Route("/api/items", self.items, methods=["GET", "POST"]),
             Route("/api/moved", lambda r: RedirectResponse("/api/items?x=1", status_code=301)),
@@ -99,12 +112,32 @@ class Upstream:
 
 
 def client(upstream: Upstream, auth: Any = None, **kwargs: Any) -> UpstreamHTTP:
-    return UpstreamHTTP(
+    http = UpstreamHTTP(
         Source.DAMSTRA,
-        "http://up.test/api",
+        f"{upstream.address}/api" if upstream.address else "http://up.test/api",
         auth or HeaderAuth("AccessKey", SecretStr(SECRET)),
         decode_error=no_vendor_errors,
-        transport=httpx.ASGITransport(app=upstream.app),
+        transport=None if upstream.address else httpx.ASGITransport(app=upstream.app),
         retry_wait_seconds=0.0,
         **kwargs,
     )
+    upstream.clients.append(http)
+    return http
+
+
+@contextlib.asynccontextmanager
+async def served(upstream: Upstream, wire: str) -> AsyncIterator[Upstream]:
+    """`upstream` in-process, or on a loopback socket for the block; the clients made for it closed after."""
+    try:
+        if wire == "loopback":
+            async with serve_on_loopback(upstream.app) as address:
+                upstream.address = address
+                try:
+                    yield upstream
+                finally:
+                    for http in upstream.clients:
+                        await http.aclose()
+        else:
+            yield upstream
+    finally:
+        upstream.address = None

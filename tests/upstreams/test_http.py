@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
@@ -24,12 +25,13 @@ from gateway.upstreams.auth import BodyAuth, HeaderAuth, QueryAuth
 from gateway.upstreams.http import MAX_URL_LENGTH, UpstreamHTTP
 from gateway.upstreams.retries import retry_delay
 from sandbox.server import serve_on_loopback
-from tests.upstreams.inline_upstream import SECRET, Upstream, client, no_vendor_errors
+from tests.upstreams.inline_upstream import SECRET, WIRES, Upstream, client, no_vendor_errors, served
 
 
-@pytest.fixture
-def upstream() -> Upstream:
-    return Upstream()
+@pytest.fixture(params=WIRES)
+async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[Upstream]:
+    async with served(Upstream(), request.param) as upstream:
+        yield upstream
 
 
 async def test_each_auth_style_carries_the_credential(upstream: Upstream) -> None:

@@ -4,18 +4,20 @@ listings that grow, limits and failures."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from gateway.errors import UpstreamNotFound
 from gateway.upstreams.paging import PageRequest, StartIndexPaging
 from gateway.upstreams.paging.drivers import collect, fetch_window
-from tests.upstreams.inline_upstream import Upstream, client
+from tests.upstreams.inline_upstream import WIRES, Upstream, client, served
 
 
-@pytest.fixture
-def upstream() -> Upstream:
-    return Upstream()
+@pytest.fixture(params=WIRES)
+async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[Upstream]:
+    async with served(Upstream(), request.param) as upstream:
+        yield upstream
 
 
 async def test_paginate_follows_short_pages_to_the_total(upstream: Upstream) -> None:
