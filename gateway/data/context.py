@@ -25,6 +25,7 @@ from gateway.data.identity import IdentityDirectory
 from gateway.data.listings import Listings
 from gateway.data.loaders import Loaders
 from gateway.data.people import People
+from gateway.data.shared.link import RedisLink
 from gateway.data.writes import Writes
 from gateway.settings import Settings
 from gateway.upstreams.registry import Upstreams
@@ -46,6 +47,13 @@ class Services:
     directory: IdentityDirectory
     events: EventBus = field(default_factory=InProcessEventBus)
     idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore(86_400.0))
+    # Redis, when state is shared with other replicas (`gateway.data.shared`); None: this process alone.
+    shared: RedisLink | None = None
+
+    async def flush(self) -> None:
+        """Waits until this process's cache drops and events are where the other replicas read them."""
+        if self.shared is not None:
+            await self.shared.flush()
 
 
 @dataclass
