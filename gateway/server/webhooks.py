@@ -234,8 +234,9 @@ async def damstra_webhook(request: Request) -> Response:
         return JSONResponse({"status": "ignored"}, status_code=202)
     scope = services.upstreams.fingerprints.get(Source.DAMSTRA)
     if scope is not None:
-        # Before the answer, so whoever reads after it reads fresh data; it is only memory.
+        # Before the answer, so whoever reads after it reads fresh data, on every replica.
         invalidate(services.cache, scope, event)
+        await services.flush()
     log.debug("DAMSTRA webhook %s for user %s", event.type.name, event.user_id)
     # The sender gets its answer now; subscribers get the event right after.
     return JSONResponse(

@@ -7,6 +7,8 @@
 
 - The same `idempotencyKey` with the same input within the window answers the first payload and
   writes nothing (duplicates in flight wait for the first); with a different input it is refused.
+  When the keys are shared through Redis and it cannot be reached, a keyed write is refused with
+  IDEMPOTENCY_UNAVAILABLE before anything is sent.
 - `Refused` raised by the work, and bad IDs, become the payload's `userErrors`.
 - After the work, the request's loaders are replaced so the payload (and any later mutation in the
   same document) reads what the upstream holds now, not what this request read before the write.
@@ -24,13 +26,14 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from gateway.data.idempotency import IdempotencyKeyReused
+from gateway.data.idempotency import IdempotencyKeyReused, IdempotencyUnavailable
 from gateway.errors import Forbidden, InvalidNativeId, UpstreamError
 from resolvers.global_id import InvalidGlobalId
 from resolvers.info import Info
 from resolvers.mutations.user_errors import (
     FORBIDDEN,
     IDEMPOTENCY_KEY_REUSED,
+    IDEMPOTENCY_UNAVAILABLE,
     INVALID_INPUT,
     Refused,
     UserError,
@@ -109,6 +112,10 @@ async def run_mutation(
             )
     except IdempotencyKeyReused as exc:
         return refused([user_error(["idempotencyKey"], str(exc), IDEMPOTENCY_KEY_REUSED)])
+    except IdempotencyUnavailable as exc:
+        return refused([user_error(["idempotencyKey"], str(exc), IDEMPOTENCY_UNAVAILABLE)])
     finally:
         # A replay wrote nothing here, but this request may have read the object before the first did.
         info.context.refresh_after_write()
+        # Other replicas drop what this write made stale before its caller can ask them.
+        await info.context.services.flush()
