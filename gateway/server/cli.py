@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import secrets
 import sys
@@ -11,13 +12,15 @@ import tempfile
 import webbrowser
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
 
 from gateway.log_redaction import configure_logging
 from gateway.server.app import create_app
-from gateway.settings import ConfigError, load_settings
+from gateway.settings import ConfigError, Settings, load_settings
 from gateway.sources import Source
 from resolvers.schema import sdl
 
@@ -51,8 +54,20 @@ def _build_sandbox(args: argparse.Namespace) -> Sandbox:
     return sandbox
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 async def _serve(*servers: uvicorn.Server) -> None:
     await asyncio.gather(*(server.serve() for server in servers))
+
+
+# Until the deadlines work adds LEARNGRAPH_REQUEST_DEADLINE_SECONDS: how long a draining process lets
+# the requests in flight finish.
+DEFAULT_REQUEST_DEADLINE_SECONDS = 15.0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -61,24 +76,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"learngraph: {exc}", file=sys.stderr)
         return 2
+    workers = args.workers or settings.workers
+    if workers > 1 and settings.redis_url is None:
+        print(
+            f"learngraph: {workers} workers need LEARNGRAPH_REDIS_URL. Without Redis each worker keeps its own "
+            "idempotency keys, events and caches: a repeated idempotencyKey could write twice, a subscriber "
+            "would miss events another worker received, and a write would leave the others serving stale "
+            "data. Set LEARNGRAPH_REDIS_URL, or run one worker.",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(args.log_level, settings.secrets())
     if not settings.enabled_sources():
         print(
             "learngraph: no upstream is configured (set LEARNGRAPH_<SOURCE>_URL); see README", file=sys.stderr
         )
     try:
-        app = create_app(settings)
+        app = create_app(settings)  # in the workers too; here it checks what would stop them all
     except ConfigError as exc:
         print(f"learngraph: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=settings.access_log,
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": settings.access_log,
+        # SIGTERM: stop accepting, then let what is in flight finish, up to the request deadline.
+        "timeout_graceful_shutdown": int(
+            getattr(settings, "request_deadline_seconds", DEFAULT_REQUEST_DEADLINE_SECONDS)
+        ),
+    }
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return 0
+    # Each worker builds its own app (a process of its own, started afresh); all share one socket.
+    config = uvicorn.Config(
+        functools.partial(worker_app, args.log_level), factory=True, workers=workers, **options
     )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
     return 0
+
+
+def worker_app(log_level: str) -> Starlette:
+    """The app of one `serve --workers N` worker, built in that worker from the same environment."""
+    settings: Settings = load_settings()
+    configure_logging(log_level, settings.secrets())
+    return create_app(settings)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -196,9 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("serve", help="the gateway, configured from the environment").set_defaults(
-        run=cmd_serve
+    serve = commands.add_parser("serve", help="the gateway, configured from the environment")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="worker processes sharing the port (default: $LEARNGRAPH_WORKERS, else 1); more than one "
+        "needs LEARNGRAPH_REDIS_URL",
     )
+    serve.set_defaults(run=cmd_serve)
 
     demo = commands.add_parser("demo", help="the gateway over the built-in sandbox upstreams")
     demo.add_argument("--port", type=int, default=8000)
