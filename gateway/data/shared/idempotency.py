@@ -89,11 +89,14 @@ class RedisKeys:
         )
 
     async def finish(self, slot: str, token: str, result: str, window_seconds: float) -> None:
-        await self._call(
+        kept = await self._call(
             lambda client: self._finish(
                 keys=[_key(slot)], args=[token, result, _ms(window_seconds)], client=client
             )
         )
+        if not kept:
+            # The claim expired (a write longer than its renewed lease?) or Redis lost it (a restart).
+            log.warning("idempotency keys: a claim was gone when its write finished; its answer is not kept")
 
     async def release(self, slot: str, token: str) -> None:
         await self._call(lambda client: self._release(keys=[_key(slot)], args=[token], client=client))

@@ -149,7 +149,10 @@ class RedisLink:
         return self._fields(kind, data)
 
     async def flush(self) -> None:
-        """Waits until what was submitted before has been sent (or has failed, or a command's time is up)."""
+        """Waits until what was submitted before has been sent (or has failed, or a command's time is up).
+        While Redis is known to be away, at once: whatever waits to be sent will fail, and is made good later."""
+        if not self.available:
+            return
         with contextlib.suppress(TimeoutError, *FAILURES):
             await asyncio.wait_for(self.submit(_nothing), COMMAND_TIMEOUT_SECONDS)
 
