@@ -27,7 +27,7 @@ import orjson
 from redis.asyncio import Redis as RedisClient
 
 from bench.processes import Redis
-from gateway.data.cache import EntityCache
+from gateway.data.cache import MISSING, EntityCache
 from gateway.data.shared.invalidation import share_invalidations
 from gateway.data.shared.link import RedisLink
 from gateway.settings import Settings, load_settings
@@ -116,6 +116,33 @@ async def reads(url: str) -> dict[str, float]:
     return out
 
 
+async def propagation(url: str, rounds: int = 300) -> dict[str, float]:
+    """From a write's answer (its drops flushed to Redis) to the drop applied by another replica (here a
+    second link in this process: the same loopback hop, without a second process's scheduling)."""
+    a, b = RedisLink.from_url(url), RedisLink.from_url(url)
+    at_a, at_b = EntityCache(Settings()), EntityCache(Settings())
+    share_invalidations(at_a, a)
+    share_invalidations(at_b, b)
+    await a.start()
+    await b.start()
+    waits = []
+    for n in range(rounds):
+        at_b.set("user", "scope", str(n), "cached")
+        at_a.invalidate("user", "scope", str(n))
+        await a.flush()
+        flushed = time.perf_counter()
+        while at_b.get("user", "scope", str(n)) is not MISSING:  # noqa: ASYNC110 (B's reader task drops it)
+            await asyncio.sleep(0)
+        waits.append((time.perf_counter() - flushed) * 1e6)
+    await a.aclose()
+    await b.aclose()
+    waits.sort()
+    return {
+        "drop applied on another replica after the flush, p50": waits[len(waits) // 2],
+        "drop applied on another replica after the flush, p99": waits[int(len(waits) * 0.99)],
+    }
+
+
 async def end_to_end(url: str, workdir: Path) -> dict[str, float]:
     from gateway.server.app import build_services, create_app
 
@@ -151,7 +178,11 @@ async def main_async() -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix="learngraph-shared-cache-"))
     redis = Redis.start(workdir)
     try:
-        return {**await reads(redis.url), **await end_to_end(redis.url, workdir)}
+        return {
+            **await reads(redis.url),
+            **await propagation(redis.url),
+            **await end_to_end(redis.url, workdir),
+        }
     finally:
         redis.stop()
 
