@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import math
 import os
 import secrets
 import sys
@@ -102,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "log_config": None,
         "access_log": settings.access_log,
         # SIGTERM: stop accepting, then let what is in flight finish, up to the request deadline.
-        "timeout_graceful_shutdown": int(
+        "timeout_graceful_shutdown": math.ceil(
             getattr(settings, "request_deadline_seconds", DEFAULT_REQUEST_DEADLINE_SECONDS)
         ),
     }
