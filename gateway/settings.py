@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -108,6 +108,10 @@ class Settings(BaseModel):
     # A line per request through `logging` costs ~40 us, a fifth of a small request; behind a proxy
     # that logs requests itself it says nothing new. `learngraph demo` turns it on.
     access_log: bool = False
+    # `json`: one JSON object a line (with the request id), for a log pipeline; `text` for a person.
+    log_format: Literal["text", "json"] = "text"
+    # /metrics on this port only (on every interface of `host`'s choosing), not on the main port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # Per-source timeouts (seconds): one slow vendor must not hold the whole answer.
     damstra_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -115,6 +119,10 @@ class Settings(BaseModel):
     training_records_timeout_seconds: float = Field(default=10.0, gt=0)
     iscout_timeout_seconds: float = Field(default=10.0, gt=0)
     read_retry_attempts: int = Field(default=3, ge=1, le=10)
+    # What one GraphQL operation may spend upstream (gateway/upstreams/allowance.py): its HTTP requests,
+    # retries included, and the time until whatever has not answered is UPSTREAM_TIMEOUT.
+    max_upstream_requests: int = Field(default=1_000, ge=1)
+    request_deadline_seconds: float = Field(default=15.0, gt=0)
 
     # Cross-request cache for slow-changing data.
     cache_max_entries: int = Field(default=10_000, ge=0)
@@ -129,6 +137,15 @@ class Settings(BaseModel):
 
     idempotency_window_seconds: float = Field(default=86_400.0, ge=0)
     webhook_secret: SecretStr | None = None
+    # A webhook delivery is remembered this long (a repeat is not published again), and a body
+    # stamped longer ago than this is stale: it only drops cached records.
+    webhook_max_age_seconds: float = Field(default=600.0, gt=0)
+
+    # Per-caller fairness: operations a caller may start a minute and have in flight at once over
+    # HTTP (0: no limit), and operations one WebSocket connection may run at once.
+    caller_rate_limit: int = Field(default=0, ge=0)
+    caller_concurrency: int = Field(default=0, ge=0)
+    max_subscriptions_per_connection: int = Field(default=20, ge=1)
 
     # State shared by replicas and workers (events, idempotency keys, cache invalidations); unset, each
     # process keeps its own, which is right for one process and wrong for more.
@@ -174,6 +191,17 @@ class Settings(BaseModel):
                 )
             origins.append(origin)
         return tuple(origins)
+
+    # What one request may ask (contract §9), refused before anything runs: the body's size (413), then
+    # the document's tokens, depth, aliases and root fields, and its static cost in expected upstream
+    # requests (400). `cost_mode = "measure"` logs an operation over `max_cost` and lets it run.
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    max_tokens: int = Field(default=15_000, ge=1)
+    max_depth: int = Field(default=15, ge=1)
+    max_aliases: int = Field(default=30, ge=0)
+    max_root_fields: int = Field(default=10, ge=1)
+    max_cost: int = Field(default=1_000, ge=0)
+    cost_mode: Literal["enforce", "measure"] = "enforce"
 
     # Who may call (contract §8): OIDC bearer tokens, API keys, or (development only) anyone.
     jwt_jwks_url: AnyHttpUrl | None = None

@@ -10,6 +10,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from gateway.log_redaction import loggable
 from gateway.sources import Source
 
 _BY_SLUG = {source.slug: source for source in Source}
@@ -34,14 +35,17 @@ def encode(type_name: str, source: Source, native_id: str) -> str:
 
 
 def decode(value: str, expected_type: str | None = None) -> GlobalId:
+    # An answer names the ID it refuses, but never a huge one whole.
+    shown = value if len(value) <= 64 else value[:61] + "..."
     try:
         text = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidGlobalId(f"{value!r} is not a LearnGraph ID") from None
+        raise InvalidGlobalId(f"{shown!r} is not a LearnGraph ID") from None
     parts = text.split(":", 2)
     if len(parts) != 3 or not parts[0] or not parts[2] or parts[1] not in _BY_SLUG:
-        raise InvalidGlobalId(f"{value!r} is not a LearnGraph ID")
+        raise InvalidGlobalId(f"{shown!r} is not a LearnGraph ID")
     decoded = GlobalId(parts[0], _BY_SLUG[parts[1]], parts[2])
     if expected_type is not None and decoded.type_name != expected_type:
-        raise InvalidGlobalId(f"{value!r} is a {decoded.type_name} ID, not a {expected_type} ID")
+        type_name = loggable(decoded.type_name, 64)
+        raise InvalidGlobalId(f"{shown!r} is a {type_name} ID, not a {expected_type} ID")
     return decoded

@@ -14,6 +14,8 @@ from typing import Generic, TypeVar
 
 import strawberry
 
+from gateway.upstreams.paging import MAX_POSITION
+
 T = TypeVar("T")
 
 DEFAULT_PAGE = 20
@@ -80,9 +82,14 @@ def offset_after(after: str | None) -> int:
         text = base64.b64decode(after.encode("ascii"), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidPagingArgument(f"{after!r} is not a cursor from this list") from None
-    if not text.startswith(_OFFSET_PREFIX) or not text.removeprefix(_OFFSET_PREFIX).isdigit():
+    digits = text.removeprefix(_OFFSET_PREFIX)
+    # isdigit() also takes other scripts' digits ("٣"); only ASCII ones make a cursor of ours.
+    if not text.startswith(_OFFSET_PREFIX) or not (digits.isascii() and digits.isdigit()):
         raise InvalidPagingArgument(f"{after!r} is not a cursor from this list")
-    return int(text.removeprefix(_OFFSET_PREFIX)) + 1
+    if len(digits) > 10 or int(digits) >= MAX_POSITION:
+        # No list reaches that far: never sent upstream as a position.
+        raise InvalidPagingArgument(f"{after!r} points past the end of any list")
+    return int(digits) + 1
 
 
 def from_window(

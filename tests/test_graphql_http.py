@@ -22,7 +22,7 @@ from strawberry.types import ExecutionResult
 
 from gateway.data.context import Context
 from gateway.server.graphql_app import LearnGraphGraphQL
-from gateway.server.graphql_http import GraphQLEndpoint
+from gateway.server.graphql_http import GraphQLEndpoint, Prepared
 from gateway.sources import Source
 from resolvers.execution import LeanExecutionContext
 from resolvers.lesson import Lesson
@@ -139,10 +139,10 @@ async def test_an_unexpected_error_is_logged_alike(
         caplog.clear()
         with caplog.at_level(logging.ERROR):
             await client.post("/graphql", json={"query": LESSONS})
-        logged.append([(r.name, r.levelno, r.getMessage()) for r in caplog.records])
-    assert logged[0] == logged[1] and {name for name, _, _ in logged[0]} == {
-        "strawberry.execution",
-        "gateway.graphql",
+        logged.append([(r.name, r.levelno, r.getMessage(), bool(r.exc_info)) for r in caplog.records])
+    # Once per fault, with its traceback: Strawberry's own line is replaced by ours.
+    assert logged[0] == logged[1] and {(name, tb) for name, _, _, tb in logged[0]} == {
+        ("gateway.graphql", True)
     }
 
 
@@ -204,6 +204,78 @@ async def test_json_that_is_no_request_is_a_400_with_a_graphql_error(
     answer = response.json()
     assert "data" not in answer and [e["extensions"]["code"] for e in answer["errors"]] == ["BAD_REQUEST"]
     assert answer["errors"][0]["message"].endswith(f"the body is {kind}")
+
+
+# GraphQL over HTTP's own media type: a request error (nothing ran) is a 400 without `data`; under
+# application/json the same answer keeps its `"data": null` and its status.
+GRAPHQL_RESPONSE = {"accept": "application/graphql-response+json"}
+REQUEST_ERRORS: dict[str, tuple[dict[str, Any], int]] = {
+    "syntax": ({"query": "{"}, 200),
+    "validation": ({"query": "{ 8f31403dfe404bccbb0e835f2629c6a7 }"}, 200),
+    "coercion": (
+        {"query": "query($n: Int) { users(first: $n) { totalCount } }", "variables": {"n": "x"}},
+        200,
+    ),
+    "a missing variable": ({"query": "query($n: Int!) { users(first: $n) { totalCount } }"}, 200),
+    "an unused variable": ({"query": "query C($id: ID!) { __typename }", "variables": {"id": None}}, 200),
+    "a refusal": ({"query": "{ " + " ".join(f"a{n}: __typename" for n in range(31)) + " }"}, 400),
+    "a subscription": ({"query": "subscription { trainingEvents { type } }"}, 400),
+}
+
+
+@pytest.mark.parametrize("name", list(REQUEST_ERRORS))
+async def test_a_request_error_answers_in_the_media_type_accepted(both: Both, name: str) -> None:
+    body, json_status = REQUEST_ERRORS[name]
+    for accept in ({}, {"accept": "application/json"}, {"accept": "*/*"}):
+        plain = await both.compare("POST", json=body, headers=accept)
+        assert (plain.status_code, plain.headers["content-type"]) == (json_status, "application/json")
+        assert plain.json()["data"] is None and plain.json()["errors"]
+    for accept in (
+        GRAPHQL_RESPONSE,
+        {"accept": "application/graphql-response+json, application/json;q=0.9"},
+        {"accept": "application/json, application/graphql-response+json"},
+    ):
+        strict = await both.compare("POST", json=body, headers=accept)
+        assert (strict.status_code, strict.headers["content-type"]) == (
+            400,
+            "application/graphql-response+json",
+        )
+        answer = strict.json()
+        assert "data" not in answer and answer["errors"] == plain.json()["errors"]
+    if name != "a subscription":  # GET runs no subscription either way (a 400 without data alike)
+        params = {
+            key: value if key == "query" else orjson.dumps(value).decode() for key, value in body.items()
+        }
+        got = await both.compare("GET", params=params, headers=GRAPHQL_RESPONSE)
+        assert got.status_code == 400 and "data" not in got.json()
+
+
+async def test_an_answer_that_ran_keeps_200_and_its_data_in_either_media_type(
+    both: Both, gateway: Gateway
+) -> None:
+    for headers in (GRAPHQL_RESPONSE, {"accept": "application/json"}):
+        media_type = headers["accept"]
+        ok = await both.compare("POST", json={"query": LESSONS}, headers=headers)
+        assert (ok.status_code, ok.headers["content-type"]) == (200, media_type)
+        assert ok.json()["data"]["lessons"]["totalCount"] > 3
+        # A field's error: the operation ran, its data stands (a null where the error is).
+        bad_id = await both.compare("POST", json={"query": '{ user(id: "nope") { id } }'}, headers=headers)
+        answer = bad_id.json()
+        assert (bad_id.status_code, answer["data"]) == (200, {"user": None})
+        assert answer["errors"][0]["path"] == ["user"]
+    gateway.sandbox.controls[Source.ISCOUT].faults.error_rate = 1.0
+    partial = await both.compare(
+        "POST", json={"query": "{ lessons(first: 1000) { totalCount } }"}, headers=GRAPHQL_RESPONSE
+    )
+    assert partial.status_code == 200 and partial.json()["data"]["lessons"] is not None
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
+async def test_json_that_is_no_request_answers_in_the_media_type_accepted(both: Both, accept: str) -> None:
+    response = await both.compare(
+        "POST", content=b"[]", headers={"content-type": "application/json", "accept": accept}
+    )
+    assert (response.status_code, response.headers["content-type"]) == (400, accept)
 
 
 async def test_get_stays_with_strawberry(both: Both) -> None:
@@ -309,9 +381,9 @@ async def test_introspection_is_left_to_the_view(both: Both) -> None:
     refused = await both.compare("POST", json={"query": query})  # LEARNGRAPH_INTROSPECTION is off
     assert refused.status_code == 400
     prepared = both.endpoint.documents.get(query)
-    assert prepared is not None and prepared.introspects
+    assert isinstance(prepared, Prepared) and prepared.introspects
     typename = both.endpoint.documents.get("{ __typename }")
-    assert typename is not None and not typename.introspects
+    assert isinstance(typename, Prepared) and not typename.introspects
 
 
 FAST_AND_NOT = [

@@ -5,20 +5,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.data.cache import MISSING
 from gateway.data.context import Services
+from gateway.data.deliveries import InProcessDeliveries
 from gateway.data.events import InProcessEventBus, TrainingEvent, TrainingEventType
 from gateway.server import cli
-from gateway.server.webhooks import SECRET_HEADER, BadWebhook, log_receiver_state, parse_event
+from gateway.server.webhooks import (
+    SECRET_HEADER,
+    BadWebhook,
+    DamstraWebhooks,
+    delivery_identity,
+    log_receiver_state,
+    parse_event,
+)
 from gateway.settings import Settings, load_settings
 from gateway.sources import Source
 from sandbox.damstra import webhooks as sandbox_webhooks
@@ -98,6 +107,7 @@ SEED_EVENTS: list[tuple[dict[str, str], TrainingEventType, str | None]] = [
 class Hooks:
     http: httpx.AsyncClient
     services: Services
+    receiver: DamstraWebhooks
 
     @property
     def bus(self) -> InProcessEventBus:
@@ -115,6 +125,11 @@ class Hooks:
         return await self.http.post("/webhooks/damstra", content=content, headers=headers, **kwargs)
 
 
+def fresh(body: dict[str, str], **changes: str) -> dict[str, str]:
+    """The body as sent just now (the seed's 2017 stamp is long stale)."""
+    return {**body, "timeStamp": datetime.now(UTC).isoformat(), **changes}
+
+
 def secured_settings(sandbox: Sandbox, address: str) -> Settings:
     return load_settings({**sandbox.gateway_env(address), **AS_ADMIN, "LEARNGRAPH_WEBHOOK_SECRET": SECRET})
 
@@ -129,7 +144,7 @@ async def hooks(sandbox: Sandbox, sandbox_transport: httpx.ASGITransport) -> Asy
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
     ) as http:
-        yield Hooks(http, services)
+        yield Hooks(http, services, app.state.webhooks)
     await services.upstreams.aclose()
 
 
@@ -209,11 +224,105 @@ def test_bodies_that_are_no_event_are_refused_with_a_reason(body: bytes, why: st
 async def test_an_event_is_accepted_and_published(hooks: Hooks) -> None:
     body, kind, _ = SEED_EVENTS[2]
     async with hooks.bus.subscribe() as events:
-        response = await hooks.post(body)
+        response = await hooks.post(fresh(body))
         assert (response.status_code, response.json()) == (202, {"status": "accepted"})
         async with asyncio.timeout(1):
             event = await anext(events)
     assert (event.type, event.user_id, event.schedule_id) == (kind, "1023", "1233")
+
+
+# -- repeats and stale bodies ------------------------------------------------------------------
+
+
+def test_a_deliverys_identity_is_its_canonical_body() -> None:
+    body = SEED_EVENTS[0][0]
+    reordered = dict(reversed(list(body.items())))
+    assert delivery_identity(body) == delivery_identity(reordered)
+    assert delivery_identity(body) != delivery_identity({**body, "timeStamp": "2017-01-16T01:33:28.012Z"})
+
+
+async def test_a_replayed_body_is_answered_202_and_published_once(hooks: Hooks) -> None:
+    body = fresh(SEED_EVENTS[0][0])
+    # The same event whatever the order of its keys or the spacing of its JSON.
+    variants = [
+        orjson.dumps(body),
+        orjson.dumps(dict(reversed(list(body.items())))),
+        b" " + orjson.dumps(body),
+    ]
+    received, duplicates = _webhook_metric("received"), _webhook_metric("duplicate")
+    async with hooks.bus.subscribe() as events:
+        answers = [await hooks.post(variants[n % 3]) for n in range(5)]
+        async with asyncio.timeout(1):
+            event = await anext(events)
+        with pytest.raises(TimeoutError):  # and no second one
+            await asyncio.wait_for(anext(events), 0.05)
+    assert [a.status_code for a in answers] == [202] * 5
+    assert [a.json()["status"] for a in answers] == ["accepted"] + ["duplicate"] * 4
+    assert event.type is TrainingEventType.SCHEDULE_COMPLETED
+    assert hooks.bus.published == 1
+    assert (hooks.receiver.accepted, hooks.receiver.duplicates, hooks.receiver.stale) == (1, 4, 0)
+    assert (_webhook_metric("received"), _webhook_metric("duplicate")) == (received + 5, duplicates + 4)
+
+
+def _webhook_metric(result: str) -> float:
+    return REGISTRY.get_sample_value("learngraph_webhook_events_total", {"result": result}) or 0.0
+
+
+async def test_concurrent_copies_of_a_body_publish_once(hooks: Hooks) -> None:
+    body = fresh(SEED_EVENTS[5][0])
+    answers = await asyncio.gather(*(hooks.post(body) for _ in range(5)))
+    assert sorted(a.json()["status"] for a in answers) == ["accepted"] + ["duplicate"] * 4
+    await asyncio.sleep(0.05)
+    assert hooks.bus.published == 1
+
+
+async def test_another_stamp_is_another_delivery(hooks: Hooks) -> None:
+    body = SEED_EVENTS[5][0]
+    now = datetime.now(UTC)
+    for seconds in (0, 1):
+        stamp = (now - timedelta(seconds=seconds)).isoformat()
+        assert (await hooks.post(fresh(body, timeStamp=stamp))).json()["status"] == "accepted"
+    await asyncio.sleep(0.05)
+    assert hooks.bus.published == 2
+
+
+async def test_a_stale_body_is_answered_202_unpublished_and_still_drops_the_cache(hooks: Hooks) -> None:
+    max_age = hooks.services.settings.webhook_max_age_seconds
+    assert max_age == 600  # the default
+    warm_cache(hooks)
+    old = (datetime.now(UTC) - timedelta(seconds=max_age + 5)).isoformat()
+    stale = _webhook_metric("stale")
+    response = await hooks.post(fresh(SEED_EVENTS[5][0], timeStamp=old))
+    assert _webhook_metric("stale") == stale + 1
+    assert (response.status_code, response.json()) == (202, {"status": "stale"})
+    assert cached(hooks) == {"user 1024", "lesson 300"}  # user 1023 and the groups: dropped
+    await asyncio.sleep(0.05)
+    assert hooks.bus.published == 0
+    assert (hooks.receiver.accepted, hooks.receiver.duplicates, hooks.receiver.stale) == (0, 0, 1)
+    # Just inside the window it is news.
+    recent = (datetime.now(UTC) - timedelta(seconds=max_age - 5)).isoformat()
+    assert (await hooks.post(fresh(SEED_EVENTS[5][0], timeStamp=recent))).json()["status"] == "accepted"
+
+
+async def test_a_duplicate_still_drops_the_cache(hooks: Hooks) -> None:
+    body = fresh(SEED_EVENTS[6][0])
+    await hooks.post(body)
+    warm_cache(hooks)
+    assert (await hooks.post(body)).json()["status"] == "duplicate"
+    assert "user 1023" not in cached(hooks)
+
+
+async def test_the_memory_forgets_after_its_window() -> None:
+    memory = InProcessDeliveries(window_seconds=0.05)
+    assert await memory.remember("a") and not await memory.remember("a")
+    assert await memory.remember("b")
+    await asyncio.sleep(0.1)
+    assert await memory.remember("a")
+
+
+def test_the_window_is_configurable(sandbox: Sandbox) -> None:
+    settings = load_settings({**sandbox.gateway_env(IN_PROCESS), "LEARNGRAPH_WEBHOOK_MAX_AGE_SECONDS": "60"})
+    assert settings.webhook_max_age_seconds == 60
 
 
 async def test_an_unknown_event_name_is_accepted_and_ignored(hooks: Hooks) -> None:
@@ -347,7 +456,7 @@ async def test_the_sender_is_answered_before_subscribers_are_served(
     ):
         async with asyncio.timeout(2):
             response = await http.post(
-                "/webhooks/damstra", json=SEED_EVENTS[0][0], headers={SECRET_HEADER: SECRET}
+                "/webhooks/damstra", json=fresh(SEED_EVENTS[0][0]), headers={SECRET_HEADER: SECRET}
             )
         assert response.status_code == 202 and not published
         release.set()
@@ -374,8 +483,9 @@ def demo_parts(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         parts["settings"] = load_settings(env)
         return cast(Settings, parts["settings"])
 
-    async def serve_nothing(*servers: object) -> None:
-        return None
+    async def serve_nothing(*servers: object, ready: Callable[[], None] | None = None) -> None:
+        if ready is not None:
+            ready()  # the banner, as when both servers listen
 
     monkeypatch.setattr(cli, "_build_sandbox", keep_sandbox)
     monkeypatch.setattr(cli, "load_settings", keep_settings)

@@ -124,3 +124,9 @@ class Caller:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def key(self) -> str:
+        """Whom per-caller state belongs to (idempotency keys, fairness counters): one caller's
+        never answers or counts for another's."""
+        return f"{self.role.name}:{self.name}:{self.person or ''}"

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from gateway.sources import SOURCE_ORDER, Source
+from gateway.upstreams.paging import MAX_POSITION
 
 ISCOUT_PAGE = 100
 
@@ -90,7 +91,10 @@ class Cursor:
                 raise ValueError
             data = orjson.loads(raw.removeprefix(b"completions:"))
             t, s, n = data["k"]
-            return cls((float(t), int(s), str(n)), int(data["i"]))
+            consumed = data["i"]
+            if not isinstance(consumed, int) or not 0 <= consumed < MAX_POSITION:
+                raise ValueError  # past the end of any list: never sent upstream as a page
+            return cls((float(t), int(s), str(n)), consumed)
         except (binascii.Error, UnicodeError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
             raise InvalidCursor(f"{value!r} is not a cursor from this list") from None
 

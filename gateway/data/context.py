@@ -19,8 +19,10 @@ from typing import Any
 from gateway.data.access import Access
 from gateway.data.cache import EntityCache
 from gateway.data.callers import Caller, Role
+from gateway.data.deliveries import DeliveryMemory, InProcessDeliveries
 from gateway.data.events import EventBus, EventFilter, InProcessEventBus, TrainingEvent
-from gateway.data.idempotency import IdempotencyStore
+from gateway.data.fairness import CallerCounters, InProcessCallerCounters
+from gateway.data.idempotency import IdempotencyStore, InProcessIdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.data.listings import Listings
 from gateway.data.loaders import Loaders
@@ -28,6 +30,7 @@ from gateway.data.people import People
 from gateway.data.shared.link import RedisLink
 from gateway.data.writes import Writes
 from gateway.settings import Settings
+from gateway.upstreams import allowance as allowances
 from gateway.upstreams.registry import Upstreams
 
 
@@ -46,7 +49,9 @@ class Services:
     cache: EntityCache
     directory: IdentityDirectory
     events: EventBus = field(default_factory=InProcessEventBus)
-    idempotency: IdempotencyStore = field(default_factory=lambda: IdempotencyStore(86_400.0))
+    idempotency: IdempotencyStore = field(default_factory=lambda: InProcessIdempotencyStore(86_400.0))
+    deliveries: DeliveryMemory = field(default_factory=lambda: InProcessDeliveries(600.0))
+    fairness: CallerCounters = field(default_factory=lambda: InProcessCallerCounters(0, 0))
     # Redis, when state is shared with other replicas (`gateway.data.shared`); None: this process alone.
     shared: RedisLink | None = None
 
@@ -109,6 +114,14 @@ class Context:
             self.access.refresh()
         self.loaders = Loaders(self.services.upstreams, self.services.cache, self.access)
         self.people = People(self.services.directory, self.loaders, self.access)
+
+    def refresh_for_event(self) -> None:
+        """Before a subscription's next event is answered: fresh loaders, and a fresh upstream budget
+        and deadline (each event is answered as an operation of its own)."""
+        self.refresh_after_write()
+        allowance = allowances.current()
+        if allowance is not None:
+            allowance.renew()
 
     @contextlib.asynccontextmanager
     async def training_events(

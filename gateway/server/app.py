@@ -4,9 +4,10 @@
 
 The lifespan builds one pooled client per enabled upstream, the caches and the identity
 directory once; every request reads them from `app.state.services`. With `LEARNGRAPH_REDIS_URL` the
-events, idempotency keys and cache invalidations are shared through Redis (`gateway.data.shared`).
-`RequireCaller` in front of every route names the caller (`request.state.caller`) before a route
-reads a body. `app.state.lifecycle` says whether the process is starting, serving or draining.
+events, idempotency keys, webhook deliveries and cache invalidations are shared through Redis
+(`gateway.data.shared`). `LimitBody` refuses a body over LEARNGRAPH_MAX_BODY_BYTES, then
+`RequireCaller` names the caller (`request.state.caller`), both before a route reads a body.
+`app.state.lifecycle` says whether the process is starting, serving or draining.
 """
 
 from __future__ import annotations
@@ -22,29 +23,40 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from gateway.data.cache import EntityCache
 from gateway.data.context import Services
+from gateway.data.deliveries import InProcessDeliveries
 from gateway.data.events import InProcessEventBus
-from gateway.data.idempotency import IdempotencyStore
+from gateway.data.fairness import InProcessCallerCounters
+from gateway.data.idempotency import InProcessIdempotencyStore, SharedIdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.data.shared.bus import RedisEventBus
 from gateway.data.shared.codec import ObjectCodec
+from gateway.data.shared.deliveries import RedisDeliveries
 from gateway.data.shared.idempotency import RedisKeys
 from gateway.data.shared.invalidation import share_invalidations
 from gateway.data.shared.link import RedisLink
 from gateway.errors import UpstreamError
+from gateway.server.allowances import PerRequestAllowance
 from gateway.server.auth import Authenticator, RequireCaller
+from gateway.server.body_limit import LimitBody
 from gateway.server.certificates import certificate
+from gateway.server.fairness import CallerFairness
+from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
+from gateway.server.graphiql import static_files as graphiql_static_files
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
 from gateway.server.lifecycle import Lifecycle, Phase
-from gateway.server.webhooks import damstra_webhook, log_receiver_state
+from gateway.server.telemetry import Observe, metrics_endpoint
+from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
+from gateway.telemetry import tracing
 from gateway.upstreams.registry import Upstreams
+from resolvers.limits import Limits
 from resolvers.schema import schema
 
 READY_TIMEOUT_SECONDS = 5.0
@@ -68,7 +80,9 @@ def build_services(
             cache=cache,
             directory=directory,
             events=InProcessEventBus(),
-            idempotency=IdempotencyStore(window),
+            idempotency=InProcessIdempotencyStore(window),
+            deliveries=InProcessDeliveries(settings.webhook_max_age_seconds),
+            fairness=InProcessCallerCounters(settings.caller_rate_limit, settings.caller_concurrency),
         )
     link = RedisLink.from_url(settings.redis_url.get_secret_value())
     share_invalidations(cache, link)
@@ -78,7 +92,9 @@ def build_services(
         cache=cache,
         directory=directory,
         events=RedisEventBus(link),
-        idempotency=IdempotencyStore(window, shared=RedisKeys(link), codec=ObjectCodec(ANSWER_MODULES)),
+        idempotency=SharedIdempotencyStore(window, RedisKeys(link), ObjectCodec(ANSWER_MODULES)),
+        deliveries=RedisDeliveries(link, settings.webhook_max_age_seconds),
+        fairness=InProcessCallerCounters(settings.caller_rate_limit, settings.caller_concurrency),
         shared=link,
     )
 
@@ -145,8 +161,12 @@ def create_app(
         ide_headers=graphiql_headers,
         graphql_ide="graphiql" if settings.graphiql else None,  # off: a browser's GET is a 404
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
-    http: ASGIApp = GraphQLEndpoint(graphql) if settings.fast_paths else graphql
+    http: ASGIApp = PerRequestAllowance(
+        GraphQLEndpoint(graphql, limits=Limits.of(settings)) if settings.fast_paths else graphql
+    )
+    webhooks = DamstraWebhooks()
 
     lifecycle = Lifecycle(Phase.SERVING if services is not None else Phase.STARTING)
 
@@ -163,29 +183,42 @@ def create_app(
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
         gc.freeze()
+        traced = tracing.tracer is None and tracing.configure()  # when the OTEL_* variables ask
         try:
             with lifecycle.drain_on_signals():
                 lifecycle.serving()
                 yield
                 lifecycle.drain()
         finally:
+            if traced:
+                tracing.shutdown()
             await authenticator.aclose()
             if own:
                 await built.upstreams.aclose()
                 if built.shared is not None:
                     await built.shared.aclose()
 
+    routes: list[BaseRoute] = [
+        Route("/graphql", http, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/certificates/{schedule_id}", certificate),
+        Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
+        # On a port of its own instead when LEARNGRAPH_METRICS_PORT is set (`learngraph serve`).
+        *([Route("/metrics", metrics_endpoint)] if settings.metrics_port is None else []),
+    ]
+    if settings.graphiql:
+        # The page's scripts and styles, LearnGraph's own copies: no credential, nothing from elsewhere.
+        routes.append(Mount(GRAPHIQL_STATIC_PATH, graphiql_static_files(), name="graphiql-static"))
     app = Starlette(
-        routes=[
-            Route("/graphql", http, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/certificates/{schedule_id}", certificate),
-            Route("/webhooks/damstra", damstra_webhook, methods=["POST"]),
-        ],
-        # CORS outermost: a preflight is answered before any credential is asked for.
+        routes=routes,
+        # CORS before the door: a preflight is answered before any credential is asked for; then the body's
+        # size (413) before the credential (401), as docs/contract.md §8 orders them.
         middleware=[
+            # Outermost: the request id and the operation's metrics cover every answer, refusals too.
+            # In JSON it writes a line per operation; in text uvicorn's access log is the one.
+            Middleware(Observe, access_log=settings.log_format == "json"),
             *(
                 [
                     Middleware(
@@ -198,12 +231,16 @@ def create_app(
                 if settings.cors_origins
                 else []
             ),
+            Middleware(LimitBody, max_bytes=settings.max_body_bytes),
             Middleware(RequireCaller, authenticator=authenticator),
+            # Right behind the door: counts each caller's operations, whichever path runs them.
+            Middleware(CallerFairness),
         ],
         lifespan=lifespan,
     )
     app.state.authenticator = authenticator
     app.state.lifecycle = lifecycle
+    app.state.webhooks = webhooks
     if services is not None:
         app.state.services = services
     return app

@@ -10,6 +10,10 @@ execution context class, context getter and root value), errors processed by
 GraphiQL, WebSocket, batches, subscriptions, malformed bodies and documents, unknown operation
 names, introspection) goes to Strawberry's view, which answers it as it always has.
 
+The request limits (`resolvers.limits`) are checked here as the view's OperationLimits checks them:
+the parse stops at `max_tokens`, an operation's shape and cost are measured once with its document
+(validation waits for the shape to pass), and a refusal is answered here, a 400, as the view would.
+
 The lean path stands in for the view's hooks on a POST's way as LearnGraphGraphQL has them. A
 view with any other (a subclass's `process_result`, `run`, a hook of its own such as an
 `on_request`, ...) or a schema with another extension gets every request: see
@@ -33,7 +37,6 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     execute,
-    parse,
     specified_rules,
     validate,
 )
@@ -43,20 +46,23 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.execution import optimized_is_awaitable
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import Schema
 from strawberry.schema.schema import validate_document
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from gateway.server.graphql_app import LearnGraphGraphQL
+from gateway.server.media import GRAPHQL_RESPONSE_JSON, JSON, is_request_error
+from gateway.telemetry import operation as operations
 from resolvers.errors import ErrorExtensions, process_errors
 from resolvers.introspection import IntrospectionSwitch
+from resolvers.limits import Analysis, Limits, OperationLimits, Refusal, analyse
 
 DOCUMENT_CACHE_SIZE = 512
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+_MEDIA_TYPES = {media: (b"content-type", media.encode("latin-1")) for media in (JSON, GRAPHQL_RESPONSE_JSON)}
 # IntrospectionSwitch: every document that introspects goes to the view, which applies it.
-_DONE_HERE = (ErrorExtensions, IntrospectionSwitch, ParserCache, ValidationCache)
+_DONE_HERE = (ErrorExtensions, IntrospectionSwitch, OperationLimits)
 # The view's hooks the lean path calls itself, in the view's order: any implementation counts.
 _CALLED = frozenset({"get_root_value", "get_sub_response", "get_context"})
 # What a view has for GraphiQL, WebSockets and streams only: never on the lean path's way.
@@ -80,8 +86,17 @@ _NOT_ON_A_POST = frozenset(
 )
 # What LearnGraphGraphQL changes of Strawberry's view on a POST's way: its __call__ and
 # parse_http_body answer the bodies the lean path leaves to the view, its execute_single sets the
-# 400 of refused introspection, which the lean path leaves to the view too, its JSON is orjson's.
-_LEARNGRAPH_OWN = ("__call__", "parse_http_body", "decode_json", "execute_single", "encode_json")
+# 400 of refused introspection, which the lean path leaves to the view too, its JSON is orjson's,
+# its create_response answers in the media type negotiated (the lean path's own answers take it too,
+# and it leaves the view's create_response every request error).
+_LEARNGRAPH_OWN = (
+    "__call__",
+    "parse_http_body",
+    "decode_json",
+    "execute_single",
+    "encode_json",
+    "create_response",
+)
 # The hooks whose work the lean path does in place, as these implementations do it: LearnGraphGraphQL's
 # for those it changes, Strawberry's for the rest (so one added to LearnGraphGraphQL later steps
 # the lean path aside as a subclass's does, until the lean path learns to do its work).
@@ -107,10 +122,13 @@ _IS_AWAITABLE = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_
 
 @dataclass(frozen=True)
 class Prepared:
-    """A document that parsed and passed validation, with its operations by name."""
+    """A document that parsed within the token limit, with its operations by name, each measured.
+    Validated only when every operation's shape keeps the limits (else the view answers)."""
 
     document: DocumentNode
     operations: dict[str | None, OperationDefinitionNode]
+    analyses: dict[str | None, Analysis]
+    validated: bool
     introspects: bool  # asks for `__schema` or `__type`, which the settings may refuse
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
@@ -121,26 +139,37 @@ class Prepared:
 
 
 class Documents:
-    """Parsed and validated documents by query text, as Strawberry's ParserCache and
-    ValidationCache hold them; None for a text that does not parse or validate."""
+    """Parsed and validated documents by query text, as OperationLimits holds them: a Prepared, the
+    Refusal of a document over the token limit, or None for one that does not parse or validate."""
 
-    def __init__(self, schema: Schema, maxsize: int = DOCUMENT_CACHE_SIZE) -> None:
+    def __init__(self, schema: Schema, limits: Limits, maxsize: int = DOCUMENT_CACHE_SIZE) -> None:
         self.schema = schema
+        self.limits = limits
         self.get = functools.lru_cache(maxsize=maxsize)(self._prepare)
 
-    def _prepare(self, query: str) -> Prepared | None:
+    def _prepare(self, query: str) -> Prepared | Refusal | None:
         try:
-            document = parse(query)
+            document = self.limits.parse(query)
+        except Refusal as refusal:
+            return refusal
         except GraphQLError:
-            return None
-        if validate_document(self.schema._schema, document, tuple(specified_rules)):
             return None
         operations: dict[str | None, OperationDefinitionNode] = {}
         for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode):
                 operations.setdefault(definition.name.value if definition.name else None, definition)
+        analyses: dict[str | None, Analysis] = {}
+        for name in operations:
+            analysis = analyse(self.schema._schema, document, name)
+            if analysis is not None:
+                analyses[name] = analysis
+        if any(self.limits.shape_refusal(a) for a in analyses.values()):
+            # Not validated: on a hostile document validation costs far more than the refusal.
+            return Prepared(document, operations, analyses, validated=False, introspects=False)
+        if validate_document(self.schema._schema, document, tuple(specified_rules)):
+            return None
         introspects = bool(validate(self.schema._schema, document, [NoSchemaIntrospectionCustomRule]))
-        return Prepared(document, operations, introspects)
+        return Prepared(document, operations, analyses, validated=True, introspects=introspects)
 
 
 @dataclass(frozen=True)
@@ -155,11 +184,14 @@ class GraphQLEndpoint:
     """The ASGI app at /graphql: the lean path for what it can answer exactly as `view` would,
     `view` itself for the rest."""
 
-    def __init__(self, view: LearnGraphGraphQL, *, cache_size: int = DOCUMENT_CACHE_SIZE) -> None:
+    def __init__(
+        self, view: LearnGraphGraphQL, *, limits: Limits | None = None, cache_size: int = DOCUMENT_CACHE_SIZE
+    ) -> None:
         assert isinstance(view.schema, Schema)
         self.view = view
         self.schema = view.schema
-        self.documents = Documents(self.schema, cache_size)
+        self.limits = limits or Limits()
+        self.documents = Documents(self.schema, self.limits, cache_size)
         self.steps_aside_for = _steps_aside_for(view, self.schema)
         self.enabled = not self.steps_aside_for
 
@@ -171,10 +203,12 @@ class GraphQLEndpoint:
         operation = self._lean_operation(body) if body is not None else None
         if operation is None:
             await self.view(scope, _replay(messages, receive), send)
-            return
-        await self._run(scope, _replay(messages, receive), send, operation)
+        elif isinstance(operation, Refusal):
+            await self._refuse(scope, _replay(messages, receive), send, operation)
+        else:
+            await self._run(scope, _replay(messages, receive), send, operation)
 
-    def _lean_operation(self, body: bytes) -> _Operation | None:
+    def _lean_operation(self, body: bytes) -> _Operation | Refusal | None:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -191,14 +225,42 @@ class GraphQLEndpoint:
         ):
             return None
         prepared = self.documents.get(query)
-        if prepared is None or prepared.introspects:
-            return None
+        if prepared is None or isinstance(prepared, Refusal):
+            return prepared
         operation = prepared.operation(name)
         if operation is None or operation.operation not in _RUNNABLE:
+            return None  # the view answers, a subscription's refusal among them
+        analysis = prepared.analyses.get(name if name is not None else next(iter(prepared.operations)))
+        if analysis is not None:
+            refusal = self.limits.refusal(analysis, variables)
+            if refusal is not None:
+                return refusal
+        if not prepared.validated or prepared.introspects:
             return None
         return _Operation(prepared, name, variables, extensions)
 
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
+        # As the view answers a refusal: the process_result of an ExecutionResult, a 400.
+        record = operations.current()
+        if record is not None:
+            record.refusal = str((refusal.extensions or {}).get("code"))
+        view = self.view
+        request = Request(scope, receive)
+        try:
+            sub_response = await view.get_sub_response(request)
+        except HTTPException as exc:
+            await PlainTextResponse(exc.reason, status_code=exc.status_code)(scope, receive, send)
+            return
+        sub_response.status_code = 400
+        answer = await view.process_result(request, ExecutionResult(data=None, errors=[refusal]))
+        await view.create_response(answer, sub_response)(scope, receive, send)
+
     async def _run(self, scope: Scope, receive: Receive, send: Send, operation: _Operation) -> None:
+        record = operations.current()
+        if record is not None:
+            node = operation.prepared.operation(operation.operation_name)
+            assert node is not None
+            record.named(node.name.value if node.name else None, node.operation.value)
         view = self.view
         request = Request(scope, receive)
         # The view's hooks, in the order Strawberry calls them; a refusal they raise is answered
@@ -248,14 +310,16 @@ class GraphQLEndpoint:
             sub_response.status_code is None
             and not sub_response.headers.raw
             and sub_response.background is None
+            and not is_request_error(answer)
         ):
             body = orjson.dumps(answer)
-            headers = [(b"content-length", str(len(body)).encode("latin-1")), *_JSON_HEADERS]
+            media_type = _MEDIA_TYPES.get(sub_response.media_type or JSON) or _MEDIA_TYPES[JSON]
+            headers = [(b"content-length", str(len(body)).encode("latin-1")), media_type]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        # The context getter or a resolver set a header, a status or a background task:
-        # Strawberry's own response carries them.
+        # The context getter or a resolver set a header, a status or a background task, or nothing
+        # ran (variables that do not coerce): Strawberry's own response carries them.
         response = self.view.create_response(cast(GraphQLHTTPResponse, answer), sub_response)
         await response(scope, receive, send)
 

@@ -1,12 +1,19 @@
 """DAMSTRA's webhooks (docs/vendors.md, "Webhooks") received at `POST /webhooks/damstra`.
 
-    Route("/webhooks/damstra", damstra_webhook, methods=["POST"])
+    receiver = DamstraWebhooks()
+    Route("/webhooks/damstra", receiver.receive, methods=["POST"])
+    receiver.duplicates, receiver.stale             # counts (learngraph_webhook_events_total too)
 
 A post is authenticated by the shared secret `LEARNGRAPH_WEBHOOK_SECRET`, validated, and the
 cache entries its event makes stale are dropped before the answer; subscribers get the event
-right after it. Answers:
+right after it, once. DAMSTRA's bodies carry no event ID, so a delivery is known by the SHA-256
+of its canonical JSON (keys sorted), remembered for `LEARNGRAPH_WEBHOOK_MAX_AGE_SECONDS`
+(`Services.deliveries`): a repeat within that window is not published again. A body whose
+`timeStamp` is older than the window is stale: too old to tell from a replay, so it is not
+published either. Both still drop the cached records they name, which is always safe. Answers:
 
-    202  accepted; or accepted and ignored (an event name this gateway does not know)
+    202  accepted; or accepted and ignored (an event name this gateway does not know), a
+         duplicate, or stale (the body's `status` says which)
     400  not a JSON object, no `name`, a field of the wrong type, a known event without its ids
     401  no secret, or the wrong one
     403  no secret is configured: the receiver refuses every post rather than trust anyone
@@ -15,9 +22,11 @@ right after it. Answers:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -33,6 +42,7 @@ from gateway.dates import parse_datetime
 from gateway.native_ids import is_numeric_id
 from gateway.settings import Settings
 from gateway.sources import Source
+from gateway.telemetry.metrics import WEBHOOKS_DUPLICATE, WEBHOOKS_RECEIVED, WEBHOOKS_STALE
 
 log = logging.getLogger("gateway.server.webhooks")
 
@@ -111,8 +121,20 @@ class DamstraWebhook(BaseModel):
     user_name: StrictStr | None = Field(None, validation_alias="userName")
 
 
-def parse_event(body: bytes, received_at: datetime) -> TrainingEvent | None:
-    """The event a post reports; None for an event name this gateway does not know."""
+@dataclass(frozen=True)
+class Delivery:
+    """One post, read: its event (None for an event name this gateway does not know) and its identity."""
+
+    event: TrainingEvent | None
+    identity: str
+
+
+def delivery_identity(data: dict[str, Any]) -> str:
+    """The SHA-256 of the body as canonical JSON: the same event whatever its keys' order or spacing."""
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def read_delivery(body: bytes, received_at: datetime) -> Delivery:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -123,12 +145,17 @@ def parse_event(body: bytes, received_at: datetime) -> TrainingEvent | None:
         raise BadWebhook("name: required, a string")
     if data["name"] not in EVENT_TYPES:
         # "Any handler would need to be able to accommodate all of the events": a new kind is no error.
-        return None
+        return Delivery(None, "")
     try:
         hook = DamstraWebhook.model_validate(data)
     except ValidationError as exc:
         raise BadWebhook(_explain(exc)) from None
-    return to_event(hook, received_at)
+    return Delivery(to_event(hook, received_at), delivery_identity(data))
+
+
+def parse_event(body: bytes, received_at: datetime) -> TrainingEvent | None:
+    """The event a post reports; None for an event name this gateway does not know."""
+    return read_delivery(body, received_at).event
 
 
 def to_event(hook: DamstraWebhook, received_at: datetime) -> TrainingEvent:
@@ -216,29 +243,60 @@ def _refusal(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def damstra_webhook(request: Request) -> Response:
-    services: Services = request.app.state.services
-    secret = configured_secret(services.settings)
-    if secret is None:
-        return _refusal(403, "this gateway takes no webhooks until LEARNGRAPH_WEBHOOK_SECRET is set")
-    if not _authentic(request, secret):
-        return _refusal(401, f"missing or wrong webhook secret (send it in the {SECRET_HEADER} header)")
-    body = await _read_body(request)
-    if body is None:
-        return _refusal(413, f"a webhook body is at most {MAX_BODY_BYTES} bytes")
-    try:
-        event = parse_event(body, datetime.now(UTC))
-    except BadWebhook as exc:
-        return _refusal(400, str(exc))
-    if event is None:
-        return JSONResponse({"status": "ignored"}, status_code=202)
-    scope = services.upstreams.fingerprints.get(Source.DAMSTRA)
-    if scope is not None:
-        # Before the answer, so whoever reads after it reads fresh data, on every replica.
-        invalidate(services.cache, scope, event)
-        await services.flush()
-    log.debug("DAMSTRA webhook %s for user %s", event.type.name, event.user_id)
-    # The sender gets its answer now; subscribers get the event right after.
-    return JSONResponse(
-        {"status": "accepted"}, status_code=202, background=BackgroundTask(_publish, services.events, event)
-    )
+class DamstraWebhooks:
+    """The receiver, with counts of what it answered 202 without publishing (the metrics export them)."""
+
+    def __init__(self) -> None:
+        self.accepted = 0  # published (or handed to the bus, which drops echoes of our own writes)
+        self.duplicates = 0  # seen within the window already
+        self.stale = 0  # stamped longer ago than the window
+
+    async def receive(self, request: Request) -> Response:
+        services: Services = request.app.state.services
+        settings = services.settings
+        secret = configured_secret(settings)
+        if secret is None:
+            return _refusal(403, "this gateway takes no webhooks until LEARNGRAPH_WEBHOOK_SECRET is set")
+        if not _authentic(request, secret):
+            return _refusal(401, f"missing or wrong webhook secret (send it in the {SECRET_HEADER} header)")
+        body = await _read_body(request)
+        if body is None:
+            return _refusal(413, f"a webhook body is at most {MAX_BODY_BYTES} bytes")
+        received_at = datetime.now(UTC)
+        try:
+            delivery = read_delivery(body, received_at)
+        except BadWebhook as exc:
+            return _refusal(400, str(exc))
+        WEBHOOKS_RECEIVED.inc()  # authentic and well formed
+        event = delivery.event
+        if event is None:
+            return JSONResponse({"status": "ignored"}, status_code=202)
+        scope = services.upstreams.fingerprints.get(Source.DAMSTRA)
+        if scope is not None:
+            # Before the answer, so whoever reads after it reads fresh data, on every replica; it is
+            # only memory. A duplicate or a stale body drops them too: dropping is always safe.
+            invalidate(services.cache, scope, event)
+            await services.flush()
+        if received_at - event.occurred_at > timedelta(seconds=settings.webhook_max_age_seconds):
+            # Too old to tell from a replay (its first delivery may be forgotten already).
+            self.stale += 1
+            WEBHOOKS_STALE.inc()
+            log.info(
+                "a stale DAMSTRA webhook (%s, stamped %s) was not published",
+                event.type.name,
+                event.occurred_at,
+            )
+            return JSONResponse({"status": "stale"}, status_code=202)
+        if not await services.deliveries.remember(delivery.identity):
+            self.duplicates += 1
+            WEBHOOKS_DUPLICATE.inc()
+            log.info("a repeated DAMSTRA webhook (%s) was not published again", event.type.name)
+            return JSONResponse({"status": "duplicate"}, status_code=202)
+        self.accepted += 1
+        log.debug("DAMSTRA webhook %s for user %s", event.type.name, event.user_id)
+        # The sender gets its answer now; subscribers get the event right after.
+        return JSONResponse(
+            {"status": "accepted"},
+            status_code=202,
+            background=BackgroundTask(_publish, services.events, event),
+        )

@@ -10,6 +10,7 @@ write's refusal and event say.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.data.events import TrainingEvent, TrainingEventType
 from gateway.errors import UpstreamError, UpstreamNotFound
@@ -44,14 +45,18 @@ def as_user(info: Info, user: DamstraUser) -> User:
     return User.from_person(info.context.people.from_damstra(user))
 
 
-async def read_back_user(info: Info, user_id: int | str) -> tuple[User | None, list[UserError]]:
-    """The user as DAMSTRA holds them after a write; the write stands even when this read fails."""
+async def read_back_user(
+    info: Info, user_id: int | str, known: dict[str, Any]
+) -> tuple[User | None, list[UserError]]:
+    """The user as DAMSTRA holds them after a write, and its warnings. The write stands even when this
+    read fails: the user is then what is `known` of them (DamstraUser's fields), with a NOT_READ_BACK."""
     info.context.refresh_after_write()
     try:
         user: DamstraUser = await info.context.loaders.damstra_user.load(str(user_id))
     except UpstreamError as exc:
-        message = f"written, but DAMSTRA did not answer when it was read back: {exc.message}"
-        return None, [user_error(None, message, NOT_READ_BACK)]
+        message = f"written (DAMSTRA user {user_id}), but DAMSTRA did not answer when it was read back: {exc.message}"
+        user = DamstraUser.model_validate({**known, "id": int(user_id)})
+        return as_user(info, user), [user_error(None, message, NOT_READ_BACK)]
     return as_user(info, user), []
 
 

@@ -25,7 +25,7 @@ from resolvers.mutations.cache_effects import forget_every_user, forget_groups, 
 from resolvers.mutations.checks import Checks
 from resolvers.mutations.damstra_users import as_user
 from resolvers.mutations.group_targets import GROUP_NOT_FOUND, decode_group, load_group
-from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
+from resolvers.mutations.running import ALREADY_DONE, IDEMPOTENCY_KEY, WARNINGS, repeating, run_mutation
 from resolvers.mutations.targets import Field, find_damstra_accounts, non_empty
 from resolvers.mutations.user_errors import (
     INVALID_INPUT,
@@ -74,12 +74,14 @@ class GroupUsersInput:
 class CreateGroupPayload:
     group: Group | None = None
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type
 class UpdateGroupPayload:
     group: Group | None = None
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type
@@ -87,7 +89,9 @@ class InactivateGroupPayload:
     inactivated_group_id: strawberry.ID | None = strawberry.field(
         default=None, description="The group, no longer readable: DAMSTRA forgets an inactivated group."
     )
+    already_done: bool = strawberry.field(default=False, description=ALREADY_DONE)
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type(description="What became of one of the users asked for.")
@@ -99,6 +103,7 @@ class GroupUserResult:
         "a supervisor) of the group; null when not known."
     )
     user_errors: list[UserError]
+    already_done: bool = strawberry.field(default=False, description=ALREADY_DONE)
 
 
 @strawberry.type
@@ -106,6 +111,7 @@ class GroupUsersPayload:
     group: Group | None = None
     results: list[GroupUserResult] = field(default_factory=list)
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 def _refusal(exc: UpstreamError, not_found_at: Field | None) -> UserError:
@@ -115,12 +121,15 @@ def _refusal(exc: UpstreamError, not_found_at: Field | None) -> UserError:
     return from_upstream(exc, not_found_at if isinstance(exc, UpstreamNotFound) else None)
 
 
-async def _read_back_group(info: Info, group_id: int) -> tuple[Group | None, list[UserError]]:
+async def _read_back_group(
+    info: Info, group_id: int, known: DamstraGroup | None = None
+) -> tuple[Group | None, list[UserError]]:
+    """The group after a write, and its warnings: when the read fails, what is `known` of it and a NOT_READ_BACK."""
     try:
         group: DamstraGroup = await info.context.loaders.group.load(str(group_id))
     except UpstreamError as exc:
-        message = f"written, but DAMSTRA did not answer when the group was read back: {exc.message}"
-        return None, [user_error(None, message, NOT_READ_BACK)]
+        message = f"written (DAMSTRA group {group_id}), but DAMSTRA did not answer when it was read back: {exc.message}"
+        return (Group.from_damstra(known) if known else None), [user_error(None, message, NOT_READ_BACK)]
     return Group.from_damstra(group), []
 
 
@@ -164,8 +173,11 @@ async def _create_group(info: Info, value: CreateGroupInput) -> CreateGroupPaylo
         where = ["parentId"] if exc.upstream_code == GROUP_NOT_FOUND else None
         raise Refused([from_upstream(exc, where)]) from None
     info.context.refresh_after_write()
-    group, errors = await _read_back_group(info, created.id)
-    return CreateGroupPayload(group=group, user_errors=errors)
+    known = DamstraGroup(
+        id=created.id, name=name, description=value.description, parent_id=parent.id if parent else None
+    )
+    group, warnings = await _read_back_group(info, created.id, known)
+    return CreateGroupPayload(group=group, warnings=warnings)
 
 
 async def _update_group(info: Info, value: UpdateGroupInput) -> UpdateGroupPayload:
@@ -199,8 +211,11 @@ async def _update_group(info: Info, value: UpdateGroupInput) -> UpdateGroupPaylo
     finally:
         forget_groups(info, [current.id])
     info.context.refresh_after_write()
-    group, errors = await _read_back_group(info, current.id)
-    return UpdateGroupPayload(group=group, user_errors=errors)
+    known = current.model_copy(
+        update={"name": name or current.name, "description": description, "parent_id": parent_id}
+    )
+    group, warnings = await _read_back_group(info, current.id, known)
+    return UpdateGroupPayload(group=group, warnings=warnings)
 
 
 async def _inactivate_group(info: Info, value: InactivateGroupInput) -> InactivateGroupPayload:
@@ -208,6 +223,14 @@ async def _inactivate_group(info: Info, value: InactivateGroupInput) -> Inactiva
     native = decode_group(checks, ["groupId"], value.group_id)
     checks.done()
     assert native is not None
+    gid = strawberry.ID(encode("Group", Source.DAMSTRA, native))
+    if repeating() is not None:
+        # DAMSTRA forgets an inactivated group: gone now, the earlier attempt did it.
+        try:
+            await load_group(info, ["groupId"], native, fresh=True)
+        except Refused:
+            forget_every_user(info)
+            return InactivateGroupPayload(inactivated_group_id=gid, already_done=True)
     group = await load_group(info, ["groupId"], native)
     try:
         await info.context.writes.inactivate_group(group.id)
@@ -217,7 +240,6 @@ async def _inactivate_group(info: Info, value: InactivateGroupInput) -> Inactiva
         forget_groups(info, [group.id])
         # Every member's and supervisor's record lists the group until now.
         forget_every_user(info)
-    gid = strawberry.ID(encode("Group", Source.DAMSTRA, str(group.id)))
     return InactivateGroupPayload(inactivated_group_id=gid)
 
 
@@ -263,6 +285,9 @@ class _Item:
     user: User | None = None
     in_group: bool | None = None
     errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = field(default_factory=list)
+    already_done: bool = False
+    kept: GroupUserResult | None = None  # final in the attempt this one repeats: answered as it was
 
     @property
     def field(self) -> list[str | int]:
@@ -287,20 +312,24 @@ def _items(raw_ids: list[strawberry.ID]) -> list[_Item]:
 
 
 def _group_users_payload(
-    group: Group | None, items: list[_Item], more: Sequence[UserError] = ()
+    group: Group | None, items: list[_Item], warnings: Sequence[UserError] = ()
 ) -> GroupUsersPayload:
+    results = [
+        item.kept
+        or GroupUserResult(
+            user_id=strawberry.ID(item.raw_id),
+            user=item.user,
+            in_group=item.in_group,
+            user_errors=item.errors,
+            already_done=item.already_done,
+        )
+        for item in items
+    ]
     return GroupUsersPayload(
         group=group,
-        results=[
-            GroupUserResult(
-                user_id=strawberry.ID(item.raw_id),
-                user=item.user,
-                in_group=item.in_group,
-                user_errors=item.errors,
-            )
-            for item in items
-        ],
-        user_errors=[*more, *(error for item in items for error in item.errors)],
+        results=results,
+        user_errors=[error for result in results for error in result.user_errors],
+        warnings=[*warnings, *(warning for item in items for warning in item.warnings)],
     )
 
 
@@ -311,10 +340,8 @@ async def _read_back_users(info: Info, change: _Change, group_id: int, items: li
     )
     for item, user in zip(items, loaded, strict=True):
         if isinstance(user, UpstreamError):
-            item.fail(
-                f"written, but DAMSTRA did not answer when the user was read back: {user.message}",
-                NOT_READ_BACK,
-            )
+            message = f"written, but DAMSTRA did not answer when the user was read back: {user.message}"
+            item.warnings.append(user_error(item.field, message, NOT_READ_BACK))
         elif isinstance(user, BaseException):
             raise user
         else:
@@ -324,17 +351,44 @@ async def _read_back_users(info: Info, change: _Change, group_id: int, items: li
                 item.fail(*change.failure)
 
 
+async def _not_yet_changed(info: Info, change: _Change, group_id: int, items: list[_Item]) -> list[_Item]:
+    """Of the users a repeat is to change, those DAMSTRA does not hold so yet; the others are done
+    already. A user who cannot be read is not sent: the outcome stays open for the next repeat."""
+    forget_users(info, [item.damstra_id for item in items if item.damstra_id is not None])
+    loaded = await asyncio.gather(
+        *(info.context.loaders.damstra_user.load(str(item.damstra_id)) for item in items),
+        return_exceptions=True,
+    )
+    rest = []
+    for item, user in zip(items, loaded, strict=True):
+        if isinstance(user, UpstreamError):
+            item.errors.append(from_upstream(user, item.field))
+        elif isinstance(user, BaseException):
+            raise user
+        elif change.holds(user, group_id) is change.adds:
+            item.user, item.in_group, item.already_done = as_user(info, user), change.adds, True
+        else:
+            rest.append(item)
+    return rest
+
+
 async def _group_users(info: Info, value: GroupUsersInput, change: _Change) -> GroupUsersPayload:
     checks = Checks()
     native = decode_group(checks, ["groupId"], value.group_id)
     checks.done()
     assert native is not None
     items = _items(value.user_ids)
-    if all(item.errors for item in items):
+    repeat = repeating()
+    for item in items:
+        item.kept = repeat.kept(item.index) if repeat is not None else None
+    pending = [item for item in items if item.kept is None]
+    if all(item.errors for item in pending):
         return _group_users_payload(None, items)
     group = await load_group(info, ["groupId"], native)
-    await find_damstra_accounts(info, items)
-    to_send = [item for item in items if item.damstra_id is not None and not item.errors]
+    await find_damstra_accounts(info, pending)
+    to_send = [item for item in pending if item.damstra_id is not None and not item.errors]
+    if repeat is not None:
+        to_send = await _not_yet_changed(info, change, group.id, to_send)
     if not to_send:
         return _group_users_payload(Group.from_damstra(group), items)
     user_ids = [item.damstra_id for item in to_send if item.damstra_id is not None]
@@ -350,17 +404,20 @@ async def _group_users(info: Info, value: GroupUsersInput, change: _Change) -> G
         forget_groups(info, [group.id])  # memberCount
         forget_users(info, user_ids)  # their groups and supervisedGroups
     info.context.refresh_after_write()
-    (fresh, errors), _ = await asyncio.gather(
-        _read_back_group(info, group.id), _read_back_users(info, change, group.id, to_send)
+    (fresh, warnings), _ = await asyncio.gather(
+        _read_back_group(info, group.id, group), _read_back_users(info, change, group.id, to_send)
     )
-    return _group_users_payload(fresh, items, errors)
+    return _group_users_payload(fresh, items, warnings)
 
 
 @strawberry.type
 class GroupMutations:
     @strawberry.mutation(description="Creates a DAMSTRA group.")
     async def create_group(self, info: Info, input: CreateGroupInput) -> CreateGroupPayload:
-        return await run_mutation(info, "createGroup", input, CreateGroupPayload, _create_group)
+        # DAMSTRA cannot be asked whether a group was made (names need not be unique): never twice blindly.
+        return await run_mutation(
+            info, "createGroup", input, CreateGroupPayload, _create_group, can_check=False
+        )
 
     @strawberry.mutation(description="Renames, redescribes or moves a DAMSTRA group.")
     async def update_group(self, info: Info, input: UpdateGroupInput) -> UpdateGroupPayload:

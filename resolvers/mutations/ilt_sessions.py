@@ -47,7 +47,7 @@ from resolvers.mutations.ilt_common import (
     schedules_by_id,
     session_native,
 )
-from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
+from resolvers.mutations.running import ALREADY_DONE, IDEMPOTENCY_KEY, WARNINGS, repeating, run_mutation
 from resolvers.mutations.targets import damstra_account, damstra_native, non_empty
 from resolvers.mutations.user_errors import (
     INVALID_INPUT,
@@ -134,12 +134,14 @@ class SaveILTAttendanceInput:
 class CreateILTSessionPayload:
     session: ILTSession | None = None
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type
 class UpdateILTSessionPayload:
     session: ILTSession | None = None
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type
@@ -148,7 +150,9 @@ class CompleteILTSessionPayload:
     schedules: list[Schedule] = strawberry.field(
         default_factory=list, description="The attendees' lesson schedules this completed."
     )
+    already_done: bool = strawberry.field(default=False, description=ALREADY_DONE)
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type
@@ -157,7 +161,9 @@ class CancelILTSessionPayload:
     schedules: list[Schedule] = strawberry.field(
         default_factory=list, description="The attendees' lesson schedules this cancelled."
     )
+    already_done: bool = strawberry.field(default=False, description=ALREADY_DONE)
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type(description="What happened to one row of the attendance.")
@@ -166,6 +172,7 @@ class ILTAttendanceResult:
     saved: bool
     attendee: ILTAttendee | None
     user_errors: list[UserError]
+    already_done: bool = strawberry.field(default=False, description=ALREADY_DONE)
 
 
 @strawberry.type
@@ -173,6 +180,7 @@ class SaveILTAttendancePayload:
     session: ILTSession | None = None
     results: list[ILTAttendanceResult] = field(default_factory=list)
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 # -- checks shared by the writes ----------------------------------------------------------------
@@ -216,14 +224,16 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else "unknown"
 
 
-async def _read_back(info: Info, session_id: int) -> tuple[DamstraILTSession | None, list[UserError]]:
+async def _read_back(
+    info: Info, session_id: int, known: DamstraILTSession | None = None
+) -> tuple[DamstraILTSession | None, list[UserError]]:
     """The session after a write, through fresh loaders; a failed read is said, not raised (it was written)."""
     info.context.refresh_after_write()
     try:
         session: DamstraILTSession = await info.context.loaders.ilt_session.load(str(session_id))
     except UpstreamError as exc:
         message = f"written, but DAMSTRA did not answer when the session was read back: {exc.message}"
-        return None, [user_error(SESSION_FIELD, message, NOT_READ_BACK)]
+        return known, [user_error(SESSION_FIELD, message, NOT_READ_BACK)]
     return session, []
 
 
@@ -286,9 +296,9 @@ async def _create(info: Info, value: CreateILTSessionInput) -> CreateILTSessionP
         created = await info.context.writes.create_ilt_session(fields)
     except UpstreamError as exc:
         raise Refused([from_upstream(exc, None)]) from None
-    fresh, errors = await _read_back(info, created.id)
+    fresh, warnings = await _read_back(info, created.id)
     # The create's own answer is DAMSTRA's word too, only shorter (no state, no attendee count).
-    return CreateILTSessionPayload(session=ILTSession.from_damstra(fresh or created), user_errors=errors)
+    return CreateILTSessionPayload(session=ILTSession.from_damstra(fresh or created), warnings=warnings)
 
 
 # -- updateILTSession ---------------------------------------------------------------------------
@@ -359,7 +369,9 @@ async def _update(info: Info, value: UpdateILTSessionInput) -> UpdateILTSessionP
 class _Closed:
     session: DamstraILTSession | None
     schedules: list[Schedule]
-    errors: list[UserError]
+    warnings: list[UserError]
+    errors: list[UserError] = field(default_factory=list)
+    already_done: bool = False
 
 
 async def _close(
@@ -367,21 +379,25 @@ async def _close(
     raw: str,
     doing: str,
     status: str,
+    status_id: int,
     event: TrainingEventType,
     write: Callable[[int], Awaitable[None]],
 ) -> _Closed:
     """Completes or cancels (`write`) the session; tells, and publishes, which open schedules closed with it."""
     session = await load_session(info, session_native(raw, doing), raw)
+    if repeating() is not None and session.status_id == status_id:
+        # An earlier attempt with this key closed it; the schedules it closed went with it.
+        return _Closed(session, [], [], already_done=True)
     closing = await open_attendee_schedules(info, session.id)
     try:
         await write(session.id)
     except UpstreamError as exc:
-        return _Closed(None, [], [_state_refusal(exc, session)])
-    fresh, errors = await _read_back(info, session.id)
+        return _Closed(None, [], [], [_state_refusal(exc, session)])
+    fresh, warnings = await _read_back(info, session.id, session.model_copy(update={"status_id": status_id}))
     now = await schedules_by_id(info, list(closing))
     closed = [s for s in now.values() if (s.status or "").lower() == status]
     await _publish(info, event, session.lesson_id, closed)
-    return _Closed(fresh, [Schedule.from_damstra(s) for s in closed], errors)
+    return _Closed(fresh, [Schedule.from_damstra(s) for s in closed], warnings)
 
 
 async def _complete(info: Info, value: CompleteILTSessionInput) -> CompleteILTSessionPayload:
@@ -390,6 +406,7 @@ async def _complete(info: Info, value: CompleteILTSessionInput) -> CompleteILTSe
         value.session_id,
         "Completing an ILT session",
         "completed",
+        STATUS_COMPLETED,
         TrainingEventType.SCHEDULE_COMPLETED,
         info.context.writes.complete_ilt_session,
     )
@@ -397,6 +414,8 @@ async def _complete(info: Info, value: CompleteILTSessionInput) -> CompleteILTSe
         session=ILTSession.from_damstra(done.session) if done.session else None,
         schedules=done.schedules,
         user_errors=done.errors,
+        warnings=done.warnings,
+        already_done=done.already_done,
     )
 
 
@@ -411,6 +430,7 @@ async def _cancel(info: Info, value: CancelILTSessionInput) -> CancelILTSessionP
         value.session_id,
         "Cancelling an ILT session",
         "cancelled",
+        STATUS_CANCELLED,
         TrainingEventType.SCHEDULE_CANCELLED,
         cancel,
     )
@@ -418,6 +438,8 @@ async def _cancel(info: Info, value: CancelILTSessionInput) -> CancelILTSessionP
         session=ILTSession.from_damstra(done.session) if done.session else None,
         schedules=done.schedules,
         user_errors=done.errors,
+        warnings=done.warnings,
+        already_done=done.already_done,
     )
 
 
@@ -432,6 +454,8 @@ class _Row:
     saved: bool = False
     fresh: DamstraAttendee | None = None
     errors: list[UserError] = field(default_factory=list)
+    already_done: bool = False
+    kept: ILTAttendanceResult | None = None  # final in the attempt this one repeats: answered as it was
 
     @property
     def field(self) -> list[str | int]:
@@ -439,7 +463,7 @@ class _Row:
 
     @property
     def pending(self) -> bool:
-        return not self.errors
+        return not self.errors and self.kept is None
 
 
 def _check_rows(value: SaveILTAttendanceInput) -> tuple[str, list[_Row]]:
@@ -449,7 +473,9 @@ def _check_rows(value: SaveILTAttendanceInput) -> tuple[str, list[_Row]]:
     checks.done()
     assert native is not None
     rows = [_Row(index, row) for index, row in enumerate(value.attendance)]
+    repeat = repeating()
     for row in rows:
+        row.kept = repeat.kept(row.index) if repeat is not None else None
         row_checks = Checks()
         row_checks.user_id([*row.field, "userId"], row.value.user_id)
         if row.value.attended is None and row.value.passed is None:
@@ -486,11 +512,11 @@ async def _match_attendees(info: Info, session: DamstraILTSession, rows: list[_R
             row.attendee = by_user[user_id]
 
 
-def _kept(row: _Row) -> bool:
-    fresh = row.fresh
-    return fresh is not None and all(
+def _holds(row: _Row, attendee: DamstraAttendee | None) -> bool:
+    """Whether DAMSTRA holds what the row asks for."""
+    return attendee is not None and all(
         wanted is None or wanted == now
-        for wanted, now in ((row.value.attended, fresh.attended), (row.value.passed, fresh.passed))
+        for wanted, now in ((row.value.attended, attendee.attended), (row.value.passed, attendee.passed))
     )
 
 
@@ -501,6 +527,12 @@ async def _save_attendance(info: Info, value: SaveILTAttendanceInput) -> SaveILT
     session = await load_session(info, native, value.session_id)
     await _match_attendees(info, session, rows)
     to_send = [row for row in rows if row.pending and row.attendee is not None]
+    if repeating() is not None:
+        # A repeat: the rows DAMSTRA holds as asked were saved by an earlier attempt with this key.
+        for row in to_send:
+            if _holds(row, row.attendee):
+                row.saved = row.already_done = True
+        to_send = [row for row in to_send if not row.already_done]
     if not to_send:
         return _attendance_payload(session, rows, [])
     try:
@@ -511,37 +543,44 @@ async def _save_attendance(info: Info, value: SaveILTAttendanceInput) -> SaveILT
         for row in to_send:
             row.errors.append(from_upstream(exc, row.field))
         return _attendance_payload(None, rows, [])
-    fresh, errors = await _read_back(info, session.id)
+    fresh, warnings = await _read_back(info, session.id, session)
     try:
         by_id = {a.id: a for a in await attendees_of(info, session.id)}
-    except UpstreamError:
+    except UpstreamError as exc:
         by_id = {}  # accepted by DAMSTRA; only the read back is missing
+        message = f"saved, but DAMSTRA did not answer when the attendees were read back: {exc.message}"
+        warnings += [user_error(row.field, message, NOT_READ_BACK) for row in to_send]
     for row in to_send:
         assert row.attendee is not None
         row.fresh = by_id.get(row.attendee.id)
-        row.saved = _kept(row) if by_id else True
+        row.saved = _holds(row, row.fresh) if by_id else True
         if not row.saved:
             row.errors.append(user_error(row.field, "DAMSTRA answered OK but did not keep it", NOT_SAVED))
-    return _attendance_payload(fresh, rows, errors)
+    return _attendance_payload(fresh, rows, warnings)
 
 
 def _result(row: _Row) -> ILTAttendanceResult:
+    if row.kept is not None:
+        return row.kept
     record = row.fresh or row.attendee
     return ILTAttendanceResult(
         user_id=strawberry.ID(str(row.value.user_id)),
         saved=row.saved,
         attendee=ILTAttendee.from_damstra(record) if record else None,
         user_errors=row.errors,
+        already_done=row.already_done,
     )
 
 
 def _attendance_payload(
-    session: DamstraILTSession | None, rows: list[_Row], errors: list[UserError]
+    session: DamstraILTSession | None, rows: list[_Row], warnings: list[UserError]
 ) -> SaveILTAttendancePayload:
+    results = [_result(row) for row in rows]
     return SaveILTAttendancePayload(
         session=ILTSession.from_damstra(session) if session else None,
-        results=[_result(row) for row in rows],
-        user_errors=[error for row in rows for error in row.errors] + errors,
+        results=results,
+        user_errors=[error for result in results for error in result.user_errors],
+        warnings=warnings,
     )
 
 
@@ -552,7 +591,10 @@ def _attendance_payload(
 class ILTSessionMutations:
     @strawberry.mutation(name="createILTSession", description="Creates a DAMSTRA ILT session for a lesson.")
     async def create_ilt_session(self, info: Info, input: CreateILTSessionInput) -> CreateILTSessionPayload:
-        return await run_mutation(info, "createILTSession", input, CreateILTSessionPayload, _create)
+        # DAMSTRA cannot be asked whether a session was made: a repeat never makes one blindly.
+        return await run_mutation(
+            info, "createILTSession", input, CreateILTSessionPayload, _create, can_check=False
+        )
 
     @strawberry.mutation(
         name="updateILTSession", description="Changes a DAMSTRA ILT session: only the fields given."

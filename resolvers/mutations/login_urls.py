@@ -12,7 +12,7 @@ from gateway.sources import Source
 from resolvers.info import Info
 from resolvers.mutations.checks import Checks
 from resolvers.mutations.damstra_users import write_refusal
-from resolvers.mutations.running import IDEMPOTENCY_KEY
+from resolvers.mutations.running import IDEMPOTENCY_KEY, WARNINGS
 from resolvers.mutations.targets import account_in, person_at
 from resolvers.mutations.user_errors import Refused, UserError
 from resolvers.user import User
@@ -46,6 +46,7 @@ class GenerateLoginUrlPayload:
     )
     expires_in: LoginUrlExpiry | None = None
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 async def login_url_for(info: Info, value: GenerateLoginUrlInput) -> GenerateLoginUrlPayload:

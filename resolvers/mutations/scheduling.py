@@ -23,7 +23,7 @@ from gateway.sources import Source
 from gateway.upstreams.damstra.records import ALREADY_SCHEDULED, DamstraLesson, DamstraSchedule
 from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers.info import Info
-from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
+from resolvers.mutations.running import ALREADY_DONE, IDEMPOTENCY_KEY, WARNINGS, repeating, run_mutation
 from resolvers.mutations.targets import (
     account_in,
     global_id,
@@ -85,6 +85,7 @@ class ScheduleLessonResult:
     lesson_id: strawberry.ID
     schedule: Schedule | None
     user_errors: list[UserError]
+    already_done: bool = strawberry.field(default=False, description=ALREADY_DONE)
 
 
 @strawberry.type
@@ -92,6 +93,7 @@ class ScheduleLessonsPayload:
     schedules: list[Schedule] = field(default_factory=list)
     results: list[ScheduleLessonResult] = field(default_factory=list)
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.input
@@ -111,7 +113,9 @@ class CompleteLessonInput:
 @strawberry.type
 class CompleteLessonPayload:
     schedule: Schedule | None = None
+    already_done: bool = strawberry.field(default=False, description=ALREADY_DONE)
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @dataclass
@@ -124,6 +128,9 @@ class _Item:
     source: Source | None = None
     schedule: Schedule | None = None
     errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = field(default_factory=list)
+    already_done: bool = False
+    kept: ScheduleLessonResult | None = None  # final in the attempt this one repeats: answered as it was
 
     @property
     def field(self) -> list[str | int]:
@@ -131,6 +138,10 @@ class _Item:
 
     def fail(self, message: str, code: str) -> None:
         self.errors.append(user_error(self.field, message, code))
+
+    def found(self, schedule: Schedule) -> None:
+        """Done already: an earlier attempt with this key made it."""
+        self.schedule, self.already_done = schedule, True
 
 
 # -- scheduleLessons ----------------------------------------------------------------------------
@@ -220,6 +231,8 @@ async def _schedule_damstra(
             raise lesson
         else:
             to_send.append((item, lesson))
+    if repeating() is not None:
+        to_send = await _not_yet_scheduled(info, user_id, to_send)
     if not to_send:
         return
     created_ids = await _send_schedules(info, value, subject, user_id, to_send)
@@ -237,13 +250,37 @@ async def _schedule_damstra(
             continue
         schedule = by_lesson.get(lesson.lesson_id)
         if schedule is None:
-            # Written, but not readable back yet: say so rather than pretend.
-            item.fail("scheduled, but DAMSTRA did not show the new schedule when read back", NOT_READ_BACK)
+            # Written, but not readable back yet: done, and said so rather than pretended.
+            ids = ", ".join(map(str, created_ids))
+            message = f"scheduled (DAMSTRA answered schedule ids {ids}), but not shown when read back"
+            item.warnings.append(user_error(item.field, message, NOT_READ_BACK))
             continue
         item.schedule = Schedule.from_damstra(schedule, now)
         await _publish(
             info, TrainingEventType.SCHEDULE_CREATED, Source.DAMSTRA, user_id, schedule.id, lesson.lesson_id
         )
+
+
+async def _not_yet_scheduled(
+    info: Info, user_id: str, to_send: list[tuple[_Item, DamstraLesson]]
+) -> list[tuple[_Item, DamstraLesson]]:
+    """Of the lessons a repeat is to schedule, those DAMSTRA holds no open schedule of; the others are
+    done already. A failed read sends nothing: the outcome stays open for the next repeat."""
+    try:
+        held = await info.context.loaders.user_schedules.load(user_id)
+    except UpstreamError as exc:
+        for item, _ in to_send:
+            item.errors.append(from_upstream(exc, item.field))
+        return []
+    open_by_lesson = {s.lesson_id: s for s in held if (s.status or "").lower() in OPEN_DAMSTRA_STATUSES}
+    rest = []
+    for item, lesson in to_send:
+        found = open_by_lesson.get(lesson.lesson_id)
+        if found is None:
+            rest.append((item, lesson))
+        else:
+            item.found(Schedule.from_damstra(found))
+    return rest
 
 
 async def _send_schedules(
@@ -337,10 +374,14 @@ async def _schedule_training_records(
         for item in items:
             item.errors.append(from_upstream(exc, item.field))
         return
-    open_packages = {r.package_api_id for r in records if r.date_completed is None}
+    open_packages = {r.package_api_id: r for r in records if r.date_completed is None}
 
     async def create(item: _Item) -> None:
-        if item.native_id in open_packages:
+        held = open_packages.get(item.native_id)
+        if held is not None and repeating() is not None:
+            item.found(Schedule.from_training_record(held))
+            return
+        if held is not None:
             item.fail(f"already assigned package {item.native_id}", ALREADY_SCHEDULED_CODE)
             return
         try:
@@ -367,14 +408,17 @@ async def _schedule_lessons(info: Info, value: ScheduleLessonsInput) -> Schedule
     _check_schedule_input(value)
     subject = _Subject(info, value.user_id)
     items = _items(value)
+    repeat = repeating()
+    for item in items:
+        item.kept = repeat.kept(item.index) if repeat is not None else None
     try:
         await subject.check()
     except Refused as exc:
-        _copy_to_items(exc, [item for item in items if not item.errors])
+        _copy_to_items(exc, [item for item in items if not item.errors and item.kept is None])
         return _schedule_payload(items)
     by_source: dict[Source, list[_Item]] = {}
     for item in items:
-        if not item.errors and item.source is not None:
+        if not item.errors and item.kept is None and item.source is not None:
             by_source.setdefault(item.source, []).append(item)
     for source in (Source.LEARNINGLOGIN, Source.ISCOUT):
         for item in by_source.pop(source, []):
@@ -387,25 +431,55 @@ async def _schedule_lessons(info: Info, value: ScheduleLessonsInput) -> Schedule
 
 
 def _schedule_payload(items: list[_Item]) -> ScheduleLessonsPayload:
+    results = [
+        item.kept
+        or ScheduleLessonResult(
+            lesson_id=strawberry.ID(item.raw_id),
+            schedule=item.schedule,
+            user_errors=item.errors,
+            already_done=item.already_done,
+        )
+        for item in items
+    ]
     return ScheduleLessonsPayload(
-        schedules=[item.schedule for item in items if item.schedule is not None],
-        results=[
-            ScheduleLessonResult(
-                lesson_id=strawberry.ID(item.raw_id), schedule=item.schedule, user_errors=item.errors
-            )
-            for item in items
-        ],
-        user_errors=[error for item in items for error in item.errors],
+        schedules=[result.schedule for result in results if result.schedule is not None],
+        results=results,
+        user_errors=[error for result in results for error in result.user_errors],
+        warnings=[warning for item in items for warning in item.warnings],
     )
 
 
 # -- completeLesson -----------------------------------------------------------------------------
 
 
+def _completed_by_then(completed: datetime | None, value: CompleteLessonInput, since: datetime) -> bool:
+    """Whether a completion DAMSTRA or TRAINING_RECORDS holds is the one an earlier attempt sent: the
+    date asked for, or, with none asked for, one of "now" since the first attempt began."""
+    if completed is None:
+        return False
+    if value.completed_at is not None:
+        return abs(completed - value.completed_at) < timedelta(seconds=1)
+    return completed >= since - CLOCK_SKEW
+
+
 async def _complete_damstra(
     info: Info, value: CompleteLessonInput, person: Person, lesson_id: str
-) -> Schedule:
+) -> CompleteLessonPayload:
     user_id = account_in(person, Source.DAMSTRA, ["userId"])
+    repeat = repeating()
+    if repeat is not None:
+        # A failed read raises: nothing is sent, and the outcome stays open.
+        held = [
+            s
+            for s in await info.context.loaders.user_schedules.load(user_id)
+            if s.lesson_id == int(lesson_id)
+        ]
+        if not any((s.status or "").lower() in OPEN_DAMSTRA_STATUSES for s in held):
+            for earlier in held:
+                if (earlier.status or "").lower() == "completed" and _completed_by_then(
+                    earlier.lesson_completed_date, value, repeat.since
+                ):
+                    return CompleteLessonPayload(schedule=Schedule.from_damstra(earlier), already_done=True)
     version = None
     if value.lesson_version_id is not None:
         if not value.lesson_version_id.isdigit():
@@ -426,16 +500,30 @@ async def _complete_damstra(
     except UpstreamError as exc:
         raise Refused([from_upstream(exc, ["lessonId"])]) from None
     info.context.refresh_after_write()
-    schedule: DamstraSchedule = await info.context.loaders.schedule.load(str(ids[0]))
-    await _publish(
-        info, TrainingEventType.SCHEDULE_COMPLETED, Source.DAMSTRA, user_id, schedule.id, lesson_id
-    )
-    return Schedule.from_damstra(schedule)
+    await _publish(info, TrainingEventType.SCHEDULE_COMPLETED, Source.DAMSTRA, user_id, ids[0], lesson_id)
+    try:
+        schedule: DamstraSchedule = await info.context.loaders.schedule.load(str(ids[0]))
+    except UpstreamError as exc:
+        # Completed all the same: what is known of it, and a warning.
+        known = DamstraSchedule.model_validate(
+            {
+                "id": ids[0],
+                "user_id": int(user_id),
+                "lesson_id": int(lesson_id),
+                "status": "completed",
+                "lesson_completed_date": value.completed_at or datetime.now(UTC),
+            }
+        )
+        message = f"completed (DAMSTRA schedule {ids[0]}), but DAMSTRA did not answer when it was read back: {exc.message}"
+        return CompleteLessonPayload(
+            schedule=Schedule.from_damstra(known), warnings=[user_error(["lessonId"], message, NOT_READ_BACK)]
+        )
+    return CompleteLessonPayload(schedule=Schedule.from_damstra(schedule))
 
 
 async def _complete_training_record(
     info: Info, value: CompleteLessonInput, person: Person, package_id: str
-) -> Schedule:
+) -> CompleteLessonPayload:
     if value.completed_by_id is not None:
         raise Refused.at(
             ["completedById"],
@@ -454,6 +542,13 @@ async def _complete_training_record(
         if r.package_api_id == package_id
     ]
     open_records = [r for r in records if r.date_completed is None]
+    repeat = repeating()
+    if not open_records and repeat is not None:
+        for record in records:
+            if _completed_by_then(record.date_completed, value, repeat.since):
+                return CompleteLessonPayload(
+                    schedule=Schedule.from_training_record(record), already_done=True
+                )
     if not open_records:
         if records:
             raise Refused.at(["lessonId"], f"package {package_id} is already completed", ALREADY_COMPLETED)
@@ -474,7 +569,7 @@ async def _complete_training_record(
         record.api_id,
         package_id,
     )
-    return Schedule.from_training_record(record)
+    return CompleteLessonPayload(schedule=Schedule.from_training_record(record))
 
 
 async def _complete_lesson(info: Info, value: CompleteLessonInput) -> CompleteLessonPayload:
@@ -485,10 +580,8 @@ async def _complete_lesson(info: Info, value: CompleteLessonInput) -> CompleteLe
     lesson_native = native_of(["lessonId"], lesson)
     person = await person_at(info, ["userId"], value.user_id)
     if lesson.source is Source.DAMSTRA:
-        schedule = await _complete_damstra(info, value, person, lesson_native)
-    else:
-        schedule = await _complete_training_record(info, value, person, lesson_native)
-    return CompleteLessonPayload(schedule=schedule)
+        return await _complete_damstra(info, value, person, lesson_native)
+    return await _complete_training_record(info, value, person, lesson_native)
 
 
 async def _publish(

@@ -22,7 +22,7 @@ from gateway.errors import UpstreamError
 from gateway.sources import Source
 from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
 from resolvers.info import Info
-from resolvers.mutations.running import run_mutation
+from resolvers.mutations.running import WARNINGS, repeating, run_mutation
 from resolvers.mutations.targets import account_in, global_id, native_of, person_at
 from resolvers.mutations.user_errors import (
     NO_ACCOUNT_IN_SOURCE,
@@ -48,7 +48,13 @@ class UnassignCoursesPayload:
     unassigned_count: int | None = strawberry.field(
         default=0, description="How many schedules went; null when LEARNINGLOGIN gave no way to count them."
     )
+    already_done: bool = strawberry.field(
+        default=False,
+        description="True when a repeat with the idempotencyKey found everything asked for gone already "
+        "(an earlier attempt unassigned it): nothing was written now.",
+    )
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @dataclass
@@ -96,6 +102,13 @@ async def _by_course_codes(info: Info, person: Person, codes: list[str]) -> Unas
         raise Refused.at(["courseCodes", blank[0]], "a course code must not be blank")
     codes = list(dict.fromkeys(code.strip() for code in codes))
     before = await _sessions(info, login)
+    settling = repeating() is not None and login.username is not None
+    if settling:
+        # A repeat: the codes with no session left went with an earlier attempt.
+        held = {s.course_code for s in before.values()}
+        codes = [code for code in codes if code in held]
+        if not codes:
+            return UnassignCoursesPayload(unassigned_count=0, already_done=True)
     try:
         await info.context.writes.unassign_courses(login.login_id, codes)
     except UpstreamError as exc:
@@ -150,7 +163,9 @@ async def _by_schedule_ids(
         _unassign_train_sessions(info, person, learninglogin, errors),
         _delete_records(info, person, training_records, errors),
     )
-    return UnassignCoursesPayload(unassigned_count=sum(counts), user_errors=errors)
+    count = sum(counts)
+    done = repeating() is not None and count == 0 and not errors
+    return UnassignCoursesPayload(unassigned_count=count, user_errors=errors, already_done=done)
 
 
 async def _unassign_train_sessions(
@@ -179,7 +194,8 @@ async def _unassign_train_sessions(
     before = await _sessions(info, login)
     theirs = {sid: index for sid, index in wanted.items() if sid in before}
     for sid, index in wanted.items():
-        if sid not in theirs:
+        # In a repeat, one that is gone went with an earlier attempt.
+        if sid not in theirs and repeating() is None:
             errors.append(
                 user_error(["scheduleIds", index], f"no train session {sid} of this person", NOT_FOUND)
             )
@@ -214,6 +230,8 @@ async def _delete_records(info: Info, person: Person, wanted: dict[str, int], er
 
     async def delete(api_id: str, index: int) -> int:
         record = records.get(api_id)
+        if record is None and repeating() is not None:
+            return 0  # gone with an earlier attempt with this key
         if record is None:
             errors.append(
                 user_error(["scheduleIds", index], f"no training record {api_id} of this person", NOT_FOUND)

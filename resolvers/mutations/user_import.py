@@ -21,7 +21,7 @@ from resolvers.info import Info
 from resolvers.mutations.cache_effects import forget_every_user, forget_users
 from resolvers.mutations.checks import Checks
 from resolvers.mutations.damstra_users import as_user, publish_user_event
-from resolvers.mutations.running import IDEMPOTENCY_KEY
+from resolvers.mutations.running import IDEMPOTENCY_KEY, WARNINGS
 from resolvers.mutations.targets import non_empty
 from resolvers.mutations.user_errors import NOT_READ_BACK, Refused, UserError, from_upstream, user_error
 from resolvers.mutations.user_fields import checked_fields
@@ -92,6 +92,9 @@ class ImportUserResult:
         description="True for a new user, false for one the row updated; null when not imported."
     )
     user_errors: list[UserError]
+    already_done: bool = strawberry.field(
+        default=False, description="Always false: DAMSTRA cannot be asked whether an import happened."
+    )
 
 
 @strawberry.type
@@ -99,6 +102,7 @@ class ImportUsersPayload:
     users: list[User] = field(default_factory=list)
     results: list[ImportUserResult] = field(default_factory=list)
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @dataclass
@@ -109,6 +113,7 @@ class _Row:
     user: DamstraUser | None = None
     created: bool | None = None
     errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = field(default_factory=list)
 
     @property
     def field(self) -> list[str | int]:
@@ -179,7 +184,10 @@ def _import_payload(
         for row in rows
     ]
     errors = [*batch_errors] or [error for row in rows for error in row.errors]
-    return ImportUsersPayload(users=list(users.values()), results=results, user_errors=errors)
+    warnings = [warning for row in rows for warning in row.warnings]
+    return ImportUsersPayload(
+        users=list(users.values()), results=results, user_errors=errors, warnings=warnings
+    )
 
 
 async def import_rows(info: Info, value: ImportUsersInput) -> ImportUsersPayload:
@@ -210,8 +218,8 @@ async def import_rows(info: Info, value: ImportUsersInput) -> ImportUsersPayload
     _match(rows, imported)
     for row in rows:
         if row.user is None:
-            message = "sent, but DAMSTRA's answer did not include this row"
-            row.errors.append(user_error(row.field, message, NOT_READ_BACK))
+            message = "imported, but DAMSTRA's answer did not include this row"
+            row.warnings.append(user_error(row.field, message, NOT_READ_BACK))
             continue
         row.created = not merging or _looks_new(row.user)
         kind = TrainingEventType.USER_CREATED if row.created else TrainingEventType.USER_UPDATED

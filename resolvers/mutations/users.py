@@ -22,6 +22,7 @@ from resolvers.info import Info
 from resolvers.mutations.cache_effects import forget_groups, forget_users
 from resolvers.mutations.checks import Checks
 from resolvers.mutations.damstra_users import (
+    as_user,
     fresh_damstra_user,
     publish_user_event,
     read_back_user,
@@ -29,7 +30,7 @@ from resolvers.mutations.damstra_users import (
 )
 from resolvers.mutations.group_targets import decode_groups, load_groups
 from resolvers.mutations.login_urls import GenerateLoginUrlInput, GenerateLoginUrlPayload, login_url_for
-from resolvers.mutations.running import IDEMPOTENCY_KEY, run_mutation
+from resolvers.mutations.running import IDEMPOTENCY_KEY, WARNINGS, repeating, run_mutation
 from resolvers.mutations.targets import damstra_account
 from resolvers.mutations.user_errors import Refused, UserError
 from resolvers.mutations.user_fields import checked_fields
@@ -37,6 +38,8 @@ from resolvers.mutations.user_import import ImportUsersInput, ImportUsersPayload
 from resolvers.user import User
 
 USERNAME_TAKEN = "USERNAME_TAKEN"
+# What a write sends that no user record holds back.
+SENT_ONLY = {"password", "send_welcome_email"}
 
 
 @strawberry.input
@@ -99,24 +102,28 @@ class InactivateUserInput:
 class CreateUserPayload:
     user: User | None = None
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type
 class UpdateUserPayload:
     user: User | None = None
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type
 class ActivateUserPayload:
     user: User | None = None
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 @strawberry.type
 class InactivateUserPayload:
     user: User | None = None
     user_errors: list[UserError] = field(default_factory=list)
+    warnings: list[UserError] = strawberry.field(default_factory=list, description=WARNINGS)
 
 
 # -- createUser / updateUser ----------------------------------------------------------------------
@@ -153,9 +160,11 @@ async def _create_user(info: Info, value: CreateUserInput) -> CreateUserPayload:
         raise Refused([write_refusal(exc)]) from None
     finally:
         forget_groups(info, [*(group_ids or []), *(supervised_ids or [])])  # their memberCount
-    user, errors = await read_back_user(info, created.id)
+    user, warnings = await read_back_user(
+        info, created.id, body.model_dump(exclude_none=True, exclude=SENT_ONLY)
+    )
     await publish_user_event(info, TrainingEventType.USER_CREATED, created.id)
-    return CreateUserPayload(user=user, user_errors=errors)
+    return CreateUserPayload(user=user, warnings=warnings)
 
 
 _UPDATABLE = (
@@ -213,9 +222,11 @@ async def _update_user(info: Info, value: UpdateUserInput) -> UpdateUserPayload:
     finally:
         forget_users(info, [user_id])
         forget_groups(info, touched_groups)
-    user, errors = await read_back_user(info, user_id)
+    user, warnings = await read_back_user(
+        info, user_id, {**current.model_dump(), **body.model_dump(exclude_none=True, exclude=SENT_ONLY)}
+    )
     await publish_user_event(info, TrainingEventType.USER_UPDATED, user_id)
-    return UpdateUserPayload(user=user, user_errors=errors)
+    return UpdateUserPayload(user=user, warnings=warnings)
 
 
 # -- activateUser / inactivateUser ------------------------------------------------------------------
@@ -227,28 +238,32 @@ async def _set_active(info: Info, raw_id: str, active: bool) -> tuple[User | Non
     checks.done()
     user_id = await damstra_account(info, ["userId"], raw_id)
     before = await fresh_damstra_user(info, ["userId"], user_id)
+    if repeating() is not None and before.is_active == active:
+        # An earlier attempt with this key made it so.
+        return as_user(info, before), []
     try:
         await info.context.writes.set_user_active(user_id, active)
     except UpstreamError as exc:
         raise Refused([write_refusal(exc, ["userId"])]) from None
     finally:
         forget_users(info, [user_id])
-    user, errors = await read_back_user(info, user_id)
+    now_known = {"active": active, "client_status_id": None if active else before.client_status_id}
+    user, warnings = await read_back_user(info, user_id, {**before.model_dump(), **now_known})
     if before.is_active != active:
         # DAMSTRA fires nothing for a user already so: neither does LearnGraph.
         kind = TrainingEventType.USER_UPDATED if active else TrainingEventType.USER_INACTIVATED
         await publish_user_event(info, kind, user_id)
-    return user, errors
+    return user, warnings
 
 
 async def _activate(info: Info, value: ActivateUserInput) -> ActivateUserPayload:
-    user, errors = await _set_active(info, value.user_id, True)
-    return ActivateUserPayload(user=user, user_errors=errors)
+    user, warnings = await _set_active(info, value.user_id, True)
+    return ActivateUserPayload(user=user, warnings=warnings)
 
 
 async def _inactivate(info: Info, value: InactivateUserInput) -> InactivateUserPayload:
-    user, errors = await _set_active(info, value.user_id, False)
-    return InactivateUserPayload(user=user, user_errors=errors)
+    user, warnings = await _set_active(info, value.user_id, False)
+    return InactivateUserPayload(user=user, warnings=warnings)
 
 
 # -- the mutations --------------------------------------------------------------------------------
@@ -258,7 +273,8 @@ async def _inactivate(info: Info, value: InactivateUserInput) -> InactivateUserP
 class UserMutations:
     @strawberry.mutation(description="Creates a DAMSTRA user.")
     async def create_user(self, info: Info, input: CreateUserInput) -> CreateUserPayload:
-        return await run_mutation(info, "createUser", input, CreateUserPayload, _create_user)
+        # DAMSTRA cannot be asked whether a user was made: a repeat never makes one blindly.
+        return await run_mutation(info, "createUser", input, CreateUserPayload, _create_user, can_check=False)
 
     @strawberry.mutation(description="Changes a person's DAMSTRA user; fields left out stay as they are.")
     async def update_user(self, info: Info, input: UpdateUserInput) -> UpdateUserPayload:
@@ -278,11 +294,16 @@ class UserMutations:
         description="Creates or updates many DAMSTRA users in one call, all rows or none. One result per row."
     )
     async def import_users(self, info: Info, input: ImportUsersInput) -> ImportUsersPayload:
-        return await run_mutation(info, "importUsers", input, ImportUsersPayload, import_rows)
+        return await run_mutation(
+            info, "importUsers", input, ImportUsersPayload, import_rows, can_check=False
+        )
 
     @strawberry.mutation(
         description="A magic link that signs the person into DAMSTRA without a password. "
         "The URL is a secret for that person."
     )
     async def generate_login_url(self, info: Info, input: GenerateLoginUrlInput) -> GenerateLoginUrlPayload:
-        return await run_mutation(info, "generateLoginUrl", input, GenerateLoginUrlPayload, login_url_for)
+        # A login link is made anew each time and only the first answer carries it.
+        return await run_mutation(
+            info, "generateLoginUrl", input, GenerateLoginUrlPayload, login_url_for, can_check=False
+        )

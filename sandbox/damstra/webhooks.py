@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -38,6 +38,10 @@ class Webhooks:
         url = self.controls.webhook_url
         if not url or not events:
             return
+        # Stamped when sent, by the wall clock, as a real DAMSTRA's are: the sandbox's own clock runs
+        # from the world's anchor, which may be days behind, and a receiver ignores stale deliveries.
+        sent_at = _stamp(datetime.now(UTC))
+        events = tuple({**event, "timeStamp": sent_at} for event in events)
         # Each batch waits for the one before, so a receiver sees events in the order they happened.
         task = asyncio.get_running_loop().create_task(self._post_all(url, list(events), self._last))
         self._last = task

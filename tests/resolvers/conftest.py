@@ -4,12 +4,12 @@ cannot write (or rebuild) fails here, not in a multi-replica deployment."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from gateway.data.idempotency import IdempotencyStore
+from gateway.data.idempotency import Attempt, InProcessIdempotencyStore, SharedIdempotencyStore
 from gateway.data.shared.codec import ObjectCodec
 from gateway.server.app import ANSWER_MODULES
 
@@ -18,20 +18,23 @@ CODEC = ObjectCodec(ANSWER_MODULES)
 
 @pytest.fixture(autouse=True)
 def every_answer_is_storable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    run = IdempotencyStore.run
+    for store in (InProcessIdempotencyStore, SharedIdempotencyStore):
+        monkeypatch.setattr(store, "run", _checked(store.run))
+    yield
 
+
+def _checked(run: Any) -> Any:
     async def checked(
-        self: IdempotencyStore,
+        self: Any,
         operation: str,
         key: str | None,
         fingerprint: str,
-        work: Callable[[], Awaitable[Any]],
+        attempt: Attempt[Any],
         *,
         caller: str = "",
     ) -> Any:
-        answer = await run(self, operation, key, fingerprint, work, caller=caller)
+        answer = await run(self, operation, key, fingerprint, attempt, caller=caller)
         assert CODEC.decode(CODEC.encode(answer)) == answer, f"{operation}'s answer does not survive JSON"
         return answer
 
-    monkeypatch.setattr(IdempotencyStore, "run", checked)
-    yield
+    return checked

@@ -19,6 +19,18 @@ from sandbox.world import World
 from tests.conftest import AS_ADMIN, IN_PROCESS, Gateway
 from tests.ids import gid
 
+ROOT_FIELDS_PER_REQUEST = 10  # LEARNGRAPH_MAX_ROOT_FIELDS' default
+
+
+async def data_in_parts(gateway: Gateway, fields: list[str]) -> dict[str, Any]:
+    """The data of many aliased root fields, asked ten at a time (the default root-field limit)."""
+    data: dict[str, Any] = {}
+    for start in range(0, len(fields), ROOT_FIELDS_PER_REQUEST):
+        data.update(
+            await gateway.data("{ " + " ".join(fields[start : start + ROOT_FIELDS_PER_REQUEST]) + " }")
+        )
+    return data
+
 
 @contextlib.asynccontextmanager
 async def gateway_over(

@@ -202,7 +202,7 @@ async def test_inactivate_group_drops_it_from_queries_and_memberships(gateway: G
     assert again["inactivatedGroupId"] is None and codes(again) == [(["groupId"], "NOT_FOUND")]
 
 
-async def test_inactivate_group_timeout_is_an_unknown_outcome(loopback_gateway: Gateway) -> None:
+async def test_inactivate_group_timeout_is_settled_by_its_repeat(loopback_gateway: Gateway) -> None:
     gateway = loopback_gateway
     # DAMSTRA inactivates the group but answers too late.
     gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
@@ -211,8 +211,9 @@ async def test_inactivate_group_timeout_is_an_unknown_outcome(loopback_gateway: 
     assert payload["inactivatedGroupId"] is None and codes(payload) == [(None, "UPSTREAM_TIMEOUT")]
     assert gateway.writes(Source.DAMSTRA) == ["POST /group/204/inactivate"]
     assert state(gateway).groups[204].active is False  # it did happen
-    # The same key repeats the unknown outcome; it never sends the write again.
-    assert await mutate(gateway, "inactivateGroup", value, f"inactivatedGroupId {ERRORS}") == payload
+    # The same key finds the group gone and says it is done; it never sends the write again.
+    again = await mutate(gateway, "inactivateGroup", value, f"inactivatedGroupId alreadyDone {ERRORS}")
+    assert again == {"inactivatedGroupId": group_id(204), "alreadyDone": True, "userErrors": []}
     assert gateway.writes(Source.DAMSTRA) == ["POST /group/204/inactivate"]
 
 
@@ -391,7 +392,7 @@ async def test_membership_writes_replay_an_idempotency_key(gateway: Gateway) -> 
     assert other["userErrors"] == [] and newcomer not in state(gateway).groups[206].member_ids
 
 
-async def test_membership_timeout_is_an_unknown_outcome_and_not_resent(loopback_gateway: Gateway) -> None:
+async def test_membership_timeout_is_settled_by_its_repeat_and_not_resent(loopback_gateway: Gateway) -> None:
     gateway = loopback_gateway
     newcomer = outsider(gateway, 201)
     gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
@@ -401,5 +402,9 @@ async def test_membership_timeout_is_an_unknown_outcome_and_not_resent(loopback_
     assert payload["results"][0]["inGroup"] is None
     assert gateway.writes(Source.DAMSTRA) == ["POST /group/201/add_members"]
     assert state(gateway).groups[201].member_ids.count(newcomer) == 1  # it did happen, once
-    assert await mutate(gateway, "addGroupMembers", value, MEMBERSHIP) == payload
+    # The same key reads the user, finds them a member, and says it was done already.
+    again = await mutate(
+        gateway, "addGroupMembers", value, f"results {{ inGroup alreadyDone {ERRORS} }} {ERRORS}"
+    )
+    assert again == {"results": [{"inGroup": True, "alreadyDone": True, "userErrors": []}], "userErrors": []}
     assert gateway.writes(Source.DAMSTRA) == ["POST /group/201/add_members"]

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from gateway.errors import UpstreamUnavailable
 from gateway.sources import Source
+from gateway.upstreams.damstra.client import DamstraClient
 from sandbox.world import SeededPerson
 from tests.conftest import Gateway
 from tests.ids import damstra_user_id, gid, user_id
@@ -19,6 +23,9 @@ COMPLETE = """mutation($input: CompleteLessonInput!) { completeLesson(input: $in
     schedule { id source status completedAt } userErrors { field message code } } }"""
 UNASSIGN = """mutation($input: UnassignCoursesInput!) { unassignCourses(input: $input) {
     unassignedCount userErrors { field message code } } }"""
+SETTLED = """mutation($input: ScheduleLessonsInput!) { scheduleLessons(input: $input) {
+    results { lessonId schedule { id } userErrors { field code } alreadyDone }
+    userErrors { field message code } warnings { field message code } } }"""
 SCHEDULES = """query($id: ID!) { user(id: $id) { schedules(first: 500) { edges { node { id source status
     lesson { id } } } } } }"""
 
@@ -338,7 +345,9 @@ async def test_a_repeated_idempotency_key_answers_the_first_result_without_a_sec
     assert reused["userErrors"][0]["field"] == ["idempotencyKey"]
 
 
-async def test_a_write_that_times_out_is_reported_unknown_and_not_resent(loopback_gateway: Gateway) -> None:
+async def test_a_write_that_times_out_is_settled_by_its_repeat_without_a_second_write(
+    loopback_gateway: Gateway,
+) -> None:
     gateway = loopback_gateway
     person = person_with(gateway, Source.DAMSTRA)
     lesson = unscheduled_lessons(gateway, person, 1)[0]
@@ -351,15 +360,88 @@ async def test_a_write_that_times_out_is_reported_unknown_and_not_resent(loopbac
         "lessonIds": [gid(f"Lesson:damstra:{lesson}")],
         "idempotencyKey": "t-1",
     }
-    payload = await mutate(gateway, SCHEDULE, "scheduleLessons", input_value)
+    payload = await mutate(gateway, SETTLED, "scheduleLessons", input_value)
     assert codes(payload) == ["UPSTREAM_TIMEOUT"]
     assert "not re-sent" in payload["userErrors"][0]["message"]
     assert gateway.log(Source.DAMSTRA).count("POST", path) == 1
-    assert len(damstra_schedules_of(gateway, person, lesson)) == 1  # it did happen, once
-    # The same key repeats the unknown outcome; it never sends the write again.
-    again = await mutate(gateway, SCHEDULE, "scheduleLessons", input_value)
-    assert codes(again) == ["UPSTREAM_TIMEOUT"]
+    [made] = damstra_schedules_of(gateway, person, lesson)  # it did happen, once
+    # The same key asks DAMSTRA, finds the schedule, and says so; it never sends the write again.
+    again = await mutate(gateway, SETTLED, "scheduleLessons", input_value)
+    assert again["userErrors"] == [] and again["warnings"] == []
+    assert again["results"] == [
+        {
+            "lessonId": input_value["lessonIds"][0],
+            "schedule": {"id": gid(f"Schedule:damstra:{made.id}")},
+            "userErrors": [],
+            "alreadyDone": True,
+        }
+    ]
+    assert await mutate(gateway, SETTLED, "scheduleLessons", input_value) == again  # settled: answered again
     assert gateway.log(Source.DAMSTRA).count("POST", path) == 1
+
+
+async def test_a_repeat_after_the_upstream_was_down_writes_what_is_missing(gateway: Gateway) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    lesson = unscheduled_lessons(gateway, person, 1)[0]
+    path = f"/user/{person.damstra_user_id}/lesson_schedule"
+    input_value = {
+        "userId": damstra_user_id(person.damstra_user_id),
+        "lessonIds": [gid("Lesson:iscout:T-1"), gid(f"Lesson:damstra:{lesson}")],
+        "idempotencyKey": "down-1",
+    }
+    await gateway.data(
+        "query($id: ID!) { lesson(id: $id) { name } }", {"id": gid(f"Lesson:damstra:{lesson}")}
+    )
+    faults = gateway.sandbox.controls[Source.DAMSTRA].faults
+    faults.error_rate = 1.0  # DAMSTRA is down: the write fails (the lesson is cached)
+    gateway.clear_logs()
+    first = await mutate(gateway, SETTLED, "scheduleLessons", input_value)
+    assert [codes(r) for r in first["results"]] == [["NOT_SUPPORTED_BY_SOURCE"], ["UPSTREAM_UNAVAILABLE"]]
+    assert not damstra_schedules_of(gateway, person, lesson)
+    faults.error_rate = 0.0  # back
+    second = await mutate(gateway, SETTLED, "scheduleLessons", input_value)
+    # The final item is answered as it was; the open one is settled now: written, once.
+    assert second["results"][0] == first["results"][0]
+    [made] = damstra_schedules_of(gateway, person, lesson)
+    assert second["results"][1] == {
+        "lessonId": input_value["lessonIds"][1],
+        "schedule": {"id": gid(f"Schedule:damstra:{made.id}")},
+        "userErrors": [],
+        "alreadyDone": False,
+    }
+    assert codes(second) == ["NOT_SUPPORTED_BY_SOURCE"]
+    assert gateway.log(Source.DAMSTRA).count("POST", path) == 2  # the failed one, and this one
+    assert await mutate(gateway, SETTLED, "scheduleLessons", input_value) == second
+    assert gateway.log(Source.DAMSTRA).count("POST", path) == 2
+
+
+async def test_a_schedule_not_read_back_is_done_with_a_warning(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person = person_with(gateway, Source.DAMSTRA)
+    lesson = unscheduled_lessons(gateway, person, 1)[0]
+
+    async def unreadable(self: DamstraClient, schedule_id: object) -> None:
+        raise UpstreamUnavailable("damstra", "DAMSTRA answered HTTP 503")
+
+    monkeypatch.setattr(DamstraClient, "get_lesson_schedule", unreadable)
+    input_value = {
+        "userId": damstra_user_id(person.damstra_user_id),
+        "lessonIds": [gid(f"Lesson:damstra:{lesson}")],
+        "idempotencyKey": "unread-1",
+    }
+    payload = await mutate(gateway, SETTLED, "scheduleLessons", input_value)
+    [made] = damstra_schedules_of(gateway, person, lesson)
+    assert payload["userErrors"] == [] and payload["results"][0]["userErrors"] == []
+    [warning] = payload["warnings"]
+    assert (warning["field"], warning["code"]) == (["lessonIds", "0"], "NOT_READ_BACK")
+    assert str(made.id) in warning["message"]
+    monkeypatch.undo()
+    # Not read back is open: the repeat reads it, and finds it done.
+    again = await mutate(gateway, SETTLED, "scheduleLessons", input_value)
+    assert again["warnings"] == [] and again["results"][0]["alreadyDone"] is True
+    assert again["results"][0]["schedule"] == {"id": gid(f"Schedule:damstra:{made.id}")}
+    assert len(damstra_schedules_of(gateway, person, lesson)) == 1
 
 
 # -- completeLesson -----------------------------------------------------------------------------

@@ -212,7 +212,9 @@ async def test_create_user_replays_an_idempotency_key(gateway: Gateway) -> None:
     assert sum(u.last_name in ("Only", "Together") for u in state(gateway).users.values()) == 2
 
 
-async def test_create_user_timeout_is_an_unknown_outcome_and_not_resent(loopback_gateway: Gateway) -> None:
+async def test_create_user_timeout_is_unknown_and_its_repeat_never_creates_blindly(
+    loopback_gateway: Gateway,
+) -> None:
     gateway = loopback_gateway
     # DAMSTRA creates the user but answers too late.
     gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
@@ -222,8 +224,11 @@ async def test_create_user_timeout_is_an_unknown_outcome_and_not_resent(loopback
     assert "not re-sent" in payload["userErrors"][0]["message"]
     assert gateway.writes(Source.DAMSTRA) == ["POST /user"]
     assert [u.last_name for u in state(gateway).users.values()].count("Poke") == 1  # it did happen, once
-    # The same key repeats the unknown outcome; it never sends the write again.
-    assert await mutate(gateway, "createUser", value, f"user {{ id }} {ERRORS}") == payload
+    # DAMSTRA cannot be asked whether the user was made: the same key answers OUTCOME_UNKNOWN, and
+    # never sends the write again.
+    again = await mutate(gateway, "createUser", value, f"user {{ id }} {ERRORS}")
+    assert again["user"] is None and codes(again) == [(None, "OUTCOME_UNKNOWN")]
+    assert await mutate(gateway, "createUser", value, f"user {{ id }} {ERRORS}") == again
     assert gateway.writes(Source.DAMSTRA) == ["POST /user"]
 
 
@@ -394,7 +399,7 @@ async def test_inactivate_user_replays_and_refuses_a_reused_key(gateway: Gateway
     assert state(gateway).users[10005].client_status_id == STATUS_ACTIVE
 
 
-async def test_inactivate_user_timeout_is_reported_once(loopback_gateway: Gateway) -> None:
+async def test_inactivate_user_timeout_is_settled_by_its_repeat(loopback_gateway: Gateway) -> None:
     gateway = loopback_gateway
     gateway.sandbox.controls[Source.DAMSTRA].faults.slow_next_write = 1
     value = {"userId": damstra_user_id(10003), "idempotencyKey": "off-10003"}
@@ -402,7 +407,8 @@ async def test_inactivate_user_timeout_is_reported_once(loopback_gateway: Gatewa
     assert payload["user"] is None and codes(payload) == [(None, "UPSTREAM_TIMEOUT")]
     assert gateway.writes(Source.DAMSTRA) == ["POST /user/10003/inactivate"]
     assert state(gateway).users[10003].client_status_id == STATUS_NOT_CURRENT
-    assert await mutate(gateway, "inactivateUser", value, f"user {{ id }} {ERRORS}") == payload
+    again = await mutate(gateway, "inactivateUser", value, f"user {{ id active }} {ERRORS}")
+    assert again == {"user": {"id": damstra_user_id(10003), "active": False}, "userErrors": []}
     assert gateway.writes(Source.DAMSTRA) == ["POST /user/10003/inactivate"]
     # The user's cache entry went with the write: the next query reads what DAMSTRA holds now.
     after = await gateway.data(f'{{ user(id: "{damstra_user_id(10003)}") {{ active }} }}')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections import Counter
 from typing import Any
 
@@ -186,6 +188,27 @@ async def test_paging_arguments_out_of_range_or_from_another_list(gateway: Gatew
             assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], (field, variables)
 
 
+# Cursors of the right shape pointing further than any list reaches: offset 1e20 (once sent upstream as
+# `startIndex=100000000000000000000`) or 2**31 - 1, and keyset cursors whose iScout count is past 2**31 or negative.
+FAR_OFFSETS = [base64.b64encode(f"offset:{n}".encode()).decode() for n in (10**20, 2**31 - 1)]
+FAR_KEYSETS = [
+    base64.urlsafe_b64encode(b"completions:" + json.dumps({"k": [-1.7e9, 0, "1"], "i": i}).encode()).decode()
+    for i in (10**20, 2**31, -100)
+]
+FAR_MARKS = ("100000000000000000000", "2147483648", '"page":0', '"page":-')
+
+
+async def test_a_cursor_past_what_a_list_can_hold_is_bad_input_and_never_sent(gateway: Gateway) -> None:
+    for field in PAGED:
+        query = f"query($first: Int, $after: String) {{ {field} }}"
+        for cursor in FAR_KEYSETS if "completions(" in field else FAR_OFFSETS:
+            gateway.clear_logs()
+            body = await gateway.query(query, {"first": 5, "after": cursor})
+            assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], (field, cursor)
+            sent = [f"{e.query} {e.body.decode()}" for s in Source for e in gateway.log(s).entries]
+            assert not [line for line in sent if any(mark in line for mark in FAR_MARKS)], (field, sent)
+
+
 BAD_VALUES: list[tuple[str, dict[str, Any]]] = [
     ('{ completions(completedAfter: "2026-02-30") { edges { cursor } } }', {}),
     ("query($d: Date) { completions(completedBefore: $d) { edges { cursor } } }", {"d": "01/02/2026"}),
@@ -210,3 +233,17 @@ async def test_unknown_fields_and_enum_literals_fail_validation(gateway: Gateway
     for query in ("{ lessons(source: NOPE) { totalCount } }", "{ users { edges { node { shoeSize } } } }"):
         body = await gateway.query(query)
         assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_an_input_too_long_for_an_upstream_url_is_bad_input_and_never_sent(gateway: Gateway) -> None:
+    # Once httpx's InvalidURL, uncaught: INTERNAL_SERVER_ERROR.
+    long = "x" * 100_000
+    for field in (
+        "users(search: $s) { edges { node { id } } }",
+        "lessons(search: $s) { edges { node { id } } }",
+    ):
+        gateway.clear_logs()
+        body = await gateway.query(f"query($s: String) {{ {field} }}", {"s": long})
+        assert body["errors"] and {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
+        assert body["data"] is not None  # the list is empty, the answer stands
+        assert not [e for s in Source for e in gateway.log(s).entries if long[:1000] in e.query]

@@ -10,7 +10,7 @@ from sandbox.server import Sandbox
 from sandbox.world import STATUS_ACTIVE, LearningLoginLoginRow, SeededPerson, TrainSessionRow
 from tests.conftest import ANCHOR, Gateway
 from tests.ids import gid, user_id
-from tests.resolvers.graph_support import gateway_over, iso, walk
+from tests.resolvers.graph_support import data_in_parts, gateway_over, iso, walk
 
 USERS = """query($first: Int, $after: String, $search: String, $email: String, $employeeNumber: String,
     $includeInactive: Boolean) {
@@ -39,11 +39,11 @@ async def test_every_account_of_every_person_finds_that_person_under_one_id(gate
     lookups = {
         f"p{p.index}_{slug}": (p, user_id(slug, native)) for p in people for slug, native, _ in accounts_of(p)
     }
-    fields = " ".join(
+    fields = [
         f'{alias}: user(id: "{raw}") {{ id fullName accounts {{ source nativeId }} }}'
         for alias, (_, raw) in lookups.items()
-    )
-    data = await gateway.data(f"{{ {fields} }}")
+    ]
+    data = await data_in_parts(gateway, fields)
     # Linked by the identity file whole, by an email in another case, and by employee number only.
     assert {p.index % 3 for p in people} == {0, 1, 2}
     for alias, (person, _) in lookups.items():
@@ -242,6 +242,20 @@ async def test_users_include_inactive(gateway: Gateway) -> None:
     ) == sorted(world.damstra.users)
     assert {n["id"] for n in nodes if n["active"] is False} == {user_id("damstra", i) for i in inactive}
     assert len(damstra) == len(world.damstra.users)
+
+
+async def test_include_inactive_is_nullable_and_null_means_false(gateway: Gateway) -> None:
+    # docs/contract.md §6: `includeInactive: Boolean = false`; a client may send null, as a variable or inline.
+    default = await gateway.data("{ users(first: 100) { totalCount edges { node { id active } } } }")
+    for query, variables in [
+        ("{ users(first: 100, includeInactive: null) { totalCount edges { node { id active } } } }", {}),
+        (
+            "query($b: Boolean) { users(first: 100, includeInactive: $b) { totalCount edges { node { id active } } } }",
+            {"b": None},
+        ),
+    ]:
+        assert await gateway.data(query, variables) == default
+    assert all(edge["node"]["active"] is not False for edge in default["users"]["edges"])
 
 
 async def test_users_search_email_and_employee_number(gateway: Gateway) -> None:

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,6 +22,12 @@ from websockets.typing import Subprotocol
 from sandbox.server import free_port
 from tests.redis_server import RedisServer
 from tests.server.processes import Process, reset_sandbox_stats, sandbox_writes, start_gateway, start_sandbox
+
+
+def fired_now() -> str:
+    """A fresh timeStamp, to the microsecond: a body like no other before (not a duplicate, not stale)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
 
 SECRET = "replicas-test-secret"
 USER = "10003"
@@ -89,7 +96,7 @@ async def subscription(gateway: Process) -> AsyncIterator[ClientConnection]:
 
 
 async def post_webhook(gateway: Process, user: str) -> None:
-    hook = {"name": "user.settings.updated", "userId": user, "timeStamp": "2026-11-01T10:00:00Z"}
+    hook = {"name": "user.settings.updated", "userId": user, "timeStamp": fired_now()}
     async with httpx.AsyncClient() as http:
         answer = await http.post(
             f"{gateway.address}/webhooks/damstra", json=hook, headers={"X-LearnGraph-Webhook-Secret": SECRET}

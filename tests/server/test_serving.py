@@ -90,6 +90,16 @@ def test_two_workers_share_the_port_and_one_redis(
             answers = list(pool.map(lambda _: gateway.post(SCHEDULE, {"input": input_value}), range(6)))
         assert all(answer == answers[0] for answer in answers)
         assert sandbox_writes(sandbox) == {"POST /user/{id}/lesson_schedule": 1}
+        # Metrics in prometheus-client's multiprocess mode: one directory, every worker's values.
+        dirs = {
+            entry
+            for pid in workers
+            for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if entry.startswith(b"PROMETHEUS_MULTIPROC_DIR=")
+        }
+        assert len(dirs) == 1
+        metrics = httpx.get(f"{gateway.address}/metrics", timeout=10)
+        assert metrics.status_code == 200 and "learngraph_requests_in_flight" in metrics.text
     finally:
         gateway.stop()
     assert gateway.process.returncode is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,12 @@ from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
 from tests.data.shared.support import eventually
 from tests.ids import damstra_user_id, gid
 from tests.redis_server import RedisServer
+
+
+def fired_now() -> str:
+    """A fresh timeStamp, to the microsecond: a body like no other before (not a duplicate, not stale)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
 
 SECRET = "shared-state-test-secret"
 SCHEDULE = """mutation($input: ScheduleLessonsInput!) { scheduleLessons(input: $input) {
@@ -106,7 +113,7 @@ async def test_a_webhook_at_one_replica_reaches_the_other_s_subscribers_once(
 ) -> None:
     a, b = pair
     async with b.services.events.subscribe() as at_b, a.services.events.subscribe() as at_a:
-        hook = {"name": "user.settings.updated", "userId": "10003", "timeStamp": "2026-11-01T10:00:00Z"}
+        hook = {"name": "user.settings.updated", "userId": "10003", "timeStamp": fired_now()}
         posted = await a.http.post(
             "/webhooks/damstra", json=hook, headers={"X-LearnGraph-Webhook-Secret": SECRET}
         )
@@ -114,6 +121,14 @@ async def test_a_webhook_at_one_replica_reaches_the_other_s_subscribers_once(
         for stream in (at_b, at_a):
             event = await asyncio.wait_for(anext(stream), 5)
             assert (event.type, event.user_id) == (TrainingEventType.USER_UPDATED, "10003")
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(stream), 0.3)
+        # The same delivery sent again, to the other replica: known there as a repeat, not published.
+        again = await b.http.post(
+            "/webhooks/damstra", json=hook, headers={"X-LearnGraph-Webhook-Secret": SECRET}
+        )
+        assert (again.status_code, again.json()["status"]) == (202, "duplicate")
+        for stream in (at_b, at_a):
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(anext(stream), 0.3)
 

@@ -14,13 +14,14 @@ from gateway.errors import (
     UpstreamMalformedResponse,
     UpstreamNotFound,
     UpstreamRejected,
+    UpstreamRequestInvalid,
     UpstreamTimeout,
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
 from gateway.sources import Source
 from gateway.upstreams.auth import BodyAuth, HeaderAuth, QueryAuth
-from gateway.upstreams.http import UpstreamHTTP
+from gateway.upstreams.http import MAX_URL_LENGTH, UpstreamHTTP
 from gateway.upstreams.retries import retry_delay
 from sandbox.server import serve_on_loopback
 from tests.upstreams.inline_upstream import SECRET, Upstream, client, no_vendor_errors
@@ -154,3 +155,17 @@ async def test_a_write_that_is_refused_is_reported_not_retried(upstream: Upstrea
     with pytest.raises(UpstreamRejected):
         await client(upstream).write("POST", "/refuse", json={})
     assert len(upstream.seen) == 1
+
+
+async def test_a_url_too_long_for_any_server_is_the_callers_input_and_never_sent(upstream: Upstream) -> None:
+    http = client(upstream)
+    for search in ("x" * MAX_URL_LENGTH, "é" * (MAX_URL_LENGTH // 4), "x" * 100_000):
+        with pytest.raises(UpstreamRequestInvalid, match="longer than 8000 characters") as caught:
+            await http.get_json("/items", {"q": search})
+        assert caught.value.code == "BAD_USER_INPUT" and not caught.value.retryable
+        with pytest.raises(UpstreamRequestInvalid):
+            await http.write("POST", "/items", params={"q": search})
+    assert upstream.seen == []
+    # A long list of IDs that still fits goes out (DAMSTRA's 500 lesson IDs make about 3,500 characters).
+    ids = ",".join(str(1_000_000 + n) for n in range(500))
+    assert (await http.get_json("/items", {"lessonIds": ids}))["query"] == {"lessonIds": ids}

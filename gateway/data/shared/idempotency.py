@@ -1,10 +1,12 @@
 """Idempotency keys in Redis: the `SharedKeys` under `gateway.data.idempotency.IdempotencyStore`.
 
-    store = IdempotencyStore(window, shared=RedisKeys(link), codec=ObjectCodec(...))
+    store = SharedIdempotencyStore(window, RedisKeys(link), ObjectCodec(...))
 
 A key is one Redis string, `{learngraph}:idem:<digest of caller, operation, key>`, holding JSON:
-while the first attempt runs `{"fingerprint", "token"}` (set with SET NX and a lease the attempt
-renews), then `{"fingerprint", "result"}` for the idempotency window. Only the holder of the token
+while an attempt runs `{"fingerprint", "token"}` (claimed in a script, with a lease the attempt
+renews; `"previous"` too when it settles an open outcome), then `{"fingerprint", "result"}` for the
+idempotency window, with `"open": true` while the outcome is unsettled: the next attempt with the same
+fingerprint claims it again, handed that outcome, and a failed one puts it back. Only the holder of the token
 may finish or release it (checked in a script). Every failure to reach Redis is
 IdempotencyUnavailable, and so is asking while the link knows Redis is away: no waiting on a
 connection timeout.
@@ -33,13 +35,34 @@ UNAVAILABLE = (
     "was not sent; try again shortly"
 )
 
-# KEYS: the key. ARGV: the token, then for FINISH the stored answer and the window (ms), for RENEW the lease.
+# KEYS: the key. ARGV for CLAIM: the fingerprint, the new claim (JSON), the lease (ms); it answers
+# what the key holds afterwards. ARGV otherwise: the token, then for FINISH the stored answer, the
+# window (ms) and "1" when the outcome is open; for RENEW the lease; for RELEASE the window (ms).
+CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local entry = cjson.decode(held)
+  if entry['open'] == true and entry['token'] == nil and type(entry['result']) == 'string'
+      and entry['fingerprint'] == ARGV[1] then
+    local claim = cjson.decode(ARGV[2])
+    claim['previous'] = entry['result']
+    local encoded = cjson.encode(claim)
+    redis.call('SET', KEYS[1], encoded, 'PX', ARGV[3])
+    return encoded
+  end
+  return held
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return ARGV[2]
+"""
 FINISH = """
 local held = redis.call('GET', KEYS[1])
 if not held then return 0 end
 local claim = cjson.decode(held)
 if claim['token'] ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], cjson.encode({fingerprint = claim['fingerprint'], result = ARGV[2]}), 'PX', ARGV[3])
+local entry = {fingerprint = claim['fingerprint'], result = ARGV[2]}
+if ARGV[4] == '1' then entry['open'] = true end
+redis.call('SET', KEYS[1], cjson.encode(entry), 'PX', ARGV[3])
 return 1
 """
 RENEW = """
@@ -49,8 +72,15 @@ return 0
 """
 RELEASE = """
 local held = redis.call('GET', KEYS[1])
-if held and cjson.decode(held)['token'] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if not held then return 0 end
+local claim = cjson.decode(held)
+if claim['token'] ~= ARGV[1] then return 0 end
+if type(claim['previous']) == 'string' and tonumber(ARGV[2]) > 0 then
+  local entry = {fingerprint = claim['fingerprint'], result = claim['previous'], open = true}
+  redis.call('SET', KEYS[1], cjson.encode(entry), 'PX', ARGV[2])
+  return 1
+end
+return redis.call('DEL', KEYS[1])
 """
 
 
@@ -58,7 +88,8 @@ class RedisKeys:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
         client = link.client
-        self._finish, self._renew, self._release = (
+        self._claim, self._finish, self._renew, self._release = (
+            client.register_script(CLAIM),
             client.register_script(FINISH),
             client.register_script(RENEW),
             client.register_script(RELEASE),
@@ -70,9 +101,10 @@ class RedisKeys:
         name = _key(slot)
 
         async def claim(client: Redis) -> str | None:
-            if await client.set(name, held, nx=True, px=_ms(lease_seconds)):
-                return held
-            return _text(await client.get(name))
+            found = await self._claim(
+                keys=[name], args=[fingerprint, held, _ms(lease_seconds)], client=client
+            )
+            return _text(found)
 
         found = await self._call(claim)
         if found is None:  # it expired between the two commands: a free key, try again
@@ -80,7 +112,8 @@ class RedisKeys:
         stored = _parse(found)
         # A claim the client re-sent after a dropped connection may find itself.
         if stored.get("token") == token:
-            return Claimed(token)
+            previous = stored.get("previous")
+            return Claimed(token, previous if isinstance(previous, str) else None)
         return _taken(stored)
 
     async def renew(self, slot: str, token: str, lease_seconds: float) -> None:
@@ -88,18 +121,23 @@ class RedisKeys:
             lambda client: self._renew(keys=[_key(slot)], args=[token, _ms(lease_seconds)], client=client)
         )
 
-    async def finish(self, slot: str, token: str, result: str, window_seconds: float) -> None:
+    async def finish(
+        self, slot: str, token: str, result: str, window_seconds: float, *, settled: bool = True
+    ) -> None:
         kept = await self._call(
             lambda client: self._finish(
-                keys=[_key(slot)], args=[token, result, _ms(window_seconds)], client=client
+                keys=[_key(slot)],
+                args=[token, result, _ms(window_seconds), "0" if settled else "1"],
+                client=client,
             )
         )
         if not kept:
             # The claim expired (a write longer than its renewed lease?) or Redis lost it (a restart).
             log.warning("idempotency keys: a claim was gone when its write finished; its answer is not kept")
 
-    async def release(self, slot: str, token: str) -> None:
-        await self._call(lambda client: self._release(keys=[_key(slot)], args=[token], client=client))
+    async def release(self, slot: str, token: str, window_seconds: float = 0.0) -> None:
+        window = _ms(window_seconds) if window_seconds > 0 else 0
+        await self._call(lambda client: self._release(keys=[_key(slot)], args=[token, window], client=client))
 
     async def read(self, slot: str) -> Taken | None:
         async def get(client: Redis) -> str | None:

@@ -7,6 +7,7 @@ drivers send the requests, so they are imported from `gateway.upstreams.paging.d
 from __future__ import annotations
 
 from gateway.upstreams.paging.styles import (
+    MAX_POSITION,
     LimitOffsetPaging,
     LinkHeaderPaging,
     Listing,
@@ -18,6 +19,7 @@ from gateway.upstreams.paging.styles import (
 )
 
 __all__ = [
+    "MAX_POSITION",
     "LimitOffsetPaging",
     "LinkHeaderPaging",
     "Listing",

@@ -21,6 +21,11 @@ import httpx
 
 T = TypeVar("T")
 
+# The furthest position a listing is read from: the vendors take their offsets (startIndex, offset, page)
+# as integers, and a signed 32-bit one is the most any of them can be relied on to hold. A position past
+# it comes from a cursor this gateway never made, and is never sent.
+MAX_POSITION = 2**31 - 1
+
 
 @dataclass
 class Listing(Generic[T]):

@@ -83,10 +83,11 @@ def test_records_keep_which_fields_were_set() -> None:
 def test_a_field_added_since_takes_its_default_and_one_removed_since_is_ignored() -> None:
     stored = orjson.loads(CODEC.encode(schedule_payload()))
     fields = stored["value"]["fields"]
-    del fields["user_errors"]  # written by a version that had no such field
-    fields["warnings"] = []  # written by a version that has a field this one lacks
+    # Written by a version that had no such fields (`warnings` came later)...
+    del fields["user_errors"], fields["warnings"]
+    fields["notes"] = []  # ... and that has a field this one lacks
     again = CODEC.decode(orjson.dumps(stored).decode())
-    assert again.user_errors == [] and not hasattr(again, "warnings")
+    assert again.user_errors == [] and again.warnings == [] and not hasattr(again, "notes")
     assert again.schedules == schedule_payload().schedules
 
 

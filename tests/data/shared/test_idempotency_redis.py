@@ -1,18 +1,21 @@
-"""Idempotency keys in Redis: one write per key across replicas; refused, not risked, while Redis is away."""
+"""Idempotency keys in Redis: one write per key across replicas, an open outcome settled by one repeat on
+any replica; refused, not risked, while Redis is away."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import pytest
 
 from gateway.data.idempotency import (
+    Attempt,
     Claimed,
     IdempotencyKeyReused,
-    IdempotencyStore,
     IdempotencyUnavailable,
+    Outcome,
+    SharedIdempotencyStore,
     Taken,
 )
 from gateway.data.shared.codec import ObjectCodec
@@ -31,20 +34,26 @@ class Answer:
 
 
 class Upstream:
-    def __init__(self) -> None:
-        self.writes: list[str] = []
+    """Writes that count themselves; the first `open_runs` leave their outcome open."""
 
-    def work(self, replica: str, delay: float = 0.05) -> Callable[[], Awaitable[Answer]]:
-        async def write() -> Answer:
+    def __init__(self, open_runs: int = 0) -> None:
+        self.writes: list[str] = []
+        self.open_runs = open_runs
+        self.handed: list[Answer | None] = []  # the previous answer each write was handed
+
+    def work(self, replica: str, delay: float = 0.05) -> Attempt[Answer]:
+        async def write(previous: Outcome[Answer] | None) -> Outcome[Answer]:
             self.writes.append(replica)
+            self.handed.append(previous.answer if previous is not None else None)
             await asyncio.sleep(delay)
-            return Answer(replica, len(self.writes))
+            settled = len(self.writes) > self.open_runs
+            return Outcome(Answer(replica, len(self.writes)), settled=settled, sent=True)
 
         return write
 
 
-def store(link: RedisLink, window: float = 60) -> IdempotencyStore:
-    return IdempotencyStore(window, shared=RedisKeys(link), codec=CODEC)
+def store(link: RedisLink, window: float = 60) -> SharedIdempotencyStore:
+    return SharedIdempotencyStore(window, RedisKeys(link), CODEC)
 
 
 async def test_the_same_key_at_two_replicas_at_once_writes_once_and_both_get_its_answer(
@@ -85,7 +94,7 @@ async def test_a_failed_attempt_frees_the_key_for_the_next(redis_url: str) -> No
         at_a, at_b = store(a), store(b)
         await start(a, b)
 
-        async def broken() -> Answer:
+        async def broken(previous: Outcome[Answer] | None) -> Outcome[Answer]:
             raise RuntimeError("boom")
 
         with pytest.raises(RuntimeError):
@@ -148,10 +157,66 @@ async def test_while_redis_is_away_a_keyed_write_is_refused_before_it_is_sent(
 async def test_an_answer_another_version_cannot_read_is_refused_not_written_again(redis_url: str) -> None:
     async with links(redis_url) as (a, b):
         at_a = store(a)
-        at_b = IdempotencyStore(60, shared=RedisKeys(b), codec=ObjectCodec(("elsewhere",)))
+        at_b = SharedIdempotencyStore(60, RedisKeys(b), ObjectCodec(("elsewhere",)))
         await start(a, b)
         upstream = Upstream()
         await at_a.run("op", "k", "f", upstream.work("A"))
         with pytest.raises(IdempotencyUnavailable, match="cannot be read by this version"):
             await at_b.run("op", "k", "f", upstream.work("B"))
         assert upstream.writes == ["A"]
+
+
+async def test_an_open_outcome_is_settled_by_one_repeat_on_any_replica_handed_it(redis_url: str) -> None:
+    async with links(redis_url) as (a, b):
+        at_a, at_b = store(a), store(b)
+        await start(a, b)
+        upstream = Upstream(open_runs=1)
+        first = await at_a.run("op", "k", "f", upstream.work("A"))
+        assert first == Answer("A", 1)  # open: a repeat settles it
+        # Two repeats at once, on two replicas: one settles, the other waits for its outcome.
+        answers = await asyncio.gather(
+            at_b.run("op", "k", "f", upstream.work("B")), at_a.run("op", "k", "f", upstream.work("A"))
+        )
+        assert len(upstream.writes) == 2 and answers[0] == answers[1] == Answer(upstream.writes[1], 2)
+        assert upstream.handed == [None, first]
+        # Settled: answered again everywhere, nothing written.
+        assert await at_a.run("op", "k", "f", upstream.work("A")) == answers[0]
+        assert await at_b.run("op", "k", "f", upstream.work("B")) == answers[0]
+        assert len(upstream.writes) == 2
+        assert at_a.settlings + at_b.settlings == 1
+
+
+async def test_a_failed_settling_attempt_leaves_the_open_outcome_for_the_next(redis_url: str) -> None:
+    async with links(redis_url) as (a, b):
+        at_a, at_b = store(a), store(b)
+        await start(a, b)
+        upstream = Upstream(open_runs=1)
+        first = await at_a.run("op", "k", "f", upstream.work("A"))
+
+        async def broken(previous: Outcome[Answer] | None) -> Outcome[Answer]:
+            assert previous is not None and previous.answer == first
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await at_b.run("op", "k", "f", broken)
+        assert await at_b.run("op", "k", "f", upstream.work("B")) == Answer("B", 2)
+        assert upstream.handed == [None, first]
+
+
+async def test_an_outcome_keeps_since_and_sent_across_replicas(redis_url: str) -> None:
+    async with links(redis_url) as (a, b):
+        at_a, at_b = store(a), store(b)
+        await start(a, b)
+        began = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        handed: list[Outcome[Answer] | None] = []
+
+        async def open_write(previous: Outcome[Answer] | None) -> Outcome[Answer]:
+            return Outcome(Answer("A", 1), settled=False, sent=True, since=began)
+
+        async def settle(previous: Outcome[Answer] | None) -> Outcome[Answer]:
+            handed.append(previous)
+            return Outcome(Answer("B", 2), settled=True, sent=False, since=began)
+
+        await at_a.run("op", "k", "f", open_write)
+        assert await at_b.run("op", "k", "f", settle) == Answer("B", 2)
+        assert handed == [Outcome(Answer("A", 1), settled=False, sent=True, since=began)]

@@ -1,5 +1,5 @@
-"""`learngraph serve` and the ways in: it refuses to start with none, or with a keys file it cannot read,
-and says so in one line; the anonymous switch is announced as the warning it is."""
+"""`learngraph serve` and the ways in: it refuses to start with none, with a keys file it cannot read, or
+with no upstream to serve, and says so in one line; the anonymous switch is announced as the warning it is."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from starlette.applications import Starlette
 from gateway.server import cli
 from gateway.settings import load_settings
 from tests.server.auth.conftest import KEYS_YAML
+
+DAMSTRA = {"LEARNGRAPH_DAMSTRA_URL": "https://app.velpic.com/api/v2", "LEARNGRAPH_DAMSTRA_ACCESS_KEY": "k"}
 
 
 @pytest.fixture
@@ -72,8 +74,22 @@ def test_serve_starts_with_api_keys_alone(
     keys = tmp_path / "keys.yaml"
     keys.write_text(KEYS_YAML)
     monkeypatch.setenv("LEARNGRAPH_API_KEYS_FILE", str(keys))
+    for name, value in DAMSTRA.items():
+        monkeypatch.setenv(name, value)
     assert cli.main(["serve"]) == 0
     assert len(environment["app"].state.authenticator.api_keys) == 2
+
+
+def test_serve_refuses_to_start_without_an_upstream(
+    environment: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Started, it would say it is ready on /readyz and answer every list empty.
+    monkeypatch.setenv("LEARNGRAPH_ALLOW_ANONYMOUS", "true")
+    assert cli.main(["serve"]) == 2
+    assert "app" not in environment
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("learngraph: no upstream is configured")
+    assert "LEARNGRAPH_DAMSTRA_URL" in line and "LEARNGRAPH_ISCOUT_URL" in line
 
 
 async def test_the_anonymous_switch_is_a_warning_at_start_up(caplog: pytest.LogCaptureFixture) -> None:
