@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -57,6 +59,19 @@ def cpu_seconds(pid: int) -> float:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc/<pid>/task/*/children."""
+    found = [pid]
+    for walked in found:
+        try:
+            for task in os.scandir(f"/proc/{walked}/task"):
+                with open(f"{task.path}/children") as children:
+                    found += [int(child) for child in children.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+    return found
 
 
 def machine_busy_seconds() -> float:
@@ -147,7 +162,8 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer {path} within {timeout:.0f} s; see {self.log}")
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+        """The process's and its children's (`serve --workers N` runs its workers as children)."""
+        return sum(cpu_seconds(pid) for pid in process_tree(self.pid))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -156,8 +172,45 @@ class Server:
                 # uvicorn's graceful shutdown would wait for abandoned requests: not for long.
                 self.process.wait(timeout=3)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                # Its whole session: the workers of a supervisor killed first would live on.
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+@dataclass
+class Redis:
+    """A redis-server of the bench's own, for a gateway of several workers (`--workers`)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @classmethod
+    def start(cls, workdir: Path) -> Redis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("--workers above 1 needs Redis: install redis-server or pass --redis-url")
+        port = free_port()
+        command = [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+        with open(workdir / "redis.log", "ab") as out:
+            process = subprocess.Popen(
+                command + ["--dir", str(workdir)], stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex((HOST, port)) == 0:
+                    return cls(process, port)
+            time.sleep(0.05)
+        process.kill()
+        raise RuntimeError(f"redis-server did not start; see {workdir / 'redis.log'}")
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
 
 
 def wait_idle(pid: int, quiet_seconds: float = 0.3, timeout: float = 120.0) -> float:

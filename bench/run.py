@@ -36,6 +36,7 @@ from bench.operations import Operation, build_operations, check_graphql, check_s
 from bench.processes import (
     HOST,
     AdminKey,
+    Redis,
     Sandbox,
     Server,
     free_port,
@@ -72,6 +73,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-wrk", action="store_true", help="measure throughput with the Python client only"
     )
     parser.add_argument("--no-pin", action="store_true", help="leave CPU placement to the OS")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the gateway's worker processes (`serve --workers`; 1)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        help="LEARNGRAPH_REDIS_URL for the gateway (with --workers above 1 and none given, the bench "
+        "starts a redis-server of its own)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--quick", action="store_true", help="short phases: 3 s, 1 s warm-up, 12 s grace")
     args = parser.parse_args(argv)
@@ -383,11 +392,14 @@ class Bench:
         reason = ""
         for attempt in range(1, attempts + 1):
             port = free_port()
-            command = [*learngraph(), "--log-level", "WARNING", "serve"]
+            command = [*learngraph(), "--log-level", "WARNING", "serve", "--workers", str(self.args.workers)]
+            env = self.sandbox.gateway_env(port, self.key)
+            if self.args.redis_url:
+                env["LEARNGRAPH_REDIS_URL"] = self.args.redis_url
             try:
                 return Server.start(
                     f"gateway-{key}", command, port, workdir=self.workdir,
-                    env=self.sandbox.gateway_env(port, self.key), cpus=self.server_cpus,
+                    env=env, cpus=self.server_cpus,
                 )  # fmt: skip
             except RuntimeError as exc:
                 log = (self.workdir / f"gateway-{key}.log").read_text().strip().splitlines()
@@ -458,6 +470,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     sandbox = Sandbox.start(
         workdir, people=args.people, seed=args.seed, latency_ms=args.latency_ms, cpus=other_cpus
     )
+    redis = Redis.start(workdir) if args.workers > 1 and not args.redis_url else None
+    if redis is not None:
+        args.redis_url = redis.url
     bench = Bench(args, workdir, sandbox, placement)
     results: dict[str, Any] = {"started_at": started.isoformat(timespec="seconds")}
     try:
@@ -471,6 +486,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if bench.reference_server is not None:
             bench.reference_server.stop()
         sandbox.server.stop()
+        if redis is not None:
+            redis.stop()
     if described["background_cpu_share_at_start"] > 0.2:
         bench.notes.append(
             f"Before the run, other processes kept {described['background_cpu_share_at_start']:.0%} of a "
@@ -501,6 +518,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "grace": args.grace,
                 "concurrency": args.concurrency,
                 "layout": layout,
+                "workers": args.workers,
+                "redis": bool(args.redis_url),
                 "workdir": str(workdir),
             },
             "reference": reference,

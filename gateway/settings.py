@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -30,6 +31,7 @@ from pydantic import (
 from gateway.sources import Source
 
 ENV_PREFIX = "LEARNGRAPH_"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _ORIGIN = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#\s,]+")
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,20 @@ class Settings(BaseModel):
     caller_concurrency: int = Field(default=0, ge=0)
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
 
+    # State shared by replicas and workers (events, idempotency keys, cache invalidations); unset, each
+    # process keeps its own, which is right for one process and wrong for more.
+    redis_url: SecretStr | None = None
+    # `learngraph serve` runs this many worker processes on one socket; more than one needs Redis.
+    workers: int = Field(default=1, ge=1, le=64)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
+            # Not the value itself in the message: it may carry a password.
+            raise ValueError(f"must start with {', '.join(REDIS_SCHEMES)} (e.g. redis://redis:6379/0)")
+        return value
+
     # Browser-facing (contract §8): pages on these origins may call the gateway (CORS, and
     # WebSockets opened from them); GraphiQL and introspection are for development, so `serve`
     # leaves them off and `learngraph demo` turns them on unless they are set.
@@ -247,7 +263,12 @@ class Settings(BaseModel):
         """Every credential value, for redaction."""
         values = [getattr(self, name) for name in (*SECRET_FIELD.values(), "webhook_secret")]
         values += [added.token for added in self.added_sources.values()]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.redis_url is not None:
+            url = self.redis_url.get_secret_value()
+            password = urlsplit(url).password
+            found += [url, *([password] if password else [])]
+        return found
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

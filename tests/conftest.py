@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from gateway.settings import load_settings
 from gateway.sources import Source
 from sandbox.controls import RequestLog
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox, serve_on_loopback
+from tests.redis_server import RedisServer
 from tests.tokens import fixture_issuer
 
 # A fixed "now" for the seeded data, so tests never depend on the day they run.
@@ -121,11 +122,15 @@ async def _serve_gateway(
     transports = {source: transport for source in Source} if transport is not None else None
     services = build_services(settings, transports=transports)
     app = create_app(settings, services=services)
+    if services.shared is not None:  # the lifespan would start it; the app is not run through one here
+        await services.shared.start()
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
     ) as http:
         yield Gateway(http, sandbox, services, app)
     await services.upstreams.aclose()
+    if services.shared is not None:
+        await services.shared.aclose()
 
 
 @pytest.fixture
@@ -163,3 +168,22 @@ async def loopback_gateway(
         controls.faults.hang_seconds = loopback_timeout_seconds * 3
     async for served in _serve_gateway(sandbox, sandbox_address, identity, None, env):
         yield served
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session; skips without one (fails in CI)."""
+    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, running and empty (a test that stopped it has it started again)."""
+    if redis_server.process is None:
+        redis_server.restart()
+    redis_server.flush()
+    return redis_server.url

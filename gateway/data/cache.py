@@ -5,6 +5,10 @@ Bounded TTL caches, one per kind. Every key carries the fingerprint of the upstr
 credential it was read with, so callers with different credentials never share entries.
 Writes and webhooks call `invalidate` for what they change.
 
+With several replicas (`gateway.data.shared`), each keeps its own entries and every invalidation is
+told to the others (`on_invalidate` here, `drop` there); while that cannot be done the cache is
+`suspended`: reads go to the upstreams, nothing is kept.
+
     value = cache.get("lesson", scope, lesson_id)      # MISSING when absent or expired
     cache.set("lesson", scope, lesson_id, record)
     listing = await cache.read_through("training_records", scope, ALL, read_every_record)
@@ -58,10 +62,12 @@ class EntityCache:
         self._invalidations = dict.fromkeys(ttls, 0)
         self.hits = 0
         self.misses = 0
+        self.on_invalidate: Callable[[str, str | None, Hashable | None], None] | None = None
+        self.suspended = False
 
     def get(self, kind: str, scope: str, key: Hashable) -> Any:
         cache = self._caches[kind]
-        if cache is None:
+        if cache is None or self.suspended:
             return MISSING
         value = cache.get((scope, key), MISSING)
         if value is MISSING:
@@ -74,13 +80,13 @@ class EntityCache:
 
     def set(self, kind: str, scope: str, key: Hashable, value: Any) -> None:
         cache = self._caches[kind]
-        if cache is not None:
+        if cache is not None and not self.suspended:
             cache[(scope, key)] = value
 
     async def read_through(self, kind: str, scope: str, key: Hashable, read: Callable[[], Awaitable[V]]) -> V:
         """The cached value, else `read()`'s answer, cached. Callers that miss while a read is in
         flight wait for that read rather than start their own (a whole listing costs dozens of calls)."""
-        if self._caches[kind] is None:
+        if self._caches[kind] is None or self.suspended:
             return await read()
         loop = asyncio.get_running_loop()
         slot = (kind, scope, key)
@@ -113,9 +119,15 @@ class EntityCache:
         return value
 
     def invalidate(self, kind: str, scope: str | None = None, key: Hashable | None = None) -> None:
-        """Drop one entry, or every entry of a kind (for a scope, or all scopes)."""
+        """Drop one entry, or every entry of a kind (for a scope, or all scopes), here and on every replica."""
+        self.drop(kind, scope, key)
+        if self.on_invalidate is not None:
+            self.on_invalidate(kind, scope, key)
+
+    def drop(self, kind: str, scope: str | None = None, key: Hashable | None = None) -> None:
+        """`invalidate`, in this process only."""
         for derived in _DERIVED.get(kind, ()):
-            self.invalidate(derived, scope)
+            self.drop(derived, scope)
         self._invalidations[kind] += 1
         for slot in [
             s for s in self._reading if s[0] == kind and scope in (None, s[1]) and key in (None, s[2])

@@ -27,6 +27,7 @@ from gateway.data.identity import IdentityDirectory
 from gateway.data.listings import Listings
 from gateway.data.loaders import Loaders
 from gateway.data.people import People
+from gateway.data.shared.link import RedisLink
 from gateway.data.writes import Writes
 from gateway.settings import Settings
 from gateway.upstreams import allowance as allowances
@@ -51,6 +52,13 @@ class Services:
     idempotency: IdempotencyStore = field(default_factory=lambda: InProcessIdempotencyStore(86_400.0))
     deliveries: DeliveryMemory = field(default_factory=lambda: InProcessDeliveries(600.0))
     fairness: CallerCounters = field(default_factory=lambda: InProcessCallerCounters(0, 0))
+    # Redis, when state is shared with other replicas (`gateway.data.shared`); None: this process alone.
+    shared: RedisLink | None = None
+
+    async def flush(self) -> None:
+        """Waits until this process's cache drops and events are where the other replicas read them."""
+        if self.shared is not None:
+            await self.shared.flush()
 
 
 @dataclass

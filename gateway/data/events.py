@@ -7,8 +7,8 @@ DAMSTRA webhooks and LearnGraph's own mutations publish; `Subscription.trainingE
     async with bus.subscribe(lambda e: e.user_id == "1023") as events:
         async for event in events: ...
 
-`EventBus` is the interface; `InProcessEventBus` is the single-process default (a Redis backend
-can implement the same two methods for several replicas).
+`EventBus` is the interface; `InProcessEventBus` is the single-process default, and
+`gateway.data.shared.bus.RedisEventBus` carries events between replicas through Redis.
 """
 
 from __future__ import annotations
@@ -146,13 +146,17 @@ class InProcessEventBus:
     async def publish(self, event: TrainingEvent) -> bool:
         if self._echoes is not None and self._echoes.is_echo(event):
             return False
+        self.deliver(event)
+        return True
+
+    def deliver(self, event: TrainingEvent) -> None:
+        """To this process's subscribers, with no echo check (done by whoever published it)."""
         self.published += 1
         for subscriber in list(self._subscribers):
             try:
                 subscriber.offer(event)
             except Exception:  # a broken filter must not stop delivery to the others
                 log.exception("event filter failed")
-        return True
 
     @contextlib.asynccontextmanager
     async def subscribe(

@@ -3,9 +3,11 @@
     app = create_app(load_settings())          # uvicorn gateway.server.app:... via `learngraph serve`
 
 The lifespan builds one pooled client per enabled upstream, the caches and the identity
-directory once; every request reads them from `app.state.services`. `LimitBody` refuses a body
-over LEARNGRAPH_MAX_BODY_BYTES, then `RequireCaller` names the caller (`request.state.caller`),
-both before a route reads a body.
+directory once; every request reads them from `app.state.services`. With `LEARNGRAPH_REDIS_URL` the
+events, idempotency keys, webhook deliveries and cache invalidations are shared through Redis
+(`gateway.data.shared`). `LimitBody` refuses a body over LEARNGRAPH_MAX_BODY_BYTES, then
+`RequireCaller` names the caller (`request.state.caller`), both before a route reads a body.
+`app.state.lifecycle` says whether the process is starting, serving or draining.
 """
 
 from __future__ import annotations
@@ -29,8 +31,14 @@ from gateway.data.context import Services
 from gateway.data.deliveries import InProcessDeliveries
 from gateway.data.events import InProcessEventBus
 from gateway.data.fairness import InProcessCallerCounters
-from gateway.data.idempotency import InProcessIdempotencyStore
+from gateway.data.idempotency import InProcessIdempotencyStore, SharedIdempotencyStore
 from gateway.data.identity import IdentityDirectory
+from gateway.data.shared.bus import RedisEventBus
+from gateway.data.shared.codec import ObjectCodec
+from gateway.data.shared.deliveries import RedisDeliveries
+from gateway.data.shared.idempotency import RedisKeys
+from gateway.data.shared.invalidation import share_invalidations
+from gateway.data.shared.link import RedisLink
 from gateway.errors import UpstreamError
 from gateway.server.allowances import PerRequestAllowance
 from gateway.server.auth import Authenticator, RequireCaller
@@ -41,6 +49,7 @@ from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
 from gateway.server.graphiql import static_files as graphiql_static_files
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
+from gateway.server.lifecycle import Lifecycle, Phase
 from gateway.server.telemetry import Observe, metrics_endpoint
 from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
 from gateway.settings import Settings
@@ -52,6 +61,9 @@ from resolvers.schema import schema
 
 READY_TIMEOUT_SECONDS = 5.0
 GC_THRESHOLDS = (50_000, 20, 100)  # Python's own: (700, 10, 10)
+# What a stored mutation answer may be built of, when another replica reads it back: the payload
+# types (resolvers) and what they hold (records, people, sources).
+ANSWER_MODULES = ("resolvers", "gateway")
 
 
 def build_services(
@@ -60,15 +72,31 @@ def build_services(
     directory = (
         IdentityDirectory.load(settings.identity_file) if settings.identity_file else IdentityDirectory()
     )
+    cache = EntityCache(settings)
+    window = settings.idempotency_window_seconds
+    if settings.redis_url is None:
+        return Services(
+            settings=settings,
+            upstreams=Upstreams.open(settings, transports),
+            cache=cache,
+            directory=directory,
+            events=InProcessEventBus(),
+            idempotency=InProcessIdempotencyStore(window),
+            deliveries=InProcessDeliveries(settings.webhook_max_age_seconds),
+            fairness=InProcessCallerCounters(settings.caller_rate_limit, settings.caller_concurrency),
+        )
+    link = RedisLink.from_url(settings.redis_url.get_secret_value())
+    share_invalidations(cache, link)
     return Services(
         settings=settings,
         upstreams=Upstreams.open(settings, transports),
-        cache=EntityCache(settings),
+        cache=cache,
         directory=directory,
-        events=InProcessEventBus(),
-        idempotency=InProcessIdempotencyStore(settings.idempotency_window_seconds),
-        deliveries=InProcessDeliveries(settings.webhook_max_age_seconds),
+        events=RedisEventBus(link),
+        idempotency=SharedIdempotencyStore(window, RedisKeys(link), ObjectCodec(ANSWER_MODULES)),
+        deliveries=RedisDeliveries(link, settings.webhook_max_age_seconds),
         fairness=InProcessCallerCounters(settings.caller_rate_limit, settings.caller_concurrency),
+        shared=link,
     )
 
 
@@ -81,9 +109,18 @@ async def _probe(services: Services, source: Source) -> None:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when every enabled upstream answers a small authenticated read."""
-    services: Services = request.app.state.services
+    """503 only when this process cannot serve: starting, draining, or no upstream configured. Else 200,
+    with each upstream's state (a small authenticated read) and Redis's: one vendor's outage must not
+    take every replica out of the load balancer, and reads go on without Redis."""
+    lifecycle: Lifecycle = request.app.state.lifecycle
+    services: Services | None = getattr(request.app.state, "services", None)
+    if lifecycle.phase is not Phase.SERVING or services is None:
+        phase = Phase.STARTING if services is None else lifecycle.phase
+        return JSONResponse({"status": phase.value}, status_code=503)
     sources = services.upstreams.enabled()
+    if not sources:
+        message = "no upstream is configured (LEARNGRAPH_<SOURCE>_URL)"
+        return JSONResponse({"status": "misconfigured", "message": message}, status_code=503)
 
     async def check(source: Source) -> dict[str, str]:
         try:
@@ -97,10 +134,11 @@ async def readyz(request: Request) -> Response:
     results = dict(
         zip((s.name for s in sources), await asyncio.gather(*(check(s) for s in sources)), strict=True)
     )
-    ready = all(r["status"] == "ok" for r in results.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "upstreams": results}, status_code=200 if ready else 503
-    )
+    redis = services.shared.status() if services.shared is not None else {"status": "not configured"}
+    healthy = all(r["status"] == "ok" for r in results.values()) and redis["status"] != "unavailable"
+    # "degraded": serving, with some answers partial (an upstream) or some writes refused (Redis).
+    status = "ready" if healthy else "degraded"
+    return JSONResponse({"status": status, "upstreams": results, "redis": redis})
 
 
 # What a browser's GraphQL client sends besides the safelisted headers.
@@ -131,12 +169,18 @@ def create_app(
     )
     webhooks = DamstraWebhooks()
 
+    lifecycle = Lifecycle(Phase.SERVING if services is not None else Phase.STARTING)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = services is None
-        app.state.services = services or build_services(settings)
-        log_receiver_state(app.state.services.settings)
+        lifecycle.phase = Phase.STARTING
+        built: Services = services or build_services(settings)
+        app.state.services = built
+        log_receiver_state(built.settings)
         authenticator.log_state()
+        if own and built.shared is not None:
+            await built.shared.start()
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
         gc.freeze()
@@ -146,13 +190,18 @@ def create_app(
         gc.set_threshold(*GC_THRESHOLDS)
         traced = tracing.tracer is None and tracing.configure()  # when the OTEL_* variables ask
         try:
-            yield
+            with lifecycle.drain_on_signals():
+                lifecycle.serving()
+                yield
+                lifecycle.drain()
         finally:
             if traced:
                 tracing.shutdown()
             await authenticator.aclose()
             if own:
-                await app.state.services.upstreams.aclose()
+                await built.upstreams.aclose()
+                if built.shared is not None:
+                    await built.shared.aclose()
 
     routes: list[BaseRoute] = [
         Route("/graphql", http, methods=["GET", "POST"]),
@@ -195,6 +244,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.authenticator = authenticator
+    app.state.lifecycle = lifecycle
     app.state.webhooks = webhooks
     if services is not None:
         app.state.services = services

@@ -5,21 +5,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
+import functools
+import math
 import os
 import secrets
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
 
 from gateway.log_redaction import configure_logging
 from gateway.server.app import create_app
 from gateway.server.console import SERVER, Labelled, label_log_lines, open_browser
 from gateway.server.telemetry import serve_metrics
-from gateway.settings import ConfigError, load_settings
+from gateway.settings import ConfigError, Settings, load_settings
 from gateway.sources import Source
 from resolvers.schema import sdl
 
@@ -53,6 +57,13 @@ def _build_sandbox(args: argparse.Namespace) -> Sandbox:
     return sandbox
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 async def _serve(*servers: uvicorn.Server, ready: Callable[[], None] | None = None) -> None:
     """Serves until stopped; calls `ready` once every server listens (not if one could not start)."""
     tasks = []
@@ -78,9 +89,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"learngraph: {exc}", file=sys.stderr)
         return 2
+    workers = args.workers or settings.workers
+    if workers > 1 and settings.redis_url is None:
+        print(
+            f"learngraph: {workers} workers need LEARNGRAPH_REDIS_URL. Without Redis each worker keeps its own "
+            "idempotency keys, events and caches: a repeated idempotencyKey could write twice, a subscriber "
+            "would miss events another worker received, and a write would leave the others serving stale "
+            "data. Set LEARNGRAPH_REDIS_URL, or run one worker.",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(args.log_level, settings.secrets(), settings.log_format)
     try:
-        app = create_app(settings)
+        app = create_app(settings)  # in the workers too; here it checks what would stop them all
     except ConfigError as exc:
         print(f"learngraph: {exc}", file=sys.stderr)
         return 2
@@ -89,18 +110,74 @@ def cmd_serve(args: argparse.Namespace) -> int:
         names = ", ".join(f"LEARNGRAPH_{source.slug.upper()}_URL" for source in Source)
         print(f"learngraph: no upstream is configured: set at least one of {names}", file=sys.stderr)
         return 2
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        # In JSON the gateway writes its own line per operation (gateway.server.telemetry).
+        "access_log": settings.access_log and settings.log_format == "text",
+        "ws_max_size": settings.max_body_bytes,  # a WebSocket message is held to the body's limit
+        # SIGTERM: stop accepting, then let what is in flight finish, up to the request deadline.
+        "timeout_graceful_shutdown": math.ceil(settings.request_deadline_seconds),
+    }
+    if workers == 1:
+        if settings.metrics_port is not None:
+            serve_metrics(settings.host, settings.metrics_port)
+        uvicorn.run(app, **options)
+        return 0
+    # Every worker's metrics in files of a fresh, empty directory (read by prometheus-client when a
+    # worker first imports it: set before they start); /metrics in any worker, or the metrics port
+    # here, reads them all.
+    metrics_dir = tempfile.mkdtemp(prefix="learngraph-metrics-")
+    for stale in Path(metrics_dir).iterdir():
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     if settings.metrics_port is not None:
         serve_metrics(settings.host, settings.metrics_port)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        # In JSON the gateway writes its own line per operation (gateway.server.telemetry).
-        access_log=settings.access_log and settings.log_format == "text",
-        ws_max_size=settings.max_body_bytes,  # a WebSocket message is held to the body's limit
+    # Each worker builds its own app (a process of its own, started afresh); all share one socket.
+    config = uvicorn.Config(
+        functools.partial(worker_app, args.log_level), factory=True, workers=workers, **options
     )
+    MetricsAwareMultiprocess(config, sockets=[config.bind_socket()]).run()
     return 0
+
+
+class MetricsAwareMultiprocess(Multiprocess):
+    """uvicorn's supervisor, telling prometheus-client when a worker is gone (its live gauges then stop
+    counting). uvicorn gives no hook for a worker's exit: the supervisor's checks are wrapped instead."""
+
+    def keep_subprocess_alive(self) -> None:
+        before = self._pids()
+        super().keep_subprocess_alive()
+        _mark_dead(before - self._pids())
+
+    def restart_all(self) -> None:
+        before = self._pids()
+        super().restart_all()
+        _mark_dead(before - self._pids())
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            _mark_dead(self._pids())
+
+    def _pids(self) -> set[int]:
+        return {process.pid for process in self.processes if process.pid is not None}
+
+
+def _mark_dead(pids: set[int]) -> None:
+    from prometheus_client import multiprocess
+
+    for pid in pids:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def worker_app(log_level: str) -> Starlette:
+    """The app of one `serve --workers N` worker, built in that worker from the same environment."""
+    settings: Settings = load_settings()
+    configure_logging(log_level, settings.secrets(), settings.log_format)
+    return create_app(settings)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -251,9 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("serve", help="the gateway, configured from the environment").set_defaults(
-        run=cmd_serve
+    serve = commands.add_parser("serve", help="the gateway, configured from the environment")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="worker processes sharing the port (default: $LEARNGRAPH_WORKERS, else 1); more than one "
+        "needs LEARNGRAPH_REDIS_URL",
     )
+    serve.set_defaults(run=cmd_serve)
 
     demo = commands.add_parser("demo", help="the gateway over the built-in sandbox upstreams")
     demo.add_argument("--port", type=int, default=8000)

@@ -273,9 +273,10 @@ class DamstraWebhooks:
             return JSONResponse({"status": "ignored"}, status_code=202)
         scope = services.upstreams.fingerprints.get(Source.DAMSTRA)
         if scope is not None:
-            # Before the answer, so whoever reads after it reads fresh data; it is only memory. A
-            # duplicate or a stale body drops them too: dropping is always safe.
+            # Before the answer, so whoever reads after it reads fresh data, on every replica; it is
+            # only memory. A duplicate or a stale body drops them too: dropping is always safe.
             invalidate(services.cache, scope, event)
+            await services.flush()
         if received_at - event.occurred_at > timedelta(seconds=settings.webhook_max_age_seconds):
             # Too old to tell from a replay (its first delivery may be forgotten already).
             self.stale += 1

@@ -10,7 +10,9 @@ a repeat that settles the truth.
 - The same `idempotencyKey` with the same input within the window, once the first answer is settled
   (everything in it done, or refused for a reason that stays true, such as ALREADY_SCHEDULED), answers
   it again per item and writes nothing; duplicates in flight wait for the first. With a different
-  input the key is refused.
+  input the key is refused. When the keys are shared through Redis (any replica's repeat settles or
+  answers the same) and it cannot be reached, a keyed write is refused with IDEMPOTENCY_UNAVAILABLE
+  before anything is sent.
 - An answer that left something open (an upstream unavailable or timed out, a write not read back:
   `is_open`) is settled by the repeat. Where the upstream can say what the first attempt did
   (`can_check`, the default), the work runs again and, finding `repeating()` set, asks the upstream
@@ -39,13 +41,14 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from gateway.data.idempotency import IdempotencyKeyReused, Outcome
+from gateway.data.idempotency import IdempotencyKeyReused, IdempotencyUnavailable, Outcome
 from gateway.errors import Forbidden, InvalidNativeId, UpstreamError
 from resolvers.global_id import InvalidGlobalId
 from resolvers.info import Info
 from resolvers.mutations.user_errors import (
     FORBIDDEN,
     IDEMPOTENCY_KEY_REUSED,
+    IDEMPOTENCY_UNAVAILABLE,
     INVALID_INPUT,
     NOT_READ_BACK,
     OUTCOME_UNKNOWN,
@@ -200,6 +203,10 @@ async def run_mutation(
             )
     except IdempotencyKeyReused as exc:
         return refused([user_error(["idempotencyKey"], str(exc), IDEMPOTENCY_KEY_REUSED)])
+    except IdempotencyUnavailable as exc:
+        return refused([user_error(["idempotencyKey"], str(exc), IDEMPOTENCY_UNAVAILABLE)])
     finally:
         # A replay wrote nothing here, but this request may have read the object before the first did.
         info.context.refresh_after_write()
+        # Other replicas drop what this write made stale before its caller can ask them.
+        await info.context.services.flush()

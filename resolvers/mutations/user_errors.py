@@ -33,6 +33,7 @@ NOT_REGISTERED = "NOT_REGISTERED"
 UPSTREAM_REJECTED = "UPSTREAM_REJECTED"
 UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
 IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+IDEMPOTENCY_UNAVAILABLE = "IDEMPOTENCY_UNAVAILABLE"  # the shared key store (Redis) is away: nothing was sent
 NOT_READ_BACK = "NOT_READ_BACK"  # written, but what the write left could not be read: a warning
 # A repeat of a write whose outcome was unknown, which the upstream cannot be asked about: not re-sent.
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"

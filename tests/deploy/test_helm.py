@@ -235,7 +235,10 @@ def test_credentials_come_from_existing_secrets_as_files_and_the_gateway_reads_t
         relative = Path(path).relative_to(mount["mountPath"])
         assert str(relative) in items, variable
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_text(f"value-of-{items[str(relative)]['items'][0]['key']}\n")
+        value = f"value-of-{items[str(relative)]['items'][0]['key']}"
+        if variable == "LEARNGRAPH_REDIS_URL_FILE":  # a URL, its password the Secret's
+            value = f"redis://:{value}@redis:6379/0"
+        (root / relative).write_text(value + "\n")
     identity = Path(config["LEARNGRAPH_IDENTITY_FILE"])
     api_keys = Path(config["LEARNGRAPH_API_KEYS_FILE"])
     seen = {
@@ -246,13 +249,20 @@ def test_credentials_come_from_existing_secrets_as_files_and_the_gateway_reads_t
         "LEARNGRAPH_API_KEYS_FILE": str(tmp_path / api_keys.name),
     }
     settings = load_settings(seen)
+    redis_key = items[str(Path(files["LEARNGRAPH_REDIS_URL_FILE"]).relative_to(mount["mountPath"]))]["items"][
+        0
+    ]["key"]
+    assert settings.redis_url is not None
     assert set(settings.secrets()) == {
         "value-of-damstra-access-key",
         "value-of-learninglogin-token",
         "value-of-training-records-token",
         "value-of-iscout-token",
         "value-of-secret",
-    }  # and the Redis URL's file, once the gateway has a Redis setting
+        # The Redis URL's file: the whole URL, and its password on its own, are redacted.
+        settings.redis_url.get_secret_value(),
+        f"value-of-{redis_key}",
+    }
     assert settings.jwt_issuer == "https://login.example.com/realms/acme"
     assert (settings.host, settings.port) == ("0.0.0.0", 8000)
 
