@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# `make demo PORT=9000 SANDBOX_PORT=9100` when 8000 or 8100 is taken.
+PORT ?= 8000
+SANDBOX_PORT ?= 8100
+
 demo: $(STAMP)
-	$(BIN)/learngraph demo --open-browser
+	$(BIN)/learngraph demo --open-browser --port $(PORT) --sandbox-port $(SANDBOX_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway resolvers sandbox tests bench

@@ -9,10 +9,13 @@ UpstreamError                      any failure talking to an upstream
  ├── UpstreamRateLimited           slow down and try again (429, rate_limit_exceeded)
  ├── UpstreamUnavailable           5xx, connection refused, account inactive
  ├── UpstreamTimeout               no answer in time; for a write the outcome is unknown
+ │    └── UpstreamDeadlineExceeded the operation's deadline passed first (not retried)
+ ├── UpstreamBudgetExceeded        the operation made all the upstream requests it may; not sent
  └── UpstreamMalformedResponse     an answer we cannot read (bad JSON, wrong shape)
 
 InvalidNativeId is not an upstream error: it is raised before any request leaves. Nor is
 Forbidden: the caller may not see or do this (`gateway.data.access`), whatever the upstream holds.
+Nor is CallerGone: nobody waits for the answer any more, so nothing more is asked for it.
 """
 
 from __future__ import annotations
@@ -92,6 +95,27 @@ class UpstreamMalformedResponse(UpstreamError):
     code = "UPSTREAM_BAD_RESPONSE"
 
 
+class UpstreamDeadlineExceeded(UpstreamTimeout):
+    """The operation's deadline came before the answer (or before the request was sent).
+    `allowance` is the operation's (`gateway.upstreams.allowance`), whose limit this is."""
+
+    retryable = False
+
+    def __init__(self, source: str, message: str, *, allowance: object = None) -> None:
+        super().__init__(source, message)
+        self.allowance = allowance
+
+
+class UpstreamBudgetExceeded(UpstreamError):
+    """The operation has made every upstream request it may: this one was not sent."""
+
+    code = "UPSTREAM_BUDGET_EXCEEDED"
+
+    def __init__(self, source: str, message: str, *, allowance: object = None) -> None:
+        super().__init__(source, message)
+        self.allowance = allowance
+
+
 class InvalidNativeId(ValueError):
     """An ID that does not match its source's strict pattern; never sent upstream."""
 
@@ -112,6 +136,23 @@ class Forbidden(Exception):
     def __init__(self, message: str = "not allowed for this caller") -> None:
         super().__init__(message)
         self.message = message
+
+
+class CallerGone(Exception):
+    """The caller went away: no upstream request is sent for them (a mutation's writes once begun
+    excepted, `gateway.upstreams.allowance`)."""
+
+    code = "CALLER_GONE"
+
+    def __init__(self, message: str = "the caller went away", *, allowance: object = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.allowance = allowance
+
+
+OPERATION_STOPS = (UpstreamDeadlineExceeded, UpstreamBudgetExceeded, CallerGone)
+"""What one operation's own limits raise (`exc.allowance` says whose): another operation sharing
+the read has limits of its own and reads again rather than take them on."""
 
 
 def error_for_status(

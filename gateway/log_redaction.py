@@ -7,7 +7,7 @@ search, an alias) reaches log lines too: `loggable` shortens it and escapes its 
 characters, and a second filter escapes any CR, LF or other control character left in a
 message, so no input can forge a line. Tracebacks keep their lines.
 
-    configure_logging("INFO", settings.secrets())
+    configure_logging("INFO", settings.secrets(), settings.log_format)
     log.info("refused %s", loggable(raw_id))
 """
 
@@ -16,6 +16,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import Literal
+
+from gateway.telemetry.logs import JsonLines, RequestId
 
 REDACTED = "[redacted]"
 LOGGED_VALUE_CHARACTERS = 200
@@ -68,12 +71,19 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str | int, secrets: Iterable[str]) -> None:
-    """Root logging to stderr with redaction on the handler, so every logger's records pass it."""
+def configure_logging(
+    level: str | int, secrets: Iterable[str], log_format: Literal["text", "json"] = "text"
+) -> None:
+    """Root logging to stderr with redaction on the handler, so every logger's records pass it.
+    `json`: a JSON object a line, with the request id each record was written for."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     handler.addFilter(OneLine())
+    handler.addFilter(RequestId())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

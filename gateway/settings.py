@@ -106,6 +106,10 @@ class Settings(BaseModel):
     # A line per request through `logging` costs ~40 us, a fifth of a small request; behind a proxy
     # that logs requests itself it says nothing new. `learngraph demo` turns it on.
     access_log: bool = False
+    # `json`: one JSON object a line (with the request id), for a log pipeline; `text` for a person.
+    log_format: Literal["text", "json"] = "text"
+    # /metrics on this port only (on every interface of `host`'s choosing), not on the main port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # Per-source timeouts (seconds): one slow vendor must not hold the whole answer.
     damstra_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -113,6 +117,10 @@ class Settings(BaseModel):
     training_records_timeout_seconds: float = Field(default=10.0, gt=0)
     iscout_timeout_seconds: float = Field(default=10.0, gt=0)
     read_retry_attempts: int = Field(default=3, ge=1, le=10)
+    # What one GraphQL operation may spend upstream (gateway/upstreams/allowance.py): its HTTP requests,
+    # retries included, and the time until whatever has not answered is UPSTREAM_TIMEOUT.
+    max_upstream_requests: int = Field(default=1_000, ge=1)
+    request_deadline_seconds: float = Field(default=15.0, gt=0)
 
     # Cross-request cache for slow-changing data.
     cache_max_entries: int = Field(default=10_000, ge=0)

@@ -24,8 +24,16 @@ from strawberry.types import ExecutionResult, StreamExecutionResult
 
 from gateway.data.completions import InvalidCursor
 from gateway.data.context import Context
-from gateway.errors import Forbidden, InvalidNativeId, UpstreamError, UpstreamNotFound, UpstreamRejected
+from gateway.errors import (
+    CallerGone,
+    Forbidden,
+    InvalidNativeId,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRejected,
+)
 from gateway.log_redaction import loggable
+from gateway.telemetry import operation as operations
 from resolvers.global_id import InvalidGlobalId
 from resolvers.limits import parse_refusal
 from resolvers.relay import InvalidPagingArgument
@@ -56,6 +64,9 @@ def extensions_for(error: BaseException | None) -> dict[str, Any] | None:
         return {"code": "NOT_FOUND"}
     if isinstance(error, Forbidden):
         return {"code": Forbidden.code}
+    if isinstance(error, CallerGone):
+        # Nobody reads this answer; no fault of the server's to log either.
+        return {"code": CallerGone.code}
     return None
 
 
@@ -116,7 +127,24 @@ def process_errors(errors: Sequence[GraphQLError], context: object) -> list[Grap
         processed += [
             to_graphql_error(p.error, p.path) for p in context.partial_errors if not _unsaid(p.error, p.path)
         ]
+    if processed:
+        _note(processed)
     return processed
+
+
+_REFUSAL_CODES = frozenset({"LIMIT_EXCEEDED", "COST_LIMIT_EXCEEDED"})
+
+
+def _note(errors: list[GraphQLError]) -> None:
+    """The operation's outcome for the telemetry: an answer with errors, or a limit's refusal."""
+    record = operations.current()
+    if record is None:
+        return
+    record.outcome = "error"
+    for error in errors:
+        code = (error.extensions or {}).get("code")
+        if code in _REFUSAL_CODES:
+            record.refusal = str(code)
 
 
 def _process(error: GraphQLError) -> GraphQLError:

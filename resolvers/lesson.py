@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from resolvers.ilt_session import ILTSession
 
 
-@strawberry.type
+@strawberry.federation.type(keys=["id"])
 class Lesson(Node):
     id: strawberry.ID
     source: Source
@@ -29,6 +29,13 @@ class Lesson(Node):
     status: LessonStatus | None = None
     duration_seconds: float | None = None
     version: int | None = None
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Lesson:
+        """A supergraph's `_entities` look-up, as `lesson(id:)` finds it."""
+        from resolvers.lookup import find_typed
+
+        return cast(Lesson, await find_typed(info, id, "Lesson"))
 
     @strawberry.field
     async def ilt_sessions(

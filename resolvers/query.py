@@ -239,6 +239,23 @@ async def _damstra_user_id(info: Info, raw_id: str) -> str | None:
     return ids[0] if ids else None
 
 
+async def find_user_by_email(info: Info, email: str) -> User | None:
+    """The person with this email (case-insensitive) whom the caller may see, as `users(email:)` finds
+    them: DAMSTRA's directory first, then the identity file."""
+    listings = info.context.listings
+    wanted = email.lower()
+    if Source.DAMSTRA in listings.enabled():
+        listing = await listings.damstra_users(
+            q=None, email=email, emp_id=None, active_value="all", start=0, size=5
+        )
+        info.context.loaders.prime_damstra_users(listing.items)
+        for found in listing.items:
+            if (found.email_address or "").lower() == wanted:
+                return User.from_person(info.context.people.from_damstra(found))
+    people = await _identity_only_people(info, None, email, None)
+    return User.from_person(people[0]) if people else None
+
+
 def _matches(person: Person, search: str | None, email: str | None, employee_number: str | None) -> bool:
     if email and (person.email or "").lower() != email.lower():
         return False

@@ -4,7 +4,8 @@
       type occurredAt source user { fullName } schedule { status } lesson { name } } }
 
 A WebSocket's context lives as long as the connection, so each event is resolved through fresh
-loaders: what the connection read for an earlier event is stale by now.
+loaders (what the connection read for an earlier event is stale by now), within an upstream budget
+and deadline of its own.
 """
 
 from __future__ import annotations
@@ -132,5 +133,5 @@ class Subscription:
         # Only events about people the caller may see reach them (the data layer's rule).
         async with info.context.training_events(accepts) as stream:
             async for event in stream:
-                info.context.refresh_after_write()
+                info.context.refresh_for_event()
                 yield TrainingEvent.from_event(event)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -32,7 +32,8 @@ class UserAccount:
     email: str | None
 
 
-@strawberry.type
+# A supergraph may join its own people to LearnGraph's by either key (resolvers/schema.py).
+@strawberry.federation.type(keys=["id", "email"])
 class User(Node):
     id: strawberry.ID
     first_name: str | None
@@ -45,6 +46,18 @@ class User(Node):
     time_zone: str | None
     accounts: list[UserAccount]
     person: strawberry.Private[Person]
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: Info, id: strawberry.ID | None = None, email: str | None = None
+    ) -> User | None:
+        """A supergraph's `_entities` look-up, as `user(id:)` or `users(email:)` would find them."""
+        from resolvers.lookup import find_typed
+        from resolvers.query import find_user_by_email
+
+        if id is not None:
+            return cast(User, await find_typed(info, id, "User"))
+        return await find_user_by_email(info, email) if email else None
 
     @classmethod
     def from_person(cls, person: Person) -> User:

@@ -206,6 +206,78 @@ async def test_json_that_is_no_request_is_a_400_with_a_graphql_error(
     assert answer["errors"][0]["message"].endswith(f"the body is {kind}")
 
 
+# GraphQL over HTTP's own media type: a request error (nothing ran) is a 400 without `data`; under
+# application/json the same answer keeps its `"data": null` and its status.
+GRAPHQL_RESPONSE = {"accept": "application/graphql-response+json"}
+REQUEST_ERRORS: dict[str, tuple[dict[str, Any], int]] = {
+    "syntax": ({"query": "{"}, 200),
+    "validation": ({"query": "{ 8f31403dfe404bccbb0e835f2629c6a7 }"}, 200),
+    "coercion": (
+        {"query": "query($n: Int) { users(first: $n) { totalCount } }", "variables": {"n": "x"}},
+        200,
+    ),
+    "a missing variable": ({"query": "query($n: Int!) { users(first: $n) { totalCount } }"}, 200),
+    "an unused variable": ({"query": "query C($id: ID!) { __typename }", "variables": {"id": None}}, 200),
+    "a refusal": ({"query": "{ " + " ".join(f"a{n}: __typename" for n in range(31)) + " }"}, 400),
+    "a subscription": ({"query": "subscription { trainingEvents { type } }"}, 400),
+}
+
+
+@pytest.mark.parametrize("name", list(REQUEST_ERRORS))
+async def test_a_request_error_answers_in_the_media_type_accepted(both: Both, name: str) -> None:
+    body, json_status = REQUEST_ERRORS[name]
+    for accept in ({}, {"accept": "application/json"}, {"accept": "*/*"}):
+        plain = await both.compare("POST", json=body, headers=accept)
+        assert (plain.status_code, plain.headers["content-type"]) == (json_status, "application/json")
+        assert plain.json()["data"] is None and plain.json()["errors"]
+    for accept in (
+        GRAPHQL_RESPONSE,
+        {"accept": "application/graphql-response+json, application/json;q=0.9"},
+        {"accept": "application/json, application/graphql-response+json"},
+    ):
+        strict = await both.compare("POST", json=body, headers=accept)
+        assert (strict.status_code, strict.headers["content-type"]) == (
+            400,
+            "application/graphql-response+json",
+        )
+        answer = strict.json()
+        assert "data" not in answer and answer["errors"] == plain.json()["errors"]
+    if name != "a subscription":  # GET runs no subscription either way (a 400 without data alike)
+        params = {
+            key: value if key == "query" else orjson.dumps(value).decode() for key, value in body.items()
+        }
+        got = await both.compare("GET", params=params, headers=GRAPHQL_RESPONSE)
+        assert got.status_code == 400 and "data" not in got.json()
+
+
+async def test_an_answer_that_ran_keeps_200_and_its_data_in_either_media_type(
+    both: Both, gateway: Gateway
+) -> None:
+    for headers in (GRAPHQL_RESPONSE, {"accept": "application/json"}):
+        media_type = headers["accept"]
+        ok = await both.compare("POST", json={"query": LESSONS}, headers=headers)
+        assert (ok.status_code, ok.headers["content-type"]) == (200, media_type)
+        assert ok.json()["data"]["lessons"]["totalCount"] > 3
+        # A field's error: the operation ran, its data stands (a null where the error is).
+        bad_id = await both.compare("POST", json={"query": '{ user(id: "nope") { id } }'}, headers=headers)
+        answer = bad_id.json()
+        assert (bad_id.status_code, answer["data"]) == (200, {"user": None})
+        assert answer["errors"][0]["path"] == ["user"]
+    gateway.sandbox.controls[Source.ISCOUT].faults.error_rate = 1.0
+    partial = await both.compare(
+        "POST", json={"query": "{ lessons(first: 1000) { totalCount } }"}, headers=GRAPHQL_RESPONSE
+    )
+    assert partial.status_code == 200 and partial.json()["data"]["lessons"] is not None
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
+async def test_json_that_is_no_request_answers_in_the_media_type_accepted(both: Both, accept: str) -> None:
+    response = await both.compare(
+        "POST", content=b"[]", headers={"content-type": "application/json", "accept": accept}
+    )
+    assert (response.status_code, response.headers["content-type"]) == (400, accept)
+
+
 async def test_get_stays_with_strawberry(both: Both) -> None:
     assert (await both.compare("GET", params={"query": "{ __typename }"})).json() == {
         "data": {"__typename": "Query"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -13,6 +13,7 @@ from typing import Any, cast
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.data.cache import MISSING
 from gateway.data.context import Services
@@ -248,6 +249,7 @@ async def test_a_replayed_body_is_answered_202_and_published_once(hooks: Hooks) 
         orjson.dumps(dict(reversed(list(body.items())))),
         b" " + orjson.dumps(body),
     ]
+    received, duplicates = _webhook_metric("received"), _webhook_metric("duplicate")
     async with hooks.bus.subscribe() as events:
         answers = [await hooks.post(variants[n % 3]) for n in range(5)]
         async with asyncio.timeout(1):
@@ -259,6 +261,11 @@ async def test_a_replayed_body_is_answered_202_and_published_once(hooks: Hooks) 
     assert event.type is TrainingEventType.SCHEDULE_COMPLETED
     assert hooks.bus.published == 1
     assert (hooks.receiver.accepted, hooks.receiver.duplicates, hooks.receiver.stale) == (1, 4, 0)
+    assert (_webhook_metric("received"), _webhook_metric("duplicate")) == (received + 5, duplicates + 4)
+
+
+def _webhook_metric(result: str) -> float:
+    return REGISTRY.get_sample_value("learngraph_webhook_events_total", {"result": result}) or 0.0
 
 
 async def test_concurrent_copies_of_a_body_publish_once(hooks: Hooks) -> None:
@@ -284,7 +291,9 @@ async def test_a_stale_body_is_answered_202_unpublished_and_still_drops_the_cach
     assert max_age == 600  # the default
     warm_cache(hooks)
     old = (datetime.now(UTC) - timedelta(seconds=max_age + 5)).isoformat()
+    stale = _webhook_metric("stale")
     response = await hooks.post(fresh(SEED_EVENTS[5][0], timeStamp=old))
+    assert _webhook_metric("stale") == stale + 1
     assert (response.status_code, response.json()) == (202, {"status": "stale"})
     assert cached(hooks) == {"user 1024", "lesson 300"}  # user 1023 and the groups: dropped
     await asyncio.sleep(0.05)
@@ -474,8 +483,9 @@ def demo_parts(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         parts["settings"] = load_settings(env)
         return cast(Settings, parts["settings"])
 
-    async def serve_nothing(*servers: object) -> None:
-        return None
+    async def serve_nothing(*servers: object, ready: Callable[[], None] | None = None) -> None:
+        if ready is not None:
+            ready()  # the banner, as when both servers listen
 
     monkeypatch.setattr(cli, "_build_sandbox", keep_sandbox)
     monkeypatch.setattr(cli, "load_settings", keep_settings)

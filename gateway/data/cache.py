@@ -8,6 +8,10 @@ Writes and webhooks call `invalidate` for what they change.
     value = cache.get("lesson", scope, lesson_id)      # MISSING when absent or expired
     cache.set("lesson", scope, lesson_id, record)
     listing = await cache.read_through("training_records", scope, ALL, read_every_record)
+
+A read in flight shared by several requests belongs to the one that started it (its upstream budget,
+`gateway.upstreams.allowance`); the others wait within their own deadline, and read again themselves
+if the starter's own limits stop it.
 """
 
 from __future__ import annotations
@@ -19,12 +23,17 @@ from typing import Any, Final, TypeVar, cast
 from cachetools import TTLCache
 
 from gateway.settings import Settings
+from gateway.sources import Source
+from gateway.telemetry.metrics import CACHE_HITS, CACHE_MISSES
+from gateway.upstreams.allowance import stopped_for_another, waited
 
 MISSING: Final = object()
 KINDS = ("lesson", "group", "user", "training_records", "access")
 # A caller's visible set is read off groups and users: whatever drops either drops every visible set.
 _DERIVED = {"group": ("access",), "user": ("access",)}
 ALL: Final = "all"  # the key of a kind cached whole (every TRAINING_RECORDS record)
+# The upstream each kind is read from, to name in an error (a caller's visible set: from DAMSTRA's groups).
+_SOURCE = {"training_records": Source.TRAINING_RECORDS.slug}
 
 V = TypeVar("V")
 
@@ -57,8 +66,10 @@ class EntityCache:
         value = cache.get((scope, key), MISSING)
         if value is MISSING:
             self.misses += 1
+            CACHE_MISSES[kind].inc()
         else:
             self.hits += 1
+            CACHE_HITS[kind].inc()
         return value
 
     def set(self, kind: str, scope: str, key: Hashable, value: Any) -> None:
@@ -71,18 +82,23 @@ class EntityCache:
         flight wait for that read rather than start their own (a whole listing costs dozens of calls)."""
         if self._caches[kind] is None:
             return await read()
-        value = self.get(kind, scope, key)
-        if value is not MISSING:
-            return cast(V, value)
         loop = asyncio.get_running_loop()
         slot = (kind, scope, key)
-        pending = self._reading.get(slot)
-        if pending is None or pending.get_loop() is not loop:
-            pending = loop.create_task(self._read(slot, read))
-            # Retrieved even when every caller was cancelled meanwhile.
-            pending.add_done_callback(lambda task: task.cancelled() or task.exception())
-            self._reading[slot] = pending
-        return cast(V, await asyncio.shield(pending))
+        while True:
+            value = self.get(kind, scope, key)
+            if value is not MISSING:
+                return cast(V, value)
+            pending = self._reading.get(slot)
+            if pending is None or pending.get_loop() is not loop:
+                pending = loop.create_task(self._read(slot, read))
+                # Retrieved even when every caller was cancelled meanwhile.
+                pending.add_done_callback(lambda task: task.cancelled() or task.exception())
+                self._reading[slot] = pending
+            try:
+                return cast(V, await waited(_SOURCE.get(kind, Source.DAMSTRA.slug), pending))
+            except Exception as exc:
+                if not stopped_for_another(exc):
+                    raise
 
     async def _read(self, slot: tuple[str, str, Hashable], read: Callable[[], Awaitable[V]]) -> V:
         kind, scope, key = slot

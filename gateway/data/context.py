@@ -29,6 +29,7 @@ from gateway.data.loaders import Loaders
 from gateway.data.people import People
 from gateway.data.writes import Writes
 from gateway.settings import Settings
+from gateway.upstreams import allowance as allowances
 from gateway.upstreams.registry import Upstreams
 
 
@@ -105,6 +106,14 @@ class Context:
             self.access.refresh()
         self.loaders = Loaders(self.services.upstreams, self.services.cache, self.access)
         self.people = People(self.services.directory, self.loaders, self.access)
+
+    def refresh_for_event(self) -> None:
+        """Before a subscription's next event is answered: fresh loaders, and a fresh upstream budget
+        and deadline (each event is answered as an operation of its own)."""
+        self.refresh_after_write()
+        allowance = allowances.current()
+        if allowance is not None:
+            allowance.renew()
 
     @contextlib.asynccontextmanager
     async def training_events(

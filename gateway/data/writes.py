@@ -21,6 +21,10 @@ decided here, in one place, for every mutation:
 - Every write, sent or refused, is one structured event on the `learngraph.audit` logger: the
   caller's name and role, the mutation, the write, its targets and the outcome for each, and the
   request id when there is one. Never a credential, and never what a write answers (a login link).
+- A caller who leaves (a closed connection) stops the mutation before its first write; once that
+  was sent, the mutation's writes all go (and what it reads to decide them), so the upstream is never
+  left half-written by a dropped connection. `running` marks where the mutation ends: after it,
+  nothing more is read for a caller who left (`gateway.upstreams.allowance`).
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from gateway.data.callers import Caller, Role
-from gateway.errors import Forbidden, UpstreamError
+from gateway.errors import CallerGone, Forbidden, UpstreamError
 from gateway.sources import Source
+from gateway.upstreams import allowance as allowances
 from gateway.upstreams.damstra.records import (
     DamstraCreated,
     DamstraGroup,
@@ -123,11 +128,16 @@ class Writes:
 
     @contextlib.contextmanager
     def running(self, mutation: str) -> Iterator[None]:
+        """The block of one mutation's work: its writes, once the first was sent, all go even if the
+        caller leaves; after the block nothing more is read for a caller who left."""
         token = _mutation.set(mutation)
         try:
             yield
         finally:
             _mutation.reset(token)
+            allowance = allowances.current()
+            if allowance is not None:
+                allowance.writes_done()
 
     async def check_target(self, source: Source, native_id: str) -> None:
         """Forbidden (audited) unless the running mutation may write for this account's person."""
@@ -162,6 +172,13 @@ class Writes:
         if not (await self._allowed(rule, people) and await self._allowed(strictest, people)):
             self._audit(mutation, write, dict.fromkeys(labels or ["*"], Forbidden.code))
             raise Forbidden(f"not allowed for this caller: {mutation or write}")
+        allowance = allowances.current()
+        if allowance is not None:
+            try:
+                allowance.begin_write()
+            except CallerGone:
+                self._audit(mutation, write, dict.fromkeys(labels or ["*"], CallerGone.code))
+                raise
         self.sent += 1
         try:
             answer = await call()

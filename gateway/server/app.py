@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from gateway.data.cache import EntityCache
@@ -32,15 +32,20 @@ from gateway.data.fairness import InProcessCallerCounters
 from gateway.data.idempotency import InProcessIdempotencyStore
 from gateway.data.identity import IdentityDirectory
 from gateway.errors import UpstreamError
+from gateway.server.allowances import PerRequestAllowance
 from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.body_limit import LimitBody
 from gateway.server.certificates import certificate
 from gateway.server.fairness import CallerFairness
+from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
+from gateway.server.graphiql import static_files as graphiql_static_files
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
+from gateway.server.telemetry import Observe, metrics_endpoint
 from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
 from gateway.settings import Settings
 from gateway.sources import Source
+from gateway.telemetry import tracing
 from gateway.upstreams.registry import Upstreams
 from resolvers.limits import Limits
 from resolvers.schema import schema
@@ -121,7 +126,9 @@ def create_app(
         allowed_origins=settings.cors_origins,  # pages that may open a WebSocket from elsewhere
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
-    http: ASGIApp = GraphQLEndpoint(graphql, limits=Limits.of(settings)) if settings.fast_paths else graphql
+    http: ASGIApp = PerRequestAllowance(
+        GraphQLEndpoint(graphql, limits=Limits.of(settings)) if settings.fast_paths else graphql
+    )
     webhooks = DamstraWebhooks()
 
     @contextlib.asynccontextmanager
@@ -137,25 +144,37 @@ def create_app(
         # futures) that a collection every 700 allocations walks again and again, to free almost
         # none (refcounting frees them): a third of Q1's CPU at 32 clients (issue 15, bench).
         gc.set_threshold(*GC_THRESHOLDS)
+        traced = tracing.tracer is None and tracing.configure()  # when the OTEL_* variables ask
         try:
             yield
         finally:
+            if traced:
+                tracing.shutdown()
             await authenticator.aclose()
             if own:
                 await app.state.services.upstreams.aclose()
 
+    routes: list[BaseRoute] = [
+        Route("/graphql", http, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/certificates/{schedule_id}", certificate),
+        Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
+        # On a port of its own instead when LEARNGRAPH_METRICS_PORT is set (`learngraph serve`).
+        *([Route("/metrics", metrics_endpoint)] if settings.metrics_port is None else []),
+    ]
+    if settings.graphiql:
+        # The page's scripts and styles, LearnGraph's own copies: no credential, nothing from elsewhere.
+        routes.append(Mount(GRAPHIQL_STATIC_PATH, graphiql_static_files(), name="graphiql-static"))
     app = Starlette(
-        routes=[
-            Route("/graphql", http, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/certificates/{schedule_id}", certificate),
-            Route("/webhooks/damstra", webhooks.receive, methods=["POST"]),
-        ],
-        # CORS outermost: a preflight is answered before any credential is asked for; then the body's
+        routes=routes,
+        # CORS before the door: a preflight is answered before any credential is asked for; then the body's
         # size (413) before the credential (401), as docs/contract.md §8 orders them.
         middleware=[
+            # Outermost: the request id and the operation's metrics cover every answer, refusals too.
+            # In JSON it writes a line per operation; in text uvicorn's access log is the one.
+            Middleware(Observe, access_log=settings.log_format == "json"),
             *(
                 [
                     Middleware(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import os
 import secrets
 import sys
 import tempfile
-import webbrowser
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,8 @@ import uvicorn
 
 from gateway.log_redaction import configure_logging
 from gateway.server.app import create_app
+from gateway.server.console import SERVER, Labelled, label_log_lines, open_browser
+from gateway.server.telemetry import serve_metrics
 from gateway.settings import ConfigError, load_settings
 from gateway.sources import Source
 from resolvers.schema import sdl
@@ -51,8 +53,23 @@ def _build_sandbox(args: argparse.Namespace) -> Sandbox:
     return sandbox
 
 
-async def _serve(*servers: uvicorn.Server) -> None:
-    await asyncio.gather(*(server.serve() for server in servers))
+async def _serve(*servers: uvicorn.Server, ready: Callable[[], None] | None = None) -> None:
+    """Serves until stopped; calls `ready` once every server listens (not if one could not start)."""
+    tasks = []
+    for server in servers:
+        # A Labelled app's server runs under its label: uvicorn's own lines about it carry it too.
+        context = contextvars.copy_context()
+        if isinstance(server.config.app, Labelled):
+            context.run(SERVER.set, server.config.app.label)
+        tasks.append(asyncio.create_task(server.serve(), context=context))
+    if ready is not None:
+        while not all(server.started for server in servers):
+            if any(task.done() for task in tasks):
+                break  # it said why; gather raises it
+            await asyncio.sleep(0.02)
+        else:
+            ready()
+    await asyncio.gather(*tasks)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -61,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"learngraph: {exc}", file=sys.stderr)
         return 2
-    configure_logging(args.log_level, settings.secrets())
+    configure_logging(args.log_level, settings.secrets(), settings.log_format)
     try:
         app = create_app(settings)
     except ConfigError as exc:
@@ -72,12 +89,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         names = ", ".join(f"LEARNGRAPH_{source.slug.upper()}_URL" for source in Source)
         print(f"learngraph: no upstream is configured: set at least one of {names}", file=sys.stderr)
         return 2
+    if settings.metrics_port is not None:
+        serve_metrics(settings.host, settings.metrics_port)
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_config=None,
-        access_log=settings.access_log,
+        # In JSON the gateway writes its own line per operation (gateway.server.telemetry).
+        access_log=settings.access_log and settings.log_format == "text",
         ws_max_size=settings.max_body_bytes,  # a WebSocket message is held to the body's limit
     )
     return 0
@@ -97,7 +117,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     env = {**sandbox.gateway_env(address, identity.resolve()), **sandbox.issuer.gateway_env(address)}
     for name, value in env.items():
         print(f"  export {name}={value}")
-    _print_tokens(sandbox.issuer.demo_tokens(address, sandbox.world))
+    print("\n".join(_token_lines(sandbox.issuer.demo_tokens(address, sandbox.world))))
     server = uvicorn.Server(
         uvicorn.Config(sandbox.asgi_app(), host=args.host, port=args.sandbox_port, log_config=None)
     )
@@ -146,17 +166,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     damstra.webhook_url = f"{gateway_address}/webhooks/damstra"
     damstra.webhook_secret = webhook_secret
     configure_logging(args.log_level, settings.secrets())
+    label_log_lines()  # two servers in one terminal: `[sandbox] ...`, `[gateway] ...`
     tokens = sandbox.issuer.demo_tokens(sandbox_address, sandbox.world)
     # GraphiQL sends the admin's token with every request, so the page works as it opens.
     admin = next((token for caller, token in tokens if caller.role == "ADMIN"), None)
     graphiql_headers = {"Authorization": f"Bearer {admin}"} if admin else None
     servers = [
         uvicorn.Server(
-            uvicorn.Config(sandbox.asgi_app(), host=host, port=args.sandbox_port, log_config=None)
+            uvicorn.Config(
+                Labelled(sandbox.asgi_app(), "sandbox"), host=host, port=args.sandbox_port, log_config=None
+            )
         ),
         uvicorn.Server(
             uvicorn.Config(
-                create_app(settings, graphiql_headers=graphiql_headers),
+                Labelled(create_app(settings, graphiql_headers=graphiql_headers), "gateway"),
                 host=host,
                 port=args.port,
                 log_config=None,
@@ -165,26 +188,55 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
         ),
     ]
-    front = "GraphiQL" if settings.graphiql else "GraphQL"
-    print(f"LearnGraph demo: {front} at {gateway_address}/graphql  (sandbox upstreams at {sandbox_address})")
-    print(
-        f"Seeded {args.people} people across DAMSTRA, LEARNINGLOGIN, TRAINING_RECORDS and ISCOUT. Ctrl-C stops."
-    )
-    _print_tokens(tokens)
-    if args.open_browser:
-        webbrowser.open(f"{gateway_address}/graphql")
+    graphql_url = f"{gateway_address}/graphql"
+
+    def ready() -> None:
+        print(_demo_banner(args, settings.graphiql, graphql_url, sandbox_address, tokens), flush=True)
+        if args.open_browser:
+            reason = open_browser(graphql_url)
+            if reason is not None:
+                print(f"Could not open a browser: {reason}. Open {graphql_url} in one yourself.", flush=True)
+
     settle()  # the seeded world and the gateway live as long as the process
-    asyncio.run(_serve(*servers))
+    asyncio.run(_serve(*servers, ready=ready))
     return 0
 
 
-def _print_tokens(tokens: list[tuple[DemoCaller, str]]) -> None:
+def _demo_banner(
+    args: argparse.Namespace,
+    graphiql: bool,
+    graphql_url: str,
+    sandbox_address: str,
+    tokens: list[tuple[DemoCaller, str]],
+) -> str:
+    """What the demo prints once both servers listen: where each is, and who can call."""
+    sources = ", ".join(source.name for source in Source)
+    front = (
+        f"GraphiQL   {graphql_url}  (sends the ADMIN's token below)"
+        if graphiql
+        else f"GraphQL    {graphql_url}"
+    )
+    lines = [
+        "",
+        "LearnGraph demo is ready. Ctrl-C stops it.",
+        f"  {front}",
+        f"  Sandbox    {sandbox_address}  ({sources}, {args.people} people; its token issuer at /oidc)",
+        *_token_lines(tokens),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _token_lines(tokens: list[tuple[DemoCaller, str]]) -> list[str]:
     from sandbox.oidc import DEMO_TOKEN_LIFETIME_SECONDS
 
     days = DEMO_TOKEN_LIFETIME_SECONDS // 86_400
-    print(f"Tokens from the sandbox issuer (send as `Authorization: Bearer <token>`; valid {days} days):")
+    lines = [
+        f"  Tokens from the sandbox issuer (send as `Authorization: Bearer <token>`; valid {days} days):"
+    ]
     for caller, token in tokens:
-        print(f"  {caller.role:<10} {caller.email} ({caller.about}):\n    {token}")
+        lines += [f"    {caller.role:<10} {caller.email} ({caller.about}):", f"      {token}"]
+    return lines
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:

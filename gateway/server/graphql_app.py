@@ -2,6 +2,10 @@
 orjson encoding, a GraphiQL that opens on a query showing the graph, and a 400 with a GraphQL
 error (never a 500) for a request that is no GraphQL request or asks for refused introspection.
 
+An answer takes the media type the client accepts (`gateway.server.media`): the sub-response carries
+the one negotiated, and `create_response` gives a request error under
+`application/graphql-response+json` its 400 and drops its `data`.
+
 The caller: an HTTP request's comes from `RequireCaller` in front of every route; a WebSocket's from
 the credential in its `connection_init` payload (refused with 4403), and its subscriptions end with it.
 """
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter
@@ -18,10 +22,11 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
@@ -32,6 +37,9 @@ from gateway.data.context import Context, Services
 from gateway.server.auth import Authenticator, AuthUnavailable, Unauthenticated, caller_of, credentials
 from gateway.server.auth.authenticate import has_credential
 from gateway.server.auth.websocket import ExpiringLegacyWSHandler, ExpiringTransportWSHandler
+from gateway.server.graphiql import render_page
+from gateway.server.media import JSON, as_request_error, is_request_error, negotiate
+from gateway.telemetry import operation as operations
 from resolvers.introspection import IntrospectionDisabled
 from resolvers.limits import Limits, Refusal, SubscriptionNeedsWebSocket
 
@@ -72,15 +80,29 @@ class NotAGraphQLRequest(Exception):
     """A body that parsed as JSON but holds no GraphQL request: answered 400, `BAD_REQUEST`."""
 
 
+class TextFrames(ASGIWebSocketAdapter):
+    """Every WebSocket message as a text frame. Strawberry sends what `encode_json` gives, and orjson's
+    bytes went out as binary frames, which a browser's graphql-ws cannot read (GraphiQL's subscriptions
+    failed with "Message is missing the 'type' property"); the protocol's messages are JSON text."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(self.view.encode_json_string(message))
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class LearnGraphGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = ExpiringTransportWSHandler
     graphql_ws_handler_class = ExpiringLegacyWSHandler
+    websocket_adapter_class = TextFrames
 
     def __init__(
         self, schema: BaseSchema, *, ide_headers: Mapping[str, str] | None = None, **options: Any
     ) -> None:
         super().__init__(schema, **options)
-        # Headers GraphiQL sends with every request it makes (`learngraph demo` gives it a token).
+        # Headers GraphiQL sends with every request it makes, subscriptions' `connection_init` included
+        # (`learngraph demo` gives it a token).
         self.ide_headers = dict(ide_headers or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,7 +112,8 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
             # Raised while reading the body, before anything was sent. Strawberry would fail on
             # such a body with an AttributeError (a 500): it expects an object or a batch.
             error = {"message": str(exc), "extensions": {"code": "BAD_REQUEST"}}
-            response = Response(self.encode_json({"errors": [error]}), 400, media_type="application/json")
+            media_type = negotiate(Request(scope).headers.get("accept"))
+            response = Response(self.encode_json({"errors": [error]}), 400, media_type=media_type)
             await response(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
@@ -109,6 +132,28 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": exc.message}) from None
         acknowledged: UnsetType = UNSET
         return acknowledged
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        # The answer's media type, chosen once (the lean path reads it too).
+        sub_response.media_type = negotiate(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        media_type = sub_response.media_type or JSON
+        request_error = (
+            media_type != JSON and isinstance(response_data, dict) and is_request_error(response_data)
+        )
+        if request_error:
+            response_data = cast(GraphQLHTTPResponse, as_request_error(cast(dict[str, Any], response_data)))
+        response = super().create_response(response_data, sub_response)
+        if media_type != JSON:
+            response.headers["content-type"] = media_type
+            if request_error and response.status_code < 400:
+                response.status_code = 400  # nothing ran: the request is at fault
+        return response
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -149,50 +194,47 @@ class LearnGraphGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        if _is_subscription(request_data, context):
+        chosen = _chosen_operation(request_data, context)
+        record = operations.current()
+        if record is not None and chosen is not None:
+            record.named(chosen.name.value if chosen.name else None, chosen.operation.value)
+        if chosen is not None and chosen.operation is OperationType.SUBSCRIPTION:
             # Strawberry would run it as a query and fail inside (a 200 with INTERNAL_SERVER_ERROR).
             sub_response.status_code = 400
             return ExecutionResult(data=None, errors=[SubscriptionNeedsWebSocket()])
         result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
-        if result.errors and any(isinstance(error, _REFUSED) for error in result.errors):
+        refused = [error for error in result.errors or () if isinstance(error, _REFUSED)]
+        if refused:
             sub_response.status_code = 400  # refused before it ran: the client's request is at fault
+            if record is not None and isinstance(refused[0], Refusal):
+                record.refusal = str((refused[0].extensions or {}).get("code"))
         return result
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        html = self.graphql_ide_html
-        start = html.index("const EXAMPLE_QUERY = `")
-        end = html.index("`;", start)
-        starter = STARTER_QUERY.replace("`", "\\`")
-        html = html[:start] + f"const EXAMPLE_QUERY = `{starter}" + html[end:]
-        if self.ide_headers:
-            headers = orjson.dumps(self.ide_headers).decode().replace("</", "<\\/")
-            html = _replace_once(html, "const defaultHeaders = {};", f"const defaultHeaders = {headers};")
-            # Subscriptions send them in their `connection_init` payload.
-            html = _replace_once(
-                html, "subscriptionUrl,", "subscriptionUrl, wsConnectionParams: defaultHeaders,"
-            )
-        return HTMLResponse(html)
+        # LearnGraph's own page and copies of its scripts (gateway/server/graphiql), not Strawberry's,
+        # which loads them from a CDN.
+        return HTMLResponse(render_page(starter_query=STARTER_QUERY, headers=self.ide_headers))
 
 
 # Refused at validation or by a limit, before anything ran.
 _REFUSED = (IntrospectionDisabled, Refusal)
 
 
-def _is_subscription(request_data: GraphQLRequestData, context: Context) -> bool:
-    """Whether the request asks for a subscription (False for a document that does not parse: the
-    view answers its error)."""
+def _chosen_operation(request_data: GraphQLRequestData, context: Context) -> OperationDefinitionNode | None:
+    """The operation the request asks to run (None for a document that does not parse, or names no
+    single operation: the view answers its error)."""
     if not request_data.query:
-        return False
+        return None
     try:
         document = Limits.of(context.services.settings).parse(request_data.query)
     except GraphQLError:
-        return False
+        return None
     name = request_data.operation_name
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [o for o in operations if name is None or (o.name is not None and o.name.value == name)]
-    return len(chosen) == 1 and chosen[0].operation is OperationType.SUBSCRIPTION
+    definitions = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in definitions if name is None or (o.name is not None and o.name.value == name)]
+    return chosen[0] if len(chosen) == 1 else None
 
 
 def _caller(request: Request | WebSocket, services: Services) -> Caller:
@@ -204,9 +246,3 @@ def _caller(request: Request | WebSocket, services: Services) -> Caller:
     if services.settings.allow_anonymous and not has_credential(request.headers):
         return Caller.anonymous_admin()
     return Caller.unauthenticated()
-
-
-def _replace_once(html: str, old: str, new: str) -> str:
-    if html.count(old) != 1:
-        raise RuntimeError(f"Strawberry's GraphiQL page changed: {old!r} is not there once")
-    return html.replace(old, new)

@@ -53,12 +53,14 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types import ExecutionResult
 
 from gateway.server.graphql_app import LearnGraphGraphQL
+from gateway.server.media import GRAPHQL_RESPONSE_JSON, JSON, is_request_error
+from gateway.telemetry import operation as operations
 from resolvers.errors import ErrorExtensions, process_errors
 from resolvers.introspection import IntrospectionSwitch
 from resolvers.limits import Analysis, Limits, OperationLimits, Refusal, analyse
 
 DOCUMENT_CACHE_SIZE = 512
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+_MEDIA_TYPES = {media: (b"content-type", media.encode("latin-1")) for media in (JSON, GRAPHQL_RESPONSE_JSON)}
 # IntrospectionSwitch: every document that introspects goes to the view, which applies it.
 _DONE_HERE = (ErrorExtensions, IntrospectionSwitch, OperationLimits)
 # The view's hooks the lean path calls itself, in the view's order: any implementation counts.
@@ -84,8 +86,17 @@ _NOT_ON_A_POST = frozenset(
 )
 # What LearnGraphGraphQL changes of Strawberry's view on a POST's way: its __call__ and
 # parse_http_body answer the bodies the lean path leaves to the view, its execute_single sets the
-# 400 of refused introspection, which the lean path leaves to the view too, its JSON is orjson's.
-_LEARNGRAPH_OWN = ("__call__", "parse_http_body", "decode_json", "execute_single", "encode_json")
+# 400 of refused introspection, which the lean path leaves to the view too, its JSON is orjson's,
+# its create_response answers in the media type negotiated (the lean path's own answers take it too,
+# and it leaves the view's create_response every request error).
+_LEARNGRAPH_OWN = (
+    "__call__",
+    "parse_http_body",
+    "decode_json",
+    "execute_single",
+    "encode_json",
+    "create_response",
+)
 # The hooks whose work the lean path does in place, as these implementations do it: LearnGraphGraphQL's
 # for those it changes, Strawberry's for the rest (so one added to LearnGraphGraphQL later steps
 # the lean path aside as a subclass's does, until the lean path learns to do its work).
@@ -230,6 +241,9 @@ class GraphQLEndpoint:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
         # As the view answers a refusal: the process_result of an ExecutionResult, a 400.
+        record = operations.current()
+        if record is not None:
+            record.refusal = str((refusal.extensions or {}).get("code"))
         view = self.view
         request = Request(scope, receive)
         try:
@@ -242,6 +256,11 @@ class GraphQLEndpoint:
         await view.create_response(answer, sub_response)(scope, receive, send)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, operation: _Operation) -> None:
+        record = operations.current()
+        if record is not None:
+            node = operation.prepared.operation(operation.operation_name)
+            assert node is not None
+            record.named(node.name.value if node.name else None, node.operation.value)
         view = self.view
         request = Request(scope, receive)
         # The view's hooks, in the order Strawberry calls them; a refusal they raise is answered
@@ -291,14 +310,16 @@ class GraphQLEndpoint:
             sub_response.status_code is None
             and not sub_response.headers.raw
             and sub_response.background is None
+            and not is_request_error(answer)
         ):
             body = orjson.dumps(answer)
-            headers = [(b"content-length", str(len(body)).encode("latin-1")), *_JSON_HEADERS]
+            media_type = _MEDIA_TYPES.get(sub_response.media_type or JSON) or _MEDIA_TYPES[JSON]
+            headers = [(b"content-length", str(len(body)).encode("latin-1")), media_type]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        # The context getter or a resolver set a header, a status or a background task:
-        # Strawberry's own response carries them.
+        # The context getter or a resolver set a header, a status or a background task, or nothing
+        # ran (variables that do not coerce): Strawberry's own response carries them.
         response = self.view.create_response(cast(GraphQLHTTPResponse, answer), sub_response)
         await response(scope, receive, send)
 

@@ -2,7 +2,7 @@
 
     receiver = DamstraWebhooks()
     Route("/webhooks/damstra", receiver.receive, methods=["POST"])
-    receiver.duplicates, receiver.stale             # counts, for the metrics
+    receiver.duplicates, receiver.stale             # counts (learngraph_webhook_events_total too)
 
 A post is authenticated by the shared secret `LEARNGRAPH_WEBHOOK_SECRET`, validated, and the
 cache entries its event makes stale are dropped before the answer; subscribers get the event
@@ -42,6 +42,7 @@ from gateway.dates import parse_datetime
 from gateway.native_ids import is_numeric_id
 from gateway.settings import Settings
 from gateway.sources import Source
+from gateway.telemetry.metrics import WEBHOOKS_DUPLICATE, WEBHOOKS_RECEIVED, WEBHOOKS_STALE
 
 log = logging.getLogger("gateway.server.webhooks")
 
@@ -266,6 +267,7 @@ class DamstraWebhooks:
             delivery = read_delivery(body, received_at)
         except BadWebhook as exc:
             return _refusal(400, str(exc))
+        WEBHOOKS_RECEIVED.inc()  # authentic and well formed
         event = delivery.event
         if event is None:
             return JSONResponse({"status": "ignored"}, status_code=202)
@@ -277,6 +279,7 @@ class DamstraWebhooks:
         if received_at - event.occurred_at > timedelta(seconds=settings.webhook_max_age_seconds):
             # Too old to tell from a replay (its first delivery may be forgotten already).
             self.stale += 1
+            WEBHOOKS_STALE.inc()
             log.info(
                 "a stale DAMSTRA webhook (%s, stamped %s) was not published",
                 event.type.name,
@@ -285,6 +288,7 @@ class DamstraWebhooks:
             return JSONResponse({"status": "stale"}, status_code=202)
         if not await services.deliveries.remember(delivery.identity):
             self.duplicates += 1
+            WEBHOOKS_DUPLICATE.inc()
             log.info("a repeated DAMSTRA webhook (%s) was not published again", event.type.name)
             return JSONResponse({"status": "duplicate"}, status_code=202)
         self.accepted += 1

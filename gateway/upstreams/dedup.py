@@ -3,8 +3,12 @@
 Resolvers of one GraphQL answer often ask for the same thing at once (one user from several places,
 one page of a listing); the first read is sent and the others wait for its answer, or its failure.
 
-    reads = SharedReads()
+    reads = SharedReads("damstra")
     body = await reads.share(read_key("GET", path, params, None), lambda: fetch(path, params))
+
+The read belongs to the operation that sent it (its budget, `gateway.upstreams.allowance`); the others
+wait within their own deadline, and send it again themselves if the sender's own limits stopped it
+(its deadline, its budget, its caller leaving).
 """
 
 from __future__ import annotations
@@ -13,19 +17,31 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any, TypeVar, cast
 
+from gateway.upstreams.allowance import stopped_for_another, waited
+
 T = TypeVar("T")
+
+
+class _Abandoned(Exception):
+    """What the others get when the first read was cancelled: they read again themselves."""
 
 
 class SharedReads:
     """The reads in flight, by key: a read asked again before it answered is not sent again."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: str = "") -> None:
+        self.source = source
         self._pending: dict[Hashable, asyncio.Future[Any]] = {}
 
     async def share(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
-        pending = self._pending.get(key)
-        if pending is not None:
-            return cast(T, await asyncio.shield(pending))
+        while (pending := self._pending.get(key)) is not None:
+            try:
+                return cast(T, await waited(self.source, pending))
+            except _Abandoned:
+                continue
+            except Exception as exc:
+                if not stopped_for_another(exc):
+                    raise
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
@@ -33,7 +49,7 @@ class SharedReads:
             future.set_result(result)
             return result
         except BaseException as exc:
-            future.set_exception(exc)
+            future.set_exception(_Abandoned() if isinstance(exc, asyncio.CancelledError) else exc)
             future.exception()  # mark retrieved: waiters re-raise it themselves
             raise
         finally:

@@ -7,17 +7,20 @@
 The core every connector sends through: the pooled client, same-origin redirects, mapping failures
 onto the error tree (the vendor's own reading first, through its `ErrorDecoder`) and credential
 redaction. The pieces around it have their own modules: `auth` (where the credential rides),
-`transport` (the connection pool), `retries` (which reads are sent again) and `dedup` (identical
-reads in flight sent once).
+`transport` (the connection pool), `retries` (which reads are sent again), `dedup` (identical
+reads in flight sent once) and `allowance` (what the operation asking may still spend: each exchange
+counts, and its deadline or its caller leaving cuts the exchanges in flight).
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -32,10 +35,16 @@ from gateway.errors import (
     error_for_status,
 )
 from gateway.sources import Source
+from gateway.telemetry import metrics, tracing
+from gateway.telemetry import operation as operations
+from gateway.upstreams import allowance as allowances
 from gateway.upstreams.auth import Auth
 from gateway.upstreams.dedup import SharedReads, read_key
 from gateway.upstreams.retries import with_retries
 from gateway.upstreams.transport import upstream_client
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
 
 log = logging.getLogger("gateway.upstreams")
 
@@ -88,8 +97,9 @@ class UpstreamHTTP:
         self.retry_wait_seconds = retry_wait_seconds
         self.stats = RequestStats()
         self._secret = auth.secret.get_secret_value()
-        self._reads = SharedReads()
+        self._reads = SharedReads(source.slug)
         self._urls: dict[str, httpx.URL] = {}
+        self._templates: dict[str, str] = {}  # a URL's path -> its endpoint template, for telemetry
         self._client = upstream_client(httpx.Timeout(timeout_seconds), transport, max_connections)
 
     async def aclose(self) -> None:
@@ -126,8 +136,9 @@ class UpstreamHTTP:
             idempotent = method in ("GET", "HEAD")
         if not idempotent:
             return await self._send(method, path, params, json)
+        attempts = itertools.count()
         return await with_retries(
-            lambda: self._send(method, path, params, json),
+            lambda: self._send(method, path, params, json, next(attempts)),
             attempts=self.retry_attempts,
             wait_seconds=self.retry_wait_seconds,
         )
@@ -177,6 +188,7 @@ class UpstreamHTTP:
         path: str,
         params: Mapping[str, Any] | None,
         json: dict[str, Any] | None,
+        retry: int = 0,
     ) -> tuple[httpx.Response, Any]:
         url = self.url_for(path)
         origin = self.base_url
@@ -199,7 +211,7 @@ class UpstreamHTTP:
         for _ in range(_MAX_REDIRECTS + 1):
             headers: dict[str, str] = {"Accept": "application/json"}
             self.auth.apply(headers, query, body)
-            response = await self._exchange(method, url, headers, query, body)
+            response = await self._exchange(method, url, headers, query, body, retry)
             if response.status_code not in _REDIRECTS or "location" not in response.headers:
                 return self._checked(response)
             target = url.join(response.headers["location"])
@@ -221,30 +233,71 @@ class UpstreamHTTP:
         headers: dict[str, str],
         params: dict[str, Any],
         body: dict[str, Any] | None,
+        retry: int = 0,
     ) -> httpx.Response:
         started = time.perf_counter()
+        allowance = allowances.current()
+        task = None
+        first = False
+        if allowance is not None:
+            allowance.spend(self.source.slug)
+            task = asyncio.current_task()
+            assert task is not None
+            first = allowance.began(task)
         self.stats.requests += 1
         self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+        record = operations.current()
+        if record is not None:
+            record.upstream_requests += 1
+        endpoint = self._template(url)
+        if retry:
+            metrics.UPSTREAM_RETRIES.labels(self.source.slug).inc()
         content = orjson.dumps(body) if body is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
+        span = None
+        if tracing.tracer is not None:
+            span = self._span(tracing.tracer, method, endpoint, url, retry, headers)
+        status = "cancelled"
         try:
+            if first:
+                await allowances.heard_from_caller()
             response = await self._client.request(
                 method, url, params=params or None, headers=headers, content=content
             )
+        except asyncio.CancelledError:
+            # The operation's deadline, or its caller leaving, cut the exchange: an error, not a
+            # cancellation, so the batch or listing waiting on it fails as any failed read does.
+            error = allowance.stopped(task, self.source.slug) if allowance and task else None
+            if error is None:
+                raise
+            self.stats.failures += 1
+            raise error from None
         except httpx.TimeoutException:
             self.stats.failures += 1
+            status = "timeout"
             raise UpstreamTimeout(self.source.slug, f"{self.source.name} did not answer in time") from None
         except httpx.InvalidURL:
+            status = "invalid"
             # Past _too_long's estimate (a component httpx caps on its own): still the input's fault.
             raise UpstreamRequestInvalid(
                 self.source.slug, f"the input makes a {self.source.name} URL that cannot be sent"
             ) from None
         except httpx.TransportError as exc:
             self.stats.failures += 1
+            status = "unreachable"
             raise UpstreamUnavailable(
                 self.source.slug, f"{self.source.name} could not be reached ({type(exc).__name__})"
             ) from None
+        else:
+            status = str(response.status_code)
+        finally:
+            if allowance is not None and task is not None:
+                allowance.ended(task)
+            metrics.upstream_done(self.source.slug, endpoint, method, status, time.perf_counter() - started)
+            if span is not None:
+                span.set_attribute("http.response.status_code" if status.isdigit() else "error.type", status)
+                span.end()
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s %s %s -> %s in %.1f ms",
@@ -255,6 +308,37 @@ class UpstreamHTTP:
                 (time.perf_counter() - started) * 1000,
             )
         return response
+
+    def _template(self, url: httpx.URL) -> str:
+        path = url.path
+        template = self._templates.get(path)
+        if template is None:
+            base = self.base_url.path.rstrip("/")
+            relative = path[len(base) :] if base and path.startswith(base + "/") else path
+            template = metrics.endpoint_template(relative)
+            if len(self._templates) >= _URLS_KEPT:
+                self._templates.clear()
+            self._templates[path] = template
+        return template
+
+    def _span(
+        self, tracer: Tracer, method: str, endpoint: str, url: httpx.URL, retry: int, headers: dict[str, str]
+    ) -> Span:
+        from opentelemetry.trace import SpanKind
+
+        span = tracer.start_span(
+            f"{method} {endpoint}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": method,
+                "url.template": endpoint,
+                "server.address": url.host,
+                "learngraph.source": self.source.slug,
+                "learngraph.retry": retry,
+            },
+        )
+        tracing.inject(span, headers)  # the upstream's own work joins the trace
+        return span
 
     def _checked(self, response: httpx.Response) -> tuple[httpx.Response, Any]:
         body = _parse_json(response)

@@ -126,6 +126,9 @@ def test_the_dockerfile_steps_run_as_a_plain_install(tmp_path: Path) -> None:
     for package in PACKAGES:
         wanted = {p.relative_to(REPO) for p in (REPO / package).rglob("*.py")}
         assert {p.relative_to(site) for p in (site / package).rglob("*.py")} == wanted
+    # GraphiQL's page, its scripts and their notes are package data ([tool.setuptools.package-data]).
+    graphiql = Path("gateway", "server", "graphiql")
+    assert _data_files(site, graphiql) == _data_files(REPO, graphiql) != set()
     # The installed copy, not this checkout (whose editable install sits on sys.meta_path): it prints the schema.
     check = (
         "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f)];"
@@ -136,3 +139,11 @@ def test_the_dockerfile_steps_run_as_a_plain_install(tmp_path: Path) -> None:
         [sys.executable, "-c", check], check=True, capture_output=True, text=True, cwd=tmp_path
     )
     assert printed.stdout == (REPO / "schema.graphql").read_text()
+
+
+def _data_files(root: Path, package: Path) -> set[Path]:
+    return {
+        path.relative_to(root)
+        for path in (root / package).rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+    }

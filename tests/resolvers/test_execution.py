@@ -28,6 +28,7 @@ from resolvers.execution import LeanExecutionContext
 from resolvers.group import Group
 from resolvers.ilt_session import ILTSession
 from resolvers.lesson import Lesson
+from resolvers.query import Query as Query_
 from resolvers.scalars import SCALAR_MAP, DateTime
 from resolvers.schedule import Schedule
 from resolvers.schema import schema
@@ -378,8 +379,9 @@ def test_the_gateway_schema_uses_it() -> None:
 @pytest.fixture
 async def plain_gateway(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway's schema, executed by Strawberry's own execution context."""
-    plain = strawberry.Schema(
-        query=schema.query,
+    # A federation subgraph as LearnGraph's is (resolvers/schema.py), on Strawberry's own execution.
+    plain = strawberry.federation.Schema(
+        query=Query_,
         mutation=schema.mutation,
         subscription=schema.subscription,
         types=[User, Group, Lesson, Schedule, ILTSession, Completion],

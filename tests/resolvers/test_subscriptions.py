@@ -91,11 +91,24 @@ async def next_event(ws: ClientConnection) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def live(sandbox: Sandbox, sandbox_address: str, tmp_path: Path) -> AsyncIterator[Live]:
+def live_env() -> dict[str, str]:
+    """More configuration for `live`'s gateway (a test parametrizes it)."""
+    return {}
+
+
+@pytest.fixture
+async def live(
+    sandbox: Sandbox, sandbox_address: str, tmp_path: Path, live_env: dict[str, str]
+) -> AsyncIterator[Live]:
     from gateway.server.app import build_services, create_app
 
     identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
-    env = {**sandbox.gateway_env(sandbox_address, identity), **AS_ADMIN, "LEARNGRAPH_WEBHOOK_SECRET": SECRET}
+    env = {
+        **sandbox.gateway_env(sandbox_address, identity),
+        **AS_ADMIN,
+        "LEARNGRAPH_WEBHOOK_SECRET": SECRET,
+        **live_env,
+    }
     settings = load_settings(env)
     services = build_services(settings)
     damstra = DamstraClient.connect(
@@ -275,3 +288,97 @@ async def test_a_client_that_reads_nothing_does_not_hold_up_another(live: Live) 
         received = [await next_event(reading) for _ in range(50)]
         assert len(received) == 50
     await live.subscribers(0)
+
+
+async def test_an_ended_subscription_starts_no_more_upstream_reads(live: Live) -> None:
+    state = live.sandbox.world.damstra
+    schedule = next(s for s in state.schedules.values() if s.user_id is not None)
+    damstra = live.sandbox.controls[Source.DAMSTRA]
+    # The schedule is read first, its lesson only once the schedule has answered.
+    async with live.subscribe(fields="type schedule { id lesson { name } }") as ws:
+        await live.subscribers(1)
+        damstra.faults.latency_ms = 300
+        damstra.log.clear()
+        event = TrainingEvent(
+            TrainingEventType.SCHEDULE_CREATED,
+            Source.DAMSTRA,
+            datetime.now(UTC),
+            user_id=str(schedule.user_id),
+            schedule_id=str(schedule.id),
+        )
+        await live.bus.publish(event)
+        async with asyncio.timeout(BOUND_SECONDS):
+            while not damstra.log.entries:  # noqa: ASYNC110 (the sandbox's log fills from another task)
+                await asyncio.sleep(0.005)
+        await ws.send(json.dumps({"id": "1", "type": "complete"}))
+        await live.subscribers(0)
+        sent = len(damstra.log.entries)
+        await asyncio.sleep(1.0)
+    assert len(damstra.log.entries) == sent
+    assert [e.path for e in damstra.log.entries] == [f"/lesson_schedule/{schedule.id}"]  # not the lesson
+
+
+@pytest.mark.parametrize("live_env", [{"LEARNGRAPH_MAX_UPSTREAM_REQUESTS": "1"}])
+async def test_each_event_is_answered_within_an_upstream_budget_of_its_own(live: Live) -> None:
+    people = [p for p in live.sandbox.world.people if p.damstra_user_id][:3]
+    async with live.subscribe(fields="userId user { id }") as ws:
+        await live.subscribers(1)
+        for person in people:
+            event = TrainingEvent(
+                TrainingEventType.USER_UPDATED,
+                Source.DAMSTRA,
+                datetime.now(UTC),
+                user_id=str(person.damstra_user_id),
+            )
+            await live.bus.publish(event)
+            answered = await next_event(ws)  # no UPSTREAM_BUDGET_EXCEEDED in it
+            assert answered["user"]["id"] == answered["userId"]
+    assert live.sandbox.controls[Source.DAMSTRA].log.count("GET", "/user/") >= 3
+
+
+async def test_a_mutation_over_the_websocket_finishes_its_writes_when_the_client_leaves(live: Live) -> None:
+    world = live.sandbox.world
+    person = next(p for p in world.people if p.damstra_user_id and p.training_records_person_api_id)
+    held = {
+        r.package_api_id
+        for r in world.training_records.records.values()
+        if r.person_api_id == person.training_records_person_api_id
+    }
+    package = next(p for p in world.training_records.packages if p not in held)
+    busy = {s.lesson_id for s in world.damstra.schedules.values() if s.user_id == person.damstra_user_id}
+    lesson = next(
+        x.lesson_id
+        for x in world.damstra.lessons.values()
+        if x.status == "active" and x.lesson_id not in busy
+    )
+    for controls in live.sandbox.controls.values():
+        controls.faults.latency_ms = 100
+    damstra, records = (live.sandbox.controls[s].log for s in (Source.DAMSTRA, Source.TRAINING_RECORDS))
+    mutation = """mutation($input: ScheduleLessonsInput!) { scheduleLessons(input: $input) {
+        results { lessonId userErrors { code } } } }"""
+    input_value = {
+        "userId": gid(f"User:damstra:{person.damstra_user_id}"),
+        "lessonIds": [gid(f"Lesson:damstra:{lesson}"), gid(f"Lesson:training_records:{package}")],
+    }
+    url = live.address.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        payload = {"query": mutation, "variables": {"input": input_value}}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        async with asyncio.timeout(BOUND_SECONDS):
+            while not damstra.count("POST", f"/user/{person.damstra_user_id}/lesson_schedule"):  # noqa: ASYNC110 (the sandbox's log fills from another task)
+                await asyncio.sleep(0.005)
+        assert records.count("POST") == 0
+
+    def made() -> list[Any]:
+        return [
+            r
+            for r in world.training_records.records.values()
+            if r.person_api_id == person.training_records_person_api_id and r.package_api_id == package
+        ]
+
+    async with asyncio.timeout(BOUND_SECONDS):
+        while not made():  # noqa: ASYNC110 (the sandbox's state changes in another task)
+            await asyncio.sleep(0.01)
+    assert records.count("POST") == 1

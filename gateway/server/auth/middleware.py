@@ -4,7 +4,8 @@
     request.state.caller                  # the Caller, in every route behind the door
 
 What needs no credential: OPTIONS (CORS preflights carry none), the probes and metrics, the webhook
-receiver (it checks its own secret), and the GraphiQL page (HTML with no data in it). Everything else,
+receiver (it checks its own secret), and the GraphiQL page and its scripts and styles (no data in
+them). Everything else,
 unknown paths included, is 401 without a credential that holds, so a route added later is closed until
 it is listed here. WebSockets pass: they authenticate with their `connection_init` payload.
 """
@@ -20,11 +21,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.data.callers import Caller
 from gateway.server.auth.authenticate import Authenticator
 from gateway.server.auth.errors import AuthUnavailable, Unauthenticated
+from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
 
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-OPEN_PREFIXES = ("/webhooks/",)
+OPEN_PREFIXES = ("/webhooks/", f"{GRAPHIQL_STATIC_PATH}/")
 GRAPHQL_PATH = "/graphql"
 
 

@@ -8,6 +8,8 @@ Each operation a connection starts counts in its caller's rate (`LEARNGRAPH_CALL
 HTTP request does), and a connection runs at most `LEARNGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION`
 operations at once. One over either is answered with an error message for that operation (code
 `RATE_LIMITED`, or `LIMIT_EXCEEDED` with `limit` `subscriptionsPerConnection`); the connection stays.
+
+Each operation runs within an upstream allowance of its own (`gateway.server.allowances`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from graphql import GraphQLError, GraphQLFormattedError
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     ErrorMessage,
@@ -33,6 +38,8 @@ from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 
 from gateway.data.context import Context
 from gateway.data.fairness import RATE_LIMITED
+from gateway.server.allowances import run_within_allowance
+from gateway.telemetry.metrics import SUBSCRIPTIONS_OPEN
 
 LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
 
@@ -103,6 +110,15 @@ class ExpiringTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
         await super().handle_subscribe(message)
 
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        def silence() -> None:
+            operation.completed = True  # its messages are not sent
+
+        with SUBSCRIPTIONS_OPEN.track_inprogress():
+            await run_within_allowance(
+                self.context.services.settings, super().run_operation(operation), silence
+            )
+
     async def _expire(self) -> None:
         for operation_id in list(self.operations):
             await self.cleanup_operation(operation_id)
@@ -135,6 +151,19 @@ class ExpiringLegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 await self.send_message(LegacyErrorMessage(type="error", id=message["id"], payload=error))
                 return
         await super().handle_start(message)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        with SUBSCRIPTIONS_OPEN.track_inprogress():
+            await run_within_allowance(
+                self.context.services.settings,
+                super().handle_async_results(operation_id, query, operation_name, variables),
+            )
 
     async def _expire(self) -> None:
         for operation_id in list(self.tasks):

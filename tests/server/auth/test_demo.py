@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import httpx
@@ -95,8 +96,9 @@ def demo(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         parts["app"] = create_app(settings, **options)
         return parts["app"]
 
-    async def serve_nothing(*servers: object) -> None:
-        return None
+    async def serve_nothing(*servers: object, ready: Callable[[], None] | None = None) -> None:
+        if ready is not None:
+            ready()  # the banner, as when both servers listen
 
     monkeypatch.setattr(cli, "_build_sandbox", keep_sandbox)
     monkeypatch.setattr(cli, "load_settings", keep_settings)
@@ -130,6 +132,7 @@ def test_the_demo_trusts_its_sandbox_prints_tokens_and_hands_graphiql_the_admins
             return (await http.get("/graphql", headers={"accept": "text/html"})).text
 
     page = asyncio.run(graphiql())
-    assert f'const defaultHeaders = {{"Authorization":"Bearer {tokens[0]}"}};' in page
-    assert "wsConnectionParams: defaultHeaders" in page
-    assert "const EXAMPLE_QUERY = `# LearnGraph" in page
+    # The page's config: the headers every request carries (subscriptions' connection_init too).
+    config = json.loads(re.findall(r'<script id="learngraph-graphiql-config" [^>]*>(.*?)</script>', page)[0])
+    assert config["headers"] == {"Authorization": f"Bearer {tokens[0]}"}
+    assert config["starterQuery"].startswith("# LearnGraph")
