@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -27,6 +28,10 @@ from pathlib import Path
 import httpx
 
 HOST = "127.0.0.1"
+_CACHE_LOOKUP = re.compile(
+    r'^learngraph_cache_lookups_total\{[^}]*result="(?P<result>hit|miss)"[^}]*\} (?P<value>\S+)$',
+    re.MULTILINE,
+)
 
 
 def free_port() -> int:
@@ -165,6 +170,15 @@ class Server:
         """The process's and its children's (`serve --workers N` runs its workers as children)."""
         return sum(cpu_seconds(pid) for pid in process_tree(self.pid))
 
+    def cache_lookups(self) -> dict[str, float] | None:
+        """The gateway's cross-request cache look-ups so far, `hit` and `miss` over every cache, from
+        its /metrics (`learngraph_cache_lookups_total`); None where there is no such page."""
+        try:
+            response = httpx.get(self.address + "/metrics", timeout=30)
+        except httpx.HTTPError:
+            return None
+        return cache_lookups_in(response.text) if response.status_code == 200 else None
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -279,3 +293,11 @@ class Sandbox:
             for shape, n in by_shape.items():
                 counts[f"{source} {shape}"] = int(n)
         return counts
+
+
+def cache_lookups_in(metrics: str) -> dict[str, float]:
+    """`hit` and `miss` summed over every cache, in a Prometheus text page."""
+    totals = {"hit": 0.0, "miss": 0.0}
+    for match in _CACHE_LOOKUP.finditer(metrics):
+        totals[match["result"]] += float(match["value"])
+    return totals

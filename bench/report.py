@@ -24,7 +24,16 @@ Q1_WARM_P50_MS = 15.0
 Q1_THROUGHPUT_AT = (32, 40.0)  # clients, ops/s
 
 
-def cache_hit_rate(cold: dict[str, int], steady: dict[str, float]) -> float | None:
+def lookup_hit_rate(before: dict[str, float] | None, after: dict[str, float] | None) -> float | None:
+    """The cross-request caches' hit rate between two readings of the gateway's look-up counters
+    (`hit`, `miss`); None without both readings or without a look-up between them."""
+    if before is None or after is None:
+        return None
+    hits, misses = after["hit"] - before["hit"], after["miss"] - before["miss"]
+    return round(hits / (hits + misses), 4) if hits + misses > 0 else None
+
+
+def requests_saved(cold: dict[str, int], steady: dict[str, float]) -> float | None:
     """The share of the upstream requests a gateway with empty caches sends for an operation that
     a warm one does not send: answered by a cross-request cache (and, with concurrent clients, by
     reads shared with another operation in flight). None for an operation that needs no request."""
@@ -214,7 +223,8 @@ def _phase_row(name: str, phase: dict[str, Any], floor: str, minimum: str) -> st
         f"| {name} | {phase['concurrency']} | {_num(phase.get('p50_ms'))} | {_num(phase.get('p95_ms'))} "
         f"| {_num(phase.get('p99_ms'))} | {_num(phase.get('throughput_ops_s'))} "
         f"| {phase['completed']}{censored} | {_num(phase.get('upstream_per_op'))} / {minimum} "
-        f"| {_share(phase.get('cache_hit_rate'))} | {_num(phase.get('gateway_cpu_ms_per_op'), 2)} "
+        f"| {_share(phase.get('cache_lookup_hit_rate'))} | {_share(phase.get('requests_saved'))} "
+        f"| {_num(phase.get('gateway_cpu_ms_per_op'), 2)} "
         f"| {_num(phase.get('gateway_cpu_ms_per_upstream_request'), 3)} "
         f"| {_num(phase.get('sandbox_cpu_ms_per_op'))} "
         f"| {_shares(phase)} | {floor} | {errors or ''} |"
@@ -247,17 +257,18 @@ def markdown(results: dict[str, Any]) -> str:
         "## Results",
         "",
         "Latency in ms; throughput in ops/s; upstream requests per operation measured / least the "
-        "APIs allow (warm cache); cache hits = share of the requests a fresh gateway sends for the "
-        "operation (its cold probe) that were not sent: answered by a cross-request cache (and, with "
-        "concurrent clients, by identical reads in flight shared across operations); CPU in ms per "
+        "APIs allow (warm cache); cache hits = the cross-request caches' hit rate over the phase (the "
+        "gateway's look-ups, from its /metrics); saved = share of the upstream requests a fresh gateway "
+        "sends for the operation (its cold probe) that were not sent: answered by a cross-request cache "
+        "(and, with concurrent clients, by identical reads in flight shared across operations); CPU in ms per "
         "operation, and the gateway's per upstream request (gateway CPU / upstream requests); CPU "
         "use = share of one CPU taken by the gateway (or reference) / the sandbox / other processes "
         "on the machine during the phase; floor = dependent upstream waves x latency (warm cache; "
         "cold in brackets). Every request carries an ADMIN API key (`X-API-Key`).",
         "",
-        "| op | conc. | p50 | p95 | p99 | ops/s | done | upstream req/op | cache hits | gateway CPU "
+        "| op | conc. | p50 | p95 | p99 | ops/s | done | upstream req/op | cache hits | saved | gateway CPU "
         "| per upstream req | sandbox CPU | CPU use | floor | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ref = results["reference"]
     for c, phase in ref.get("phases", {}).items():
@@ -265,7 +276,7 @@ def markdown(results: dict[str, Any]) -> str:
         del c
     for op in results["operations"]:
         if op.get("skipped"):
-            lines.append(f"| {op['key']} | | {op['skipped']} | | | | | | | | | | | | |")
+            lines.append(f"| {op['key']} | | {op['skipped']} | | | | | | | | | | | | | |")
             continue
         m = op["minimum"]
         floor = f"{m['floor_ms_warm']:g} ({m['floor_ms_cold']:g})"

@@ -167,10 +167,13 @@ class Bench:
                 wait_idle(self.sandbox.server.pid)
         marks: dict[str, float] = {}
 
+        lookups: dict[str, dict[str, float] | None] = {}
+
         async def window_start() -> None:
             if upstream:
                 self.sandbox.reset_stats()
                 marks["sandbox"] = self.sandbox.server.cpu_seconds()
+                lookups["before"] = server.cache_lookups()
             marks["server"] = server.cpu_seconds()
             marks["self"] = time.process_time()
             marks["machine"] = machine_busy_seconds()
@@ -216,6 +219,7 @@ class Bench:
             phase["upstream_by_endpoint_per_op"] = (
                 {e: round(n / done, 3) for e, n in counts.items()} if clean else {}
             )
+            phase["cache_lookup_hit_rate"] = report.lookup_hit_rate(lookups["before"], server.cache_lookups())
             upstream_per_op, cpu_per_op = phase["upstream_per_op"], phase["gateway_cpu_ms_per_op"]
             phase["gateway_cpu_ms_per_upstream_request"] = (
                 round(cpu_per_op / upstream_per_op, 3)
@@ -374,7 +378,7 @@ class Bench:
                 if c == profile_at and self.py_spy:
                     await self.profile_operation(op, gateway, target, check, counter, out, c)
             for phase in out["phases"].values():
-                phase["cache_hit_rate"] = report.cache_hit_rate(
+                phase["requests_saved"] = report.requests_saved(
                     upstream["cold"], phase.get("upstream_by_endpoint_per_op", {})
                 )
             if op.key == "Q4" and self.wrk:

@@ -7,20 +7,38 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import generate_latest
+
 from bench.loadgen import Connection, Target
-from bench.processes import AdminKey
-from bench.report import cache_hit_rate, evaluate, markdown
+from bench.processes import AdminKey, cache_lookups_in
+from bench.report import evaluate, lookup_hit_rate, markdown, requests_saved
 from bench.wrk import _script
 from gateway.data.callers import Role
 from gateway.server.auth.api_keys import ApiKeys
+from gateway.telemetry import metrics
 
 
-def test_the_hit_rate_is_the_share_of_a_cold_gateways_requests_not_sent() -> None:
+def test_requests_saved_are_the_share_of_a_cold_gateways_requests_not_sent() -> None:
     cold = {"GET /group/{id}": 1, "GET /lesson": 1, "GET /user/{id}/lesson_schedule": 100}
-    assert cache_hit_rate(cold, {"GET /user/{id}/lesson_schedule": 100.0}) == round(2 / 102, 4)
-    assert cache_hit_rate(cold, {}) == 1.0
-    assert cache_hit_rate(cold, {**cold, "GET /other": 3.0}) == 0.0  # more sent is no negative rate
-    assert cache_hit_rate({}, {}) is None  # an operation that needs no upstream
+    assert requests_saved(cold, {"GET /user/{id}/lesson_schedule": 100.0}) == round(2 / 102, 4)
+    assert requests_saved(cold, {}) == 1.0
+    assert requests_saved(cold, {**cold, "GET /other": 3.0}) == 0.0  # more sent is no negative rate
+    assert requests_saved({}, {}) is None  # an operation that needs no upstream
+
+
+def test_the_lookups_are_read_from_the_gateways_metrics_page() -> None:
+    before = cache_lookups_in(generate_latest().decode())
+    metrics.CACHE_HITS["lesson"].inc(3)
+    metrics.CACHE_HITS["user"].inc(2)
+    metrics.CACHE_MISSES["group"].inc()
+    after = cache_lookups_in(generate_latest().decode())
+    assert (after["hit"] - before["hit"], after["miss"] - before["miss"]) == (5.0, 1.0)
+
+
+def test_the_hit_rate_is_read_off_the_gateways_lookup_counters() -> None:
+    assert lookup_hit_rate({"hit": 10, "miss": 5}, {"hit": 40, "miss": 15}) == 0.75
+    assert lookup_hit_rate({"hit": 10, "miss": 5}, {"hit": 10, "miss": 5}) is None  # no look-up
+    assert lookup_hit_rate(None, {"hit": 1, "miss": 0}) is None  # no /metrics
 
 
 def test_the_admin_key_file_is_one_the_gateway_accepts(tmp_path: Path) -> None:
@@ -62,7 +80,8 @@ def _phase(c: int, cpu: float, upstream: float, p50: float, rate: float) -> dict
         "sandbox_cpu_ms_per_op": 40.0,
         "upstream_per_op": upstream,
         "upstream_by_endpoint_per_op": {"DAMSTRA GET /x": upstream},
-        "cache_hit_rate": 0.0,
+        "cache_lookup_hit_rate": 1.0,
+        "requests_saved": 0.0,
     }
 
 
@@ -132,4 +151,4 @@ def test_the_dashboard_targets_read_every_concurrency() -> None:
         "targets": evaluate(q1, {}),
     }
     text = markdown(results)
-    assert "| Q1 | 1 | 60.0 |" in text and "| 0% | 45.00 | 0.450 |" in text
+    assert "| Q1 | 1 | 60.0 |" in text and "| 100% | 0% | 45.00 | 0.450 |" in text
