@@ -118,6 +118,8 @@ def test_the_dockerfile_steps_run_as_a_plain_install(tmp_path: Path) -> None:
     prefix = tmp_path / "install"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-build-isolation",
+         # Into the prefix only: without it pip first uninstalls the running venv's editable learngraph.
+         "--ignore-installed",
          "--prefix", str(prefix), str(context)],
         check=True, capture_output=True, cwd=tmp_path,
     )  # fmt: skip
