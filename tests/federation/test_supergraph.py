@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
-import os
 import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ from gateway.sources import Source
 from resolvers.schema import subgraph_sdl
 from sandbox.server import Sandbox, serve_on_loopback
 from tests.conftest import IN_PROCESS
+from tests.npm_tools import npm_install
 from tests.tokens import fixture_issuer
 
 HERE = Path(__file__).parent
@@ -33,38 +30,10 @@ TOOLS = HERE / "tools"
 ADMIN = Caller("supergraph", Role.ADMIN)
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "learngraph"
-
-
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """The pinned Apollo packages, installed by `npm ci` (integrity-checked) once per lock file."""
-    pins = (TOOLS / "package.json").read_bytes() + (TOOLS / "package-lock.json").read_bytes()
-    installed = _cache_root() / f"federation-tools-{hashlib.sha256(pins).hexdigest()[:16]}"
-    if (installed / "node_modules").is_dir():
-        return installed / "node_modules"
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(
-                "node and npm are missing: .ci/run installs them (Debian's nodejs and npm) for these tests"
-            )
-        pytest.skip(
-            "node and npm are not installed: the federation test gets Apollo's gateway through `npm ci`"
-        )
-    installed.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{installed.name}.", dir=installed.parent))
-    try:
-        for name in ("package.json", "package-lock.json"):
-            shutil.copyfile(TOOLS / name, staging / name)
-        command = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
-        done = subprocess.run(command, cwd=staging, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
-        staging.rename(installed)  # whole or not at all
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return installed / "node_modules"
+    return npm_install(TOOLS, "federation-tools")
 
 
 @pytest.fixture
