@@ -176,34 +176,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         timeouts: Timeouts,
     ) -> tuple[int, Sequence[tuple[bytes, bytes]], bytes]:
         """One exchange, the body read whole: (status, raw headers, body)."""
-        # `_open` written out: every coroutine between aiohttp and the caller is resumed again each
-        # time the exchange waits (connection, head, body), and this is the path every read takes.
-        session, gate = self._session_here()
-        connect, read, pool = timeouts
-        await self._acquire(gate, pool, url)
-        self.in_flight += 1
-        response: aiohttp.ClientResponse | None = None
+        response, release = await self._open(method, url, headers, content, timeouts)
         try:
             with _MAPPED_ERRORS:
-                response = await session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=content,
-                    allow_redirects=False,
-                    timeout=self._timeout(connect, read),
-                )
                 body = await response.read()
             return response.status, response.raw_headers, body
         except BaseException:
-            if response is not None:
-                response.close()  # a half-read connection cannot serve another request
+            response.close()  # a half-read connection cannot serve another request
             raise
         finally:
-            if response is not None:
-                response.release()  # back to the pool, read to its end (else closed above)
-            self.in_flight -= 1
-            gate.release()
+            release()  # back to the pool, read to its end (else closed above)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
