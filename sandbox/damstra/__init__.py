@@ -58,7 +58,7 @@ class AccessKeyMiddleware:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return json_response(exc.body, exc.status)
+    return json_response(exc.body, exc.status, exc.headers or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
