@@ -217,7 +217,9 @@ async def test_user_shape_and_writes(api: httpx.AsyncClient, sandbox: Sandbox) -
     mismatched = await api.put(f"/user/{new_id}", json={"id": new_id + 1, "lastName": "X"})
     assert mismatched.status_code == 400
     # An id on `POST /user` is not an update in disguise: it would make a second user.
-    assert (await api.post("/user", json={"id": new_id, "firstName": "J", "lastName": "S"})).status_code == 400
+    assert (
+        await api.post("/user", json={"id": new_id, "firstName": "J", "lastName": "S"})
+    ).status_code == 400
 
     assert (await api.post(f"/user/{new_id}/inactivate")).status_code == 200
     assert (await api.get(f"/user/{new_id}")).json()["clientStatusId"] == 57
