@@ -4,7 +4,8 @@
     page = await client.train_sessions(TrainSessionFilters(assignee_login_username_eq="jdoe")).page(1)
     async for session in client.train_sessions(TrainSessionFilters(score_eq=80)).iterate(): ...
 
-Ids entering a path pass `numeric_id`; reads are retried, the unassign writes sent once.
+Ids entering a path pass `numeric_id`; reads are retried, the unassign writes sent once. JSON only: both
+documents give every endpoint as JSON first and the `.xml` variants carry the same records (docs/vendors.md).
 """
 
 from __future__ import annotations
