@@ -119,6 +119,22 @@ class Settings(BaseModel):
     training_records_timeout_seconds: float = Field(default=10.0, gt=0)
     iscout_timeout_seconds: float = Field(default=10.0, gt=0)
     read_retry_attempts: int = Field(default=3, ge=1, le=10)
+    # Where a vendor's document is silent, the form the connector sends (docs/vendors.md says why each
+    # default was chosen): DAMSTRA's Update User verb, and how LearningLogin's unassign takes its
+    # `ids=[...]`: `json-list` (`ids=[1,2]`, as the document writes it) or `brackets` (`ids[]=1&ids[]=2`).
+    damstra_update_user_method: Literal["POST", "PUT"] = "POST"
+    learninglogin_unassign_ids_form: Literal["json-list", "brackets"] = "json-list"
+
+    @field_validator("damstra_update_user_method", mode="before")
+    @classmethod
+    def _http_method(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("learninglogin_unassign_ids_form", mode="before")
+    @classmethod
+    def _ids_form(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     # What one GraphQL operation may spend upstream (gateway/upstreams/allowance.py): its HTTP requests,
     # retries included, and the time until whatever has not answered is UPSTREAM_TIMEOUT.
     max_upstream_requests: int = Field(default=1_000, ge=1)

@@ -197,9 +197,7 @@ def streams_for(
     wanted = [
         s
         for s in Source
-        if (source is None or s is source)
-        and s in enabled
-        and (flt.expiring_before is None or s in EXPIRING_SOURCES)
+        if (source is None or s is source) and s in enabled and (not flt.by_expiry or s in EXPIRING_SOURCES)
     ]
     streams = SourceStreams()
 
@@ -238,11 +236,16 @@ def streams_for(
                         for s in sessions
                     ]
                 )
-            # Only completed sessions carry a completion date; the upstream filters by it.
+            # Only completed sessions carry a completion date; the upstream filters by it, and by every
+            # other filter it has (the expiry bounds are checked again here: LearningLogin's documents
+            # disagree on whether `cert_expiry_gt/lt` include the day).
             filters = TrainSessionFilters(
                 completion_date_gteq=flt.completed_after or day_start_floor(),
                 completion_date_lteq=flt.completed_before,
                 course_code_or_course_name_cont=flt.lesson[1] if flt.lesson else None,
+                score_eq=flt.score,
+                cert_expiry_gt=flt.expiring_after,
+                cert_expiry_lt=flt.expiring_before,
             )
             return _kept([from_learninglogin(s, None) async for s in listings.train_sessions(filters)])
 

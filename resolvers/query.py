@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 
@@ -208,6 +208,10 @@ class Query:
         completed_after: Date | None = None,
         completed_before: Date | None = None,
         expiring_before: Date | None = None,
+        expiring_after: Annotated[
+            Date | None, strawberry.argument(description="expiresOn strictly after.")
+        ] = None,
+        score: Annotated[float | None, strawberry.argument(description="With exactly this score.")] = None,
         first: int | None = None,
         after: str | None = None,
     ) -> relay.Connection[Completion]:
@@ -215,7 +219,9 @@ class Query:
         if lesson_id is not None:
             found = decode(lesson_id, "Lesson")
             lesson = (found.source, found.native_id)
-        flt = CompletionFilter(completed_after, completed_before, expiring_before, lesson)
+        flt = CompletionFilter(
+            completed_after, completed_before, expiring_before, lesson, expiring_after, score
+        )
         if user_id is None:
             # Everyone's the caller may see: everyone's at all for ADMIN (None), else their people's.
             everyone = await info.context.people.everyone()

@@ -11,6 +11,7 @@ import strawberry
 
 from gateway.data.people import Person
 from gateway.sources import Source
+from gateway.upstreams.learninglogin.records import TrainSessionFilters
 from resolvers import relay
 from resolvers.enums import DAMSTRA_ROLES, Role, ScheduleStatus
 from resolvers.global_id import encode
@@ -18,6 +19,7 @@ from resolvers.info import Info, or_reported
 from resolvers.node import Node
 from resolvers.scalars import Date
 from resolvers.schedule import Schedule, damstra_filter, sources_for
+from resolvers.schedule_filter import ScheduleFilter
 
 if TYPE_CHECKING:
     from resolvers.completion import Completion
@@ -122,16 +124,56 @@ class User(Node):
         info: Info,
         status: list[ScheduleStatus] | None = None,
         source: Source | None = None,
+        due_on: Annotated[Date | None, strawberry.argument(description="Due that day.")] = None,
+        progress_percent: Annotated[
+            float | None, strawberry.argument(description="Exactly this far through (0-100).")
+        ] = None,
+        score: Annotated[float | None, strawberry.argument(description="With exactly this score.")] = None,
+        failed_attempts: Annotated[
+            int | None, strawberry.argument(description="With this many failed attempts at the final quiz.")
+        ] = None,
+        last_attempt_on: Annotated[
+            Date | None,
+            strawberry.argument(description="Last attempted that day (LEARNINGLOGIN alone records it)."),
+        ] = None,
+        completed_after: Annotated[
+            Date | None, strawberry.argument(description="Completed on or after.")
+        ] = None,
+        completed_before: Annotated[
+            Date | None, strawberry.argument(description="Completed on or before.")
+        ] = None,
+        certificate_expiring_after: Annotated[
+            Date | None, strawberry.argument(description="certificateExpiresOn strictly after.")
+        ] = None,
+        certificate_expiring_before: Annotated[
+            Date | None, strawberry.argument(description="certificateExpiresOn strictly before.")
+        ] = None,
         first: int | None = None,
         after: str | None = None,
     ) -> relay.Connection[Schedule]:
         relay.page_size(first)
         wanted = set(status or ())
+        narrowing = ScheduleFilter(
+            due_on=due_on,
+            progress_percent=progress_percent,
+            score=score,
+            failed_attempts=failed_attempts,
+            last_attempt_on=last_attempt_on,
+            completed_after=completed_after,
+            completed_before=completed_before,
+            certificate_expiring_after=certificate_expiring_after,
+            certificate_expiring_before=certificate_expiring_before,
+        )
+        narrowed = None if narrowing.is_empty() else narrowing
         # Released with the schedules of this person's siblings (a group's members): their lessons
         # are then looked up in one batch, whichever sources each person reads.
-        schedules = await info.context.loaders.together(schedules_of(info, self.person, source, wanted))
+        schedules = await info.context.loaders.together(
+            schedules_of(info, self.person, source, wanted, narrowed)
+        )
         if wanted:
             schedules = [s for s in schedules if s.status in wanted]
+        if narrowed is not None:
+            schedules = [s for s in schedules if narrowed.accepts(s)]
         return relay.from_list(schedules, first, after)
 
     @strawberry.field(description="Completions from every linked account, newest first.")
@@ -141,13 +183,26 @@ class User(Node):
         source: Source | None = None,
         completed_after: Date | None = None,
         completed_before: Date | None = None,
+        expiring_before: Annotated[
+            Date | None, strawberry.argument(description="expiresOn strictly before.")
+        ] = None,
+        expiring_after: Annotated[
+            Date | None, strawberry.argument(description="expiresOn strictly after.")
+        ] = None,
+        score: Annotated[float | None, strawberry.argument(description="With exactly this score.")] = None,
         first: int | None = None,
         after: str | None = None,
     ) -> relay.Connection[Annotated[Completion, strawberry.lazy("resolvers.completion")]]:
         from gateway.data.completions import CompletionFilter
         from resolvers.completion import completions_connection
 
-        flt = CompletionFilter(completed_after=completed_after, completed_before=completed_before)
+        flt = CompletionFilter(
+            completed_after=completed_after,
+            completed_before=completed_before,
+            expiring_before=expiring_before,
+            expiring_after=expiring_after,
+            score=score,
+        )
         return await completions_connection(info, self.person, flt, source, first, after)
 
 
@@ -169,12 +224,17 @@ async def _groups(info: Info, ids: list[int]) -> list[Group]:
 
 
 async def schedules_of(
-    info: Info, person: Person, source: Source | None, statuses: Collection[ScheduleStatus] = ()
+    info: Info,
+    person: Person,
+    source: Source | None,
+    statuses: Collection[ScheduleStatus] = (),
+    narrowing: ScheduleFilter | None = None,
 ) -> list[Schedule]:
     """A person's schedules, source by source; a failing source is reported, the rest stand.
 
     With `statuses`, the answer holds at least every schedule in one of them (the caller filters):
     a source that never answers any of them is not read, and DAMSTRA is asked for those alone.
+    With `narrowing`, LEARNINGLOGIN is asked with its search filters (the caller checks every source).
     """
     loaders = info.context.loaders
     listings = info.context.listings
@@ -193,7 +253,11 @@ async def schedules_of(
         out: list[Schedule] = []
         for account in person.accounts:
             if account.source is Source.LEARNINGLOGIN and account.username:
-                sessions = await loaders.train_sessions_by_username.load(account.username)
+                if narrowing is None:
+                    sessions = await loaders.train_sessions_by_username.load(account.username)
+                else:
+                    filters = TrainSessionFilters(**narrowing.train_session_params(account.username))
+                    sessions = [s async for s in listings.train_sessions(filters)]
                 ref = (Source.LEARNINGLOGIN, account.native_id)
                 out += [Schedule.from_learninglogin(s, ref, now.date()) for s in sessions]
         return out

@@ -103,6 +103,11 @@ class SandboxControls:
     webhook_secret: str | None = None
     # DAMSTRA: the sandbox clock stopped at this instant (else it runs on from the world's anchor).
     pinned_now: datetime | None = None
+    # DAMSTRA: the one verb Update User takes (`POST /user/{userId}`, or PUT); the other answers 405.
+    update_user_method: str = "POST"
+    # LEARNINGLOGIN: the one form the unassign-by-ids takes: `json-list` (`ids=[1,2]`) or `brackets`
+    # (`ids[]=1&ids[]=2`); the other is refused with a 400, as Rails refuses a parameter it cannot read.
+    unassign_ids_form: str = "json-list"
     # TRAINING_RECORDS: list pages as a bare JSON array instead of DRF's {count, next, ...}.
     bare_array: bool = False
     # ISCOUT: answer the next N calls `rate_limit_exceeded`, then each of these identifiers in turn.

@@ -115,6 +115,11 @@ class Sandbox:
         for source in Source:
             env[f"LEARNGRAPH_{source.slug.upper()}_URL"] = self.base_url(address, source)
             env[f"LEARNGRAPH_{secret_variable(source).upper()}"] = CREDENTIALS[source]
+        # The forms the vendors' documents leave open: the gateway sends the ones this sandbox takes.
+        env["LEARNGRAPH_DAMSTRA_UPDATE_USER_METHOD"] = self.controls[Source.DAMSTRA].update_user_method
+        env["LEARNGRAPH_LEARNINGLOGIN_UNASSIGN_IDS_FORM"] = self.controls[
+            Source.LEARNINGLOGIN
+        ].unassign_ids_form
         if identity_file is not None:
             env["LEARNGRAPH_IDENTITY_FILE"] = str(identity_file)
         return env

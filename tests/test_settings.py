@@ -109,3 +109,22 @@ def test_cors_origins_are_a_comma_separated_list_of_origins(tmp_path: Path) -> N
 def test_anything_but_an_origin_is_refused(origins: str) -> None:
     with pytest.raises(ConfigError, match="LEARNGRAPH_CORS_ORIGINS: .* is not an origin"):
         load_settings({"LEARNGRAPH_CORS_ORIGINS": origins})
+
+
+def test_the_forms_a_vendor_document_leaves_open_have_defaults_and_refuse_other_values() -> None:
+    defaults = load_settings({})
+    assert (defaults.damstra_update_user_method, defaults.learninglogin_unassign_ids_form) == (
+        "POST",
+        "json-list",
+    )
+    chosen = load_settings(
+        {
+            "LEARNGRAPH_DAMSTRA_UPDATE_USER_METHOD": "put",
+            "LEARNGRAPH_LEARNINGLOGIN_UNASSIGN_IDS_FORM": "Brackets",
+        }
+    )
+    assert (chosen.damstra_update_user_method, chosen.learninglogin_unassign_ids_form) == ("PUT", "brackets")
+    with pytest.raises(ConfigError, match="LEARNGRAPH_DAMSTRA_UPDATE_USER_METHOD"):
+        load_settings({"LEARNGRAPH_DAMSTRA_UPDATE_USER_METHOD": "PATCH"})
+    with pytest.raises(ConfigError, match="LEARNGRAPH_LEARNINGLOGIN_UNASSIGN_IDS_FORM"):
+        load_settings({"LEARNGRAPH_LEARNINGLOGIN_UNASSIGN_IDS_FORM": "commas"})

@@ -58,6 +58,8 @@ class CompletionFilter:
     completed_before: date | None = None  # inclusive, by UTC day
     expiring_before: date | None = None  # expiresOn strictly before
     lesson: tuple[Source, str] | None = None
+    expiring_after: date | None = None  # expiresOn strictly after
+    score: float | None = None  # exactly this score
 
     def accepts(self, item: CompletionItem) -> bool:
         day = item.completed_at.astimezone(UTC).date()
@@ -67,7 +69,15 @@ class CompletionFilter:
             return False
         if self.expiring_before and (item.expires_on is None or item.expires_on >= self.expiring_before):
             return False
+        if self.expiring_after and (item.expires_on is None or item.expires_on <= self.expiring_after):
+            return False
+        if self.score is not None and item.score != self.score:
+            return False
         return self.lesson is None or item.lesson == self.lesson
+
+    @property
+    def by_expiry(self) -> bool:
+        return self.expiring_before is not None or self.expiring_after is not None
 
 
 def day_start(value: date) -> datetime:

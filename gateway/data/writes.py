@@ -355,28 +355,61 @@ class Writes:
             [f"lesson:{lesson_id}"],
         )
 
-    async def assign_package(self, person_api_id: str, package_api_id: str) -> TrainingRecord:
-        """TRAINING_RECORDS: a new open record of the package for the person."""
+    async def assign_package(
+        self, person_api_id: str, package_api_id: str, *, started_at: datetime | None = None
+    ) -> TrainingRecord:
+        """TRAINING_RECORDS: a new open record of the package for the person (started, if given)."""
         client = self._upstreams.need_training_records()
         return await self._send(
             "assign_package",
             FOR_THEIR_PEOPLE,
-            lambda: client.create_record(person_api_id=person_api_id, package_api_id=package_api_id),
+            lambda: client.create_record(
+                person_api_id=person_api_id, package_api_id=package_api_id, date_started=started_at
+            ),
+            [(Source.TRAINING_RECORDS, person_api_id)],
+            [f"package:{package_api_id}"],
+        )
+
+    async def record_completion(
+        self, person_api_id: str, package_api_id: str, completed_at: datetime, started_at: datetime | None
+    ) -> TrainingRecord:
+        """TRAINING_RECORDS: a new record of the package, completed: one `POST` with the dates."""
+        client = self._upstreams.need_training_records()
+        return await self._send(
+            "record_completion",
+            FOR_THEIR_PEOPLE,
+            lambda: client.create_record(
+                person_api_id=person_api_id,
+                package_api_id=package_api_id,
+                date_started=started_at,
+                date_completed=completed_at,
+            ),
             [(Source.TRAINING_RECORDS, person_api_id)],
             [f"package:{package_api_id}"],
         )
 
     async def complete_record(
-        self, person_api_id: str, api_id: str, completed_at: datetime
+        self,
+        person_api_id: str,
+        package_api_id: str,
+        record: TrainingRecord,
+        completed_at: datetime,
+        started_at: datetime | None,
     ) -> TrainingRecord:
-        """TRAINING_RECORDS: the person's record `api_id`, completed."""
+        """TRAINING_RECORDS: the person's open `record` of the package, completed: replaced whole (`PUT`)."""
         client = self._upstreams.need_training_records()
         return await self._send(
             "complete_record",
             FOR_THEIR_PEOPLE,
-            lambda: client.update_record(api_id, date_completed=completed_at),
+            lambda: client.replace_record(
+                record.api_id,
+                person_api_id=person_api_id,
+                package_api_id=package_api_id,
+                date_started=started_at if started_at is not None else record.date_started,
+                date_completed=completed_at,
+            ),
             [(Source.TRAINING_RECORDS, person_api_id)],
-            [f"record:{api_id}"],
+            [f"record:{record.api_id}"],
         )
 
     async def delete_record(self, person_api_id: str, api_id: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
@@ -54,7 +55,25 @@ def _build_sandbox(args: argparse.Namespace) -> Sandbox:
         controls.faults.latency_ms = args.latency_ms
         controls.faults.error_rate = args.error_rate
         controls.faults.timeout_rate = args.timeout_rate
+    # Where a document is silent, the sandbox takes the form the environment tells the gateway to send.
+    forms = _document_forms(os.environ)
+    sandbox.controls[Source.DAMSTRA].update_user_method = forms.damstra_update_user_method
+    sandbox.controls[Source.LEARNINGLOGIN].unassign_ids_form = forms.learninglogin_unassign_ids_form
     return sandbox
+
+
+def _document_forms(environ: Mapping[str, str]) -> Settings:
+    """The settings naming the forms a vendor document leaves open, alone (nothing else is needed)."""
+    names = ("damstra_update_user_method", "learninglogin_unassign_ids_form")
+    given = {
+        name: environ[f"LEARNGRAPH_{name.upper()}"]
+        for name in names
+        if environ.get(f"LEARNGRAPH_{name.upper()}")
+    }
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise SystemExit(f"learngraph: {exc}") from None
 
 
 def _positive(text: str) -> int:

@@ -19,6 +19,7 @@ import httpx
 from pydantic import SecretStr
 
 from gateway.errors import UpstreamError
+from gateway.settings import Settings
 from gateway.sources import Source
 from gateway.upstreams.auth import Auth
 from gateway.upstreams.http import UpstreamHTTP
@@ -61,6 +62,9 @@ class Connector:
             transport=transport,
         )
         return cls(http)
+
+    def configure(self, settings: Settings) -> None:
+        """Takes the vendor's own settings (the forms its document leaves open); most have none."""
 
     async def probe(self) -> None:
         """The smallest authenticated read: answers when the upstream serves this credential."""

@@ -52,13 +52,15 @@ class Upstreams:
     ) -> Upstreams:
         upstreams = cls()
         for config in settings.enabled_sources():
-            upstreams.clients[config.source] = connector_class(config.source).connect(
+            client = connector_class(config.source).connect(
                 config.url,
                 secret=config.secret,
                 timeout_seconds=config.timeout_seconds,
                 retry_attempts=settings.read_retry_attempts,
                 transport=(transports or {}).get(config.source),
             )
+            client.configure(settings)
+            upstreams.clients[config.source] = client
             upstreams.fingerprints[config.source] = credential_fingerprint(
                 config.url, config.secret.get_secret_value()
             )

@@ -124,7 +124,7 @@ def _completions(args: Arguments) -> Reads:
             sources = [s for s in sources if s is decode(lesson, "Lesson").source]
         except InvalidGlobalId:
             return Reads()  # refused before any read
-    if args.given("expiringBefore"):
+    if args.given("expiringBefore") or args.given("expiringAfter"):
         sources = [s for s in sources if s in (Source.LEARNINGLOGIN, Source.ISCOUT)]
     first = _first(args)
     if args.given("userId"):

@@ -34,12 +34,10 @@ from resolvers.mutations.targets import (
     person_at,
 )
 from resolvers.mutations.user_errors import (
-    ALREADY_COMPLETED,
     ALREADY_SCHEDULED_CODE,
     INVALID_INPUT,
     NOT_FOUND,
     NOT_READ_BACK,
-    NOT_SCHEDULED_FOR_LESSON,
     NOT_SUPPORTED_BY_SOURCE,
     Refused,
     UserError,
@@ -77,6 +75,11 @@ class ScheduleLessonsInput:
         default=None, description="When the lessons start; now if unset."
     )
     grace_period: GracePeriodInput | None = None
+    started_at: DateTime | None = strawberry.field(
+        default=None,
+        description="When the person started (TRAINING_RECORDS packages: the new record's date_started; "
+        "DAMSTRA schedules have no such date).",
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
@@ -106,6 +109,11 @@ class CompleteLessonInput:
     completed_at: DateTime | None = strawberry.field(default=None, description="Now if unset.")
     completed_by_id: strawberry.ID | None = strawberry.field(
         default=None, description="The User who confirms the completion (DAMSTRA records them)."
+    )
+    started_at: DateTime | None = strawberry.field(
+        default=None,
+        description="When the person started the lesson (TRAINING_RECORDS records it as the record's "
+        "date_started; DAMSTRA's manual completion takes no start).",
     )
     idempotency_key: str | None = None
 
@@ -155,6 +163,8 @@ def _check_schedule_input(value: ScheduleLessonsInput) -> None:
             raise Refused.at(["gracePeriod", "amount"], "must not be negative")
         if grace.unit is None:
             raise Refused.at(["gracePeriod", "unit"], "a grace period needs its unit (DAYS or MONTHS)")
+    if value.started_at is not None and value.started_at > datetime.now(UTC) + CLOCK_SKEW:
+        raise Refused.at(["startedAt"], "a lesson cannot have been started in the future")
 
 
 def _items(value: ScheduleLessonsInput) -> list[_Item]:
@@ -212,6 +222,10 @@ async def _schedule_damstra(
     info: Info, value: ScheduleLessonsInput, subject: _Subject, items: list[_Item]
 ) -> None:
     if not items:
+        return
+    if value.started_at is not None:
+        for item in items:
+            item.fail("DAMSTRA schedules have no start of the learner's own to set", NOT_SUPPORTED_BY_SOURCE)
         return
     try:
         user_id = await subject.account(Source.DAMSTRA)
@@ -385,7 +399,9 @@ async def _schedule_training_records(
             item.fail(f"already assigned package {item.native_id}", ALREADY_SCHEDULED_CODE)
             return
         try:
-            record: TrainingRecord = await info.context.writes.assign_package(person_api_id, item.native_id)
+            record: TrainingRecord = await info.context.writes.assign_package(
+                person_api_id, item.native_id, started_at=value.started_at
+            )
         except UpstreamError as exc:
             item.errors.append(from_upstream(exc, item.field))
             return
@@ -465,6 +481,10 @@ def _completed_by_then(completed: datetime | None, value: CompleteLessonInput, s
 async def _complete_damstra(
     info: Info, value: CompleteLessonInput, person: Person, lesson_id: str
 ) -> CompleteLessonPayload:
+    if value.started_at is not None:
+        raise Refused.at(
+            ["startedAt"], "DAMSTRA's manual completion takes no start date", NOT_SUPPORTED_BY_SOURCE
+        )
     user_id = account_in(person, Source.DAMSTRA, ["userId"])
     repeat = repeating()
     if repeat is not None:
@@ -549,14 +569,24 @@ async def _complete_training_record(
                 return CompleteLessonPayload(
                     schedule=Schedule.from_training_record(record), already_done=True
                 )
-    if not open_records:
-        if records:
-            raise Refused.at(["lessonId"], f"package {package_id} is already completed", ALREADY_COMPLETED)
-        raise Refused.at(["lessonId"], f"not assigned package {package_id}", NOT_SCHEDULED_FOR_LESSON)
-    target = open_records[0]
     completed_at = value.completed_at or datetime.now(UTC)
+    started_at = value.started_at
+    if started_at is None and open_records:
+        started_at = open_records[0].date_started
+    if started_at is not None and started_at > completed_at:
+        raise Refused.at(["startedAt"], "a lesson cannot be started after it was completed")
+    writes = info.context.writes
     try:
-        record = await info.context.writes.complete_record(person_api_id, target.api_id, completed_at)
+        if open_records:
+            # The open record, replaced whole with its completion (PUT, the document's "Update"): it was
+            # just read afresh, and PUT's body is exactly the record's writable fields.
+            record = await writes.complete_record(
+                person_api_id, package_id, open_records[0], completed_at, value.started_at
+            )
+        else:
+            # No open record (never assigned, or completed before): the document's "Create" takes the
+            # completion's dates itself, so the completion is one write, not a create and an update.
+            record = await writes.record_completion(person_api_id, package_id, completed_at, started_at)
     except UpstreamError as exc:
         raise Refused([from_upstream(exc, ["lessonId"])]) from None
     finally:
@@ -575,6 +605,8 @@ async def _complete_training_record(
 async def _complete_lesson(info: Info, value: CompleteLessonInput) -> CompleteLessonPayload:
     if value.completed_at is not None and value.completed_at > datetime.now(UTC) + CLOCK_SKEW:
         raise Refused.at(["completedAt"], "a completion cannot be in the future")
+    if value.started_at is not None and value.started_at > datetime.now(UTC) + CLOCK_SKEW:
+        raise Refused.at(["startedAt"], "a lesson cannot have been started in the future")
     lesson = global_id(["lessonId"], value.lesson_id, "Lesson")
     only_from(["lessonId"], lesson, (Source.DAMSTRA, Source.TRAINING_RECORDS), "Completing a lesson")
     lesson_native = native_of(["lessonId"], lesson)

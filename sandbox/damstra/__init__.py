@@ -10,6 +10,7 @@ change the world and, when `controls.webhook_url` is set, post the documented we
 from __future__ import annotations
 
 import hmac
+import re
 from http import HTTPStatus
 
 import orjson
@@ -40,8 +41,33 @@ INVALID_KEY = {
 }
 
 
+# The group endpoints' own 806 body ("Get Group", "List Groups").
+TOKEN_NOT_VALID = {"internalCode": 806, "error": "Token not valid"}
+# A valid key whose account is an EDITOR ("Editors have the ability to create and edit lessons"): it
+# reads the catalogue, but the requests the document marks with 831 ("You are not authorised to make
+# this request": managing users, inactivating a group, scheduling, completing) are not its to make.
+EDITOR_CREDENTIAL = "sandbox-damstra-editor-access-key"
+NOT_AUTHORISED = {"internalCode": 831, "error": "You are not authorised to make this request"}
+# (method, path) of every endpoint whose section in the document lists the 831 answer.
+NEEDS_MANAGE_RIGHTS = [
+    (re.compile(method), re.compile(path))
+    for method, path in (
+        ("GET", r"/user/?"),
+        ("GET", r"/user/\d+"),
+        ("POST", r"/user"),
+        ("POST|PUT", r"/user/\d+"),
+        ("POST", r"/bulkUserImport"),
+        ("POST", r"/user/\d+/(activate|inactivate)"),
+        ("POST", r"/group/\d+/inactivate"),
+        ("POST", r"/user/\d+/lesson_schedule"),
+        ("POST", r"/lesson_schedule/\d+/complete_lesson"),
+    )
+]
+
+
 class AccessKeyMiddleware:
-    """Answers 806 unless the `AccessKey` header holds the sandbox's key (read per request: tests rotate it)."""
+    """Answers 806 unless the `AccessKey` header holds the sandbox's key (read per request: tests rotate
+    it) or the editor's, and 831 to the editor's key where the document lists that answer."""
 
     def __init__(self, app: ASGIApp, controls: SandboxControls) -> None:
         self.app = app
@@ -49,16 +75,22 @@ class AccessKeyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            given = Headers(scope=scope).get("accesskey", "")
-            if not hmac.compare_digest(given.encode(), self.controls.credential.encode()):
-                await json_response(INVALID_KEY, 401)(scope, receive, send)
+            given = Headers(scope=scope).get("accesskey", "").encode()
+            path = scope["path"].removeprefix(scope.get("root_path", ""))
+            if hmac.compare_digest(given, EDITOR_CREDENTIAL.encode()):
+                if any(m.fullmatch(scope["method"]) and p.fullmatch(path) for m, p in NEEDS_MANAGE_RIGHTS):
+                    await json_response(NOT_AUTHORISED, 403)(scope, receive, send)
+                    return
+            elif not hmac.compare_digest(given, self.controls.credential.encode()):
+                body = TOKEN_NOT_VALID if path.startswith("/group") else INVALID_KEY
+                await json_response(body, 401)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return json_response(exc.body, exc.status)
+    return json_response(exc.body, exc.status, exc.headers or None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -113,6 +113,7 @@ class ApiError(Exception):
         super().__init__(body.get("message") or body.get("error"))
         self.status = status
         self.body = body
+        self.headers: dict[str, str] = {}
 
 
 def error_body(status: int, message: str, reason: str) -> dict[str, Any]:
@@ -134,12 +135,18 @@ def bad_request(message: str, reason: str = "Invalid request") -> ApiError:
     return ApiError(400, error_body(400, message, reason))
 
 
+def method_not_allowed(request: Request, allowed: Sequence[str]) -> ApiError:
+    error = ApiError(405, error_body(405, f"No {request.method} {request.url.path}", "Method Not Allowed"))
+    error.headers = {"Allow": ", ".join(allowed)}
+    return error
+
+
 def conflict(message: str, reason: str) -> ApiError:
     return ApiError(409, error_body(409, message, reason))
 
 
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
 
 
 def empty_response() -> Response:

@@ -22,6 +22,7 @@ from sandbox.damstra.common import (
     field_ints,
     field_str,
     json_response,
+    method_not_allowed,
     page_window,
     paged,
     path_id,
@@ -175,8 +176,8 @@ def _apply(api: DamstraApi, user: DamstraUserRow, body: dict[str, Any], roles: l
 async def create_user(api: DamstraApi, request: Request) -> Response:
     body = await body_object(request)
     if body.get("id") is not None:
-        # The API document gives Update User no path, and its body carries the id: take that as an update too.
-        return await _update(api, api.user(field_int(body, "id", required=True) or 0), body)
+        # Updates go to the user's own URL (`update_user`); an id here would silently make a second user.
+        raise bad_request("A new user takes no id: update a user at /user/{userId}", "Unexpected id")
     # The API document: "userName (Optional) ... automatically generated if none is supplied".
     for key in ("firstName", "lastName"):
         field_str(body, key, required=True)
@@ -196,8 +197,15 @@ async def create_user(api: DamstraApi, request: Request) -> Response:
 
 
 async def update_user(api: DamstraApi, request: Request) -> Response:
+    # The API document gives Update User no verb: the sandbox takes only the one it is set to
+    # (`controls.update_user_method`, POST unless told), so a connector sending the other is caught.
+    if request.method != api.controls.update_user_method:
+        raise method_not_allowed(request, [api.controls.update_user_method])
     user = api.user(path_id(request, "userId"))
-    return await _update(api, user, await body_object(request))
+    body = await body_object(request)
+    if (given := field_int(body, "id")) is not None and given != user.id:
+        raise bad_request(f"The body's id {given} is not the user {user.id} of the path", "Mismatched id")
+    return await _update(api, user, body)
 
 
 async def _update(api: DamstraApi, user: DamstraUserRow, body: dict[str, Any]) -> Response:

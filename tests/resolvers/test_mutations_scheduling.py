@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
 
 from gateway.errors import UpstreamUnavailable
@@ -498,9 +499,20 @@ async def test_complete_lesson_refusals(gateway: Gateway) -> None:
             ["completedAt"],
         ),
         (
+            # No open record: a completed one is created, and TRAINING_RECORDS refuses an unknown package.
             {"lessonId": gid("Lesson:training_records:never-assigned-pkg")},
-            "NOT_SCHEDULED_FOR_LESSON",
+            "UPSTREAM_REJECTED",
             ["lessonId"],
+        ),
+        (
+            {"lessonId": gid("Lesson:damstra:1"), "startedAt": "2099-01-01T00:00:00Z"},
+            "INVALID_INPUT",
+            ["startedAt"],
+        ),
+        (
+            {"lessonId": gid("Lesson:damstra:1"), "startedAt": "2026-10-01T00:00:00Z"},
+            "NOT_SUPPORTED_BY_SOURCE",
+            ["startedAt"],
         ),
     ]
     for extra, code, field in cases:
@@ -513,40 +525,159 @@ async def test_complete_lesson_refusals(gateway: Gateway) -> None:
         assert (codes(payload), payload["userErrors"][0]["field"]) == ([code], field), extra
 
 
-async def test_complete_lesson_on_training_records_patches_date_completed(gateway: Gateway) -> None:
-    state = gateway.sandbox.world.training_records
-    record = next(r for r in state.records.values() if r.date_completed is None)
+def training_records_user(gateway: Gateway, person_api_id: str) -> str:
     person = next(
-        p for p in gateway.sandbox.world.people if p.training_records_person_api_id == record.person_api_id
+        p for p in gateway.sandbox.world.people if p.training_records_person_api_id == person_api_id
     )
-    user = (
-        damstra_user_id(person.damstra_user_id)
-        if person.damstra_user_id
-        else user_id("training_records", record.person_api_id)
-    )
+    if person.damstra_user_id:
+        return damstra_user_id(person.damstra_user_id)
+    return user_id("training_records", person_api_id)
+
+
+def record_writes(gateway: Gateway) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (e.method, e.path, orjson.loads(e.body) if e.body else {})
+        for e in gateway.log(Source.TRAINING_RECORDS).entries
+        if e.method not in ("GET", "HEAD")
+    ]
+
+
+async def test_complete_lesson_on_an_open_training_record_replaces_it_with_put(gateway: Gateway) -> None:
+    state = gateway.sandbox.world.training_records
+    record = next(r for r in state.records.values() if r.date_completed is None and r.date_started is None)
+    user = training_records_user(gateway, record.person_api_id)
+    lesson = gid(f"Lesson:training_records:{record.package_api_id}")
+    gateway.clear_logs()
     payload = await mutate(
         gateway,
         COMPLETE,
         "completeLesson",
         {
             "userId": user,
-            "lessonId": gid(f"Lesson:training_records:{record.package_api_id}"),
+            "lessonId": lesson,
             "completedAt": "2026-10-31T12:00:00Z",
+            "startedAt": "2026-10-30T09:00:00Z",
         },
     )
     assert payload["userErrors"] == []
-    record = state.records[record.api_id]  # the sandbox stores a patched copy
-    assert record.date_completed is not None and record.date_completed.isoformat().startswith(
-        "2026-10-31T12:00:00"
-    )
+    held = state.records[record.api_id]  # the sandbox stores a replaced copy
+    assert held.date_completed is not None and held.date_completed.isoformat() == "2026-10-31T12:00:00+00:00"
+    assert held.date_started is not None and held.date_started.isoformat() == "2026-10-30T09:00:00+00:00"
     assert payload["schedule"]["status"] == "COMPLETED"
-    again = await mutate(
+    # One write: the whole record, as the document's PUT body lists it.
+    assert record_writes(gateway) == [
+        (
+            "PUT",
+            f"/training/record/{record.api_id}/",
+            {
+                "api_id": record.api_id,
+                "person_api_id": record.person_api_id,
+                "package_api_id": record.package_api_id,
+                "date_started": "2026-10-30T09:00:00Z",
+                "date_completed": "2026-10-31T12:00:00Z",
+            },
+        )
+    ]
+
+
+async def test_complete_lesson_with_no_open_training_record_creates_a_completed_one(gateway: Gateway) -> None:
+    state = gateway.sandbox.world.training_records
+    record = next(r for r in state.records.values() if r.date_completed is None)
+    person_api_id, package = record.person_api_id, record.package_api_id
+    user = training_records_user(gateway, person_api_id)
+    # A package the person holds no record of at all.
+    held = {r.package_api_id for r in state.records.values() if r.person_api_id == person_api_id}
+    fresh = next(p for p in sorted(state.packages) if p not in held)
+    for target in (fresh, package):
+        if target == package:  # ...and one whose only record is already completed
+            await mutate(
+                gateway,
+                COMPLETE,
+                "completeLesson",
+                {"userId": user, "lessonId": gid(f"Lesson:training_records:{package}")},
+            )
+        before = set(state.records)
+        gateway.clear_logs()
+        payload = await mutate(
+            gateway,
+            COMPLETE,
+            "completeLesson",
+            {
+                "userId": user,
+                "lessonId": gid(f"Lesson:training_records:{target}"),
+                "completedAt": "2026-10-31T12:00:00Z",
+                "startedAt": "2026-10-29T08:30:00Z",
+            },
+        )
+        assert payload["userErrors"] == [], target
+        assert payload["schedule"]["status"] == "COMPLETED"
+        (new_id,) = set(state.records) - before
+        created = state.records[new_id]
+        assert (created.person_api_id, created.package_api_id) == (person_api_id, target)
+        assert created.date_completed is not None and created.date_started is not None
+        assert created.date_completed.isoformat() == "2026-10-31T12:00:00+00:00"
+        assert created.date_started.isoformat() == "2026-10-29T08:30:00+00:00"
+        # ONE upstream write: the document's Create with the completion's dates.
+        assert record_writes(gateway) == [
+            (
+                "POST",
+                "/training/record/",
+                {
+                    "person_api_id": person_api_id,
+                    "package_api_id": target,
+                    "date_started": "2026-10-29T08:30:00Z",
+                    "date_completed": "2026-10-31T12:00:00Z",
+                },
+            )
+        ]
+        assert payload["schedule"]["id"] == gid(f"Schedule:training_records:{new_id}")
+
+
+async def test_complete_lesson_refuses_a_start_after_the_completion(gateway: Gateway) -> None:
+    state = gateway.sandbox.world.training_records
+    record = next(r for r in state.records.values() if r.date_completed is None)
+    gateway.clear_logs()
+    payload = await mutate(
         gateway,
         COMPLETE,
         "completeLesson",
-        {"userId": user, "lessonId": gid(f"Lesson:training_records:{record.package_api_id}")},
+        {
+            "userId": training_records_user(gateway, record.person_api_id),
+            "lessonId": gid(f"Lesson:training_records:{record.package_api_id}"),
+            "completedAt": "2026-10-01T12:00:00Z",
+            "startedAt": "2026-10-02T12:00:00Z",
+        },
     )
-    assert codes(again) == ["ALREADY_COMPLETED"]
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(["startedAt"], "INVALID_INPUT")]
+    assert record_writes(gateway) == []
+
+
+async def test_schedule_lessons_records_a_training_records_start(gateway: Gateway) -> None:
+    state = gateway.sandbox.world.training_records
+    record = next(r for r in state.records.values() if r.date_completed is None)
+    person_api_id = record.person_api_id
+    held = {r.package_api_id for r in state.records.values() if r.person_api_id == person_api_id}
+    fresh = next(p for p in sorted(state.packages) if p not in held)
+    gateway.clear_logs()
+    data = await gateway.data(
+        """mutation($input: ScheduleLessonsInput!) { scheduleLessons(input: $input) {
+            schedules { id status startedAt } userErrors { field code } } }""",
+        {
+            "input": {
+                "userId": training_records_user(gateway, person_api_id),
+                "lessonIds": [gid(f"Lesson:training_records:{fresh}")],
+                "startedAt": "2026-10-20T10:00:00Z",
+            }
+        },
+    )
+    payload = data["scheduleLessons"]
+    assert payload["userErrors"] == []
+    assert payload["schedules"][0]["startedAt"] == "2026-10-20T10:00:00Z"
+    assert payload["schedules"][0]["status"] == "IN_PROGRESS"
+    writes = record_writes(gateway)
+    assert [(m, p, b.get("date_started")) for m, p, b in writes] == [
+        ("POST", "/training/record/", "2026-10-20T10:00:00Z")
+    ]
 
 
 # -- unassignCourses ----------------------------------------------------------------------------

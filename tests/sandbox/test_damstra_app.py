@@ -205,9 +205,21 @@ async def test_user_shape_and_writes(api: httpx.AsyncClient, sandbox: Sandbox) -
 
     updated = await api.post(f"/user/{new_id}", json={"firstName": "Jon", "roles": [6, 8]})
     assert updated.json()["firstName"] == "Jon" and updated.json()["roles"] == [6, 8]
+    # Update User's verb is the one the sandbox is set to (POST unless told): the other is a 405.
+    put = await api.put(f"/user/{new_id}", json={"id": new_id, "lastName": "Smyth"})
+    assert (put.status_code, put.headers["allow"]) == (405, "POST")
+    assert (await api.get(f"/user/{new_id}")).json()["lastName"] == "Smith"
+    sandbox.controls[Source.DAMSTRA].update_user_method = "PUT"
     assert (await api.put(f"/user/{new_id}", json={"id": new_id, "lastName": "Smyth"})).json()[
         "lastName"
     ] == "Smyth"
+    assert (await api.post(f"/user/{new_id}", json={"lastName": "Smith"})).status_code == 405
+    mismatched = await api.put(f"/user/{new_id}", json={"id": new_id + 1, "lastName": "X"})
+    assert mismatched.status_code == 400
+    # An id on `POST /user` is not an update in disguise: it would make a second user.
+    assert (
+        await api.post("/user", json={"id": new_id, "firstName": "J", "lastName": "S"})
+    ).status_code == 400
 
     assert (await api.post(f"/user/{new_id}/inactivate")).status_code == 200
     assert (await api.get(f"/user/{new_id}")).json()["clientStatusId"] == 57

@@ -476,25 +476,38 @@ async def test_unassign_xml_takes_the_seeds_content_body(
     assert bare.status_code == 400
 
 
-@pytest.mark.parametrize("encode", ["brackets", "rack_array", "commas"])
-async def test_the_older_unassign_takes_ids_in_every_spelling(
-    api: httpx.AsyncClient, state: LearningLoginState, encode: str
-) -> None:
-    first, second, kept = sorted(state.train_sessions)[:3]
-    spellings: dict[str, dict[str, Any]] = {
-        "brackets": {"ids": f"[{first},{second}]"},
-        "rack_array": {"ids[]": [str(first), str(second)]},
+def ids_spellings(first: int, second: int) -> dict[str, dict[str, Any]]:
+    return {
+        "json-list": {"ids": f"[{first},{second}]"},
+        "brackets": {"ids[]": [str(first), str(second)]},
         "commas": {"ids": f"{first}, {second}"},
     }
-    params = spellings[encode]
+
+
+@pytest.mark.parametrize("form", ["json-list", "brackets"])
+async def test_the_older_unassign_takes_ids_only_in_the_form_it_is_set_to(
+    api: httpx.AsyncClient, state: LearningLoginState, sandbox: Sandbox, form: str
+) -> None:
+    sandbox.controls[Source.LEARNINGLOGIN].unassign_ids_form = form
+    first, second, kept = sorted(state.train_sessions)[:3]
+    spellings = ids_spellings(first, second)
+    for other, params in spellings.items():
+        if other == form:
+            continue
+        refused = await api.post("/train_sessions/unassign", params=authed(**params))
+        assert refused.status_code == 400, other
+        assert "ids must be sent" in refused.json()["error"]
+        assert first in state.train_sessions and second in state.train_sessions
+    params = spellings[form]
     response = await api.post("/train_sessions/unassign", params=authed(**params))
     assert (response.status_code, response.content) == (200, b"")
     assert first not in state.train_sessions and second not in state.train_sessions
     assert kept in state.train_sessions
     again = await api.post("/train_sessions/unassign", params=authed(**params))
     assert (again.status_code, again.text) == (200, NOTHING_MATCHED)
-    nothing = await api.post("/train_sessions/unassign", params=authed(ids="[]"))
-    assert nothing.text == NOTHING_MATCHED
+    if form == "json-list":
+        nothing = await api.post("/train_sessions/unassign", params=authed(ids="[]"))
+        assert nothing.text == NOTHING_MATCHED
 
 
 # -- course player --------------------------------------------------------------------------------

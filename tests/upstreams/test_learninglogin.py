@@ -255,8 +255,8 @@ async def test_unassign_train_sessions_by_id(
     await client.unassign_train_sessions([first, str(second)])
     assert first not in state.train_sessions and second not in state.train_sessions
     assert kept in state.train_sessions
-    # Rack's array form: `ids[]=1&ids[]=2`.
-    assert parse_qs(log.entries[-1].query) == {"ids[]": [str(first), str(second)], "token": [TOKEN]}
+    # The short document's own form, `ids=[1,2]` (LEARNGRAPH_LEARNINGLOGIN_UNASSIGN_IDS_FORM's default).
+    assert parse_qs(log.entries[-1].query) == {"ids": [f"[{first},{second}]"], "token": [TOKEN]}
     with pytest.raises(UpstreamNotFound) as caught:
         await client.unassign_train_sessions([first])
     assert caught.value.upstream_code == NO_MATCHING_TRAIN_SESSIONS

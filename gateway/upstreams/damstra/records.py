@@ -179,6 +179,7 @@ MergeType = Literal["none", "empNo", "email", "userName"]
 GracePeriodUnit = Literal["days", "months"]
 ScheduleStatusFilter = Literal["all", "scheduled", "due", "overdue", "completed", "cancelled"]
 ActiveValue = Literal["active", "inactive", "all"]
+UpdateUserMethod = Literal["POST", "PUT"]  # the document gives Update User no verb (client.update_user)
 
 
 class _WriteInput(BaseModel):

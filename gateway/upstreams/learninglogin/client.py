@@ -4,7 +4,8 @@
     page = await client.train_sessions(TrainSessionFilters(assignee_login_username_eq="jdoe")).page(1)
     async for session in client.train_sessions(TrainSessionFilters(score_eq=80)).iterate(): ...
 
-Ids entering a path pass `numeric_id`; reads are retried, the unassign writes sent once.
+Ids entering a path pass `numeric_id`; reads are retried, the unassign writes sent once. JSON only: both
+documents give every endpoint as JSON first and the `.xml` variants carry the same records (docs/vendors.md).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 from pydantic import SecretStr
 
 from gateway.native_ids import numeric_id
+from gateway.settings import Settings
 from gateway.sources import Source
 from gateway.upstreams.auth import Auth, QueryAuth
 from gateway.upstreams.connector import Connector
 from gateway.upstreams.endpoints import ListEndpoint
 from gateway.upstreams.learninglogin.errors import decode_learninglogin_error
-from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
+from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters, UnassignIdsForm
 from gateway.upstreams.paging import LinkHeaderPaging, Listing, PageRequest
 from gateway.upstreams.records import parse_record
 
@@ -55,6 +57,10 @@ class LearningLoginClient(Connector):
 
     source = SOURCE
     decode_error = staticmethod(decode_learninglogin_error)
+    unassign_ids_form: UnassignIdsForm = "json-list"  # see `unassign_train_sessions`
+
+    def configure(self, settings: Settings) -> None:
+        self.unassign_ids_form = settings.learninglogin_unassign_ids_form
 
     async def probe(self) -> None:
         await self.train_sessions().page()
@@ -82,10 +88,15 @@ class LearningLoginClient(Connector):
     async def unassign_train_sessions(self, session_ids: Sequence[int | str]) -> None:
         """The older unassign (LearningLogin's short document) by train session id; none matched: as `unassign_courses`."""
         ids = [numeric_id(i, "LEARNINGLOGIN train session id") for i in _non_empty(session_ids, "id")]
-        # The short document writes `?ids=[ids]` and calls it an array. Rails reads an array from the query
-        # only in Rack's `ids[]=1&ids[]=2` form (`ids=[1,2]` arrives as one string that a plain
-        # `where(id: params[:ids])` cannot use), so that is the form sent.
-        await self.http.write("POST", "train_sessions/unassign", params={"ids[]": ids})
+        # The short document writes `POST .../unassign?ids=[ids]` and "ids=[] is an array of train sessions
+        # ids"; it shows no example. Sent as written, `ids=[1,2]` (`json-list`, the default): the one form
+        # the document spells out. Rack's own array form, `ids[]=1&ids[]=2` (`brackets`), is the other
+        # reading of "ids=[]" for a Rails app; LEARNGRAPH_LEARNINGLOGIN_UNASSIGN_IDS_FORM=brackets sends it.
+        if self.unassign_ids_form == "brackets":
+            params: dict[str, Any] = {"ids[]": ids}
+        else:
+            params = {"ids": "[" + ",".join(ids) + "]"}
+        await self.http.write("POST", "train_sessions/unassign", params=params)
 
 
 def _params(filters: TrainSessionFilters | None) -> dict[str, Any]:

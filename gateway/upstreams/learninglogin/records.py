@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from gateway.upstreams.records import LenientFloat, Record, UpstreamDate
 
 NO_MATCHING_TRAIN_SESSIONS = "NO_MATCHING_TRAIN_SESSIONS"
 """The `upstream_code` of an unassign that matched no train session (LearningLogin's 200-with-text)."""
+
+
+UnassignIdsForm = Literal["json-list", "brackets"]
+"""How the older unassign sends its ids: `ids=[1,2]` as the short document writes it, or Rack's `ids[]=1&ids[]=2`."""
 
 
 class TrainSession(Record):

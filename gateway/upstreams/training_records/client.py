@@ -125,6 +125,26 @@ class TrainingRecordsClient(Connector):
         _, updated = await self.http.write("PATCH", _record_path(api_id), json=body)
         return parse_record(SOURCE, TrainingRecord, updated)
 
+    async def replace_record(
+        self,
+        api_id: str,
+        *,
+        person_api_id: str,
+        package_api_id: str,
+        date_started: datetime | None,
+        date_completed: datetime | None,
+    ) -> TrainingRecord:
+        """PUT: the record as a whole, every writable field sent (None: no date)."""
+        body = {
+            "api_id": opaque_id(api_id, "training record api_id"),
+            "person_api_id": person_api_id,
+            "package_api_id": package_api_id,
+            "date_started": _iso(date_started),
+            "date_completed": _iso(date_completed),
+        }
+        _, replaced = await self.http.write("PUT", _record_path(api_id), json=body)
+        return parse_record(SOURCE, TrainingRecord, replaced)
+
     async def delete_record(self, api_id: str) -> None:
         await self.http.write("DELETE", _record_path(api_id))  # 204, no body
 
