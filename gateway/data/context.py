@@ -35,7 +35,10 @@ from gateway.upstreams.registry import Upstreams
 
 
 def asks_fresh(request: Any) -> bool:
-    """`Cache-Control: no-cache` on the request (RFC 9111 5.2.1.4): answer from the upstreams, not a cache."""
+    """`Cache-Control: no-cache` on an HTTP request (RFC 9111 5.2.1.4): answer from the upstreams, not a
+    cache. Not on a WebSocket: browsers send it on every handshake, whatever the page asks."""
+    if getattr(request, "scope", {}).get("type") != "http":
+        return False
     headers = getattr(request, "headers", None)
     value = headers.get("cache-control") if headers is not None else None
     return isinstance(value, str) and "no-cache" in {part.strip().lower() for part in value.split(",")}

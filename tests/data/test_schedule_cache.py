@@ -337,6 +337,26 @@ async def test_cache_control_no_cache_reads_fresh_and_refreshes_the_cache(hooked
     assert schedule_reads(hooked, user) == 2 and hooked.log(Source.DAMSTRA).count("GET", "/user/") == lessons
 
 
+def test_no_cache_is_a_directive_of_an_http_request_only() -> None:
+    from starlette.requests import Request
+    from starlette.websockets import WebSocket
+
+    from gateway.data.context import asks_fresh
+
+    def headers(value: bytes) -> list[tuple[bytes, bytes]]:
+        return [(b"cache-control", value)]
+
+    async def nothing(*args: Any) -> Any:
+        return None
+
+    assert asks_fresh(Request({"type": "http", "headers": headers(b"max-age=0, No-Cache")}))
+    assert not asks_fresh(Request({"type": "http", "headers": headers(b"no-store")}))
+    assert not asks_fresh(Request({"type": "http", "headers": []}))
+    assert not asks_fresh(None)
+    # Browsers send it on every WebSocket handshake, whatever the page wants.
+    assert not asks_fresh(WebSocket({"type": "websocket", "headers": headers(b"no-cache")}, nothing, nothing))
+
+
 # -- access over cached lists -----------------------------------------------------------------------
 
 
