@@ -390,5 +390,9 @@ async def test_with_the_cross_request_cache_off_every_read_goes_upstream(
         gateway.clear_logs()
         assert await gateway.data(query) == first
         assert {source: gateway.log(source).count() for source in Source} == counts
+        catalogue = "query { lessons(first: 5) { edges { node { id name } } } }"
+        gateway.clear_logs()
+        assert await gateway.data(catalogue) == await gateway.data(catalogue)
+        assert gateway.log(Source.DAMSTRA).count("GET", "/lesson") == 2  # a catalogue page each time
         assert gateway.services.cache.hits == 0
         assert not any(gateway.services.cache.keeps(kind) for kind in ("lesson", "group", "user", "access"))
