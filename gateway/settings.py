@@ -147,6 +147,15 @@ class Settings(BaseModel):
     user_cache_ttl_seconds: float = Field(default=60.0, ge=0)
     # TRAINING_RECORDS filters by nothing but a name: a person's records come from the whole list.
     training_records_cache_ttl_seconds: float = Field(default=30.0, ge=0)
+    # Each person's schedule lists (README, "How fresh is an answer"). DAMSTRA's are also dropped by its
+    # schedule webhooks, so with a webhook secret the TTL is only a backstop: unset, 300 with the secret
+    # and 30 without. TRAINING_RECORDS' is the whole list above; unset, that one's TTL holds.
+    damstra_schedule_cache_ttl_seconds: float | None = Field(default=None, ge=0)
+    learninglogin_schedule_cache_ttl_seconds: float = Field(default=30.0, ge=0)
+    training_records_schedule_cache_ttl_seconds: float | None = Field(default=None, ge=0)
+    # Off: every cross-request cache of upstream data (entities, visible sets, schedules, the TRAINING_RECORDS
+    # list, catalogue pages) is off, for comparisons and debugging. Per-request loaders stay.
+    cross_request_cache: bool = True
 
     # Vendors registered beyond the built-in four, by slug (from LEARNGRAPH_<SLUG>_URL, _TOKEN, ...).
     added_sources: dict[str, AddedSource] = Field(default_factory=dict)
@@ -252,6 +261,19 @@ class Settings(BaseModel):
                 f"{', '.join(ENV_PREFIX + name for name in missing)} not set"
             )
         return self
+
+    @property
+    def damstra_schedule_ttl(self) -> float:
+        if self.damstra_schedule_cache_ttl_seconds is not None:
+            return self.damstra_schedule_cache_ttl_seconds
+        return 300.0 if self.webhook_secret and self.webhook_secret.get_secret_value() else 30.0
+
+    @property
+    def training_records_ttl(self) -> float:
+        """The whole TRAINING_RECORDS list's TTL: the schedule variable when set, else the older one."""
+        if self.training_records_schedule_cache_ttl_seconds is not None:
+            return self.training_records_schedule_cache_ttl_seconds
+        return self.training_records_cache_ttl_seconds
 
     @property
     def jwt_audiences(self) -> list[str]:

@@ -34,19 +34,8 @@ DAMSTRA_STATUS = {
 
 
 def damstra_status(schedule: DamstraSchedule, now: datetime) -> ScheduleStatus:
-    status = DAMSTRA_STATUS.get((schedule.status or "").lower())
-    if status is None:
-        # The single-schedule answer carries no `status`; read it off the dates as DAMSTRA defines them.
-        if schedule.lesson_completed_date is not None:
-            status = ScheduleStatus.COMPLETED
-        elif schedule.active is False:
-            status = ScheduleStatus.CANCELLED
-        elif schedule.start_date is not None and schedule.start_date > now:
-            status = ScheduleStatus.SCHEDULED
-        elif schedule.end_date is not None and schedule.end_date < now:
-            status = ScheduleStatus.OVERDUE
-        else:
-            status = ScheduleStatus.DUE
+    # Read off the dates as of now (the list may have been read a while ago: a cached one).
+    status = DAMSTRA_STATUS[schedule.status_at(now) or "due"]
     if status is ScheduleStatus.DUE and schedule.lesson_started_date is not None:
         return ScheduleStatus.IN_PROGRESS
     return status

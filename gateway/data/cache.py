@@ -1,5 +1,7 @@
-"""Cross-request caches for slow-changing upstream data (lessons, groups, users, the TRAINING_RECORDS list),
-and what each caller may see, which follows from groups and users (`gateway.data.access`).
+"""Cross-request caches of upstream data: slow-changing records (lessons, groups, users, the TRAINING_RECORDS
+list), what each caller may see, which follows from groups and users (`gateway.data.access`), and each
+person's schedule lists (DAMSTRA's per user, LEARNINGLOGIN's per username; README, "How fresh is an answer").
+What is cached is always the upstream's answer, never a caller's filtered view of it.
 
 Bounded TTL caches, one per kind. Every key carries the fingerprint of the upstream
 credential it was read with, so callers with different credentials never share entries.
@@ -12,6 +14,9 @@ told to the others (`on_invalidate` here, `drop` there); while that cannot be do
     value = cache.get("lesson", scope, lesson_id)      # MISSING when absent or expired
     cache.set("lesson", scope, lesson_id, record)
     listing = await cache.read_through("training_records", scope, ALL, read_every_record)
+    fresh = cache.refreshing()                          # a request's view that reads afresh and stores
+
+`LEARNGRAPH_CROSS_REQUEST_CACHE=false` keeps nothing (every kind off).
 
 A read in flight shared by several requests belongs to the one that started it (its upstream budget,
 `gateway.upstreams.allowance`); the others wait within their own deadline, and read again themselves
@@ -21,7 +26,7 @@ if the starter's own limits stop it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, Final, TypeVar, cast
 
 from cachetools import TTLCache
@@ -32,12 +37,24 @@ from gateway.telemetry.metrics import CACHE_HITS, CACHE_MISSES
 from gateway.upstreams.allowance import stopped_for_another, waited
 
 MISSING: Final = object()
-KINDS = ("lesson", "group", "user", "training_records", "access")
+KINDS = (
+    "lesson",
+    "group",
+    "user",
+    "training_records",
+    "access",
+    "damstra_schedules",
+    "learninglogin_schedules",
+)
+SCHEDULE_KINDS = ("damstra_schedules", "learninglogin_schedules")
 # A caller's visible set is read off groups and users: whatever drops either drops every visible set.
 _DERIVED = {"group": ("access",), "user": ("access",)}
 ALL: Final = "all"  # the key of a kind cached whole (every TRAINING_RECORDS record)
 # The upstream each kind is read from, to name in an error (a caller's visible set: from DAMSTRA's groups).
-_SOURCE = {"training_records": Source.TRAINING_RECORDS.slug}
+_SOURCE = {
+    "training_records": Source.TRAINING_RECORDS.slug,
+    "learninglogin_schedules": Source.LEARNINGLOGIN.slug,
+}
 
 V = TypeVar("V")
 
@@ -48,10 +65,12 @@ class EntityCache:
             "lesson": settings.lesson_cache_ttl_seconds,
             "group": settings.group_cache_ttl_seconds,
             "user": settings.user_cache_ttl_seconds,
-            "training_records": settings.training_records_cache_ttl_seconds,
+            "training_records": settings.training_records_ttl,
             "access": settings.group_cache_ttl_seconds,
+            "damstra_schedules": settings.damstra_schedule_ttl,
+            "learninglogin_schedules": settings.learninglogin_schedule_cache_ttl_seconds,
         }
-        size = settings.cache_max_entries
+        size = settings.cache_max_entries if settings.cross_request_cache else 0
         self._caches: dict[str, TTLCache[tuple[str, Hashable], Any] | None] = {
             kind: TTLCache(maxsize=size, ttl=ttl) if ttl > 0 and size > 0 else None
             for kind, ttl in ttls.items()
@@ -64,6 +83,15 @@ class EntityCache:
         self.misses = 0
         self.on_invalidate: Callable[[str, str | None, Hashable | None], None] | None = None
         self.suspended = False
+
+    def keeps(self, kind: str) -> bool:
+        """Whether entries of `kind` are kept at all (a TTL of 0, or the switch off: never)."""
+        return self._caches[kind] is not None and not self.suspended
+
+    def refreshing(self, kinds: Iterable[str] = KINDS) -> EntityCache:
+        """A view for one request: `kinds` are never answered from the cache, but what is read afresh
+        is stored for the next requests (`Cache-Control: no-cache`; a mutation's schedule reads)."""
+        return RefreshingCache(self, frozenset(kinds))
 
     def get(self, kind: str, scope: str, key: Hashable) -> Any:
         cache = self._caches[kind]
@@ -105,6 +133,16 @@ class EntityCache:
             except Exception as exc:
                 if not stopped_for_another(exc):
                     raise
+
+    async def refresh(self, kind: str, scope: str, key: Hashable, read: Callable[[], Awaitable[V]]) -> V:
+        """`read()`'s answer, stored unless dropped meanwhile: no look-up, no sharing of a read in flight."""
+        if self._caches[kind] is None or self.suspended:
+            return await read()
+        invalidations = self._invalidations[kind]
+        value = await read()
+        if self._invalidations[kind] == invalidations:
+            self.set(kind, scope, key, value)
+        return value
 
     async def _read(self, slot: tuple[str, str, Hashable], read: Callable[[], Awaitable[V]]) -> V:
         kind, scope, key = slot
@@ -154,3 +192,41 @@ class EntityCache:
         for cache in self._caches.values():
             if cache is not None:
                 cache.clear()
+
+
+class RefreshingCache(EntityCache):
+    """`EntityCache.refreshing`: the same entries, never answered for `kinds`. Everything but the reads of
+    those kinds goes to the cache it was made from."""
+
+    def __init__(self, base: EntityCache, kinds: frozenset[str]) -> None:
+        self._base = base
+        self._kinds = kinds
+
+    def keeps(self, kind: str) -> bool:
+        return self._base.keeps(kind)
+
+    def refreshing(self, kinds: Iterable[str] = KINDS) -> EntityCache:
+        return RefreshingCache(self._base, self._kinds | frozenset(kinds))
+
+    def get(self, kind: str, scope: str, key: Hashable) -> Any:
+        return MISSING if kind in self._kinds else self._base.get(kind, scope, key)
+
+    def set(self, kind: str, scope: str, key: Hashable, value: Any) -> None:
+        self._base.set(kind, scope, key, value)
+
+    async def read_through(self, kind: str, scope: str, key: Hashable, read: Callable[[], Awaitable[V]]) -> V:
+        if kind in self._kinds:
+            return await self._base.refresh(kind, scope, key, read)
+        return await self._base.read_through(kind, scope, key, read)
+
+    async def refresh(self, kind: str, scope: str, key: Hashable, read: Callable[[], Awaitable[V]]) -> V:
+        return await self._base.refresh(kind, scope, key, read)
+
+    def invalidate(self, kind: str, scope: str | None = None, key: Hashable | None = None) -> None:
+        self._base.invalidate(kind, scope, key)
+
+    def drop(self, kind: str, scope: str | None = None, key: Hashable | None = None) -> None:
+        self._base.drop(kind, scope, key)
+
+    def clear(self) -> None:
+        self._base.clear()

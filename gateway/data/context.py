@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.data.access import Access
-from gateway.data.cache import EntityCache
+from gateway.data.cache import SCHEDULE_KINDS, EntityCache
 from gateway.data.callers import Caller, Role
 from gateway.data.deliveries import DeliveryMemory, InProcessDeliveries
 from gateway.data.events import EventBus, EventFilter, InProcessEventBus, TrainingEvent
@@ -32,6 +32,16 @@ from gateway.data.writes import Writes
 from gateway.settings import Settings
 from gateway.upstreams import allowance as allowances
 from gateway.upstreams.registry import Upstreams
+
+
+def asks_fresh(request: Any) -> bool:
+    """`Cache-Control: no-cache` on an HTTP request (RFC 9111 5.2.1.4): answer from the upstreams, not a
+    cache. Not on a WebSocket: browsers send it on every handshake, whatever the page asks."""
+    if getattr(request, "scope", {}).get("type") != "http":
+        return False
+    headers = getattr(request, "headers", None)
+    value = headers.get("cache-control") if headers is not None else None
+    return isinstance(value, str) and "no-cache" in {part.strip().lower() for part in value.split(",")}
 
 
 @dataclass
@@ -75,25 +85,29 @@ class Context:
     access: Access | None = None  # None for ADMIN: nothing to check
     # A WebSocket's `connection_init` payload (Strawberry sets it); its credential names the caller.
     connection_params: dict[str, Any] | None = None
+    # The cross-request caches as this request reads them: `Cache-Control: no-cache` reads afresh.
+    cache: EntityCache | None = None
 
     @classmethod
     def build(
         cls, services: Services, request: Any = None, response: Any = None, *, caller: Caller
     ) -> Context:
+        cache = services.cache.refreshing() if asks_fresh(request) else services.cache
         access = None
         if caller.role is not Role.ADMIN:
-            access = Access(caller, services.upstreams, services.cache, services.directory)
-        loaders = Loaders(services.upstreams, services.cache, access)
+            access = Access(caller, services.upstreams, cache, services.directory)
+        loaders = Loaders(services.upstreams, cache, access)
         return cls(
             services,
             loaders,
             People(services.directory, loaders, access),
-            Listings(services.upstreams, services.cache, access),
-            Writes(services.upstreams, caller, access, request),
+            Listings(services.upstreams, cache, access),
+            Writes(services.upstreams, caller, access, request, cache),
             caller,
             request=request,
             response=response,
             access=access,
+            cache=cache,
         )
 
     def act_as(self, caller: Caller) -> None:
@@ -112,7 +126,14 @@ class Context:
         """Fresh loaders (and people over them): what this request read before a write is stale now."""
         if self.access is not None:
             self.access.refresh()
-        self.loaders = Loaders(self.services.upstreams, self.services.cache, self.access)
+        self.loaders = Loaders(self.services.upstreams, self.cache or self.services.cache, self.access)
+        self.people = People(self.services.directory, self.loaders, self.access)
+
+    def read_schedules_fresh(self) -> None:
+        """From now on this request reads people's schedules from the upstreams (storing what it reads):
+        a mutation decides what to write on what the upstream holds now, not on a cached list."""
+        self.cache = (self.cache or self.services.cache).refreshing(SCHEDULE_KINDS)
+        self.loaders = Loaders(self.services.upstreams, self.cache, self.access)
         self.people = People(self.services.directory, self.loaders, self.access)
 
     def refresh_for_event(self) -> None:

@@ -16,6 +16,7 @@ import inspect
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -329,15 +330,30 @@ class Loaders:
     ) -> list[list[DamstraSchedule] | BaseException]:
         client = self.upstreams.need_damstra()
         asked = [_user_schedules_key(key) for key in keys]
-        whole = {user_id for user_id, status in asked if status == "all"}
-        # A user whose every schedule is read anyway needs no read for one status.
-        to_read = [key for key in dict.fromkeys(asked) if key[1] == "all" or key[0] not in whole]
+        if self.cache.keeps("damstra_schedules"):
+            # Kept across requests: each user's whole list, one entry, whatever status is asked (a list
+            # for one status would miss what has moved into that status since it was read).
+            scope = self._scope(Source.DAMSTRA)
 
-        async def read(key: UserSchedulesKey) -> list[DamstraSchedule]:
-            user_id, status = key
-            return await client.user_schedules(user_id, status=status).all()
+            async def every(user_id: str) -> list[DamstraSchedule]:
+                async def read() -> list[DamstraSchedule]:
+                    return await client.user_schedules(user_id, status="all").all()
 
-        found = dict(zip(to_read, await _each(to_read, read), strict=True))
+                return await self.cache.read_through("damstra_schedules", scope, user_id, read)
+
+            users = list(dict.fromkeys(user_id for user_id, _ in asked))
+            found = {(u, "all"): lists for u, lists in zip(users, await _each(users, every), strict=True)}
+        else:
+            whole = {user_id for user_id, status in asked if status == "all"}
+            # A user whose every schedule is read anyway needs no read for one status.
+            to_read = [key for key in dict.fromkeys(asked) if key[1] == "all" or key[0] not in whole]
+
+            async def read(key: UserSchedulesKey) -> list[DamstraSchedule]:
+                user_id, status = key
+                return await client.user_schedules(user_id, status=status).all()
+
+            found = dict(zip(to_read, await _each(to_read, read), strict=True))
+        now = datetime.now(UTC)
 
         def answer(key: UserSchedulesKey) -> list[DamstraSchedule] | BaseException:
             if key in found:
@@ -345,7 +361,8 @@ class Loaders:
             every = found[(key[0], "all")]
             if isinstance(every, BaseException):
                 return every
-            return [s for s in every if (s.status or "").lower() == key[1]]
+            # By the status as of now, as `Schedule.status` reads it (the list may be a while old).
+            return [s for s in every if s.status_at(now) == key[1]]
 
         return [answer(key) for key in asked]
 
@@ -376,10 +393,15 @@ class Loaders:
     ) -> list[list[TrainSession] | BaseException]:
         client = self.upstreams.need_learninglogin()
 
+        scope = self._scope(Source.LEARNINGLOGIN)
+
         async def every(username: str) -> list[TrainSession]:
-            # A train session names no login id; the username filter is the only way to a person's.
-            filters = TrainSessionFilters(assignee_login_username_eq=username)
-            return [session async for session in client.train_sessions(filters).iterate()]
+            async def read() -> list[TrainSession]:
+                # A train session names no login id; the username filter is the only way to a person's.
+                filters = TrainSessionFilters(assignee_login_username_eq=username)
+                return [session async for session in client.train_sessions(filters).iterate()]
+
+            return await self.cache.read_through("learninglogin_schedules", scope, username, read)
 
         return await _each(usernames, every)
 

@@ -21,6 +21,10 @@ decided here, in one place, for every mutation:
 - Every write, sent or refused, is one structured event on the `learngraph.audit` logger: the
   caller's name and role, the mutation, the write, its targets and the outcome for each, and the
   request id when there is one. Never a credential, and never what a write answers (a login link).
+- A write sent drops, here and on every replica, the cached schedule lists it may have changed (its
+  targets' DAMSTRA lists, LEARNINGLOGIN lists and the TRAINING_RECORDS list; every DAMSTRA list for a
+  write to an ILT session or a group, whose people it does not name), answered or not: an unknown
+  outcome may still have happened.
 - A caller who leaves (a closed connection) stops the mutation before its first write; once that
   was sent, the mutation's writes all go (and what it reads to decide them), so the upstream is never
   left half-written by a dropped connection. `running` marks where the mutation ends: after it,
@@ -40,6 +44,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from gateway.data.cache import EntityCache
 from gateway.data.callers import Caller, Role
 from gateway.errors import CallerGone, Forbidden, UpstreamError
 from gateway.sources import Source
@@ -111,8 +116,10 @@ class Writes:
         caller: Caller,
         access: Access | None = None,
         request: Any = None,
+        cache: EntityCache | None = None,
     ) -> None:
         self._upstreams = upstreams
+        self._cache = cache
         self.caller = caller
         self._access = access  # None: ADMIN, who may make every write
         self._request = request
@@ -164,6 +171,9 @@ class Writes:
         call: Callable[[], Awaitable[T]],
         people: Sequence[Target] = (),
         objects: Sequence[str] = (),
+        *,
+        usernames: Sequence[str] = (),
+        every_schedule: bool = False,
     ) -> T:
         """`call()`, once the rules of the write and of the running mutation allow it; audited."""
         mutation = _mutation.get()
@@ -188,8 +198,31 @@ class Writes:
         except BaseException:
             self._audit(mutation, write, dict.fromkeys(labels or ["*"], "ERROR"))
             raise
+        finally:
+            self._drop_schedules(people, usernames, every_schedule)
         self._audit(mutation, write, dict.fromkeys(labels or ["*"], "OK"))
         return answer
+
+    def _drop_schedules(self, people: Sequence[Target], usernames: Sequence[str], every: bool) -> None:
+        """The cached schedule lists a write sent may have changed (`gateway.data.cache`)."""
+        if self._cache is None:
+            return
+        sources = {source for source, _ in people}
+        if every or Source.DAMSTRA in sources:
+            scope = self._upstreams.cache_scope(Source.DAMSTRA)
+            if every:
+                self._cache.invalidate("damstra_schedules", scope)
+            for source, native_id in people:
+                if source is Source.DAMSTRA:
+                    self._cache.invalidate("damstra_schedules", scope, native_id)
+        if Source.LEARNINGLOGIN in sources:
+            # Its lists are kept by username; a write that names only the login drops every one.
+            scope = self._upstreams.cache_scope(Source.LEARNINGLOGIN)
+            named: Sequence[str | None] = usernames or [None]
+            for username in named:
+                self._cache.invalidate("learninglogin_schedules", scope, username)
+        if Source.TRAINING_RECORDS in sources:
+            self._cache.invalidate_training_records(self._upstreams.cache_scope(Source.TRAINING_RECORDS))
 
     def _audit(self, mutation: str | None, write: str, outcomes: dict[str, str]) -> None:
         if not audit.isEnabledFor(logging.INFO):
@@ -286,6 +319,7 @@ class Writes:
             ADMIN_ONLY,
             lambda: client.inactivate_group(group_id),
             objects=[f"group:{group_id}"],
+            every_schedule=True,
         )
 
     async def change_group_users(
@@ -423,7 +457,9 @@ class Writes:
             [f"record:{api_id}"],
         )
 
-    async def unassign_courses(self, login_id: int | str, course_codes: Sequence[str]) -> None:
+    async def unassign_courses(
+        self, login_id: int | str, course_codes: Sequence[str], *, username: str | None = None
+    ) -> None:
         """LEARNINGLOGIN: removes the login's sessions of these courses."""
         client = self._upstreams.need_learninglogin()
         await self._send(
@@ -432,9 +468,12 @@ class Writes:
             lambda: client.unassign_courses(login_id, course_codes),
             [(Source.LEARNINGLOGIN, str(login_id))],
             [f"course:{code}" for code in course_codes],
+            usernames=[username] if username else (),
         )
 
-    async def unassign_train_sessions(self, login_id: int | str, session_ids: Sequence[int | str]) -> None:
+    async def unassign_train_sessions(
+        self, login_id: int | str, session_ids: Sequence[int | str], *, username: str | None = None
+    ) -> None:
         """LEARNINGLOGIN: removes these train sessions, the login's (as the caller has checked)."""
         client = self._upstreams.need_learninglogin()
         await self._send(
@@ -443,6 +482,7 @@ class Writes:
             lambda: client.unassign_train_sessions(session_ids),
             [(Source.LEARNINGLOGIN, str(login_id))],
             [f"trainSession:{i}" for i in session_ids],
+            usernames=[username] if username else (),
         )
 
     # -- DAMSTRA ILT sessions -------------------------------------------------------------------
@@ -463,6 +503,7 @@ class Writes:
             ADMIN_ONLY,
             lambda: client.update_ilt_session(session_id, fields),
             objects=[f"iltSession:{session_id}"],
+            every_schedule=True,
         )
 
     async def complete_ilt_session(self, session_id: int) -> None:
@@ -472,6 +513,7 @@ class Writes:
             ADMIN_ONLY,
             lambda: client.complete_ilt_session(session_id),
             objects=[f"iltSession:{session_id}"],
+            every_schedule=True,
         )
 
     async def cancel_ilt_session(
@@ -485,6 +527,7 @@ class Writes:
                 session_id, notify_trainees=notify_trainees, notify_instructor=notify_instructor
             ),
             objects=[f"iltSession:{session_id}"],
+            every_schedule=True,
         )
 
     async def register(self, session_id: int, user_ids: Sequence[int]) -> None:
@@ -519,4 +562,5 @@ class Writes:
             ADMIN_ONLY,
             lambda: client.save_attendance(session_id, attendees),
             objects=[f"iltSession:{session_id}", *(f"attendee:{a[0]}" for a in attendees)],
+            every_schedule=True,
         )

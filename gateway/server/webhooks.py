@@ -190,11 +190,13 @@ def invalidate(cache: EntityCache, scope: str, event: TrainingEvent) -> None:
     - a user event: that user's record (names, status, roles, groups all live in it);
     - user created or updated: every group too, as memberships may have moved and the groups
       joined are named only by the upstream record the event does not carry;
-    - a schedule event: nothing. No cached record holds schedule data; a person's schedules,
-      a schedule and ILT attendance are read afresh by every request.
+    - a schedule event, and an inactivated user (DAMSTRA may cancel their schedules): that user's
+      cached schedule list. A schedule by ID and ILT attendance are read afresh by every request.
     """
     if event.source is not Source.DAMSTRA:
         return
+    if event.type in SCHEDULE_EVENTS | {TrainingEventType.USER_INACTIVATED} and event.user_id is not None:
+        cache.invalidate("damstra_schedules", scope, event.user_id)
     if event.type in USER_EVENTS and event.user_id is not None:
         cache.invalidate("user", scope, event.user_id)
     if event.type in MEMBERSHIP_EVENTS:

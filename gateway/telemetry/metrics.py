@@ -35,7 +35,15 @@ from prometheus_client import (
 MAX_OPERATION_NAMES: Final = 100
 ANONYMOUS: Final = "(anonymous)"  # not a GraphQL name, so no operation can be called that
 OTHER: Final = "(other)"
-CACHE_KINDS: Final = ("lesson", "group", "user", "training_records", "access")
+CACHE_KINDS: Final = (
+    "lesson",
+    "group",
+    "user",
+    "training_records",
+    "access",
+    "damstra_schedules",
+    "learninglogin_schedules",
+)
 
 OPERATIONS = Counter(
     "learngraph_operations",

@@ -193,6 +193,7 @@ async def run_mutation(
         writes.admit(operation)
     except Forbidden as exc:
         return refused([user_error(None, exc.message, FORBIDDEN)])
+    info.context.read_schedules_fresh()
     key = getattr(input_value, "idempotency_key", None)
     if key is not None and not key.strip():
         return refused([user_error(["idempotencyKey"], "idempotencyKey must not be blank", INVALID_INPUT)])

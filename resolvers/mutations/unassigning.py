@@ -110,7 +110,7 @@ async def _by_course_codes(info: Info, person: Person, codes: list[str]) -> Unas
         if not codes:
             return UnassignCoursesPayload(unassigned_count=0, already_done=True)
     try:
-        await info.context.writes.unassign_courses(login.login_id, codes)
+        await info.context.writes.unassign_courses(login.login_id, codes, username=login.username)
     except UpstreamError as exc:
         # Includes LEARNINGLOGIN's 200 "Could not find any corresponding train sessions.": NOT_FOUND.
         raise Refused([from_upstream(exc, ["courseCodes"])]) from None
@@ -202,7 +202,9 @@ async def _unassign_train_sessions(
     if not theirs:
         return 0
     try:
-        await info.context.writes.unassign_train_sessions(login.login_id, list(theirs))
+        await info.context.writes.unassign_train_sessions(
+            login.login_id, list(theirs), username=login.username
+        )
     except UpstreamError as exc:
         errors += [from_upstream(exc, ["scheduleIds", index]) for index in theirs.values()]
         return 0

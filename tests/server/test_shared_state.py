@@ -108,6 +108,41 @@ async def test_a_write_through_one_replica_is_read_through_the_other(pair: tuple
     assert (await b.data(NAME, {"id": user}))["user"]["firstName"] == "Renamed"
 
 
+SCHEDULES = (
+    "query($id: ID!) { user(id: $id) { schedules(first: 500, source: DAMSTRA) { edges { node { id } } } } }"
+)
+
+
+async def test_a_schedule_webhook_or_write_at_one_replica_drops_the_other_s_cached_list(
+    pair: tuple[Gateway, Gateway],
+) -> None:
+    a, b = pair
+    user = damstra_user_id(10003)
+
+    async def ids_at_b() -> set[str]:
+        data = await b.data(SCHEDULES, {"id": user})
+        return {e["node"]["id"] for e in data["user"]["schedules"]["edges"]}
+
+    before = await ids_at_b()  # B keeps the list now
+    rows = a.sandbox.world.damstra.schedules
+    gone = next(i for i, row in rows.items() if row.user_id == 10003)
+    del rows[gone]  # changed upstream behind both replicas' backs
+    assert await ids_at_b() == before
+    hook = {"name": "lesson.schedule.cancelled", "lessonScheduleId": str(gone), "userId": "10003"}
+    posted = await a.http.post(
+        "/webhooks/damstra",
+        json={**hook, "timeStamp": fired_now()},
+        headers={"X-LearnGraph-Webhook-Secret": SECRET},
+    )
+    assert posted.status_code == 202
+    after = await ids_at_b()
+    assert after == before - {gid(f"Schedule:damstra:{gone}")}
+    # A write through A: B's list is dropped before A answers.
+    payload = await schedule(a, schedule_input(a.sandbox, None))
+    assert payload["userErrors"] == []
+    assert await ids_at_b() == after | {payload["schedules"][0]["id"]}
+
+
 async def test_a_webhook_at_one_replica_reaches_the_other_s_subscribers_once(
     pair: tuple[Gateway, Gateway],
 ) -> None:

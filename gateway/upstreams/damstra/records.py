@@ -6,7 +6,7 @@ names or numbers. The records absorb that here once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     SecretStr,
     field_serializer,
 )
@@ -26,6 +27,7 @@ from gateway.upstreams.records import CamelRecord, LenientFloat, UpstreamDateTim
 
 STATUS_NOT_CURRENT = 57  # clientStatusId of a trainee no longer in the organisation
 ALREADY_SCHEDULED = "ALREADY_SCHEDULED"
+SCHEDULE_WORDS = frozenset({"scheduled", "due", "overdue", "completed", "cancelled"})
 """The `upstream_code` of the refusal DAMSTRA answers when a lesson is scheduled to a user twice."""
 
 
@@ -125,6 +127,41 @@ class DamstraSchedule(CamelRecord):
     questionnaire_pass_rate: LenientFloat = None
     created_date: UpstreamDateTime = None
     modified_date: UpstreamDateTime = None
+
+    # When this answer was read (parsed): the moment its `status` word was true.
+    _read_at: datetime = PrivateAttr(default_factory=lambda: datetime.now(UTC))
+
+    def status_at(self, now: datetime) -> str | None:
+        """DAMSTRA's status word as of `now`. A list read a while ago (a cached one) is moved on by what
+        its dates say happened since it was read, so it never shows a schedule `due` after its end date
+        has passed: DAMSTRA's word stands for the moment of the read, and time only moves a schedule
+        forward (scheduled, due, overdue: not started past its end date). The single-schedule answer
+        carries no word: the whole status from the dates."""
+        word = self.status.lower() if self.status else None
+        if word not in SCHEDULE_WORDS:
+            return self._dated_status(now)
+        since = self._read_at
+        if word == "scheduled" and self.start_date is not None and since < self.start_date <= now:
+            word = "due"
+        if (
+            word == "due"
+            and self.lesson_started_date is None
+            and self.end_date is not None
+            and since <= self.end_date < now
+        ):
+            word = "overdue"
+        return word
+
+    def _dated_status(self, now: datetime) -> str:
+        if self.lesson_completed_date is not None:
+            return "completed"
+        if self.active is False:
+            return "cancelled"
+        if self.start_date is not None and self.start_date > now:
+            return "scheduled"
+        if self.end_date is not None and self.end_date < now:
+            return "overdue"
+        return "due"
 
 
 class DamstraILTSession(CamelRecord):
