@@ -234,10 +234,10 @@ WRITES: dict[str, tuple[str, WriteCall]] = {
         "training_records",
         lambda c, p, _: c.writes.assign_package(str(p.training_records_person_api_id), "NO-SUCH-PACKAGE"),
     ),
-    "complete_record": (
+    "record_completion": (
         "training_records",
-        lambda c, p, _: c.writes.complete_record(
-            str(p.training_records_person_api_id), "rec-999999", datetime.now(UTC)
+        lambda c, p, _: c.writes.record_completion(
+            str(p.training_records_person_api_id), "NO-SUCH-PACKAGE", datetime.now(UTC), None
         ),
     ),
     "delete_record": (
