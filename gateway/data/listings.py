@@ -156,14 +156,19 @@ class Listings:
     async def ilt_sessions(self, *, start: int, size: int, **filters: Any) -> Listing[DamstraILTSession]:
         """A page of sessions. By `lesson_schedule_id`, Forbidden for the schedule of someone the caller
         may not see (a read of the schedule first): the session names whom it trains."""
-        schedule_id = filters.get("lesson_schedule_id")
-        if self._access is not None and schedule_id is not None:
-            await self._access.damstra_schedule_owner_check(str(schedule_id))
+        await self._check_schedule_filter(filters)
         sessions = self._upstreams.need_damstra().ilt_sessions(**filters)
         return await sessions.window(start_index=start, max_results=size)
 
-    def every_ilt_session(self, **filters: Any) -> AsyncIterator[DamstraILTSession]:
-        return self._upstreams.need_damstra().ilt_sessions(**filters).iterate()
+    async def every_ilt_session(self, **filters: Any) -> AsyncIterator[DamstraILTSession]:
+        await self._check_schedule_filter(filters)
+        async for session in self._upstreams.need_damstra().ilt_sessions(**filters).iterate():
+            yield session
+
+    async def _check_schedule_filter(self, filters: dict[str, Any]) -> None:
+        schedule_id = filters.get("lesson_schedule_id")
+        if self._access is not None and schedule_id is not None:
+            await self._access.damstra_schedule_owner_check(str(schedule_id))
 
     async def embed_url(self, schedule_id: str) -> str:
         return await self._upstreams.need_damstra().get_embed_url(schedule_id)

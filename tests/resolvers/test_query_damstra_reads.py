@@ -302,3 +302,14 @@ async def test_a_trainee_may_not_look_up_sessions_by_anothers_schedule(gateway: 
         )
     assert body["data"]["iltSessions"]["edges"] == []
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # Beside a lesson (the whole list read and filtered here), the same rule.
+    lesson = gateway.sandbox.world.damstra.ilt_sessions[theirs.session_id].lesson_id
+    query = """query($scheduleId: ID, $lessonId: ID) { iltSessions(scheduleId: $scheduleId, lessonId: $lessonId) {
+        edges { node { id } } } }"""
+    variables = {"scheduleId": gid(f"Schedule:damstra:{theirs.lesson_schedule_id}")}
+    async with gateway.as_caller(TRAINEE) as trainee:
+        body = await trainee.query(query, {**variables, "lessonId": gid(f"Lesson:damstra:{lesson}")})
+    assert body["data"]["iltSessions"]["edges"] == []
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    data = await gateway.data(query, {**variables, "lessonId": gid(f"Lesson:damstra:{lesson}")})
+    assert data["iltSessions"]["edges"] == [{"node": {"id": gid(f"ILTSession:damstra:{theirs.session_id}")}}]
