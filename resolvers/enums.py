@@ -32,6 +32,7 @@ DAMSTRA_ROLES = {
     7: Role.OWNER,
     8: Role.INSTRUCTOR,
 }
+DAMSTRA_ROLE_IDS = {role: role_id for role_id, role in DAMSTRA_ROLES.items()}
 
 
 @strawberry.enum

@@ -7,16 +7,23 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
+from gateway.errors import UpstreamError, UpstreamNotFound
 from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraLesson
 from resolvers import relay
 from resolvers.enums import DAMSTRA_LESSON_STATUS, LessonStatus
 from resolvers.global_id import encode
-from resolvers.info import Info, or_reported
+from resolvers.info import Info, or_reported, path_of
 from resolvers.node import Node
 
 if TYPE_CHECKING:
     from resolvers.ilt_session import ILTSession
+
+
+@strawberry.type(description="A DAMSTRA lesson's custom field (`lessonVersionCustomFields`).")
+class LessonCustomField:
+    name: str = strawberry.field(description="The field's description, else its field id.")
+    value: str | None
 
 
 @strawberry.federation.type(keys=["id"])
@@ -29,6 +36,50 @@ class Lesson(Node):
     status: LessonStatus | None = None
     duration_seconds: float | None = None
     version: int | None = None
+    in_library: bool | None = strawberry.field(
+        default=None, description="Whether the DAMSTRA lesson is a library lesson (`inLibrary`)."
+    )
+    questionnaire_type: int | None = strawberry.field(
+        default=None, description="DAMSTRA's questionnaire type id (`questionnaireType`)."
+    )
+    record: strawberry.Private[DamstraLesson | None] = None
+
+    @strawberry.field(description="DAMSTRA's custom fields of the lesson's version; null for other sources.")
+    async def custom_fields(self, info: Info) -> list[LessonCustomField] | None:
+        if self.record is None:
+            return None
+        fields = self.record.lesson_version_custom_fields
+        if fields is None:  # the list that answered had no such key: the details list may
+            details = await _details(info, self)
+            fields = details.lesson_version_custom_fields if details else None
+        return [LessonCustomField(name=f.name, value=f.value) for f in fields or []]
+
+    @strawberry.field(description="The number of questions in the lesson's questionnaire (DAMSTRA).")
+    async def question_count(self, info: Info) -> int | None:
+        if self.record is None:
+            return None
+        if self.record.question_count is not None:
+            return self.record.question_count
+        details = await _details(info, self)
+        return details.question_count if details else None
+
+    @strawberry.field(description="The minimum score, in percent, that passes the questionnaire (DAMSTRA).")
+    async def pass_rate(self, info: Info) -> float | None:
+        if self.record is None:
+            return None
+        if self.record.questionnaire_pass_rate is not None:
+            return self.record.questionnaire_pass_rate
+        details = await _details(info, self)
+        return details.questionnaire_pass_rate if details else None
+
+    @strawberry.field(description="The lesson's thumbnail image (DAMSTRA).")
+    async def thumbnail_url(self, info: Info) -> str | None:
+        if self.record is None:
+            return None
+        if self.record.lesson_thumbnail is not None:
+            return self.record.lesson_thumbnail
+        details = await _details(info, self)
+        return details.lesson_thumbnail if details else None
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Lesson:
@@ -60,6 +111,9 @@ class Lesson(Node):
             status=DAMSTRA_LESSON_STATUS.get((lesson.status or "").lower()),
             duration_seconds=lesson.duration / 1000 if lesson.duration is not None else None,
             version=lesson.version,
+            in_library=lesson.in_library,
+            questionnaire_type=lesson.questionnaire_type,
+            record=lesson,
         )
 
     @classmethod
@@ -72,6 +126,19 @@ class Lesson(Node):
             code=code,
             name=name,
         )
+
+
+async def _details(info: Info, lesson: Lesson) -> DamstraLesson | None:
+    """The lesson as `GET /lessondetails` answers it, batched with every other lesson asked for in the
+    same tick; None when that list does not hold it, or (reported) when DAMSTRA fails."""
+    try:
+        found: DamstraLesson = await info.context.loaders.lesson_details.load(lesson.native_id)
+    except UpstreamNotFound:
+        return None
+    except UpstreamError as exc:
+        info.context.report(exc, path_of(info))
+        return None
+    return found
 
 
 @functools.lru_cache(maxsize=8192)

@@ -11,18 +11,21 @@ import strawberry
 
 from gateway.data.completions import CompletionFilter
 from gateway.data.people import Person
-from gateway.errors import UpstreamError
+from gateway.errors import Forbidden, UpstreamError
+from gateway.native_ids import numeric_id
 from gateway.sources import Source
-from gateway.upstreams.damstra.records import DamstraILTSession
+from gateway.upstreams.damstra.records import ActiveValue, DamstraILTSession
 from resolvers import relay
 from resolvers.completion import Completion, completions_connection
 from resolvers.enums import (
     DAMSTRA_LESSON_STATUS,
+    DAMSTRA_ROLE_IDS,
     ILT_STATE_IDS,
     ILT_STATUS_IDS,
     ILTSessionState,
     ILTSessionStatus,
     LessonStatus,
+    Role,
 )
 from resolvers.global_id import decode
 from resolvers.group import Group
@@ -59,9 +62,22 @@ class Query:
         include_inactive: bool | None = False,  # nullable as docs/contract.md §6 has it; null is false
         first: int | None = None,
         after: str | None = None,
+        role: Annotated[
+            Role | None, strawberry.argument(description="Only people with this DAMSTRA role (`roleId`).")
+        ] = None,
+        active: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="true: active people only, false: inactive only; overrides includeInactive. "
+                "With `role` or `active`, only people with a DAMSTRA account are listed."
+            ),
+        ] = None,
     ) -> relay.Connection[User]:
         segments: list[Segment[User]] = []
         listings = info.context.listings
+        active_value: ActiveValue = "all" if include_inactive else "active"
+        if active is not None:
+            active_value = "active" if active else "inactive"
         if Source.DAMSTRA in listings.enabled():
 
             async def damstra(start: int, size: int) -> tuple[list[User], int | None]:
@@ -69,7 +85,8 @@ class Query:
                     q=search,
                     email=email,
                     emp_id=employee_number,
-                    active_value="all" if include_inactive else "active",
+                    active_value=active_value,
+                    role_id=DAMSTRA_ROLE_IDS[role] if role is not None else None,
                     start=start,
                     size=size,
                 )
@@ -80,6 +97,8 @@ class Query:
             segments.append(PagedSegment(damstra))
 
         async def identity_only() -> list[User]:
+            if role is not None or active is not None:
+                return []  # roles and the active flag are DAMSTRA's: these people have neither
             return [
                 User.from_person(p) for p in await _identity_only_people(info, search, email, employee_number)
             ]
@@ -158,8 +177,18 @@ class Query:
         status: ILTSessionStatus | None = None,
         first: int | None = None,
         after: str | None = None,
+        schedule_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The session a DAMSTRA schedule is booked into (DAMSTRA's `lessonScheduleId`)."
+            ),
+        ] = None,
     ) -> relay.Connection[ILTSession]:
         start, size = relay.offset_after(after), relay.page_size(first)
+        schedule = decode(schedule_id, "Schedule") if schedule_id is not None else None
+        if schedule is not None and schedule.source is not Source.DAMSTRA:
+            return relay.from_list([], first, after)  # only DAMSTRA runs sessions
+        schedule_native = numeric_id(schedule.native_id, "DAMSTRA lesson schedule id") if schedule else None
 
         async def read() -> relay.Connection[ILTSession]:
             listings = info.context.listings
@@ -170,6 +199,7 @@ class Query:
                 "state": ILT_STATE_IDS[state] if state else None,
                 "status": ILT_STATUS_IDS[status] if status else None,
                 "instructor_id": int(instructor) if instructor else None,
+                "lesson_schedule_id": int(schedule_native) if schedule_native else None,
             }
             now = datetime.now(UTC)
 
@@ -195,8 +225,15 @@ class Query:
             listing = await listings.ilt_sessions(start=start, size=size, **filters)
             return relay.from_window([node(s) for s in listing.items], start, listing.total)
 
+        async def allowed() -> relay.Connection[ILTSession]:
+            try:
+                return await read()
+            except Forbidden as exc:  # by the schedule of someone the caller may not see: none, and why
+                info.context.report(exc, path_of(info))
+                return relay.from_window([], start, 0)
+
         # A DAMSTRA outage (or the instructor's look-up in it) empties this list; the answer stands.
-        return await or_reported(info, read(), relay.from_window([], start, None))
+        return await or_reported(info, allowed(), relay.from_window([], start, None))
 
     @strawberry.field(description="Completions merged across every source, newest first.")
     async def completions(

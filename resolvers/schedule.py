@@ -122,11 +122,9 @@ class Schedule(Node):
     score: float | None = None
     failed_attempts: int | None = None
     certificate_expires_on: Date | None = None
-    certificate_url: str | None = strawberry.field(
-        default=None,
-        description="Where LearnGraph streams the PDF certificate of a completed DAMSTRA schedule.",
-    )
     native_id: strawberry.Private[str] = ""
+    damstra: strawberry.Private[DamstraSchedule | None] = None
+    learninglogin_passed: strawberry.Private[bool | None] = None
     user_ref: strawberry.Private[tuple[Source, str] | None] = None
     lesson_ref: strawberry.Private[tuple[Source, str] | None] = None
     lesson_name: strawberry.Private[str | None] = None
@@ -148,6 +146,31 @@ class Schedule(Node):
         if source is not Source.DAMSTRA:
             return Lesson.from_code(source, native, self.lesson_name)
         return await lesson_for(info, source, native)
+
+    @strawberry.field(
+        description="Whether the learner passed: null until completed, or where the source cannot tell. "
+        "DAMSTRA: a completed lesson with no questions is passed; else the question results against the "
+        "pass mark. LEARNINGLOGIN: the train session's `success`, where it is sent."
+    )
+    async def passed(self, info: Info) -> bool | None:
+        if self.source is Source.LEARNINGLOGIN:
+            return self.learninglogin_passed
+        if self.damstra is None:
+            return None
+        if not self.damstra.needs_detail_for_passed:
+            return self.damstra.has_passed
+        # A list item carries no question results: the schedule read by its id does (once a request).
+        detail: DamstraSchedule = await info.context.loaders.schedule.load(self.native_id)
+        return detail.has_passed
+
+    @strawberry.field(
+        description="Where LearnGraph streams the PDF certificate (`GET /certificates/{scheduleId}`): "
+        "only a passed, completed DAMSTRA schedule has one; null otherwise."
+    )
+    async def certificate_url(self, info: Info) -> str | None:
+        if self.damstra is None or not self.damstra.completed:
+            return None
+        return f"/certificates/{self.native_id}" if await self.passed(info) else None
 
     @strawberry.field(description="A player URL to embed (DAMSTRA schedules that can still be played).")
     async def embed_url(self, info: Info) -> str | None:
@@ -184,8 +207,8 @@ class Schedule(Node):
             started_at=schedule.lesson_started_date,
             completed_at=schedule.lesson_completed_date,
             progress_percent=progress,
-            certificate_url=f"/certificates/{native}" if status is ScheduleStatus.COMPLETED else None,
             native_id=native,
+            damstra=schedule,
             user_ref=(Source.DAMSTRA, str(schedule.user_id)) if schedule.user_id is not None else None,
             lesson_ref=(Source.DAMSTRA, str(schedule.lesson_id)) if schedule.lesson_id is not None else None,
             lesson_name=schedule.lesson_name,
@@ -208,6 +231,7 @@ class Schedule(Node):
             failed_attempts=session.failed_attempts,
             certificate_expires_on=session.cert_expiry,
             native_id=native,
+            learninglogin_passed=session.success,
             user_ref=user_ref,
             lesson_ref=(Source.LEARNINGLOGIN, session.course_code) if session.course_code else None,
         )

@@ -17,7 +17,7 @@ from resolvers.enums import DAMSTRA_ROLES, Role, ScheduleStatus
 from resolvers.global_id import encode
 from resolvers.info import Info, or_reported
 from resolvers.node import Node
-from resolvers.scalars import Date
+from resolvers.scalars import Date, DateTime
 from resolvers.schedule import Schedule, damstra_filter, sources_for
 from resolvers.schedule_filter import ScheduleFilter
 
@@ -46,6 +46,14 @@ class User(Node):
     active: bool | None
     roles: list[Role]
     time_zone: str | None
+    phone: str | None = strawberry.field(description="DAMSTRA's `phoneNumber`.")
+    mobile: str | None = strawberry.field(description="DAMSTRA's `mobileNumber`.")
+    last_logged_in_at: DateTime | None = strawberry.field(
+        description="When the person last logged in to DAMSTRA (`lastLoggedInDate`)."
+    )
+    created_at: DateTime | None = strawberry.field(
+        description="When the DAMSTRA account was created (`createdDate`)."
+    )
     accounts: list[UserAccount]
     person: strawberry.Private[Person]
 
@@ -76,6 +84,10 @@ class User(Node):
             active=damstra.is_active if damstra else None,
             roles=[DAMSTRA_ROLES[r] for r in (damstra.roles if damstra else []) if r in DAMSTRA_ROLES],
             time_zone=damstra.time_zone if damstra else None,
+            phone=damstra.phone_number if damstra else None,
+            mobile=damstra.mobile_number if damstra else None,
+            last_logged_in_at=damstra.last_logged_in_date if damstra else None,
+            created_at=damstra.created_date if damstra else None,
             accounts=[
                 UserAccount(
                     source=a.source,

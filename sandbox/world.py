@@ -219,6 +219,9 @@ class DamstraLessonRow:
     created: datetime
     modified: datetime
     instructor_led: bool = False
+    question_count: int = 8  # questions in the lesson's questionnaire; 0: none to pass
+    pass_rate: int = 80  # the questionnaire's pass mark, in percent
+    custom_fields: list[tuple[str, str, str]] = field(default_factory=list)  # (fieldId, description, value)
 
 
 @dataclass
@@ -583,6 +586,13 @@ def _make_damstra(world: World, rng: random.Random) -> None:
             created=created,
             modified=created + timedelta(days=rng.randint(0, 200)),
             instructor_led=n % 8 == 3,
+            # Read off the index, not the random stream, so the rest of the world stays as it was seeded.
+            question_count=0 if n % 5 == 2 else 4 + n % 7,
+            pass_rate=(70, 80, 100)[n % 3],
+            custom_fields=[
+                ("customField1", "Department", ("Operations", "Safety", "People")[n % 3]),
+                *([("customField2", "Regulator code", f"REG-{lesson_id}")] if n % 2 else []),
+            ],
         )
     active = [lesson for lesson in state.lessons.values() if lesson.status == "active"]
 
@@ -605,7 +615,8 @@ def _make_damstra(world: World, rng: random.Random) -> None:
                 started = start + timedelta(hours=rng.randint(1, 200))
                 completed = min(now, started + timedelta(hours=rng.randint(1, 48)))
                 progress = lesson.duration_ms
-                passed = rng.random() < 0.9
+                # A lesson with no questions has nothing to fail.
+                passed = rng.random() < 0.9 or lesson.question_count == 0
                 completed_by = uid if rng.random() < 0.8 else user_ids[0]
             elif roll < 0.5:
                 status = "cancelled"

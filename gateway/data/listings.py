@@ -78,16 +78,21 @@ class Listings:
         email: str | None = None,
         emp_id: str | None = None,
         active_value: ActiveValue = "active",
+        role_id: int | None = None,
         start: int = 0,
         size: int = 100,
     ) -> Listing[DamstraUser]:
         if self._access is not None:
             active = _ACTIVE[active_value]
             return await self._visible_users(
-                lambda u: active(u) and _matches(u, q, email, emp_id), start=start, size=size
+                lambda u: (
+                    active(u) and _matches(u, q, email, emp_id) and (role_id is None or role_id in u.roles)
+                ),
+                start=start,
+                size=size,
             )
         users = self._upstreams.need_damstra().users(
-            q=q, email=email, emp_id=emp_id, active_value=active_value
+            q=q, email=email, emp_id=emp_id, active_value=active_value, role_id=role_id
         )
         return await users.window(start_index=start, max_results=size)
 
@@ -149,11 +154,21 @@ class Listings:
         return fresh
 
     async def ilt_sessions(self, *, start: int, size: int, **filters: Any) -> Listing[DamstraILTSession]:
+        """A page of sessions. By `lesson_schedule_id`, Forbidden for the schedule of someone the caller
+        may not see (a read of the schedule first): the session names whom it trains."""
+        await self._check_schedule_filter(filters)
         sessions = self._upstreams.need_damstra().ilt_sessions(**filters)
         return await sessions.window(start_index=start, max_results=size)
 
-    def every_ilt_session(self, **filters: Any) -> AsyncIterator[DamstraILTSession]:
-        return self._upstreams.need_damstra().ilt_sessions(**filters).iterate()
+    async def every_ilt_session(self, **filters: Any) -> AsyncIterator[DamstraILTSession]:
+        await self._check_schedule_filter(filters)
+        async for session in self._upstreams.need_damstra().ilt_sessions(**filters).iterate():
+            yield session
+
+    async def _check_schedule_filter(self, filters: dict[str, Any]) -> None:
+        schedule_id = filters.get("lesson_schedule_id")
+        if self._access is not None and schedule_id is not None:
+            await self._access.damstra_schedule_owner_check(str(schedule_id))
 
     async def embed_url(self, schedule_id: str) -> str:
         return await self._upstreams.need_damstra().get_embed_url(schedule_id)

@@ -157,6 +157,8 @@ def _ilt_sessions(args: Arguments) -> Reads:
     each = ASSUMED_PAGES if args.given("lessonId") else 1  # by lesson: the whole list
     if args.given("instructorId"):
         each += 2  # the instructor, found as a person first
+    if args.given("scheduleId"):
+        each += 1  # a caller who is not ADMIN: the schedule, read to check it is theirs to see
     return Reads(each=each)
 
 
@@ -188,6 +190,14 @@ WEIGHTS: dict[str, Weight] = {
     "Schedule.user": LOOK_UP,
     "Schedule.lesson": BATCHED_LESSON,
     "Schedule.embedUrl": LOOK_UP,
+    # A completed DAMSTRA list item whose lesson has questions: the schedule read by id (no batch form).
+    "Schedule.passed": LOOK_UP,
+    "Schedule.certificateUrl": LOOK_UP,  # the same read as `passed` (the loader's, once)
+    # `GET /lessondetails?lessonIds=`, batched as the lessons are.
+    "Lesson.customFields": BATCHED_LESSON,
+    "Lesson.questionCount": BATCHED_LESSON,
+    "Lesson.passRate": BATCHED_LESSON,
+    "Lesson.thumbnailUrl": BATCHED_LESSON,
     "ILTSession.lesson": BATCHED_LESSON,
     "ILTSession.instructor": LOOK_UP,
     "ILTSession.attendees": LOOK_UP,  # the session's attendee list

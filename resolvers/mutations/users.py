@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import field
 
 import strawberry
+from pydantic import SecretStr
 
 from gateway.data.events import TrainingEventType
 from gateway.errors import UpstreamError
@@ -62,7 +63,15 @@ class CreateUserInput:
     send_welcome_email: bool | None = strawberry.field(
         default=None, description="DAMSTRA sends its welcome email unless this is false."
     )
+    password: str | None = strawberry.field(
+        default=None,
+        description="The person's first DAMSTRA password, sent as given; never logged, stored or answered.",
+    )
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
+
+    def __repr__(self) -> str:
+        # The dataclass's own repr would print the password wherever an input is shown.
+        return f"CreateUserInput(first_name={self.first_name!r}, last_name={self.last_name!r}, ...)"
 
 
 @strawberry.input(description="Only the fields given change; the rest keep what DAMSTRA holds.")
@@ -143,6 +152,8 @@ async def _create_user(info: Info, value: CreateUserInput) -> CreateUserPayload:
     fields = checked_fields(checks, [], value, names_required=True)
     groups = decode_groups(checks, ["groupIds"], value.group_ids)
     supervised = decode_groups(checks, ["supervisedGroupIds"], value.supervised_group_ids)
+    if value.password is not None and not value.password.strip():
+        checks.fail(["password"], "must not be blank")  # a password is sent as given, never stripped
     checks.done()
     if fields["user_name"] is not None:
         await _check_username_free(info, fields["user_name"])
@@ -153,6 +164,7 @@ async def _create_user(info: Info, value: CreateUserInput) -> CreateUserPayload:
         group_ids=group_ids,
         supervised_group_ids=supervised_ids,
         send_welcome_email=value.send_welcome_email,
+        password=SecretStr(value.password) if value.password else None,
     )
     try:
         created = await info.context.writes.create_user(body)

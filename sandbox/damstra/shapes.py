@@ -94,6 +94,30 @@ def group_json(group: DamstraGroupRow) -> dict[str, Any]:
 # -- lessons and schedules --------------------------------------------------------------------------
 
 
+QUESTIONNAIRE_TYPE = 18  # the lesson list's sample; the schedule samples say 19 (the sandbox keeps both)
+
+
+def _custom_fields(lesson: DamstraLessonRow) -> list[dict[str, Any]]:
+    return [
+        {
+            "lessonVersionId": lesson.lesson_version_id,
+            "customFieldId": 110 + n,
+            "customFieldDescription": description,
+            "fieldId": field_id,
+            "type": "string",
+            "value": value,
+            "id": lesson.lesson_version_id * 10 + n,
+            "createdDate": date_offset(lesson.created),
+            "modifiedDate": date_offset(lesson.modified),
+        }
+        for n, (field_id, description, value) in enumerate(lesson.custom_fields, 1)
+    ]
+
+
+def _thumbnail(version_id: int) -> str:
+    return f"https://app.velpic.com/downloads/lessons/{version_id}/thumbnail.png"
+
+
 def lesson_json(lesson: DamstraLessonRow) -> dict[str, Any]:
     return {
         "lessonVersionId": lesson.lesson_version_id,
@@ -101,17 +125,19 @@ def lesson_json(lesson: DamstraLessonRow) -> dict[str, Any]:
         "name": lesson.name,
         "duration": lesson.duration_ms,
         "status": lesson.status,
-        "inLibrary": False,
+        "inLibrary": lesson.lesson_id % 6 == 5,
         "version": lesson.version,
-        "questionnaireType": 18,
+        "questionnaireType": QUESTIONNAIRE_TYPE,
         "clientId": CLIENT_ID,
-        "lessonVersionCustomFields": [],
+        "lessonVersionCustomFields": _custom_fields(lesson),
         "createdDate": date_offset(lesson.created),
         "modifiedDate": date_offset(lesson.modified),
     }
 
 
 def lesson_details_json(lesson: DamstraLessonRow) -> dict[str, Any]:
+    """The document's details item, with the questionnaire data "details" promises, under the names
+    the lesson schedule gives the same facts (`questionCount`, `questionnairePassRate`, `lessonThumbnail`)."""
     return {
         "lessonVersionId": lesson.lesson_version_id,
         "lessonId": lesson.lesson_id,
@@ -119,9 +145,15 @@ def lesson_details_json(lesson: DamstraLessonRow) -> dict[str, Any]:
         "published": PUBLISHED.get(lesson.status, 0),
         "duration": lesson.duration_ms,
         "status": lesson.status,
-        "inLibrary": False,
+        "inLibrary": lesson.lesson_id % 6 == 5,
         "version": lesson.version,
         "clientId": CLIENT_ID,
+        "questionnaireType": QUESTIONNAIRE_TYPE,
+        "questionCount": lesson.question_count,
+        "questionnairePassRate": lesson.pass_rate,
+        "thumbnailId": lesson.lesson_version_id * 1000 + 1,
+        "lessonThumbnail": _thumbnail(lesson.lesson_version_id),
+        "lessonVersionCustomFields": _custom_fields(lesson),
     }
 
 
@@ -139,8 +171,29 @@ def _lesson_extras(lesson: DamstraLessonRow | None, schedule: DamstraScheduleRow
         "lessonDuration": duration,
         "chapterCount": max(1, duration // 120_000),
         "thumbnailId": version_id * 1000 + 1,
-        "lessonThumbnail": f"https://app.velpic.com/downloads/lessons/{version_id}/thumbnail.png",
+        "lessonThumbnail": _thumbnail(version_id),
+        "questionCount": lesson.question_count if lesson else 8,
+        "questionnairePassRate": lesson.pass_rate if lesson else 80,
     }
+
+
+def question_results(lesson: DamstraLessonRow | None, schedule: DamstraScheduleRow) -> list[dict[str, Any]]:
+    """A completed schedule's answers (the document: "question results, includes questions and answers"),
+    a share correct that passes the pass mark exactly when the schedule passed."""
+    count = lesson.question_count if lesson else 8
+    if schedule.status != "completed" or count == 0:
+        return []
+    needed = -(-count * (lesson.pass_rate if lesson else 80) // 100)  # the fewest correct that pass
+    right = count if schedule.passed else max(0, needed - 1)
+    return [
+        {
+            "questionId": schedule.lesson_version_id * 100 + n,
+            "question": f"Question {n}",
+            "answer": f"Answer {n}{'' if n <= right else ' (wrong)'}",
+            "correct": n <= right,
+        }
+        for n in range(1, count + 1)
+    ]
 
 
 def schedule_json(state: DamstraState, schedule: DamstraScheduleRow) -> dict[str, Any]:
@@ -164,7 +217,7 @@ def schedule_json(state: DamstraState, schedule: DamstraScheduleRow) -> dict[str
         "progress": schedule.progress,
         "chapterCount": extras["chapterCount"],
         "questionnaireType": 19,
-        "questionCount": 8,
+        "questionCount": extras["questionCount"],
         "scheduleType": schedule.schedule_type,
         "typeId": 81,
         "thumbnailId": extras["thumbnailId"],
@@ -209,8 +262,8 @@ def schedule_detail_json(state: DamstraState, schedule: DamstraScheduleRow) -> d
         "lessonCompletedBy": schedule.completed_by,
         "lessonCompletedByName": _full_name(state, schedule.completed_by),
         "reminders": [],
-        "questionResults": [],
-        "questionCount": 8,
+        "questionResults": question_results(lesson, schedule),
+        "questionCount": extras["questionCount"],
         "questionnaireType": 19,
         "userFirstName": user.first_name if user else None,
         "userLastName": user.last_name if user else None,
@@ -221,7 +274,7 @@ def schedule_detail_json(state: DamstraState, schedule: DamstraScheduleRow) -> d
         "published": PUBLISHED.get(lesson.status, 0) if lesson else 0,
         "completionTypeId": 77,
         "typeId": 81,
-        "questionnairePassRate": 80,
+        "questionnairePassRate": extras["questionnairePassRate"],
         "progress": schedule.progress,
         "scheduleOverEmailAttempted": True,
         "overdueEmailAttempted": schedule.status == "overdue",

@@ -11,7 +11,7 @@ Every id entering a path passes `numeric_id`; reads are retried by `UpstreamHTTP
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -240,12 +240,33 @@ class DamstraClient(Connector):
         params = {"q": q, "lessonIds": _joined(lesson_ids), "publishedStates": _joined(published_states)}
         return self._listing(DamstraLesson, "lesson", params)
 
+    def lesson_details(
+        self,
+        *,
+        q: str | None = None,
+        lesson_ids: Sequence[int] | None = None,
+        published_states: Sequence[str] | None = None,
+    ) -> DamstraListing[DamstraLesson]:
+        """`GET /lessondetails`: the lesson list with its details (questionnaire data), same filters."""
+        params = {"q": q, "lessonIds": _joined(lesson_ids), "publishedStates": _joined(published_states)}
+        return self._listing(DamstraLesson, "lessondetails", params)
+
     async def get_lessons_by_id(self, lesson_ids: Sequence[int | str]) -> list[DamstraLesson]:
         """Many lessons in as few requests as DAMSTRA allows: `GET /lesson?lessonIds=...`, up to 500 ids a call."""
+        return await self._by_ids(self.lessons, lesson_ids)
+
+    async def get_lesson_details_by_id(self, lesson_ids: Sequence[int | str]) -> list[DamstraLesson]:
+        """As `get_lessons_by_id`, from `GET /lessondetails?lessonIds=...`."""
+        return await self._by_ids(self.lesson_details, lesson_ids)
+
+    @staticmethod
+    async def _by_ids(
+        listing: Callable[..., DamstraListing[DamstraLesson]], lesson_ids: Sequence[int | str]
+    ) -> list[DamstraLesson]:
         ids = list(dict.fromkeys(int(numeric_id(i, "DAMSTRA lesson id")) for i in lesson_ids))
         chunks = [ids[n : n + LESSON_BATCH] for n in range(0, len(ids), LESSON_BATCH)]
         found = await asyncio.gather(
-            *(self.lessons(lesson_ids=chunk).all(page_size=len(chunk)) for chunk in chunks)
+            *(listing(lesson_ids=chunk).all(page_size=len(chunk)) for chunk in chunks)
         )
         return [lesson for chunk in found for lesson in chunk]
 
@@ -392,6 +413,12 @@ class DamstraClient(Connector):
     # -- embedded player ------------------------------------------------------------------------
 
     async def get_embed_url(self, schedule_id: int | str) -> str:
+        """`GET /embed_player/version/{id}`: the player for every type of lesson. (`GET /embed_player?
+        lessonScheduleId=`, the document's other player, is the narrower one: `get_video_embed_url`.)"""
+        sid = numeric_id(schedule_id, "DAMSTRA lesson schedule id")
+        return _embed_url(await self.http.get_json(f"embed_player/version/{sid}"))
+
+    async def get_video_embed_url(self, schedule_id: int | str) -> str:
         sid = numeric_id(schedule_id, "DAMSTRA lesson schedule id")
         return _embed_url(await self.http.get_json("embed_player", {"lessonScheduleId": sid}))
 

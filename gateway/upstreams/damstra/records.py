@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -42,6 +43,37 @@ def _ids(value: Any) -> Any:
 
 
 IdList = Annotated[list[int], BeforeValidator(_ids)]
+
+
+def _list(value: Any) -> Any:
+    # Arrays the API document leaves untyped (`questionResults`, custom fields): null or a non-list is none.
+    return value if isinstance(value, list) else []
+
+
+def _optional_int(value: Any) -> Any:
+    # Counts and type ids arrive as numbers, numeric strings ("8") or null; anything else reads as unknown.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return int(value) if value.strip().lstrip("-").isdigit() else None
+    if isinstance(value, float):
+        return int(value)
+    return value if isinstance(value, int) else None
+
+
+def _optional_bool(value: Any) -> Any:
+    return value if isinstance(value, bool) else None
+
+
+def _text_or_none(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value or None
+    return str(value)
+
+
+LenientInt = Annotated[int | None, BeforeValidator(_optional_int)]
+LenientBool = Annotated[bool | None, BeforeValidator(_optional_bool)]
+LenientText = Annotated[str | None, BeforeValidator(_text_or_none)]
 
 _ILT_STATES = {1: "upcoming", 2: "inprogress", 3: "past"}
 
@@ -88,15 +120,43 @@ class DamstraGroup(CamelRecord):
     client_id: int | None = None
 
 
+class DamstraCustomField(CamelRecord):
+    """An item of a lesson's `lessonVersionCustomFields`: the field's description names it."""
+
+    custom_field_id: LenientInt = None
+    field_id: LenientText = None  # "customField1"
+    custom_field_description: LenientText = None
+    type: LenientText = None  # "string"
+    value: LenientText = None
+
+    @property
+    def name(self) -> str:
+        return self.custom_field_description or self.field_id or f"customField{self.custom_field_id or ''}"
+
+
 class DamstraLesson(CamelRecord):
+    """An item of `GET /lesson` or of `GET /lessondetails` (the same lesson, with what each list adds)."""
+
     lesson_id: int
     lesson_version_id: int
     name: str | None = None
     duration: LenientFloat = None  # milliseconds
     status: str | None = None  # active | inactive | never | rendering | error
     version: int | None = None
-    in_library: bool | None = None
+    in_library: LenientBool = None
+    questionnaire_type: LenientInt = None
+    published: LenientInt = None
     client_id: int | None = None
+    # None: the list answered without the key (the details list's sample has none).
+    lesson_version_custom_fields: list[DamstraCustomField] | None = None
+    # The questionnaire data of the details list, named as the lesson schedule names them.
+    question_count: LenientInt = None
+    questionnaire_pass_rate: LenientFloat = Field(
+        default=None, validation_alias=AliasChoices("questionnairePassRate", "passRate")
+    )
+    lesson_thumbnail: LenientText = Field(
+        default=None, validation_alias=AliasChoices("lessonThumbnail", "thumbnailUrl", "thumbnail")
+    )
     created_date: UpstreamDateTime = None
     modified_date: UpstreamDateTime = None
 
@@ -124,7 +184,14 @@ class DamstraSchedule(CamelRecord):
     user_last_name: str | None = None
     user_user_name: str | None = None
     user_employee_number: str | None = None
-    questionnaire_pass_rate: LenientFloat = None
+    questionnaire_pass_rate: LenientFloat = None  # the minimum score (percent) that passes
+    questionnaire_type: LenientInt = None
+    question_count: LenientInt = None
+    question_results: Annotated[list[Any], BeforeValidator(_list)] = Field(default_factory=list)
+    completion_type_id: LenientInt = None
+    type_id: LenientInt = None
+    lesson_thumbnail: LenientText = None
+    passed: LenientBool = None  # not in the API document: read only if an answer carries it
     created_date: UpstreamDateTime = None
     modified_date: UpstreamDateTime = None
 
@@ -162,6 +229,48 @@ class DamstraSchedule(CamelRecord):
         if self.end_date is not None and self.end_date < now:
             return "overdue"
         return "due"
+
+    @property
+    def completed(self) -> bool:
+        if self.status:
+            return self.status.lower() == "completed"
+        return self.lesson_completed_date is not None
+
+    @property
+    def has_passed(self) -> bool | None:
+        """Whether the trainee passed: None while not completed, or when the answer cannot tell.
+
+        The API document names no pass flag on a schedule; it gives the questionnaire's size
+        (`questionCount`), its pass mark (`questionnairePassRate`) and the answers
+        (`questionResults`, items with a `correct` flag). A completed lesson with no questions has
+        nothing to fail. The list items carry no `questionResults`: their verdict needs the schedule
+        read by its id (`needs_detail_for_passed`).
+        """
+        if not self.completed:
+            return None
+        if self.passed is not None:
+            return self.passed
+        if self.question_count == 0:
+            return True
+        marks = [_correct(item) for item in self.question_results]
+        known = [mark for mark in marks if mark is not None]
+        if not known or self.questionnaire_pass_rate is None:
+            return None
+        total = self.question_count or len(marks)
+        return 100 * sum(known) / total >= self.questionnaire_pass_rate
+
+    @property
+    def needs_detail_for_passed(self) -> bool:
+        return self.completed and self.has_passed is None
+
+
+def _correct(item: Any) -> bool | None:
+    # A question result's verdict, under the names such a flag goes by.
+    if isinstance(item, dict):
+        for key in ("correct", "isCorrect", "passed", "answeredCorrectly"):
+            if isinstance(item.get(key), bool):
+                return bool(item[key])
+    return None
 
 
 class DamstraILTSession(CamelRecord):
