@@ -66,11 +66,17 @@ class ObjectCodec:
             return {"$date": value.isoformat()}
         if isinstance(value, BaseModel):
             fields = {name: self._encode(getattr(value, name)) for name in type(value).model_fields}
-            return {
+            encoded = {
                 "$model": self._name(type(value)),
                 "fields": fields,
                 "set": sorted(value.model_fields_set),
             }
+            # Private attributes are part of a model's equality and of its meaning (a schedule's
+            # read time moves its status on by the clock), so they travel too.
+            private = value.__pydantic_private__
+            if private:
+                encoded["private"] = {name: self._encode(item) for name, item in private.items()}
+            return encoded
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             own = vars(value) if hasattr(value, "__dict__") else {}
             fields = {
@@ -103,7 +109,13 @@ class ObjectCodec:
         if "$model" in value:
             model = self._class(value["$model"], BaseModel)
             fields = {k: self._decode(v) for k, v in value["fields"].items() if k in model.model_fields}
-            return model.model_construct(set(value["set"]) & set(fields), **fields)
+            built = model.model_construct(set(value["set"]) & set(fields), **fields)
+            private = built.__pydantic_private__
+            if private is not None:
+                for name, item in value.get("private", {}).items():
+                    if name in private:
+                        private[name] = self._decode(item)
+            return built
         if "$object" in value:
             return self._object(self._class(value["$object"], object), value["fields"])
         raise Undecodable(f"unknown tag in {sorted(value)}")

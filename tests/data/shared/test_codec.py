@@ -13,7 +13,7 @@ from gateway.data.identity import LinkedAccounts
 from gateway.data.people import Account, Person
 from gateway.data.shared.codec import ObjectCodec, Undecodable
 from gateway.sources import Source
-from gateway.upstreams.damstra.records import DamstraUser
+from gateway.upstreams.damstra.records import DamstraSchedule, DamstraUser
 from resolvers.enums import ScheduleStatus
 from resolvers.mutations.scheduling import ScheduleLessonResult, ScheduleLessonsPayload
 from resolvers.mutations.user_errors import user_error
@@ -115,3 +115,13 @@ def test_only_classes_of_the_named_modules_are_written_or_built() -> None:
         CODEC.decode('{"format": 2, "value": null}')
     with pytest.raises(Undecodable):
         CODEC.decode("not json")
+
+
+def test_a_models_private_attributes_travel_with_it() -> None:
+    # A schedule's read time moves its status on by the clock; an answer read back must keep it.
+    schedule = DamstraSchedule.model_validate({"id": 7, "status": "due", "endDate": "2026-01-01T00:00:00Z"})
+    read_at = datetime(2025, 12, 31, tzinfo=UTC)
+    schedule._read_at = read_at
+    again = CODEC.decode(CODEC.encode(schedule))
+    assert again == schedule
+    assert again.status_at(datetime(2026, 1, 2, tzinfo=UTC)) == "overdue"
