@@ -58,6 +58,8 @@ class Upstreams:
                 timeout_seconds=config.timeout_seconds,
                 retry_attempts=settings.read_retry_attempts,
                 transport=(transports or {}).get(config.source),
+                max_connections=config.max_connections,
+                max_rps=config.max_rps,
             )
             upstreams.fingerprints[config.source] = credential_fingerprint(
                 config.url, config.secret.get_secret_value()
