@@ -228,7 +228,7 @@ async def test_a_write_refused_429_is_not_sent_again_but_still_pauses_the_upstre
     async with client(recorder) as http:
         with pytest.raises(UpstreamRateLimited) as refused:
             await http.write("POST", "/items", json={"name": "x"})
-        assert refused.value.retry_after == 1
+        assert getattr(refused.value, "retry_after", None) == 1
         started = time.monotonic()
         assert (await http.get_json("/after"))["ok"]
     assert [(a.method, a.path) for a in recorder.arrivals] == [("POST", "/api/items"), ("GET", "/api/after")]
