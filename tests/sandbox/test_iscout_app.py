@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -163,3 +164,18 @@ async def test_a_completion_added_to_the_world_is_listed_for_its_user(
         "completedtrainings"
     ]
     assert training[0]["dateNumber"] == 30_000_101
+
+
+async def test_the_request_limit_when_set_refuses_calls_past_it_within_a_second(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    sandbox.controls[Source.ISCOUT].rate_limit_per_second = 3
+    answers = [await call(client, limit=1) for _ in range(5)]
+    assert [a["ok"] for a in answers] == [True, True, True, False, False]
+    assert answers[3] == {
+        "ok": False,
+        "error": "rate_limit_exceeded",
+        "description": "This token is exceeding its request limit.",
+    }
+    await asyncio.sleep(1.05)  # the window has moved past the first three
+    assert (await call(client, limit=1))["ok"] is True
