@@ -56,7 +56,7 @@ async def test_a_pace_past_the_deadline_answers_upstream_timeout_and_keeps_what_
     assert errors_of(body) == {("UPSTREAM_TIMEOUT", "DAMSTRA")}
     sent = len(sandbox.controls[Source.DAMSTRA].log.entries)
     assert 1 <= sent <= 6 < needed
-    assert elapsed < 1.5  # not held past the deadline
+    assert elapsed < 2.5  # not held past the deadline (and its loaded-machine slack)
     # The groups were read before the pace ran out: they are in the answer as the unpaced one has them.
     groups = body["data"]["groups"]["edges"]
     assert [edge["node"]["name"] for edge in groups] == [

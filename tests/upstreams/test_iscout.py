@@ -275,6 +275,6 @@ async def test_a_pace_under_the_tokens_request_limit_never_trips_it(
     assert sum(isinstance(answer, UpstreamRateLimited) for answer in answers) == 2
     await asyncio.sleep(1.05)
     controls.log.clear()
-    paced: IScoutClient = connect(IScoutClient, SOURCE, retry_attempts=1, max_rps=8)
+    paced: IScoutClient = connect(IScoutClient, SOURCE, retry_attempts=1, max_rps=6)
     pages = await asyncio.gather(*(paced.completions(user_id=f"u{n}").page(limit=1) for n in range(12)))
     assert len(pages) == 12 and controls.log.count() == 12

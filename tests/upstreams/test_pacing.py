@@ -120,14 +120,15 @@ async def test_max_rps_spreads_requests_first_come_first_served_and_refuses_none
     assert all(answer["ok"] for answer in answers)  # none failed for the pace
     assert recorder.paths()[1:] == [f"/api/n/{n}" for n in range(10)]  # in the order they were asked
     times = [arrival.at for arrival in recorder.arrivals[1:]]
-    # 10 requests at 20 a second: 9 gaps of 50 ms, no burst anywhere.
-    assert 0.45 - SLACK <= times[-1] - times[0] <= 0.45 + 1.0
-    assert all(later - earlier >= 4 * 0.05 - SLACK for earlier, later in zip(times, times[4:], strict=False))
+    # 10 requests at 20 a second: 9 gaps of 50 ms. The last five came 250 ms after the first five, on
+    # average (an average: a loaded machine delays one request, not the pace).
+    assert 0.45 - 2 * SLACK <= times[-1] - times[0] <= 0.45 + 1.5
+    assert sum(times[5:]) / 5 - sum(times[:5]) / 5 >= 0.25 - SLACK
     assert sample("learngraph_upstream_pacing_wait_seconds_count") - waits_before == 10
 
 
 async def test_without_max_rps_nothing_waits(recorder: Recorder) -> None:
-    recorder.delay = 0.1
+    recorder.delay = 0.3
     async with client(recorder) as http:
         assert not http.pacer.active
         await asyncio.gather(*(http.get_json(f"/n/{n}") for n in range(10)))
@@ -138,8 +139,8 @@ async def test_a_wait_that_would_pass_the_deadline_fails_at_once_as_upstream_tim
     recorder: Recorder,
 ) -> None:
     loop = asyncio.get_running_loop()
-    async with client(recorder, max_rps=5) as http:
-        allowance = Allowance(max_requests=100, seconds=0.5)
+    async with client(recorder, max_rps=2) as http:
+        allowance = Allowance(max_requests=100, seconds=1.25)
         started = loop.time()
         finished: dict[int, float] = {}
 
@@ -151,27 +152,28 @@ async def test_a_wait_that_would_pass_the_deadline_fails_at_once_as_upstream_tim
 
         with allowance.applied():
             results = await asyncio.gather(*(read(n) for n in range(6)), return_exceptions=True)
-    # Slots at 0, 0.2 and 0.4 s come before the 0.5 s deadline; 0.6, 0.8 and 1.0 would not.
+    # Slots at 0, 0.5 and 1 s come before the 1.25 s deadline; 1.5, 2 and 2.5 would not.
     assert [isinstance(r, dict) for r in results] == [True, True, True, False, False, False]
     for refused in results[3:]:
         assert isinstance(refused, UpstreamDeadlineExceeded)
         assert refused.code == "UPSTREAM_TIMEOUT"
         assert "LEARNGRAPH_DAMSTRA_MAX_RPS" in refused.message
-    assert all(finished[n] < 0.2 for n in (3, 4, 5))  # refused at once, not at the deadline
+    assert all(finished[n] < 0.45 for n in (3, 4, 5))  # refused at once, not at the deadline
     assert recorder.paths() == ["/api/n/0", "/api/n/1", "/api/n/2"]  # the refused were never sent
 
 
 async def test_a_caller_who_leaves_stops_waiting_and_nothing_is_sent_for_them(recorder: Recorder) -> None:
-    async with client(recorder, max_rps=2) as http:
+    async with client(recorder, max_rps=0.5) as http:
         allowance = Allowance(max_requests=100, seconds=10)
         with allowance.applied():
             first = asyncio.create_task(http.get_json("/n/0"))
-            queued = asyncio.create_task(http.get_json("/n/1"))  # its slot: 0.5 s on
+            queued = asyncio.create_task(http.get_json("/n/1"))  # its slot: 2 s on
             await first
             allowance.leave()
+            started = time.monotonic()
             with pytest.raises(CallerGone):
                 await queued
-        await asyncio.sleep(0.6)
+            assert time.monotonic() - started < 1
     assert recorder.paths() == ["/api/n/0"]
 
 
@@ -229,10 +231,9 @@ async def test_a_write_refused_429_is_not_sent_again_but_still_pauses_the_upstre
         with pytest.raises(UpstreamRateLimited) as refused:
             await http.write("POST", "/items", json={"name": "x"})
         assert getattr(refused.value, "retry_after", None) == 1
-        started = time.monotonic()
         assert (await http.get_json("/after"))["ok"]
     assert [(a.method, a.path) for a in recorder.arrivals] == [("POST", "/api/items"), ("GET", "/api/after")]
-    assert recorder.arrivals[1].at - started >= 1 - SLACK - (started - recorder.arrivals[0].at)
+    assert recorder.arrivals[1].at - recorder.arrivals[0].at >= 1 - SLACK
 
 
 async def test_a_pause_past_the_deadline_fails_the_waiting_reads_at_once(recorder: Recorder) -> None:
@@ -271,21 +272,23 @@ async def test_each_sources_settings_reach_its_wire(recorder: Recorder, source: 
             f"LEARNGRAPH_{name}_URL": f"{recorder.address}/api",
             f"LEARNGRAPH_{SECRET_FIELD[source].upper()}": "secret",
             f"LEARNGRAPH_{name}_MAX_CONNECTIONS": "2",
-            f"LEARNGRAPH_{name}_MAX_RPS": "20",
+            f"LEARNGRAPH_{name}_MAX_RPS": "5",
         }
     )
     config = settings.source(source)
-    assert config is not None and (config.max_connections, config.max_rps) == (2, 20.0)
-    recorder.delay = 0.15  # at 20 a second, three would overlap without the connection limit
+    assert config is not None and (config.max_connections, config.max_rps) == (2, 5.0)
     upstreams = Upstreams.open(settings)
     try:
         http = upstreams.client(source).http
-        await asyncio.gather(*(http.get_json(f"/n/{n}") for n in range(6)))
+        await http.get_json("/warm")  # the session made (its TLS context alone takes 50 ms or more)
+        recorder.delay = 0.5  # at 5 a second, three would overlap without the connection limit
+        await asyncio.gather(*(http.get_json(f"/n/{n}") for n in range(4)))
     finally:
         await upstreams.aclose()
-    times = [arrival.at for arrival in recorder.arrivals]
-    assert len(times) == 6
-    assert all(later - earlier >= 0.05 - SLACK for earlier, later in zip(times, times[1:], strict=False))
+    times = [arrival.at for arrival in recorder.arrivals[1:]]
+    assert len(times) == 4
+    assert times[1] - times[0] >= 0.2 - 2 * SLACK  # paced, though a connection was free
+    assert times[3] - times[0] >= 0.6 - SLACK
     assert recorder.most_in_flight == 2
 
 
@@ -335,11 +338,11 @@ async def test_a_pacer_hands_out_slots_in_order_and_takes_back_the_last_one_unus
     assert order == [0, 1, 2, 3]
     assert loop.time() - started >= 0.3 - SLACK
     # A request refused for its deadline gives its slot back: the next one gets it, not the one after.
-    allowance = Allowance(max_requests=10, seconds=0.01)
+    pacer = Pacer("damstra", max_rps=4)
+    assert await pacer.wait() == 0  # the first slot is now; the next 250 ms on
     with pytest.raises(UpstreamDeadlineExceeded):
-        await pacer.wait(allowance)
-    waited = await pacer.wait()
-    assert waited <= 0.1 + SLACK
+        await pacer.wait(Allowance(max_requests=10, seconds=0.01))
+    assert await pacer.wait() <= 0.25  # not 0.5
 
 
 async def test_a_pause_alone_activates_a_pacer_until_it_ends() -> None:
