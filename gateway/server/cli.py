@@ -43,6 +43,12 @@ def _add_sandbox_options(parser: argparse.ArgumentParser, default_port: int) -> 
     parser.add_argument(
         "--timeout-rate", type=float, default=0.0, help="share of upstream requests that hang"
     )
+    parser.add_argument(
+        "--iscout-request-limit",
+        type=float,
+        default=0.0,
+        help="ISCOUT answers rate_limit_exceeded past this many calls a second (default 0: no limit)",
+    )
 
 
 def _build_sandbox(args: argparse.Namespace) -> Sandbox:
@@ -54,6 +60,7 @@ def _build_sandbox(args: argparse.Namespace) -> Sandbox:
         controls.faults.latency_ms = args.latency_ms
         controls.faults.error_rate = args.error_rate
         controls.faults.timeout_rate = args.timeout_rate
+    sandbox.controls[Source.ISCOUT].rate_limit_per_second = args.iscout_request_limit
     return sandbox
 
 

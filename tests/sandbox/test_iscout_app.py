@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from gateway.sources import Source
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 from tests.conftest import IN_PROCESS
+from tests.server.processes import start_sandbox
 
 BASE = IN_PROCESS + MOUNTS[Source.ISCOUT]
 TOKEN = CREDENTIALS[Source.ISCOUT]
@@ -179,3 +181,16 @@ async def test_the_request_limit_when_set_refuses_calls_past_it_within_a_second(
     }
     await asyncio.sleep(1.05)  # the window has moved past the first three
     assert (await call(client, limit=1))["ok"] is True
+
+
+def test_learngraph_sandbox_enforces_the_request_limit_it_is_given(tmp_path: Path) -> None:
+    sandbox = start_sandbox(tmp_path, "--iscout-request-limit", "3")
+    try:
+        url = sandbox.env["LEARNGRAPH_ISCOUT_URL"] + METHOD
+        token = sandbox.env["LEARNGRAPH_ISCOUT_TOKEN"]
+        with httpx.Client(timeout=10) as http:
+            answers = [http.post(url, json={"token": token, "limit": 1}).json() for _ in range(5)]
+    finally:
+        sandbox.stop()
+    assert [answer.get("error") for answer in answers].count("rate_limit_exceeded") >= 1
+    assert all(answer["ok"] for answer in answers[:3])
