@@ -36,14 +36,18 @@ _ORIGIN = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#\s,]+")
 log = logging.getLogger(__name__)
 
 # The secret each source needs, by the name its variable carries (docs/contract.md §2). A vendor added
-# later (see ARCHITECTURE.md) takes `LEARNGRAPH_<SLUG>_URL`, `_TOKEN` and `_TIMEOUT_SECONDS`.
+# later (see ARCHITECTURE.md) takes `LEARNGRAPH_<SLUG>_URL`, `_TOKEN`, `_TIMEOUT_SECONDS`, `_MAX_CONNECTIONS`
+# and `_MAX_RPS`.
 SECRET_FIELD = {
     Source.DAMSTRA: "damstra_access_key",
     Source.LEARNINGLOGIN: "learninglogin_token",
     Source.TRAINING_RECORDS: "training_records_token",
     Source.ISCOUT: "iscout_token",
 }
-ADDED_SOURCE_VARIABLES = ("url", "token", "timeout_seconds")
+ADDED_SOURCE_VARIABLES = ("url", "token", "timeout_seconds", "max_connections", "max_rps")
+# What one process sends each upstream (gateway/upstreams/pacing.py, transport.py): connections open at
+# once, and requests a second (0: no pace), for every source alike.
+DEFAULT_MAX_CONNECTIONS = 100
 
 
 def secret_variable(source: Source) -> str:
@@ -80,6 +84,8 @@ class AddedSource(BaseModel):
     url: AnyHttpUrl
     token: SecretStr
     timeout_seconds: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
+    max_rps: float = Field(default=0.0, ge=0, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ class SourceSettings:
     url: str
     secret: SecretStr
     timeout_seconds: float
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_rps: float = 0.0  # 0: unlimited
 
 
 class Settings(BaseModel):
@@ -135,6 +143,17 @@ class Settings(BaseModel):
     def _ids_form(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    # Per-source connections open at once (a request past them waits for one, within the source's
+    # timeout), and requests a second: a token bucket that queues, never refuses, and whose wait counts
+    # against the request's deadline; 0 sends as fast as asked. A 429's Retry-After pauses the source.
+    damstra_max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
+    learninglogin_max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
+    training_records_max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
+    iscout_max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
+    damstra_max_rps: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    learninglogin_max_rps: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    training_records_max_rps: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    iscout_max_rps: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     # What one GraphQL operation may spend upstream (gateway/upstreams/allowance.py): its HTTP requests,
     # retries included, and the time until whatever has not answered is UPSTREAM_TIMEOUT.
     max_upstream_requests: int = Field(default=1_000, ge=1)
@@ -282,7 +301,14 @@ class Settings(BaseModel):
     def source(self, source: Source) -> SourceSettings | None:
         added = self.added_sources.get(source.slug)
         if added is not None:
-            return SourceSettings(source, str(added.url).rstrip("/"), added.token, added.timeout_seconds)
+            return SourceSettings(
+                source,
+                str(added.url).rstrip("/"),
+                added.token,
+                added.timeout_seconds,
+                added.max_connections,
+                added.max_rps,
+            )
         url = getattr(self, f"{source.slug}_url", None)
         if url is None:
             return None
@@ -292,6 +318,8 @@ class Settings(BaseModel):
             url=str(url).rstrip("/"),
             secret=secret,
             timeout_seconds=getattr(self, f"{source.slug}_timeout_seconds"),
+            max_connections=getattr(self, f"{source.slug}_max_connections"),
+            max_rps=getattr(self, f"{source.slug}_max_rps"),
         )
 
     def enabled_sources(self) -> list[SourceSettings]:

@@ -5,6 +5,7 @@
     controls.faults.fail_next = 2          # the next two requests answer 500
     controls.log.count(method="GET", path_prefix="/user")
     controls.rate_limit_next = 2           # a vendor's own switch: iScout answers `rate_limit_exceeded` twice
+    controls.rate_limit_per_second = 10    # iScout's request limit, enforced (off by default)
 
 `ControlsMiddleware` applies the shared ones around a vendor app, so the vendor apps only speak their
 API; each vendor app reads its own switches.
@@ -112,6 +113,9 @@ class SandboxControls:
     bare_array: bool = False
     # ISCOUT: answer the next N calls `rate_limit_exceeded`, then each of these identifiers in turn.
     rate_limit_next: int = 0
+    # ISCOUT: its document says a token may exceed "its request limit" but not what the limit is; set,
+    # a call beyond this many answered within the last second is `rate_limit_exceeded` (0: no limit).
+    rate_limit_per_second: float = 0.0
     error_next: list[str] = field(default_factory=list)
 
 

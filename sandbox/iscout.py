@@ -2,17 +2,24 @@
 
     app = create_app(world, controls)              # routes relative to the base URL (ending in `/v1`)
     controls.rate_limit_next = 2               # the next two calls answer `rate_limit_exceeded`
+    controls.rate_limit_per_second = 10        # the token's request limit, enforced (0, the default: none)
     controls.error_next = ["token_inactive"]   # force identifiers the sandbox cannot reach itself
 
 Every answer, failures included, is HTTP 200: iScout's document gives errors only as `ok: false` bodies
 and shows no status codes, and APIs in this style (Slack's, which iScout's copies: `ok`, `error`,
 `pretty`, `method.name` URLs) report everything on 200. Only injected faults use other statuses.
+
+The document's `rate_limit_exceeded` ("This token is exceeding its request limit.") names a limit but
+neither its size nor a Retry-After: `rate_limit_per_second` enforces one of the caller's choosing over
+the last second, answered the document's way (no 429, no Retry-After).
 """
 
 from __future__ import annotations
 
 import hmac
 import math
+import time
+from collections import deque
 from typing import Any
 
 import orjson
@@ -94,6 +101,7 @@ class IScoutApi:
     def __init__(self, state: IScoutState, controls: SandboxControls) -> None:
         self.state = state
         self.controls = controls
+        self._answered: deque[float] = deque()  # when the calls within the last second were let through
 
     async def completed_trainings(self, request: Request) -> Response:
         try:
@@ -119,8 +127,20 @@ class IScoutApi:
         if controls.rate_limit_next > 0:
             controls.rate_limit_next -= 1
             raise IScoutFailure("rate_limit_exceeded")
+        if controls.rate_limit_per_second and self._over_the_limit(controls.rate_limit_per_second):
+            raise IScoutFailure("rate_limit_exceeded")
         if controls.error_next:
             raise IScoutFailure(controls.error_next.pop(0))
+
+    def _over_the_limit(self, per_second: float) -> bool:
+        now = time.monotonic()
+        answered = self._answered
+        while answered and answered[0] <= now - 1.0:
+            answered.popleft()
+        if len(answered) >= per_second:
+            return True
+        answered.append(now)
+        return False
 
     def _authenticate(self, data: dict[str, Any]) -> None:
         token = data.get("token")

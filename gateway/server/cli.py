@@ -44,6 +44,12 @@ def _add_sandbox_options(parser: argparse.ArgumentParser, default_port: int) -> 
     parser.add_argument(
         "--timeout-rate", type=float, default=0.0, help="share of upstream requests that hang"
     )
+    parser.add_argument(
+        "--iscout-request-limit",
+        type=float,
+        default=0.0,
+        help="ISCOUT answers rate_limit_exceeded past this many calls a second (default 0: no limit)",
+    )
 
 
 def _build_sandbox(args: argparse.Namespace) -> Sandbox:
@@ -59,6 +65,7 @@ def _build_sandbox(args: argparse.Namespace) -> Sandbox:
     forms = _document_forms(os.environ)
     sandbox.controls[Source.DAMSTRA].update_user_method = forms.damstra_update_user_method
     sandbox.controls[Source.LEARNINGLOGIN].unassign_ids_form = forms.learninglogin_unassign_ids_form
+    sandbox.controls[Source.ISCOUT].rate_limit_per_second = args.iscout_request_limit
     return sandbox
 
 

@@ -78,6 +78,18 @@ UPSTREAM_SECONDS = Histogram(
 UPSTREAM_RETRIES = Counter(
     "learngraph_upstream_retries", "Upstream reads sent again after a retryable failure", ["source"]
 )
+UPSTREAM_PACING_SECONDS = Histogram(
+    "learngraph_upstream_pacing_wait_seconds",
+    "Time an upstream request waited before it was sent, for its source's pace (LEARNGRAPH_<SOURCE>_MAX_RPS) "
+    "or a pause the upstream asked for (429 Retry-After); observed only while pacing is on or a pause holds",
+    ["source"],
+    buckets=(0.0, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+UPSTREAM_RATE_LIMITED = Counter(
+    "learngraph_upstream_rate_limited",
+    "Answers from an upstream saying it is rate limiting us (HTTP 429, or the vendor's own rate-limit error)",
+    ["source"],
+)
 CACHE_LOOKUPS = Counter(
     "learngraph_cache_lookups",
     "Cross-request cache look-ups by cache and result (hit, miss)",
@@ -161,6 +173,11 @@ def upstream_done(source: str, endpoint: str, method: str, status: str, seconds:
         )
     children[0].inc()
     children[1].observe(seconds)
+
+
+def pacing_wait(source: str) -> Histogram:
+    """The pacing-wait histogram's child for `source` (a `Pacer` keeps it)."""
+    return UPSTREAM_PACING_SECONDS.labels(source)
 
 
 def refused(reason: str) -> None:

@@ -132,6 +132,17 @@ class Allowance:
             return False
         return self._loop.time() + seconds < self.deadline
 
+    def refuse_wait(self, source: str, seconds: float) -> Exception:
+        """The error for a request that would wait `seconds` before it is sent (its upstream's pace)
+        when `may_wait(seconds)` says no: the caller left, or the wait would pass the deadline."""
+        if self.gone and not self.writing:
+            return CallerGone(allowance=self)
+        return self._late(
+            source,
+            f"waiting {seconds:.3g} s for {source.upper()}'s pace (LEARNGRAPH_{source.upper()}_MAX_RPS, "
+            "or the Retry-After it sent) would pass the request's deadline; this upstream request was not sent",
+        )
+
     async def wait(self, source: str, shared: asyncio.Future[T]) -> T:
         """The answer of `shared` (a read in flight that another operation may have sent), within this
         operation's deadline and presence; cutting the wait leaves the read to go on."""

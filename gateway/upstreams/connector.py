@@ -50,6 +50,8 @@ class Connector:
         retry_attempts: int = 3,
         retry_wait_seconds: float = 0.05,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+        max_rps: float = 0.0,
     ) -> Self:
         http = UpstreamHTTP(
             cls.source,
@@ -60,6 +62,8 @@ class Connector:
             retry_attempts=retry_attempts,
             retry_wait_seconds=retry_wait_seconds,
             transport=transport,
+            max_connections=max_connections,
+            max_rps=max_rps,
         )
         return cls(http)
 

@@ -8,8 +8,9 @@ The core every connector sends through: the pooled client, same-origin redirects
 onto the error tree (the vendor's own reading first, through its `ErrorDecoder`) and credential
 redaction. The pieces around it have their own modules: `auth` (where the credential rides),
 `transport` (the connection pool), `retries` (which reads are sent again), `dedup` (identical
-reads in flight sent once) and `allowance` (what the operation asking may still spend: each exchange
-counts, and its deadline or its caller leaving cuts the exchanges in flight).
+reads in flight sent once), `allowance` (what the operation asking may still spend: each exchange
+counts, and its deadline or its caller leaving cuts the exchanges in flight) and `pacing` (the
+upstream's requests a second, and the pause a 429's Retry-After asks for).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import orjson
 from gateway.errors import (
     UpstreamError,
     UpstreamMalformedResponse,
+    UpstreamRateLimited,
     UpstreamRejected,
     UpstreamRequestInvalid,
     UpstreamTimeout,
@@ -40,6 +42,7 @@ from gateway.telemetry import operation as operations
 from gateway.upstreams import allowance as allowances
 from gateway.upstreams.auth import Auth
 from gateway.upstreams.dedup import SharedReads, read_key
+from gateway.upstreams.pacing import Pacer, retry_after_seconds
 from gateway.upstreams.retries import with_retries
 from gateway.upstreams.transport import upstream_client
 
@@ -74,6 +77,8 @@ class UpstreamHTTP:
 
     Without a `transport`, requests go over aiohttp, `max_connections` at most at once
     (`transport.upstream_client`); with one (the tests' `httpx.ASGITransport`), through httpx over it.
+    Every exchange, retries and redirects included, is paced by `pacer`: `max_rps` a second at most
+    (0: unlimited), and none while the upstream's Retry-After holds.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class UpstreamHTTP:
         retry_wait_seconds: float = 0.05,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 100,
+        max_rps: float = 0.0,
     ) -> None:
         self.source = source
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
@@ -96,6 +102,7 @@ class UpstreamHTTP:
         self.retry_attempts = retry_attempts
         self.retry_wait_seconds = retry_wait_seconds
         self.stats = RequestStats()
+        self.pacer = Pacer(source.slug, max_rps)
         self._secret = auth.secret.get_secret_value()
         self._reads = SharedReads(source.slug)
         self._urls: dict[str, httpx.URL] = {}
@@ -244,6 +251,9 @@ class UpstreamHTTP:
             task = asyncio.current_task()
             assert task is not None
             first = allowance.began(task)
+        if self.pacer.active:  # off (no MAX_RPS, no pause in force), this test is all pacing costs
+            await self._paced(allowance, task)
+            started = time.perf_counter()  # the upstream's own time, not the queue's
         self.stats.requests += 1
         self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
         record = operations.current()
@@ -309,6 +319,21 @@ class UpstreamHTTP:
             )
         return response
 
+    async def _paced(self, allowance: allowances.Allowance | None, task: asyncio.Task[Any] | None) -> None:
+        """Wait for this exchange's turn in the upstream's pace. A wait that would pass the deadline
+        is refused at once; one cut by the deadline or the caller leaving ends as a cut exchange does."""
+        try:
+            await self.pacer.wait(allowance)
+        except BaseException as exc:
+            error = None
+            if allowance is not None and task is not None:
+                if isinstance(exc, asyncio.CancelledError):
+                    error = allowance.stopped(task, self.source.slug)
+                allowance.ended(task)
+            if error is None:
+                raise
+            raise error from None
+
     def _template(self, url: httpx.URL) -> str:
         path = url.path
         template = self._templates.get(path)
@@ -356,7 +381,22 @@ class UpstreamHTTP:
                 self.source.slug, f"{self.source.name} answered HTTP {response.status_code}"
             )
         self.stats.failures += 1
-        raise self._redacted(error, response)
+        error = self._redacted(error, response)
+        if response.status_code == 429 or isinstance(error, UpstreamRateLimited):
+            self._rate_limited(error)
+        raise error
+
+    def _rate_limited(self, error: UpstreamError) -> None:
+        """The upstream says we send too much: with a Retry-After, no request goes to it before then,
+        from any operation (the one refused is retried after it, when it is a read)."""
+        metrics.UPSTREAM_RATE_LIMITED.labels(self.source.slug).inc()
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None and self.pacer.pause(retry_after):
+            log.warning(
+                "%s is rate limiting: no request goes to it for %.3g s (its Retry-After)",
+                self.source.name,
+                retry_after,
+            )
 
     def _redacted(self, error: UpstreamError, response: httpx.Response) -> UpstreamError:
         # Vendors echo credentials in error text (iScout: "The token `...` was not found.").
@@ -365,9 +405,9 @@ class UpstreamHTTP:
             error.args = (error.message,)
         if error.status_code is None:
             error.status_code = response.status_code
-        retry_after = response.headers.get("Retry-After")
-        if retry_after and retry_after.isdigit():
-            error.retry_after = int(retry_after)  # type: ignore[attr-defined]
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            error.retry_after = retry_after  # type: ignore[attr-defined]
         return error
 
 

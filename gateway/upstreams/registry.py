@@ -58,6 +58,8 @@ class Upstreams:
                 timeout_seconds=config.timeout_seconds,
                 retry_attempts=settings.read_retry_attempts,
                 transport=(transports or {}).get(config.source),
+                max_connections=config.max_connections,
+                max_rps=config.max_rps,
             )
             client.configure(settings)
             upstreams.clients[config.source] = client

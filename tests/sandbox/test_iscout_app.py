@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 from gateway.sources import Source
 from sandbox.server import CREDENTIALS, MOUNTS, Sandbox
 from tests.conftest import IN_PROCESS
+from tests.server.processes import start_sandbox
 
 BASE = IN_PROCESS + MOUNTS[Source.ISCOUT]
 TOKEN = CREDENTIALS[Source.ISCOUT]
@@ -163,3 +166,31 @@ async def test_a_completion_added_to_the_world_is_listed_for_its_user(
         "completedtrainings"
     ]
     assert training[0]["dateNumber"] == 30_000_101
+
+
+async def test_the_request_limit_when_set_refuses_calls_past_it_within_a_second(
+    client: httpx.AsyncClient, sandbox: Sandbox
+) -> None:
+    sandbox.controls[Source.ISCOUT].rate_limit_per_second = 3
+    answers = [await call(client, limit=1) for _ in range(5)]
+    assert [a["ok"] for a in answers] == [True, True, True, False, False]
+    assert answers[3] == {
+        "ok": False,
+        "error": "rate_limit_exceeded",
+        "description": "This token is exceeding its request limit.",
+    }
+    await asyncio.sleep(1.05)  # the window has moved past the first three
+    assert (await call(client, limit=1))["ok"] is True
+
+
+def test_learngraph_sandbox_enforces_the_request_limit_it_is_given(tmp_path: Path) -> None:
+    sandbox = start_sandbox(tmp_path, "--iscout-request-limit", "3")
+    try:
+        url = sandbox.env["LEARNGRAPH_ISCOUT_URL"] + METHOD
+        token = sandbox.env["LEARNGRAPH_ISCOUT_TOKEN"]
+        with httpx.Client(timeout=10) as http:
+            answers = [http.post(url, json={"token": token, "limit": 1}).json() for _ in range(5)]
+    finally:
+        sandbox.stop()
+    assert [answer.get("error") for answer in answers].count("rate_limit_exceeded") >= 1
+    assert all(answer["ok"] for answer in answers[:3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -258,3 +259,22 @@ def test_decoder_reads_ok_false_on_any_status_and_leaves_others_to_http() -> Non
     assert decode_iscout_error(SOURCE, _response(502, None), None) is None
     ok: dict[str, Any] = {"completedtrainings": []}
     assert decode_iscout_error(SOURCE, _response(200, ok), ok) is None
+
+
+async def test_a_pace_under_the_tokens_request_limit_never_trips_it(
+    connect: Connect, sandbox: Sandbox
+) -> None:
+    # The sandbox enforces a request limit as the document describes it (rate_limit_exceeded); a burst
+    # of distinct reads trips it, the same reads paced under it (LEARNGRAPH_ISCOUT_MAX_RPS) never do.
+    controls = sandbox.controls[SOURCE]
+    controls.rate_limit_per_second = 10
+    burst: IScoutClient = connect(IScoutClient, SOURCE, retry_attempts=1)
+    answers = await asyncio.gather(
+        *(burst.completions(user_id=f"u{n}").page(limit=1) for n in range(12)), return_exceptions=True
+    )
+    assert sum(isinstance(answer, UpstreamRateLimited) for answer in answers) == 2
+    await asyncio.sleep(1.05)
+    controls.log.clear()
+    paced: IScoutClient = connect(IScoutClient, SOURCE, retry_attempts=1, max_rps=6)
+    pages = await asyncio.gather(*(paced.completions(user_id=f"u{n}").page(limit=1) for n in range(12)))
+    assert len(pages) == 12 and controls.log.count() == 12

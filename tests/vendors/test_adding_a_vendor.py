@@ -119,6 +119,9 @@ def acme_gateway(acme_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             **dict(exports),
             "LEARNGRAPH_PORT": str(gateway_port),
             "LEARNGRAPH_ALLOW_ANONYMOUS": "true",
+            # An added vendor's connection limit and pace, found by its slug as its URL is.
+            "LEARNGRAPH_ACME_MAX_CONNECTIONS": "4",
+            "LEARNGRAPH_ACME_MAX_RPS": "500",
         }
         assert gateway_env["LEARNGRAPH_ACME_URL"] == f"{sandbox_address}/acme/v1"
         # The added vendor's token as a mounted secret would give it: `_TOKEN_FILE`, a trailing newline.
@@ -163,6 +166,11 @@ def test_the_added_vendor_is_ready_and_configured(acme_gateway: tuple[str, str])
     address, _ = acme_gateway
     ready = httpx.get(f"{address}/readyz", timeout=10).json()
     assert ready["upstreams"]["ACME"] == {"status": "ok"}
+    # Its pace was read (LEARNGRAPH_ACME_MAX_RPS): the readiness probe's request went through it.
+    metrics = httpx.get(f"{address}/metrics", timeout=10).text
+    paced = 'learngraph_upstream_pacing_wait_seconds_count{source="acme"} '
+    (count,) = [line.removeprefix(paced) for line in metrics.splitlines() if line.startswith(paced)]
+    assert float(count) >= 1
 
 
 def test_its_completions_join_the_merged_stream(acme_gateway: tuple[str, str]) -> None:
