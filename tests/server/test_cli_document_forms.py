@@ -11,7 +11,9 @@ from gateway.server import cli
 from gateway.settings import load_settings
 from gateway.sources import Source
 
-ARGS = argparse.Namespace(people=5, seed=7, latency_ms=0.0, error_rate=0.0, timeout_rate=0.0)
+ARGS = argparse.Namespace(
+    people=5, seed=7, latency_ms=0.0, error_rate=0.0, timeout_rate=0.0, iscout_request_limit=0.0
+)
 
 
 def test_the_sandbox_follows_the_environment_and_tells_the_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
