@@ -94,6 +94,10 @@ class Operation:
     minimum: Minimum
     variables: Callable[[int], dict[str, Any]] = field(default=lambda n: {})
     mutation_field: str | None = None  # checked by introspection: skipped when the schema lacks it
+    # The gateway's settings for this operation's run, over the bench's own (e.g. its caches off).
+    env: dict[str, str] = field(default_factory=dict)
+    # Every cross-request cache off: each operation sends what a cold cache needs (judged so).
+    caches_off: bool = False
 
     def body(self, n: int) -> bytes:
         return orjson.dumps({"query": self.query, "variables": self.variables(n)})
@@ -331,7 +335,32 @@ def build_operations(world: World) -> list[Operation]:
     group = max(world.damstra.groups.values(), key=lambda g: (len(g.member_ids), -g.id))
     person = _fully_linked(world)
     exclude = {*group.member_ids, person.damstra_user_id or 0}
-    return [dashboard, person_view, _catalogue(world), _trivial(), _schedule_lessons(world, exclude)]
+    return [
+        dashboard,
+        _caches_off(dashboard),
+        person_view,
+        _catalogue(world),
+        _trivial(),
+        _schedule_lessons(world, exclude),
+    ]
+
+
+CACHES_OFF = {"LEARNGRAPH_CROSS_REQUEST_CACHE": "false"}
+
+
+def _caches_off(op: Operation) -> Operation:
+    """`op` against a gateway with every cross-request cache off (issue 15's switch): the schedule
+    cache stays empty, so each operation costs the gateway what a cold dashboard does."""
+    return Operation(
+        f"{op.key}c",
+        f"{op.title}, cross-request caches off (LEARNGRAPH_CROSS_REQUEST_CACHE=false)",
+        op.query,
+        op.minimum,
+        op.variables,
+        op.mutation_field,
+        env={**op.env, **CACHES_OFF},
+        caches_off=True,
+    )
 
 
 def count_leaves(value: Any) -> int:

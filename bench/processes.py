@@ -66,6 +66,17 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def reaped_children_cpu_seconds(pid: int) -> float:
+    """CPU time of a process's children that have ended and been waited for (/proc/<pid>/stat's
+    cutime and cstime, in clock ticks)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_tree(pid: int) -> list[int]:
     """`pid` and its descendants, from /proc/<pid>/task/*/children."""
     found = [pid]
@@ -167,8 +178,10 @@ class Server:
         raise RuntimeError(f"{self.name} did not answer {path} within {timeout:.0f} s; see {self.log}")
 
     def cpu_seconds(self) -> float:
-        """The process's and its children's (`serve --workers N` runs its workers as children)."""
-        return sum(cpu_seconds(pid) for pid in process_tree(self.pid))
+        """The process's and its children's (`serve --workers N` runs its workers as children), those
+        that ended included (uvicorn's supervisor replaces a worker that stops answering its pings)."""
+        tree = process_tree(self.pid)
+        return sum(cpu_seconds(pid) for pid in tree) + sum(reaped_children_cpu_seconds(pid) for pid in tree)
 
     def cache_lookups(self) -> dict[str, float] | None:
         """The gateway's cross-request cache look-ups so far, `hit` and `miss` over every cache, from

@@ -76,8 +76,10 @@ def evaluate(op: dict[str, Any], reference: dict[str, Any]) -> list[dict[str, An
         }
     )
     c1 = op["phases"].get("1", {})
+    if key == "Q1c":
+        targets += _dashboard_cold_targets(op)
     if key == "Q1":
-        targets += _dashboard_targets(op)
+        targets += _dashboard_warm_targets(op)
     if key == "Q2":
         floor = minimum["floor_ms_warm"]
         p50 = c1.get("p50_ms")
@@ -132,9 +134,9 @@ def evaluate(op: dict[str, Any], reference: dict[str, Any]) -> list[dict[str, An
     return targets
 
 
-def _dashboard_targets(op: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 15's Q1 targets. Until schedules are cached across requests, every Q1 reads its
-    members' schedules afresh: the steady state is the "schedule cache empty" case."""
+def _dashboard_cold_targets(op: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 15's targets for a dashboard (Q1) with the schedule cache empty: the bench's Q1c, a
+    gateway with every cross-request cache off, so each operation reads every member's schedules."""
     phases, minimum = op["phases"], op["minimum"]
     c1 = phases.get("1", {})
     cpu, p50 = c1.get("gateway_cpu_ms_per_op"), c1.get("p50_ms")
@@ -146,11 +148,9 @@ def _dashboard_targets(op: dict[str, Any]) -> list[dict[str, Any]]:
         c: phase.get("gateway_cpu_ms_per_upstream_request") for c, phase in sorted(phases.items(), key=_c)
     }
     measured = [v for v in per_request.values() if v is not None]
-    clients, rate = Q1_THROUGHPUT_AT
-    top = phases.get(str(clients), {})
     return [
         {
-            "operation": "Q1",
+            "operation": op["key"],
             "target": f"gateway CPU per upstream request <= {CPU_PER_UPSTREAM_REQUEST_MS:g} ms "
             f"(stretch {CPU_PER_UPSTREAM_REQUEST_STRETCH_MS:g}), at every concurrency",
             "measured": " / ".join(f"{_num(v, 3)} (c={c})" for c, v in per_request.items()),
@@ -165,7 +165,7 @@ def _dashboard_targets(op: dict[str, Any]) -> list[dict[str, Any]]:
             ],
         },
         {
-            "operation": "Q1",
+            "operation": op["key"],
             "target": "gateway CPU per op, schedule cache empty (concurrency 1)",
             "measured": f"{_num(cpu)} ms",
             "goal": f"<= {Q1_CPU_MS:g} ms",
@@ -175,13 +175,29 @@ def _dashboard_targets(op: dict[str, Any]) -> list[dict[str, Any]]:
                 f"cold probe {_ms(op['cold_ms'])} vs cold floor {minimum['floor_ms_cold']:g} ms",
             ],
         },
+    ]
+
+
+def _dashboard_warm_targets(op: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 15's targets for a dashboard (Q1) read again with the gateway's caches as configured
+    by default: what the schedule cache buys."""
+    phases = op["phases"]
+    p50 = phases.get("1", {}).get("p50_ms")
+    clients, rate = Q1_THROUGHPUT_AT
+    top = phases.get(str(clients), {})
+    by_endpoint = phases.get("1", {}).get("upstream_by_endpoint_per_op") or {}
+    cached = bool(by_endpoint) and by_endpoint.get("DAMSTRA GET /user/{id}/lesson_schedule", 0.0) < 1
+    note = (
+        [] if cached else ["needs the schedule cache (issue 15 item 3): each Q1 still reads every member's"]
+    )
+    return [
         {
             "operation": "Q1",
             "target": "warm cache: p50 at concurrency 1",
             "measured": _ms(p50),
             "goal": f"<= {Q1_WARM_P50_MS:g} ms",
             "pass": p50 is not None and p50 <= Q1_WARM_P50_MS,
-            "detail": ["needs the schedule cache (issue 15 item 3): without it each Q1 waits on 2 waves"],
+            "detail": note,
         },
         {
             "operation": "Q1",
@@ -189,7 +205,7 @@ def _dashboard_targets(op: dict[str, Any]) -> list[dict[str, Any]]:
             "measured": f"{_num(top.get('throughput_ops_s'))} ops/s" if top else "- (not measured)",
             "goal": f">= {rate:g} ops/s",
             "pass": bool(top) and (top.get("throughput_ops_s") or 0.0) >= rate,
-            "detail": ["needs the schedule cache (issue 15 item 3)"],
+            "detail": note,
         },
     ]
 
@@ -294,6 +310,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "## Floors and least upstream requests", ""]
     for op in results["operations"]:
         lines += _minimum_section(op, params["latency_ms"])
+    lines += _workers_section(results.get("workers"))
     lines += _profiles(results)
     if results.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {note}" for note in results["notes"]]
@@ -322,6 +339,34 @@ def _wrk_section(op: dict[str, Any]) -> list[str]:
         f"\n{op['key']} median run: p50 {_ms(_s_to_ms(p.get('50')))}, p99 {_ms(_s_to_ms(p.get('99')))}, "
         f"{w['non_2xx']} non-2xx, {w['socket_errors']} socket errors."
     )
+    return lines
+
+
+def _workers_section(workers: dict[str, Any] | None) -> list[str]:
+    """Issue 15 item 5 (a report, not a target): `serve --workers 1` against `--workers 2`."""
+    if not workers or not workers.get("operations"):
+        return []
+    lines = [
+        "",
+        f"## 1 vs 2 workers (concurrency {workers['concurrency']})",
+        "",
+        "Each operation on a fresh `learngraph serve --workers 1`, then `--workers 2`, both unpinned (the "
+        "two workers, the sandbox, the load generator and anything else on the machine share its CPUs) "
+        "and both with Redis; a report, not a target. Gateway CPU counts every worker.",
+        "",
+        "| op | workers | ops/s | p50 | p99 | gateway CPU/op | CPU use (gateway / sandbox / others) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, runs in workers["operations"].items():
+        for n, phase in runs.items():
+            if phase.get("skipped"):
+                lines.append(f"| {key} | {n} | {phase['skipped']} | | | | |")
+                continue
+            lines.append(
+                f"| {key} | {n} | {_num(phase.get('throughput_ops_s'))} | {_num(phase.get('p50_ms'))} "
+                f"| {_num(phase.get('p99_ms'))} | {_num(phase.get('gateway_cpu_ms_per_op'), 2)} "
+                f"| {_shares(phase)} |"
+            )
     return lines
 
 

@@ -19,6 +19,7 @@ import asyncio
 import itertools
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -65,7 +66,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--min-samples", type=int, default=5, help="at concurrency 1, go on past --duration for this many"
     )
     parser.add_argument("--concurrency", default="1,16,32", help="comma-separated (1,16,32)")
-    parser.add_argument("--ops", default="Q1,Q2,Q3,Q4,M1", help="which operations")
+    parser.add_argument(
+        "--ops",
+        default="Q1,Q1c,Q2,Q3,Q4,M1",
+        help="which operations (Q1c: Q1 with every cross-request cache off)",
+    )
     parser.add_argument("--profile-seconds", type=float, default=6.0)
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
     parser.add_argument("--py-spy", help="the py-spy binary (default: on PATH or beside python)")
@@ -81,6 +86,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="LEARNGRAPH_REDIS_URL for the gateway (with --workers above 1 and none given, the bench "
         "starts a redis-server of its own)",
     )
+    parser.add_argument(
+        "--compare-workers",
+        default="Q2,Q3",
+        help="operations run again under `serve --workers 1` and `--workers 2`, unpinned, turn about "
+        "('' for none; needs redis-server or --redis-url)",
+    )
+    parser.add_argument(
+        "--compare-concurrency", type=int, default=32, help="clients for the workers comparison (32)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--quick", action="store_true", help="short phases: 3 s, 1 s warm-up, 12 s grace")
     args = parser.parse_args(argv)
@@ -89,6 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.min_samples = min(args.min_samples, 3)
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
     args.ops = [o.strip().upper() for o in args.ops.split(",") if o.strip()]
+    args.compare_workers = [o.strip().upper() for o in args.compare_workers.split(",") if o.strip()]
     return args
 
 
@@ -325,22 +340,26 @@ class Bench:
     async def operation(self, op: Operation, reference: dict[str, Any]) -> dict[str, Any]:
         args = self.args
         m = op.minimum
+        # With the caches off every operation is a cold one: "warm" is held to the cold minimum.
+        warm = not op.caches_off
         out: dict[str, Any] = {
             "key": op.key,
             "title": op.title,
             "query": op.query,
+            "caches_off": op.caches_off,
+            "env": op.env,
             "minimum": {
                 "cold": m.requests(warm=False),
-                "warm": m.requests(warm=True),
+                "warm": m.requests(warm=warm),
                 "waves_cold": m.wave_count(warm=False),
-                "waves_warm": m.wave_count(warm=True),
+                "waves_warm": m.wave_count(warm=warm),
                 "floor_ms_cold": m.floor_ms(args.latency_ms, warm=False),
-                "floor_ms_warm": m.floor_ms(args.latency_ms, warm=True),
+                "floor_ms_warm": m.floor_ms(args.latency_ms, warm=warm),
                 "waves": [[asdict(call) for call in wave] for wave in m.waves],
                 "reasoning": list(m.reasoning),
             },
         }
-        gateway = self.start_gateway(op.key)
+        gateway = self.start_gateway(op.key, op.env)
         if isinstance(gateway, str):
             out["skipped"] = f"failed: {gateway}"
             return out
@@ -390,20 +409,29 @@ class Bench:
             gateway.stop()
         return out
 
-    def start_gateway(self, key: str, attempts: int = 3) -> Server | str:
-        """A fresh gateway (empty caches) for one operation; the reason it will not start, after a
-        few tries (other sessions edit this working tree while a run goes on)."""
+    def start_gateway(
+        self,
+        key: str,
+        settings: dict[str, str] | None = None,
+        *,
+        workers: int | None = None,
+        pinned: bool = True,
+        attempts: int = 3,
+    ) -> Server | str:
+        """A fresh gateway (empty caches) for one operation, `settings` over the bench's; the reason it
+        will not start, after a few tries (other sessions edit this working tree while a run goes on)."""
         reason = ""
+        workers = workers or self.args.workers
         for attempt in range(1, attempts + 1):
             port = free_port()
-            command = [*learngraph(), "--log-level", "WARNING", "serve", "--workers", str(self.args.workers)]
-            env = self.sandbox.gateway_env(port, self.key)
+            command = [*learngraph(), "--log-level", "WARNING", "serve", "--workers", str(workers)]
+            env = {**self.sandbox.gateway_env(port, self.key), **(settings or {})}
             if self.args.redis_url:
                 env["LEARNGRAPH_REDIS_URL"] = self.args.redis_url
             try:
                 return Server.start(
                     f"gateway-{key}", command, port, workdir=self.workdir,
-                    env=env, cpus=self.server_cpus,
+                    env=env, cpus=self.server_cpus if pinned else None,
                 )  # fmt: skip
             except RuntimeError as exc:
                 log = (self.workdir / f"gateway-{key}.log").read_text().strip().splitlines()
@@ -413,6 +441,31 @@ class Bench:
                     time.sleep(15)
         self.notes.append(f"{key}: {reason}")
         return reason
+
+    async def compare_workers(self, operations: list[Operation]) -> dict[str, Any]:
+        """Issue 15 item 5, a report: each operation under `serve --workers 1` and `--workers 2`,
+        turn about, both unpinned (so two workers may use both cores) and both with Redis."""
+        concurrency = self.args.compare_concurrency
+        out: dict[str, Any] = {"concurrency": concurrency, "operations": {}}
+        for op in operations:
+            check = check_schedule_lessons if op.mutation_field else check_graphql
+            runs: dict[str, Any] = {}
+            for workers in (1, 2):
+                gateway = self.start_gateway(f"{op.key}-w{workers}", op.env, workers=workers, pinned=False)
+                if isinstance(gateway, str):
+                    runs[str(workers)] = {"skipped": gateway}
+                    continue
+                try:
+                    target = Target(HOST, gateway.port, "/graphql", self.headers)
+                    counter = itertools.count()
+                    runs[str(workers)] = await self.phase(
+                        gateway, target, op.body, check, concurrency, counter,
+                        warmup=self.args.warmup, upstream=True,
+                    )  # fmt: skip
+                finally:
+                    gateway.stop()
+            out["operations"][op.key] = runs
+        return out
 
     async def has_mutation(self, target: Target, name: str) -> bool:
         _, content = await self.once(target, INTROSPECT)
@@ -470,14 +523,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         os.sched_setaffinity(0, other_cpus)  # the load generator stays off the measured server's core
     print(f"bench: building the world ({args.people} people) and starting the sandbox; logs in {workdir}")
     world = build_world(people=args.people, seed=args.seed)
-    operations = [op for op in build_operations(world) if op.key in args.ops]
+    every = build_operations(world)
+    operations = [op for op in every if op.key.upper() in args.ops]
+    compared = [op for op in every if op.key.upper() in args.compare_workers]
+    if compared and args.workers == 1 and not args.redis_url and shutil.which("redis-server") is None:
+        compared = []
+        notes_before = ["1 vs 2 workers not compared: no redis-server (pass --redis-url)."]
+    else:
+        notes_before = []
     sandbox = Sandbox.start(
         workdir, people=args.people, seed=args.seed, latency_ms=args.latency_ms, cpus=other_cpus
     )
-    redis = Redis.start(workdir) if args.workers > 1 and not args.redis_url else None
-    if redis is not None:
-        args.redis_url = redis.url
+    given = args.redis_url
+    wants_redis = args.workers > 1 or bool(compared and args.workers == 1)
+    redis = Redis.start(workdir) if wants_redis and not given else None
+    shared_url = given or (redis.url if redis is not None else None)
+    # The main phases use Redis when given one or for --workers above 1; the comparison gives it to both.
+    args.redis_url = given or (shared_url if args.workers > 1 else None)
+    main_redis = bool(args.redis_url)
     bench = Bench(args, workdir, sandbox, placement)
+    bench.notes += notes_before
+    workers: dict[str, Any] | None = None
     results: dict[str, Any] = {"started_at": started.isoformat(timespec="seconds")}
     try:
         print("bench: reference (raw Starlette JSON endpoint)")
@@ -486,6 +552,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for op in operations:
             print(f"bench: {op.key} {op.title}")
             ops.append(await bench.operation(op, reference))
+        if compared and args.workers == 1:
+            print(f"bench: 1 vs 2 workers ({', '.join(op.key for op in compared)})")
+            args.redis_url = shared_url
+            workers = await bench.compare_workers(compared)
     finally:
         if bench.reference_server is not None:
             bench.reference_server.stop()
@@ -523,12 +593,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "concurrency": args.concurrency,
                 "layout": layout,
                 "workers": args.workers,
-                "redis": bool(args.redis_url),
+                "redis": main_redis,
                 "workdir": str(workdir),
             },
             "reference": reference,
             "operations": ops,
             "targets": [t for op in ops for t in op.get("targets", [])],
+            "workers": workers,
             "notes": bench.notes,
         }
     )

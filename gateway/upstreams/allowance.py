@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from typing import Any, TypeVar
@@ -85,6 +86,9 @@ class Allowance:
         """The operation has answered: its deadline no longer cuts anything."""
         if self._timer is not None:
             self._timer.cancel()
+        # The server's watch holds this allowance (a cycle): dropped, an answered operation's
+        # objects are freed as soon as it ends, not by a later garbage collection.
+        self._watch = None
 
     # -- what the HTTP layer asks ---------------------------------------------------------------
 
@@ -189,14 +193,18 @@ class Allowance:
         """A new budget and deadline from now (a subscription's next event is answered afresh)."""
         self.requests = 0
         self.expired = False
+        watch = self._watch  # not answered yet: the watch stays
         self.close()
+        self._watch = watch
         self._timer = None
         self.deadline = self._loop.time() + self.seconds
 
     # -- inside ------------------------------------------------------------------------------------
 
     def _arm(self) -> bool:
-        self._timer = self._loop.call_at(self.deadline, self._expire)  # at once if already past
+        # At once if already past. In an empty context: the operation's (which holds this allowance)
+        # would stay with the handle after `close()` cancels it, a cycle only a collection frees.
+        self._timer = self._loop.call_at(self.deadline, self._expire, context=contextvars.Context())
         watch, self._watch = self._watch, None
         if watch is None:
             return False

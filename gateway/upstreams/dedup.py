@@ -61,8 +61,15 @@ def read_key(method: str, path: str, params: Mapping[str, Any] | None, json: Any
     return (method, path, _freeze(params), _freeze(json))
 
 
+# What a query or body mostly holds, taken as it is: `isinstance(v, Mapping)` (an ABC's check) costs
+# more than the rest of a key for each of them.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    if type(value) in _PLAIN:
+        return value
+    if isinstance(value, dict | Mapping):
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)

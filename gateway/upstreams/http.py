@@ -63,6 +63,14 @@ _URLS_KEPT = 4096  # joined URLs remembered per upstream
 MAX_URL_LENGTH = 8000
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: httpx.URL  # without a query
+    query: dict[str, Any] | None  # the one the path carried (an absolute next-page link's)
+    same_origin: bool
+    path_length: int  # of its raw path
+
+
 @dataclass
 class RequestStats:
     """Counts of what this process asked an upstream, for metrics and benchmarks."""
@@ -106,7 +114,9 @@ class UpstreamHTTP:
         self._secret = auth.secret.get_secret_value()
         self._reads = SharedReads(source.slug)
         self._urls: dict[str, httpx.URL] = {}
+        self._targets: dict[str, _Target] = {}  # a path -> what sending to it needs checked once
         self._templates: dict[str, str] = {}  # a URL's path -> its endpoint template, for telemetry
+        self._templates_by_url: dict[int, tuple[httpx.URL, str]] = {}  # the same, by a cached URL
         self._client = upstream_client(httpx.Timeout(timeout_seconds), transport, max_connections)
 
     async def aclose(self) -> None:
@@ -189,6 +199,21 @@ class UpstreamHTTP:
 
     # -- one exchange ---------------------------------------------------------------------------
 
+    def _target(self, path: str) -> _Target:
+        """`path`'s URL, without the query it may carry (an absolute next-page link's), checked once:
+        the same few thousand paths come back, and httpx's URL reads them anew at every look."""
+        target = self._targets.get(path)
+        if target is None:
+            url = self.url_for(path)
+            query = dict(url.params) if url.query else None
+            if query is not None:
+                url = url.copy_with(query=None)
+            target = _Target(url, query, _same_origin(self.base_url, url), len(url.raw_path))
+            if len(self._targets) >= _URLS_KEPT:
+                self._targets.clear()
+            self._targets[path] = target
+        return target
+
     async def _send(
         self,
         method: str,
@@ -197,18 +222,17 @@ class UpstreamHTTP:
         json: dict[str, Any] | None,
         retry: int = 0,
     ) -> tuple[httpx.Response, Any]:
-        url = self.url_for(path)
-        origin = self.base_url
+        prepared = self._target(path)
+        url, origin = prepared.url, self.base_url
         # An absolute next-page link carries its own query; httpx would replace it with `params`.
-        query = dict(params or {})
-        if url.query:
-            query = {**dict(url.params), **query}
-            url = url.copy_with(query=None)
-        if not _same_origin(origin, url):
+        query = dict(params) if params else {}
+        if prepared.query is not None:
+            query = {**prepared.query, **query}
+        if not prepared.same_origin:
             raise UpstreamUnavailable(
                 self.source.slug, f"refusing to send credentials to another origin ({url.host})"
             )
-        if _too_long(url, query):
+        if _too_long(url, query, prepared.path_length):
             raise UpstreamRequestInvalid(
                 self.source.slug,
                 f"the input makes a {self.source.name} URL longer than {MAX_URL_LENGTH} characters: "
@@ -335,7 +359,16 @@ class UpstreamHTTP:
             raise error from None
 
     def _template(self, url: httpx.URL) -> str:
-        path = url.path
+        cached = self._templates_by_url.get(id(url))
+        if cached is not None and cached[0] is url:
+            return cached[1]
+        template = self._path_template(url.path)
+        if len(self._templates_by_url) >= _URLS_KEPT:
+            self._templates_by_url.clear()
+        self._templates_by_url[id(url)] = (url, template)  # the URL kept: its id stays its own
+        return template
+
+    def _path_template(self, path: str) -> str:
         template = self._templates.get(path)
         if template is None:
             base = self.base_url.path.rstrip("/")
@@ -411,10 +444,12 @@ class UpstreamHTTP:
         return error
 
 
-def _too_long(url: httpx.URL, params: Mapping[str, Any]) -> bool:
+def _too_long(url: httpx.URL, params: Mapping[str, Any], path_length: int | None = None) -> bool:
     """Whether the URL with these parameters would pass MAX_URL_LENGTH. Percent-encoding makes a
     character at most 9 octets (3 UTF-8 bytes, 3 each): only a request that might pass is built to see."""
-    rough = len(url.raw_path) + sum(len(str(key)) + len(str(value)) + 2 for key, value in params.items())
+    rough = (len(url.raw_path) if path_length is None else path_length) + sum(
+        len(str(key)) + len(str(value)) + 2 for key, value in params.items()
+    )
     if rough * 9 <= MAX_URL_LENGTH:
         return False
     try:
@@ -425,7 +460,7 @@ def _too_long(url: httpx.URL, params: Mapping[str, Any]) -> bool:
 
 def _parse_json(response: httpx.Response) -> Any:
     content = response.content
-    if not content.strip():
+    if not content or content.isspace():  # isspace: no copy of a large body, as strip() makes
         return None
     try:
         return orjson.loads(content)

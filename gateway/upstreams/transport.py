@@ -331,6 +331,7 @@ class LeanClient:
         self.timeout = timeout
         self._default: Timeouts = (timeout.connect, timeout.read, timeout.pool)
         self._wire_urls: dict[str, yarl.URL] = {}
+        self._texts: dict[int, tuple[httpx.URL, str]] = {}  # str(url) of the URLs sent to, by identity
 
     async def request(
         self,
@@ -344,7 +345,7 @@ class LeanClient:
     ) -> httpx.Response:
         if isinstance(url, str):
             url = httpx.URL(url)
-        target = str(url)
+        target = self._text(url)
         if params and "?" in target:  # rare: httpx merges the two queries as it would
             target = str(url.copy_merge_params(params))
         elif params:
@@ -362,6 +363,18 @@ class LeanClient:
             method.upper(), wire_url, headers or {}, content, self._timeouts_of(timeout)
         )
         return _Answer(status, raw_headers, body, lambda: _request_of(method, target, headers, content))
+
+    def _text(self, url: httpx.URL) -> str:
+        """`str(url)`, which httpx builds anew each time, once per URL object (`UpstreamHTTP` sends
+        the same few thousand); the URL is kept with it, so its id stays its own."""
+        cached = self._texts.get(id(url))
+        if cached is not None and cached[0] is url:
+            return cached[1]
+        text = str(url)
+        if len(self._texts) >= _URLS_KEPT:
+            self._texts.clear()
+        self._texts[id(url)] = (url, text)
+        return text
 
     def _timeouts_of(self, timeout: httpx.Timeout | float | None | UseClientDefault) -> Timeouts:
         if isinstance(timeout, UseClientDefault):

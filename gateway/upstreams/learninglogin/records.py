@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any, Literal
@@ -62,8 +63,14 @@ class TrainSessionFilters:
     unit_unit_expiry_lt: date | None = None
 
     def to_params(self) -> dict[str, str]:
-        values = ((f.name, getattr(self, f.name)) for f in fields(self))
+        # The filters' names, read once: `fields()` walks the class's fields anew at each call.
+        values = ((name, getattr(self, name)) for name in _filter_names())
         return {name: _param(value) for name, value in values if value is not None}
+
+
+@functools.cache
+def _filter_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(TrainSessionFilters))
 
 
 def _param(value: Any) -> str:
