@@ -153,6 +153,20 @@ class Settings(BaseModel):
     # `learngraph serve` runs this many worker processes on one socket; more than one needs Redis.
     workers: int = Field(default=1, ge=1, le=64)
 
+    # The training index's sync (gateway/index/syncer.py); besides `index_reconcile_hours`, these
+    # re-reads are full passes too, and reconcile their source.
+    # LearningLogin: completions read by date (`completion_date_gteq`) this often, and every session
+    # re-read whole (new assignments, progress, removals) this often.
+    index_learninglogin_poll_seconds: float = Field(default=60.0, gt=0)
+    index_learninglogin_reread_minutes: float = Field(default=360.0, gt=0)
+    # Training Records and iScout filter by nothing a sync could use: re-read whole this often.
+    index_training_records_reread_minutes: float = Field(default=15.0, gt=0)
+    index_iscout_reread_minutes: float = Field(default=15.0, gt=0)
+    # Requests the sync has in flight at once per source (besides the per-vendor pace of http.py).
+    index_sync_concurrency: int = Field(default=4, ge=1, le=64)
+    # The sync lock's lifetime: renewed every third of it; a dead holder's expires after it.
+    index_lock_ttl_seconds: float = Field(default=30.0, ge=1)
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:

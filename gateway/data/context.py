@@ -28,6 +28,7 @@ from gateway.data.listings import Listings
 from gateway.data.loaders import Loaders
 from gateway.data.people import People
 from gateway.data.shared.link import RedisLink
+from gateway.data.sync_hooks import IndexSync
 from gateway.data.writes import Writes
 from gateway.settings import Settings
 from gateway.upstreams import allowance as allowances
@@ -54,6 +55,8 @@ class Services:
     fairness: CallerCounters = field(default_factory=lambda: InProcessCallerCounters(0, 0))
     # Redis, when state is shared with other replicas (`gateway.data.shared`); None: this process alone.
     shared: RedisLink | None = None
+    # The training index's sync, when an index is configured: webhooks and own writes reach it here.
+    sync: IndexSync | None = None
 
     async def flush(self) -> None:
         """Waits until this process's cache drops and events are where the other replicas read them."""
@@ -89,7 +92,7 @@ class Context:
             loaders,
             People(services.directory, loaders, access),
             Listings(services.upstreams, services.cache, access),
-            Writes(services.upstreams, caller, access, request),
+            Writes(services.upstreams, caller, access, request, sync=services.sync),
             caller,
             request=request,
             response=response,

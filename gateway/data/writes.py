@@ -60,6 +60,7 @@ from gateway.upstreams.training_records.records import TrainingRecord
 
 if TYPE_CHECKING:
     from gateway.data.access import Access
+    from gateway.data.sync_hooks import IndexSync
 
 audit = logging.getLogger("learngraph.audit")
 
@@ -111,8 +112,11 @@ class Writes:
         caller: Caller,
         access: Access | None = None,
         request: Any = None,
+        *,
+        sync: IndexSync | None = None,
     ) -> None:
         self._upstreams = upstreams
+        self._sync = sync  # the training index, told of each write that succeeded
         self.caller = caller
         self._access = access  # None: ADMIN, who may make every write
         self._request = request
@@ -189,6 +193,9 @@ class Writes:
             self._audit(mutation, write, dict.fromkeys(labels or ["*"], "ERROR"))
             raise
         self._audit(mutation, write, dict.fromkeys(labels or ["*"], "OK"))
+        if self._sync is not None:
+            # Before the mutation answers: what it changed is in the index for the next read.
+            await self._sync.written(write, people, objects, answer)
         return answer
 
     def _audit(self, mutation: str | None, write: str, outcomes: dict[str, str]) -> None:

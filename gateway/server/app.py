@@ -39,6 +39,7 @@ from gateway.data.shared.deliveries import RedisDeliveries
 from gateway.data.shared.idempotency import RedisKeys
 from gateway.data.shared.invalidation import share_invalidations
 from gateway.data.shared.link import RedisLink
+from gateway.data.sync_hooks import status_json, sync_status
 from gateway.errors import UpstreamError
 from gateway.server.allowances import PerRequestAllowance
 from gateway.server.auth import Authenticator, RequireCaller
@@ -135,10 +136,12 @@ async def readyz(request: Request) -> Response:
         zip((s.name for s in sources), await asyncio.gather(*(check(s) for s in sources)), strict=True)
     )
     redis = services.shared.status() if services.shared is not None else {"status": "not configured"}
+    # The training index's sync of each source, as Query.syncStatus tells it.
+    sync = {status.source.name: status_json(status) for status in await sync_status(services)}
     healthy = all(r["status"] == "ok" for r in results.values()) and redis["status"] != "unavailable"
     # "degraded": serving, with some answers partial (an upstream) or some writes refused (Redis).
     status = "ready" if healthy else "degraded"
-    return JSONResponse({"status": status, "upstreams": results, "redis": redis})
+    return JSONResponse({"status": status, "upstreams": results, "redis": redis, "sync": sync})
 
 
 # What a browser's GraphQL client sends besides the safelisted headers.

@@ -294,6 +294,10 @@ class DamstraWebhooks:
             return JSONResponse({"status": "duplicate"}, status_code=202)
         self.accepted += 1
         log.debug("DAMSTRA webhook %s for user %s", event.type.name, event.user_id)
+        if services.sync is not None and event.user_id is not None:
+            # The index re-reads exactly what the event names, in the background, from now.
+            subject = "schedules" if event.type in SCHEDULE_EVENTS else "user"
+            services.sync.webhook_received(subject, event.user_id, received_at)
         # The sender gets its answer now; subscribers get the event right after.
         return JSONResponse(
             {"status": "accepted"},

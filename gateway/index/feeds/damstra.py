@@ -1,0 +1,116 @@
+"""DAMSTRA into the index: users (with their group memberships), groups, lessons, every user's
+schedules (completed ones are the completions) and ILT attendance.
+
+DAMSTRA lists schedules per user only, so the schedules phase walks the users the index holds, in
+id order, a few at a time (`concurrency`); its cursor is the last user done. A webhook names the
+user it is about: `reread_user` and `reread_schedules` read exactly that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from gateway.errors import UpstreamNotFound
+from gateway.index.feeds.base import DONE, Phase
+from gateway.index.rows import Kind
+from gateway.index.sink import SCHEDULE_KINDS, IndexSink
+from gateway.sources import Source
+from gateway.upstreams.damstra.client import DamstraClient
+from gateway.upstreams.paging import Listing
+
+PAGE = 100
+
+
+def _next(start: int, page: Listing[Any], size: int) -> Any:
+    read = start + len(page.items)
+    more = len(page.items) >= size if page.total is None else read < page.total
+    return read if more and page.items else DONE
+
+
+class DamstraFeed:
+    source = Source.DAMSTRA
+    kinds: Sequence[Kind] = tuple(Kind)
+
+    def __init__(self, client: DamstraClient, sink: IndexSink, *, concurrency: int = 4) -> None:
+        self.client = client
+        self.sink = sink
+        self.concurrency = max(1, concurrency)
+
+    def phases(self) -> list[Phase]:
+        return [
+            Phase("users", self._users),
+            Phase("groups", self._groups),
+            Phase("lessons", self._lessons),
+            Phase("schedules", self._schedules),
+            Phase("attendance", self._attendance),
+        ]
+
+    async def _users(self, cursor: Any, at: datetime) -> Any:
+        start = int(cursor or 0)
+        page = await self.client.users(active_value="all").window(start_index=start, max_results=PAGE)
+        await self.sink.put_users(page.items, at)
+        return _next(start, page, PAGE)
+
+    async def _groups(self, cursor: Any, at: datetime) -> Any:
+        start = int(cursor or 0)
+        page = await self.client.groups().window(start_index=start, max_results=PAGE)
+        await self.sink.put_groups(page.items, at)
+        return _next(start, page, PAGE)
+
+    async def _lessons(self, cursor: Any, at: datetime) -> Any:
+        start = int(cursor or 0)
+        page = await self.client.lessons().window(start_index=start, max_results=PAGE)
+        await self.sink.put_lessons(page.items, at)
+        return _next(start, page, PAGE)
+
+    async def _schedules(self, cursor: Any, at: datetime) -> Any:
+        after = int(cursor) if cursor is not None else -1
+        pending = [uid for uid in await self.sink.damstra_user_ids() if int(uid) > after]
+        batch = pending[: self.concurrency]
+        if not batch:
+            return DONE
+        await asyncio.gather(*(self._read_schedules(uid, at) for uid in batch))
+        return int(batch[-1]) if len(pending) > len(batch) else DONE
+
+    async def _read_schedules(self, user_id: str, at: datetime) -> None:
+        try:
+            schedules = await self.client.user_schedules(user_id, status="all").all()
+        except UpstreamNotFound:
+            schedules = []  # the user is gone; the pass's end removes their rows
+        await self.sink.put_schedules(user_id, schedules, at)
+
+    async def _attendance(self, cursor: Any, at: datetime) -> Any:
+        start = int(cursor or 0)
+        page = await self.client.ilt_sessions().window(start_index=start, max_results=PAGE)
+        found = await asyncio.gather(*(self.client.list_attendees(s.id) for s in page.items))
+        for session, attendees in zip(page.items, found, strict=True):
+            await self.sink.put_attendance(session, attendees, at)
+        return _next(start, page, PAGE)
+
+    # -- what a webhook or one of LearnGraph's own writes names ---------------------------------
+
+    async def reread_user(self, user_id: str, at: datetime) -> None:
+        """The user's record: their names, status and group memberships."""
+        try:
+            user = await self.client.get_user(user_id)
+        except UpstreamNotFound:
+            await self.sink.remove_row(Source.DAMSTRA, Kind.ACCOUNTS, user_id)
+            return
+        await self.sink.put_users([user], at, whole=True)
+
+    async def reread_schedules(self, user_id: str, at: datetime) -> None:
+        """Every schedule of the user; the ones no longer listed go."""
+        await self._read_schedules(user_id, at)
+        await self.sink.remove_unconfirmed(Source.DAMSTRA, SCHEDULE_KINDS, at, account=user_id)
+
+    async def reread_session(self, session_id: str, at: datetime) -> None:
+        """One ILT session's attendance."""
+        try:
+            session = await self.client.get_ilt_session(session_id)
+            attendees = await self.client.list_attendees(session_id)
+        except UpstreamNotFound:
+            return
+        await self.sink.put_attendance(session, attendees, at)
