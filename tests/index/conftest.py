@@ -1,67 +1,37 @@
-"""The training index's sync over the in-process sandbox: an index in a temporary SQLite file, and the
-gateway with its syncer wired in as the lifespan wires it (`services.sync`)."""
+"""The index on both databases it supports: every test taking `index` runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import itertools
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from gateway.index.rows import Kind
 from gateway.index.store import TrainingIndex
-from gateway.index.syncer import IndexSyncer
-from gateway.sources import Source
-from sandbox.server import Sandbox
-from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
+from tests.postgres_server import PostgresServer
 
-WEBHOOK_SECRET = "an-index-sync-webhook-secret"
+_databases = itertools.count(1)
 
 
-@dataclass
-class Synced:
-    gateway: Gateway
-    syncer: IndexSyncer
-    index: TrainingIndex
-    transport: httpx.ASGITransport  # the sandbox, in-process
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer.start()
+    yield server
+    server.remove()
 
-    @property
-    def sandbox(self) -> Sandbox:
-        return self.gateway.sandbox
 
-    async def count(self, kind: Kind, source: Source) -> int:
-        return await self.index.count(kind, source)
-
-    async def webhook(self, body: dict[str, str]) -> None:
-        response = await self.gateway.http.post(
-            "/webhooks/damstra", json=body, headers={"X-LearnGraph-Webhook-Secret": WEBHOOK_SECRET}
-        )
-        assert response.status_code == 202, response.text
-        assert response.json()["status"] == "accepted", response.text
-
-    def requests(self, source: Source) -> int:
-        return len(self.gateway.log(source).entries)
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database's URL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'index.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return await server.create_database(f"index_{next(_databases)}")
 
 
 @pytest.fixture
-async def index(tmp_path: Path) -> AsyncIterator[TrainingIndex]:
-    opened = await TrainingIndex.open(f"sqlite+aiosqlite:///{tmp_path / 'index.db'}")
+async def index(index_url: str) -> AsyncIterator[TrainingIndex]:
+    opened = await TrainingIndex.open(index_url)
     yield opened
     await opened.close()
-
-
-@pytest.fixture
-async def synced(
-    sandbox: Sandbox, sandbox_transport: httpx.ASGITransport, tmp_path: Path, index: TrainingIndex
-) -> AsyncIterator[Synced]:
-    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
-    env = {"LEARNGRAPH_WEBHOOK_SECRET": WEBHOOK_SECRET, "LEARNGRAPH_WEBHOOK_MAX_AGE_SECONDS": "1e9"}
-    async for gateway in _serve_gateway(sandbox, IN_PROCESS, identity, sandbox_transport, env):
-        syncer = IndexSyncer.for_index(index, gateway.services.upstreams, gateway.services.settings)
-        gateway.services.sync = syncer
-        try:
-            yield Synced(gateway, syncer, index, sandbox_transport)
-        finally:
-            await syncer.stop()

@@ -12,7 +12,7 @@ from gateway.index.progress import SourceProgress
 from gateway.index.rows import Kind
 from gateway.index.syncer import IndexSyncer
 from gateway.sources import Source
-from tests.index.conftest import Synced
+from tests.index.sync.conftest import Synced
 
 SYNC_STATUS = "{ syncStatus { source state lastSyncedAt rows } }"
 

@@ -19,7 +19,7 @@ from sandbox.server import CREDENTIALS, MOUNTS
 from sandbox.world import IScoutCompletionRow, TrainSessionRow
 from tests.conftest import IN_PROCESS
 from tests.ids import damstra_user_id, gid
-from tests.index.conftest import Synced
+from tests.index.sync.conftest import Synced
 
 # The webhook-to-index target: a change shows within this after DAMSTRA's post.
 WEBHOOK_LAG_SECONDS = 2.0
