@@ -36,7 +36,9 @@ log = logging.getLogger("gateway.index.freshen")
 Clock = Callable[[], datetime]
 Target = tuple[Source, str]
 WebhookSubject = Literal["user", "schedules"]  # as `gateway.data.sync_hooks` names them
-ILT_WRITES = frozenset({"register", "deregister", "save_attendance", "complete_ilt_session", "cancel_ilt_session"})
+ILT_WRITES = frozenset(
+    {"register", "deregister", "save_attendance", "complete_ilt_session", "cancel_ilt_session"}
+)
 
 
 def _named(objects: Sequence[str], prefix: str) -> list[str]:
@@ -109,13 +111,17 @@ class Freshener:
 
     # -- LearnGraph's own writes ----------------------------------------------------------------
 
-    async def written(self, write: str, people: Sequence[Target], objects: Sequence[str], answer: Any) -> None:
+    async def written(
+        self, write: str, people: Sequence[Target], objects: Sequence[str], answer: Any
+    ) -> None:
         try:
             await self._written(write, people, objects, answer)
         except Exception:
             log.exception("the index could not re-read what the write %s changed", write)
 
-    async def _written(self, write: str, people: Sequence[Target], objects: Sequence[str], answer: Any) -> None:
+    async def _written(
+        self, write: str, people: Sequence[Target], objects: Sequence[str], answer: Any
+    ) -> None:
         at = self._clock()
         reads = []
         for source, native_id in dict.fromkeys(people):

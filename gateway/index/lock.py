@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -94,10 +95,8 @@ class RedisSyncLock:
         return True
 
     async def release(self) -> None:
-        try:
+        with contextlib.suppress(*FAILURES):  # expired or taken over already: nothing to give back
             await self._lock.release()
-        except FAILURES:
-            pass  # expired or taken over already: nothing to give back
 
     async def aclose(self) -> None:
         if self._own_client:
@@ -161,10 +160,8 @@ class PostgresAdvisoryLock:
 
     async def _forget(self) -> None:
         connection, self._connection = self._connection, None
-        try:
+        with contextlib.suppress(Exception):
             await connection.close()
-        except Exception:
-            pass
 
     async def aclose(self) -> None:
         await self.release()

@@ -18,7 +18,6 @@ from typing import Any
 
 from gateway.index.store import SyncStateName
 
-
 # The store's names for a source's state: BACKFILLING | LIVE | DISABLED | FAILING.
 SourceState = SyncStateName
 

@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway.index.rows import (
-    Kind,
     IndexRow,
+    Kind,
     account_from_damstra,
     attendance_from_damstra,
     completion_from_damstra,
@@ -104,7 +104,10 @@ class IndexSink:
         self, session: DamstraILTSession, attendees: Sequence[DamstraAttendee], at: datetime
     ) -> None:
         # An attendee's record may leave out its session: it is the session it was listed under.
-        named = [a if a.session_id is not None else a.model_copy(update={"session_id": session.id}) for a in attendees]
+        named = [
+            a if a.session_id is not None else a.model_copy(update={"session_id": session.id})
+            for a in attendees
+        ]
         await self._put([attendance_from_damstra(a) for a in named], at)
         await self.index.remove_unconfirmed(
             Kind.ATTENDANCE, Source.DAMSTRA, {"session_native_id": str(session.id)}, at
@@ -173,7 +176,9 @@ class IndexSink:
         state = await self.index.get_sync_state(source)
         return None if state is None else dict(state.cursor)
 
-    async def save_progress(self, source: Source, progress: dict[str, Any], *, rows: int | None = None) -> None:
+    async def save_progress(
+        self, source: Source, progress: dict[str, Any], *, rows: int | None = None
+    ) -> None:
         previous = None if rows is not None else await self.index.get_sync_state(source)
         when = progress.get("last_synced_at")
         await self.index.put_sync_state(

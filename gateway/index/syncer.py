@@ -159,7 +159,7 @@ class IndexSyncer:
     async def _sync_while_held(self) -> None:
         loops = [asyncio.create_task(self._source_loop(s), name=f"index-sync-{s.slug}") for s in self.enabled]
         try:
-            while await self.lock.renew():
+            while await self.lock.renew():  # noqa: ASYNC110 (renewing is the point: no event to wait on)
                 await asyncio.sleep(self.lock.ttl_seconds / 3)
         finally:
             for loop in loops:
@@ -249,7 +249,9 @@ class IndexSyncer:
     def webhook_received(self, subject: WebhookSubject, user_id: str, received_at: datetime) -> None:
         self.freshen.webhook_received(subject, user_id, received_at)
 
-    async def written(self, write: str, people: Sequence[Target], objects: Sequence[str], answer: Any) -> None:
+    async def written(
+        self, write: str, people: Sequence[Target], objects: Sequence[str], answer: Any
+    ) -> None:
         await self.freshen.written(write, people, objects, answer)
 
     async def status(self) -> list[SourceStatus]:
@@ -269,7 +271,11 @@ class IndexSyncer:
             )
             found.append(
                 SourceStatus(
-                    source, progress.state.value, progress.last_synced_at, sum(counts.values()), progress.error
+                    source,
+                    progress.state.value,
+                    progress.last_synced_at,
+                    sum(counts.values()),
+                    progress.error,
                 )
             )
         return found

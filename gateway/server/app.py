@@ -50,6 +50,7 @@ from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
 from gateway.server.graphiql import static_files as graphiql_static_files
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
+from gateway.server.index_sync import start_index_sync
 from gateway.server.lifecycle import Lifecycle, Phase
 from gateway.server.telemetry import Observe, metrics_endpoint
 from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
@@ -184,6 +185,7 @@ def create_app(
         authenticator.log_state()
         if own and built.shared is not None:
             await built.shared.start()
+        syncing = await start_index_sync(built) if own else None
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
         gc.freeze()
@@ -201,6 +203,8 @@ def create_app(
             if traced:
                 tracing.shutdown()
             await authenticator.aclose()
+            if syncing is not None:
+                await syncing.aclose()
             if own:
                 await built.upstreams.aclose()
                 if built.shared is not None:

@@ -113,7 +113,12 @@ async def test_a_created_schedule_and_a_deleted_one_show_after_the_webhook(synce
     synced.gateway.clear_logs()
 
     await synced.webhook(
-        {"name": "lesson.schedule.created", "lessonScheduleId": str(made[0]), "userID": str(user.id), "timeStamp": stamp()}
+        {
+            "name": "lesson.schedule.created",
+            "lessonScheduleId": str(made[0]),
+            "userID": str(user.id),
+            "timeStamp": stamp(),
+        }
     )
     await reflected(synced)
     assert await synced.index.get(Kind.SCHEDULES, Source.DAMSTRA, str(made[0])) is not None
