@@ -9,6 +9,7 @@ user it is about: `reread_user` and `reread_schedules` read exactly that.
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,7 @@ class DamstraFeed:
         self.client = client
         self.sink = sink
         self.concurrency = max(1, concurrency)
+        self._user_ids: list[int] | None = None  # in order
 
     def phases(self) -> list[Phase]:
         return [
@@ -68,12 +70,15 @@ class DamstraFeed:
 
     async def _schedules(self, cursor: Any, at: datetime) -> Any:
         after = int(cursor) if cursor is not None else -1
-        pending = [uid for uid in await self.sink.damstra_user_ids() if int(uid) > after]
-        batch = pending[: self.concurrency]
+        if cursor is None or self._user_ids is None:
+            # Read once a pass (and again after a restart): the users the users phase indexed.
+            self._user_ids = [int(uid) for uid in await self.sink.damstra_user_ids()]
+        start = bisect.bisect_right(self._user_ids, after)
+        batch = self._user_ids[start : start + self.concurrency]
         if not batch:
             return DONE
-        await asyncio.gather(*(self._read_schedules(uid, at) for uid in batch))
-        return int(batch[-1]) if len(pending) > len(batch) else DONE
+        await asyncio.gather(*(self._read_schedules(str(uid), at) for uid in batch))
+        return batch[-1] if start + len(batch) < len(self._user_ids) else DONE
 
     async def _read_schedules(self, user_id: str, at: datetime) -> None:
         try:

@@ -17,8 +17,8 @@ from gateway.sources import Source
 from gateway.upstreams.damstra.client import DamstraClient
 from sandbox.server import CREDENTIALS, MOUNTS
 from sandbox.world import IScoutCompletionRow, TrainSessionRow
-from tests.conftest import IN_PROCESS
-from tests.ids import damstra_user_id, gid
+from tests.conftest import IN_PROCESS, Gateway
+from tests.ids import damstra_user_id, gid, user_id
 from tests.index.sync.conftest import Synced
 
 # The webhook-to-index target: a change shows within this after DAMSTRA's post.
@@ -271,3 +271,34 @@ async def test_an_own_write_is_in_the_index_when_the_mutation_answers(synced: Sy
         assert await synced.index.get(Kind.COMPLETIONS, Source.DAMSTRA, str(done.id)) is not None
     row = await synced.index.get(Kind.SCHEDULES, Source.DAMSTRA, str(schedule.id))
     assert isinstance(row, ScheduleRow) and row.terminal == "completed"
+
+
+async def test_an_own_unassign_removes_the_rows_before_the_mutation_answers(synced: Synced) -> None:
+    await backfilled(synced)
+    world = synced.sandbox.world
+    person = next(p for p in world.people if p.training_records_person_api_id)
+    record = next(
+        r for r in world.training_records.records.values() if r.person_api_id == person.training_records_person_api_id
+    )
+    assert await synced.index.get(Kind.SCHEDULES, Source.TRAINING_RECORDS, record.api_id) is not None
+    query = """mutation($input: UnassignCoursesInput!) { unassignCourses(input: $input) {
+        unassignedCount userErrors { code } } }"""
+    variables: dict[str, Any] = {
+        "input": {
+            "userId": user_id("training_records", person.training_records_person_api_id),
+            "scheduleIds": [gid(f"Schedule:training_records:{record.api_id}")],
+        }
+    }
+    answer = (await synced.gateway.data(query, variables))["unassignCourses"]
+    assert answer == {"unassignedCount": 1, "userErrors": []}
+    assert record.api_id not in world.training_records.records
+    assert await synced.index.get(Kind.SCHEDULES, Source.TRAINING_RECORDS, record.api_id) is None
+    assert await synced.index.get(Kind.COMPLETIONS, Source.TRAINING_RECORDS, record.api_id) is None
+
+
+async def test_without_an_index_every_source_is_disabled(gateway: Gateway) -> None:
+    status = (await gateway.data("{ syncStatus { source state rows lastSyncedAt } }"))["syncStatus"]
+    assert {s["source"] for s in status} == {"DAMSTRA", "LEARNINGLOGIN", "TRAINING_RECORDS", "ISCOUT"}
+    assert all(s == {**s, "state": "DISABLED", "rows": 0, "lastSyncedAt": None} for s in status)
+    ready = (await gateway.http.get("/readyz")).json()
+    assert {v["state"] for v in ready["sync"].values()} == {"DISABLED"}

@@ -29,7 +29,7 @@ def index_env(index_url: str) -> dict[str, str]:
 
 async def until(check: Callable[[], bool], seconds: float = 10.0) -> float:
     started = time.perf_counter()
-    while not check():  # noqa: ASYNC110 (the syncers' tasks change what is checked)
+    while not check():
         assert time.perf_counter() - started < seconds, "not in time"
         await asyncio.sleep(0.02)
     return time.perf_counter() - started
