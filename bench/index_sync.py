@@ -3,8 +3,8 @@
     python -m bench.index_sync --people 5000 --latency-ms 20
 
 Builds the sandbox world in-process (each upstream request waits `--latency-ms`, as a vendor's would),
-runs the backfill of all four sources into a fresh SQLite index with the default settings (the sync's
-own concurrency, the connectors' pace), then changes DAMSTRA schedules one at a time, posts the
+runs the backfill of all four sources into a fresh SQLite index as `serve` does (each source's loop at
+once, the default settings: the sync's own concurrency, the connectors' pace), then changes DAMSTRA schedules one at a time, posts the
 matching webhook to the gateway and times until the index holds the change. Prints one JSON object.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.index.progress import SourceProgress
 from gateway.index.rows import Kind
 from gateway.index.store import TrainingIndex
 from gateway.index.syncer import IndexSyncer
@@ -54,13 +55,14 @@ async def measure(people: int, latency_ms: float, webhooks: int) -> dict[str, An
         for controls in sandbox.controls.values():
             controls.log.clear()
         started = time.perf_counter()
-        await syncer.sync_once()
+        await syncer.start()  # the sync as `serve` runs it: every source's loop at once
+        await until_live(syncer)
         backfill_seconds = time.perf_counter() - started
         requests = {s.name: len(sandbox.controls[s].log.entries) for s in Source if s in syncer.feeds}
         rows = {s.name: sum((await syncer.sink.row_counts(s)).values()) for s in syncer.enabled}
         app = create_app(settings, services=services)
         lags = await webhook_lags(sandbox, app, syncer, index, webhooks)
-        size = sum(p.stat().st_size for p in Path(workdir).glob("index.db*"))
+        size = index_size(Path(workdir))
         await syncer.stop()
         await index.close()
         await services.upstreams.aclose()
@@ -81,7 +83,22 @@ async def measure(people: int, latency_ms: float, webhooks: int) -> dict[str, An
     }
 
 
-async def webhook_lags(sandbox: Sandbox, app: Any, syncer: IndexSyncer, index: TrainingIndex, n: int) -> list[float]:
+async def until_live(syncer: IndexSyncer) -> None:
+    while True:
+        states = [SourceProgress.from_json(await syncer.sink.load_progress(s)) for s in syncer.enabled]
+        if all(p.live for p in states):
+            return
+        await asyncio.sleep(0.1)
+
+
+def index_size(workdir: Path) -> int:
+    """The SQLite file with its write-ahead log."""
+    return sum(p.stat().st_size for p in workdir.glob("index.db*"))
+
+
+async def webhook_lags(
+    sandbox: Sandbox, app: Any, syncer: IndexSyncer, index: TrainingIndex, n: int
+) -> list[float]:
     """Completes `n` open schedules upstream, one at a time, each followed by its webhook; the time from
     the post to the completion row being in the index."""
     world = sandbox.world.damstra
@@ -97,9 +114,11 @@ async def webhook_lags(sandbox: Sandbox, app: Any, syncer: IndexSyncer, index: T
                 "timeStamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             }
             started = time.perf_counter()
-            answer = await http.post("/webhooks/damstra", json=body, headers={"X-LearnGraph-Webhook-Secret": SECRET})
+            answer = await http.post(
+                "/webhooks/damstra", json=body, headers={"X-LearnGraph-Webhook-Secret": SECRET}
+            )
             assert answer.status_code == 202, answer.text
-            while await index.get(Kind.COMPLETIONS, Source.DAMSTRA, str(schedule.id)) is None:
+            while await index.get(Kind.COMPLETIONS, Source.DAMSTRA, str(schedule.id)) is None:  # noqa: ASYNC110
                 await asyncio.sleep(0.001)
             lags.append(time.perf_counter() - started)
     await syncer.freshen.settle()
