@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from gateway.index.progress import SourceProgress
@@ -64,6 +65,7 @@ async def test_a_schedule_webhook_rereads_that_users_schedules(synced: Synced) -
     schedule.status, schedule.completed, schedule.passed = "completed", datetime.now(UTC), True
     assert await synced.index.get(Kind.COMPLETIONS, Source.DAMSTRA, str(schedule.id)) is None
 
+    lags_before = REGISTRY.get_sample_value("learngraph_index_webhook_lag_seconds_count") or 0.0
     started = time.perf_counter()
     await synced.webhook(
         {
@@ -76,6 +78,7 @@ async def test_a_schedule_webhook_rereads_that_users_schedules(synced: Synced) -
     await reflected(synced)
     lag = time.perf_counter() - started
     assert lag <= WEBHOOK_LAG_SECONDS
+    assert REGISTRY.get_sample_value("learngraph_index_webhook_lag_seconds_count") == lags_before + 1
     row = await synced.index.get(Kind.COMPLETIONS, Source.DAMSTRA, str(schedule.id))
     assert row is not None and row.record().user_id == schedule.user_id
     only_user_reads(synced, schedule.user_id, with_record=False)
@@ -278,7 +281,9 @@ async def test_an_own_unassign_removes_the_rows_before_the_mutation_answers(sync
     world = synced.sandbox.world
     person = next(p for p in world.people if p.training_records_person_api_id)
     record = next(
-        r for r in world.training_records.records.values() if r.person_api_id == person.training_records_person_api_id
+        r
+        for r in world.training_records.records.values()
+        if r.person_api_id == person.training_records_person_api_id
     )
     assert await synced.index.get(Kind.SCHEDULES, Source.TRAINING_RECORDS, record.api_id) is not None
     query = """mutation($input: UnassignCoursesInput!) { unassignCourses(input: $input) {
