@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, delete, event, false, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.index import migrate
+from gateway.index.queries import Audience, CompletionQuery, Page, ScheduleQuery
 from gateway.index.rows import (
     AccountRow,
     AttendanceRow,
@@ -52,8 +53,19 @@ from gateway.index.tables import (
 from gateway.settings import Settings
 from gateway.sources import Source
 
+__all__ = [
+    "Audience",
+    "CompletionQuery",
+    "Page",
+    "ScheduleQuery",
+    "SyncState",
+    "SyncStateName",
+    "TrainingIndex",
+    "database_url",
+    "status_condition",
+]
+
 R = TypeVar("R", bound=IndexRow)
-T = TypeVar("T")
 
 MODELS: dict[Kind, type[Base]] = {
     Kind.ACCOUNTS: AccountTable,
@@ -99,47 +111,6 @@ class SyncState:
     rows: int = 0
     detail: str | None = None
     updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Audience:
-    """The accounts whose rows a caller may see (gateway.data.access's visible set): native ids by
-    source, and LEARNINGLOGIN usernames (a train session may be indexed under its login's name only)."""
-
-    accounts: Mapping[Source, Collection[str]] = field(default_factory=dict)
-    usernames: Collection[str] = ()
-
-
-@dataclass(frozen=True)
-class CompletionQuery:
-    """Company-wide completions' filters (the same as gateway.data.completions.CompletionFilter)."""
-
-    completed_after: date | None = None  # inclusive, by UTC day
-    completed_before: date | None = None  # inclusive, by UTC day
-    expiring_before: date | None = None  # expiresOn strictly before
-    lesson: tuple[Source, str] | None = None
-    source: Source | None = None
-
-
-@dataclass(frozen=True)
-class ScheduleQuery:
-    """Schedules' filters. `statuses` are ScheduleStatus names (SCHEDULED, DUE, IN_PROGRESS, OVERDUE,
-    COMPLETED, CANCELLED, ASSIGNED), judged at `now`; `users` narrows to these accounts (a group's)."""
-
-    statuses: Collection[str] = ()
-    due_before: date | None = None  # due on a UTC day before this one
-    due_after: date | None = None  # due on a UTC day after this one
-    source: Source | None = None
-    users: Mapping[Source, Collection[str]] | None = None
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of rows, whether more follow, and the oldest confirmation among the rows (asOf)."""
-
-    rows: list[T]
-    has_next: bool
-    as_of: datetime | None
 
 
 def database_url(settings: Settings) -> str | None:
@@ -350,6 +321,40 @@ class TrainingIndex:
         rows = await self._rows(kind, statement)
         return rows[0] if rows else None
 
+    async def get_many(self, kind: Kind, source: Source, native_ids: Collection[str]) -> list[IndexRow]:
+        """The rows of these keys that the index holds (in no particular order)."""
+        table = TABLES[kind]
+        ids = sorted(set(native_ids))
+        found: list[IndexRow] = []
+        for start in range(0, len(ids), _BATCH):
+            statement = select(table).where(
+                table.c.source == source.value, table.c.native_id.in_(ids[start : start + _BATCH])
+            )
+            found += await self._rows(kind, statement)
+        return found
+
+    async def accounts_matching(
+        self,
+        source: Source,
+        *,
+        native_ids: Collection[str] = (),
+        emails: Collection[str] = (),
+        employee_numbers: Collection[str] = (),
+    ) -> list[AccountRow]:
+        """`source`'s accounts with any of these ids, emails (case-insensitive) or employee numbers."""
+        table = TABLES[Kind.ACCOUNTS]
+        either: list[ColumnElement[bool]] = []
+        if native_ids:
+            either.append(table.c.native_id.in_(sorted(set(native_ids))))
+        if emails:
+            either.append(table.c.email.in_(sorted({e.casefold() for e in emails})))
+        if employee_numbers:
+            either.append(table.c.employee_number.in_(sorted(set(employee_numbers))))
+        if not either:
+            return []
+        statement = select(table).where(table.c.source == source.value, or_(*either))
+        return [row for row in await self._rows(Kind.ACCOUNTS, statement) if isinstance(row, AccountRow)]
+
     async def count(self, kind: Kind, source: Source | None = None) -> int:
         """How many rows of `kind` (of `source`) the index holds."""
         table = TABLES[kind]
@@ -480,7 +485,7 @@ class TrainingIndex:
         table = TABLES[Kind.SCHEDULES]
         where: list[ColumnElement[bool]] = [_audience(table, audience)]
         if query.users is not None:
-            where.append(_accounts(table, query.users, ()))
+            where.append(_audience(table, query.users))
         if query.source is not None:
             where.append(table.c.source == query.source.value)
         if query.due_before is not None:
