@@ -104,7 +104,7 @@ class IndexedReads:
         """Each source's sync state, read once per request."""
         assert self.index is not None
         if self._states is None:
-            self._states = asyncio.ensure_future(self.index.sync_states())
+            self._states = asyncio.ensure_future(self.index.recent_sync_states())
         return await asyncio.shield(self._states)
 
     async def audience(self) -> Audience | None:
@@ -218,10 +218,12 @@ class IndexedReads:
                 emails.update(linked.emails)
                 numbers.update(linked.employee_numbers)
         store = self._store()
+        no_rows: list[IndexRow] = []
+        found, lesson_rows = await asyncio.gather(
+            store.accounts_matching(Source.DAMSTRA, native_ids=ids, emails=emails, employee_numbers=numbers),
+            store.get_many(Kind.LESSONS, Source.DAMSTRA, lessons) if lessons else asyncio.sleep(0, no_rows),
+        )
         if ids or emails or numbers:
-            found = await store.accounts_matching(
-                Source.DAMSTRA, native_ids=ids, emails=emails, employee_numbers=numbers
-            )
             users = [(row.native_id, row.record()) for row in found]
             by_email: dict[str, DamstraUser] = {}
             by_number: dict[str, DamstraUser] = {}
@@ -238,6 +240,5 @@ class IndexedReads:
                 self.loaders.damstra_user_by_email.prime(email, by_email.get(email))
             for number in numbers:
                 self.loaders.damstra_user_by_employee_number.prime(number, by_number.get(number))
-        if lessons:
-            for row in await store.get_many(Kind.LESSONS, Source.DAMSTRA, lessons):
-                self.loaders.lesson.prime(row.native_id, row.record())
+        for row in lesson_rows:
+            self.loaders.lesson.prime(row.native_id, row.record())

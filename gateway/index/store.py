@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, delete, event, false, func, or_, select, true
@@ -134,6 +135,7 @@ class TrainingIndex:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._written_since_analyze = 0
+        self._states: tuple[float, dict[Source, SyncState]] | None = None
 
     @classmethod
     async def open(cls, url: str) -> TrainingIndex:
@@ -308,6 +310,7 @@ class TrainingIndex:
 
     async def put_sync_state(self, state: SyncState) -> None:
         """Write the source's sync state (whole; `updated_at` becomes now)."""
+        self._states = None
         values = {
             "source": state.source.value,
             "state": state.state.value,
@@ -323,6 +326,14 @@ class TrainingIndex:
         )
         async with self.engine.begin() as connection:
             await connection.execute(statement)
+
+    async def recent_sync_states(self, max_age_seconds: float = 1.0) -> dict[Source, SyncState]:
+        """`sync_states()` as read at most `max_age_seconds` ago by this process (the graph asks on every
+        request; a state written by the sync shows within that)."""
+        now = monotonic()
+        if self._states is None or now - self._states[0] > max_age_seconds:
+            self._states = (now, await self.sync_states())
+        return self._states[1]
 
     async def sync_states(self) -> dict[Source, SyncState]:
         """Every source's sync state written so far."""
@@ -462,7 +473,7 @@ class TrainingIndex:
         table = TABLES[Kind.SCHEDULES]
         statement = (
             select(table)
-            .where(*self._schedule_filters(audience, query, now or _now()))
+            .where(*self._schedule_filters(audience, query, now or _now(), walking=True))
             .order_by(table.c.due_at.is_(None), table.c.due_at, table.c.source, table.c.native_id)
             .offset(offset)
             .limit(first + 1)
@@ -499,7 +510,7 @@ class TrainingIndex:
     # -- helpers -------------------------------------------------------------------------------
 
     def _schedule_filters(
-        self, audience: Audience | None, query: ScheduleQuery, now: datetime
+        self, audience: Audience | None, query: ScheduleQuery, now: datetime, *, walking: bool = False
     ) -> list[ColumnElement[bool]]:
         table = TABLES[Kind.SCHEDULES]
         where: list[ColumnElement[bool]] = [_audience(table, audience)]
@@ -512,7 +523,7 @@ class TrainingIndex:
         if query.due_after is not None:
             where.append(table.c.due_at >= _day(query.due_after, 1))
         if query.statuses:
-            where.append(or_(*(status_condition(s, now) for s in query.statuses)))
+            where.append(or_(*(status_condition(s, now, walking=walking) for s in query.statuses)))
         return where
 
     async def _rows(self, kind: Kind, statement: Select[Any]) -> list[Any]:
@@ -533,22 +544,27 @@ class TrainingIndex:
             return int((await connection.execute(statement)).scalar() or 0)
 
 
-def status_condition(status: str, now: datetime) -> ColumnElement[bool]:
+def status_condition(status: str, now: datetime, *, walking: bool = False) -> ColumnElement[bool]:
     """SQL for "this schedule's status is `status` at `now`", as resolvers.schedule derives statuses
-    (damstra_status, learninglogin_status, training_record_status) from the columns rows.py fills."""
+    (damstra_status, learninglogin_status, training_record_status) from the columns rows.py fills.
+
+    `walking`: for a page walked in its order (ix_schedules_order). `terminal` is then compared through
+    COALESCE, which no index serves, so the planner walks the order's index and stops after the page
+    instead of fetching every match by ix_schedules_status and sorting them all; counts take that index."""
     t = TABLES[Kind.SCHEDULES]
     is_damstra = t.c.source == Source.DAMSTRA.value
     is_login = t.c.source == Source.LEARNINGLOGIN.value
     is_records = t.c.source == Source.TRAINING_RECORDS.value
-    open_ = t.c.terminal.is_(None)
+    terminal: ColumnElement[Any] = func.coalesce(t.c.terminal, "") if walking else t.c.terminal
+    open_ = terminal == "" if walking else t.c.terminal.is_(None)
     # rows.py sets scheduled_from on DAMSTRA rows only and overdue_from on DAMSTRA and LEARNINGLOGIN rows
     # only, so these need no source term (which would draw the planner to the primary key's index).
     ahead = and_(t.c.scheduled_from.is_not(None), t.c.scheduled_from > now)
     late = and_(t.c.overdue_from.is_not(None), t.c.overdue_from <= now)
     current = and_(open_, ~ahead, ~late)
     conditions: dict[str, ColumnElement[bool]] = {
-        "COMPLETED": t.c.terminal == "completed",
-        "CANCELLED": t.c.terminal == "cancelled",
+        "COMPLETED": terminal == "completed",
+        "CANCELLED": terminal == "cancelled",
         "SCHEDULED": and_(open_, ahead),
         "OVERDUE": and_(open_, ~ahead, late),
         "DUE": and_(current, is_damstra, t.c.started.is_(False)),

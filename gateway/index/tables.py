@@ -119,6 +119,8 @@ class ScheduleTable(Row, Base):
     __table_args__ = (
         # The schedules of some accounts (a group's, a caller's): the accounts lead.
         Index("ix_schedules_user_status", "user_native_id", "source", *STATUS_COLUMNS),
+        # Company-wide counts by status.
+        Index("ix_schedules_status", *STATUS_COLUMNS, "source"),
         # Company-wide pages in their order (soonest due first, none due last), filtered as walked: a page
         # of a common status (OVERDUE) stops after its few rows instead of sorting every match.
         Index(

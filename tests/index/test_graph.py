@@ -216,3 +216,32 @@ async def test_as_of_is_the_oldest_confirmation_on_the_page(indexed: Gateway, in
     # A page without that row is as fresh as its own rows.
     after = (await indexed.data(COMPLETIONS, {"after": edges[0]["cursor"]}))["completions"]["asOf"]
     assert datetime.fromisoformat(after) > earlier + timedelta(hours=4)
+
+
+FILTERED = """query($source: Source, $lesson: ID, $after: Date, $before: Date, $expiring: Date) {
+  completions(first: 25, source: $source, lessonId: $lesson, completedAfter: $after, completedBefore: $before,
+              expiringBefore: $expiring) {
+    edges { node { id source completedAt expiresOn lesson { id } } }
+    pageInfo { hasNextPage }
+  }
+}"""
+
+
+async def test_completion_filters_equal_live(indexed: Gateway, index: TrainingIndex) -> None:
+    some = (await indexed.data(FILTERED, {"source": "ISCOUT"}))["completions"]["edges"]
+    lesson = some[0]["node"]["lesson"]["id"]
+    cases: list[dict[str, Any]] = [
+        {"source": "LEARNINGLOGIN"},
+        {"source": "DAMSTRA", "after": "2026-09-01"},
+        {"lesson": lesson},
+        {"after": "2026-06-01", "before": "2026-08-31"},
+        {"expiring": "2027-06-01"},
+    ]
+    answered = 0
+    for variables in cases:
+        live, answer, sent = await both_ways(indexed, index, FILTERED, variables)
+        assert "errors" not in answer, (variables, answer)
+        assert answer["data"] == live["data"], variables
+        assert sent == 0 and answer["extensions"] == {"index": {"used": True}}
+        answered += bool(answer["data"]["completions"]["edges"])
+    assert answered >= 4  # the filters leave something to compare

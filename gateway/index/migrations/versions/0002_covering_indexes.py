@@ -18,13 +18,22 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 STATUS = ["terminal", "overdue_from", "scheduled_from", "started"]
-ORDER = [sa.text("(due_at IS NULL)"), "due_at", "source", "native_id", *STATUS, "user_native_id", "username"]
+ORDER: list[str | sa.TextClause] = [
+    sa.text("(due_at IS NULL)"),
+    "due_at",
+    "source",
+    "native_id",
+    *STATUS,
+    "user_native_id",
+    "username",
+]
 
 
 def upgrade() -> None:
     for name in ("ix_schedules_user", "ix_schedules_open_due", "ix_schedules_due"):
         op.drop_index(name, table_name="schedules")
     op.create_index("ix_schedules_user_status", "schedules", ["user_native_id", "source", *STATUS])
+    op.create_index("ix_schedules_status", "schedules", [*STATUS, "source"])
     op.create_index("ix_schedules_order", "schedules", ORDER)
     op.drop_index("ix_completions_newest", table_name="completions")
     op.create_index(
@@ -35,7 +44,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_completions_newest", table_name="completions")
     op.create_index("ix_completions_newest", "completions", ["completed_at", "source_rank", "native_id"])
-    for name in ("ix_schedules_order", "ix_schedules_user_status"):
+    for name in ("ix_schedules_order", "ix_schedules_status", "ix_schedules_user_status"):
         op.drop_index(name, table_name="schedules")
     op.create_index("ix_schedules_due", "schedules", ["due_at"])
     op.create_index("ix_schedules_open_due", "schedules", ["terminal", "overdue_from"])
