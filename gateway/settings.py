@@ -175,6 +175,9 @@ class Settings(BaseModel):
     def index_enabled(self) -> bool:
         return self.index_url is not None or self.index_path is not None
 
+    # false: this replica serves from the index but never syncs it, not even for its webhooks and writes
+    # (another process keeps it fresh).
+    index_sync: bool = True
     # The training index's sync (gateway/index/syncer.py); besides `index_reconcile_hours`, these
     # re-reads are full passes too, and reconcile their source.
     # LearningLogin: completions read by date (`completion_date_gteq`) this often, and every session

@@ -75,8 +75,31 @@ class IndexSync(Protocol):
     async def status(self) -> Sequence[SourceSyncStatus]: ...
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A source's sync as another process saved it in the index (this one does not sync)."""
+
+    source: Source
+    state: str
+    last_synced_at: datetime | None
+    rows: int
+    error: str | None
+
+
 async def sync_status(services: Services) -> Sequence[SourceSyncStatus]:
-    """Each source's sync state; DISABLED for every enabled source when no index is configured."""
+    """Each source's sync state: this process's syncer's; else, with an index another process syncs
+    (LEARNGRAPH_INDEX_SYNC=false), what it saved there; DISABLED for every source without an index."""
     if services.sync is not None:
         return await services.sync.status()
-    return [Disabled(source) for source in services.upstreams.enabled()]
+    enabled = services.upstreams.enabled()
+    if services.index is None:
+        return [Disabled(source) for source in enabled]
+    saved = await services.index.sync_states()
+    found: list[SourceSyncStatus] = []
+    for source in enabled:
+        state = saved.get(source)
+        if state is None:
+            found.append(Disabled(source))
+        else:
+            found.append(Stored(source, state.state.value, state.last_synced_at, state.rows, state.detail))
+    return found

@@ -158,6 +158,9 @@ class LessonRow(IndexRow):
 
 @dataclass(frozen=True)
 class ScheduleRow(IndexRow):
+    """`scheduled_from` only on DAMSTRA rows (a start ahead makes one SCHEDULED), `overdue_from` only on
+    DAMSTRA and LEARNINGLOGIN rows (TRAINING_RECORDS has no due date): store.status_condition relies on it."""
+
     user_native_id: str | None = None
     lesson_native_id: str | None = None
     username: str | None = None
@@ -180,9 +183,10 @@ class ScheduleRow(IndexRow):
             "terminal": self.terminal,
             "started": self.started,
             "assigned_at": self.assigned_at,
-            "scheduled_from": self.scheduled_from,
+            # Held to what the statuses of each source can be (store.status_condition relies on it).
+            "scheduled_from": self.scheduled_from if self.source is Source.DAMSTRA else None,
             "due_at": self.due_at,
-            "overdue_from": self.overdue_from,
+            "overdue_from": self.overdue_from if self.source in _CAN_BE_OVERDUE else None,
             "completed_at": self.completed_at,
             "passed": self.passed,
         }
@@ -229,6 +233,9 @@ class AttendanceRow(IndexRow):
             "attended": self.attended,
             "passed": self.passed,
         }
+
+
+_CAN_BE_OVERDUE = (Source.DAMSTRA, Source.LEARNINGLOGIN)
 
 
 def _str(value: object) -> str | None:

@@ -19,7 +19,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from time import monotonic
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, Table, and_, delete, event, false, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.index import migrate
+from gateway.index.queries import Audience, CompletionQuery, Page, ScheduleQuery
 from gateway.index.rows import (
     AccountRow,
     AttendanceRow,
@@ -52,8 +54,19 @@ from gateway.index.tables import (
 from gateway.settings import Settings
 from gateway.sources import Source
 
+__all__ = [
+    "Audience",
+    "CompletionQuery",
+    "Page",
+    "ScheduleQuery",
+    "SyncState",
+    "SyncStateName",
+    "TrainingIndex",
+    "database_url",
+    "status_condition",
+]
+
 R = TypeVar("R", bound=IndexRow)
-T = TypeVar("T")
 
 MODELS: dict[Kind, type[Base]] = {
     Kind.ACCOUNTS: AccountTable,
@@ -76,6 +89,7 @@ ROW_TYPES: dict[Kind, type[IndexRow]] = {
     Kind.ATTENDANCE: AttendanceRow,
 }
 _BATCH = 500  # rows per INSERT: well under SQLite's limit of bound parameters
+ANALYZE_AFTER_ROWS = 20_000
 
 
 class SyncStateName(enum.Enum):
@@ -101,47 +115,6 @@ class SyncState:
     updated_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Audience:
-    """The accounts whose rows a caller may see (gateway.data.access's visible set): native ids by
-    source, and LEARNINGLOGIN usernames (a train session may be indexed under its login's name only)."""
-
-    accounts: Mapping[Source, Collection[str]] = field(default_factory=dict)
-    usernames: Collection[str] = ()
-
-
-@dataclass(frozen=True)
-class CompletionQuery:
-    """Company-wide completions' filters (the same as gateway.data.completions.CompletionFilter)."""
-
-    completed_after: date | None = None  # inclusive, by UTC day
-    completed_before: date | None = None  # inclusive, by UTC day
-    expiring_before: date | None = None  # expiresOn strictly before
-    lesson: tuple[Source, str] | None = None
-    source: Source | None = None
-
-
-@dataclass(frozen=True)
-class ScheduleQuery:
-    """Schedules' filters. `statuses` are ScheduleStatus names (SCHEDULED, DUE, IN_PROGRESS, OVERDUE,
-    COMPLETED, CANCELLED, ASSIGNED), judged at `now`; `users` narrows to these accounts (a group's)."""
-
-    statuses: Collection[str] = ()
-    due_before: date | None = None  # due on a UTC day before this one
-    due_after: date | None = None  # due on a UTC day after this one
-    source: Source | None = None
-    users: Mapping[Source, Collection[str]] | None = None
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of rows, whether more follow, and the oldest confirmation among the rows (asOf)."""
-
-    rows: list[T]
-    has_next: bool
-    as_of: datetime | None
-
-
 def database_url(settings: Settings) -> str | None:
     """The SQLAlchemy URL the settings name (PostgreSQL's over SQLite's), or None: no index."""
     if settings.index_url is not None:
@@ -161,6 +134,8 @@ class TrainingIndex:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._written_since_analyze = 0
+        self._states: tuple[float, dict[Source, SyncState]] | None = None
 
     @classmethod
     async def open(cls, url: str) -> TrainingIndex:
@@ -187,13 +162,27 @@ class TrainingIndex:
                 cursor.close()
 
         await migrate.upgrade(engine)
-        return cls(engine)
+        index = cls(engine)
+        await index.analyze()
+        return index
 
     @classmethod
     async def from_settings(cls, settings: Settings) -> TrainingIndex | None:
         """The index the settings configure (LEARNGRAPH_INDEX_URL or _PATH), or None when neither is set."""
         url = database_url(settings)
         return None if url is None else await cls.open(url)
+
+    async def analyze(self) -> None:
+        """Refresh the planner's statistics, so reads pick the right index as the tables grow. Run at open
+        and after every ANALYZE_AFTER_ROWS rows written (a backfill's batches); cheap (a sample)."""
+        self._written_since_analyze = 0
+        async with self.engine.begin() as connection:
+            if self.dialect == "sqlite":
+                # A sample of each index (a few ms at 50,000 people), as SQLite's documents advise.
+                await connection.exec_driver_sql("PRAGMA analysis_limit=400")
+                await connection.exec_driver_sql("ANALYZE")
+            else:
+                await connection.exec_driver_sql("ANALYZE")
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -234,6 +223,9 @@ class TrainingIndex:
                         chunk,
                     )
                 written += len(unique)
+        self._written_since_analyze += written
+        if self._written_since_analyze >= ANALYZE_AFTER_ROWS:
+            await self.analyze()
         return written
 
     async def upsert_accounts(self, rows: Iterable[AccountRow], confirmed_at: datetime | None = None) -> int:
@@ -318,6 +310,7 @@ class TrainingIndex:
 
     async def put_sync_state(self, state: SyncState) -> None:
         """Write the source's sync state (whole; `updated_at` becomes now)."""
+        self._states = None
         values = {
             "source": state.source.value,
             "state": state.state.value,
@@ -334,6 +327,14 @@ class TrainingIndex:
         async with self.engine.begin() as connection:
             await connection.execute(statement)
 
+    async def recent_sync_states(self, max_age_seconds: float = 1.0) -> dict[Source, SyncState]:
+        """`sync_states()` as read at most `max_age_seconds` ago by this process (the graph asks on every
+        request; a state written by the sync shows within that)."""
+        now = monotonic()
+        if self._states is None or now - self._states[0] > max_age_seconds:
+            self._states = (now, await self.sync_states())
+        return self._states[1]
+
     async def sync_states(self) -> dict[Source, SyncState]:
         """Every source's sync state written so far."""
         async with self.engine.connect() as connection:
@@ -349,6 +350,40 @@ class TrainingIndex:
         statement = select(table).where(table.c.source == source.value, table.c.native_id == native_id)
         rows = await self._rows(kind, statement)
         return rows[0] if rows else None
+
+    async def get_many(self, kind: Kind, source: Source, native_ids: Collection[str]) -> list[IndexRow]:
+        """The rows of these keys that the index holds (in no particular order)."""
+        table = TABLES[kind]
+        ids = sorted(set(native_ids))
+        found: list[IndexRow] = []
+        for start in range(0, len(ids), _BATCH):
+            statement = select(table).where(
+                table.c.source == source.value, table.c.native_id.in_(ids[start : start + _BATCH])
+            )
+            found += await self._rows(kind, statement)
+        return found
+
+    async def accounts_matching(
+        self,
+        source: Source,
+        *,
+        native_ids: Collection[str] = (),
+        emails: Collection[str] = (),
+        employee_numbers: Collection[str] = (),
+    ) -> list[AccountRow]:
+        """`source`'s accounts with any of these ids, emails (case-insensitive) or employee numbers."""
+        table = TABLES[Kind.ACCOUNTS]
+        either: list[ColumnElement[bool]] = []
+        if native_ids:
+            either.append(table.c.native_id.in_(sorted(set(native_ids))))
+        if emails:
+            either.append(table.c.email.in_(sorted({e.casefold() for e in emails})))
+        if employee_numbers:
+            either.append(table.c.employee_number.in_(sorted(set(employee_numbers))))
+        if not either:
+            return []
+        statement = select(table).where(table.c.source == source.value, or_(*either))
+        return [row for row in await self._rows(Kind.ACCOUNTS, statement) if isinstance(row, AccountRow)]
 
     async def count(self, kind: Kind, source: Source | None = None) -> int:
         """How many rows of `kind` (of `source`) the index holds."""
@@ -438,7 +473,7 @@ class TrainingIndex:
         table = TABLES[Kind.SCHEDULES]
         statement = (
             select(table)
-            .where(*self._schedule_filters(audience, query, now or _now()))
+            .where(*self._schedule_filters(audience, query, now or _now(), walking=True))
             .order_by(table.c.due_at.is_(None), table.c.due_at, table.c.source, table.c.native_id)
             .offset(offset)
             .limit(first + 1)
@@ -475,12 +510,12 @@ class TrainingIndex:
     # -- helpers -------------------------------------------------------------------------------
 
     def _schedule_filters(
-        self, audience: Audience | None, query: ScheduleQuery, now: datetime
+        self, audience: Audience | None, query: ScheduleQuery, now: datetime, *, walking: bool = False
     ) -> list[ColumnElement[bool]]:
         table = TABLES[Kind.SCHEDULES]
         where: list[ColumnElement[bool]] = [_audience(table, audience)]
         if query.users is not None:
-            where.append(_accounts(table, query.users, ()))
+            where.append(_audience(table, query.users))
         if query.source is not None:
             where.append(table.c.source == query.source.value)
         if query.due_before is not None:
@@ -488,7 +523,7 @@ class TrainingIndex:
         if query.due_after is not None:
             where.append(table.c.due_at >= _day(query.due_after, 1))
         if query.statuses:
-            where.append(or_(*(status_condition(s, now) for s in query.statuses)))
+            where.append(or_(*(status_condition(s, now, walking=walking) for s in query.statuses)))
         return where
 
     async def _rows(self, kind: Kind, statement: Select[Any]) -> list[Any]:
@@ -509,20 +544,27 @@ class TrainingIndex:
             return int((await connection.execute(statement)).scalar() or 0)
 
 
-def status_condition(status: str, now: datetime) -> ColumnElement[bool]:
+def status_condition(status: str, now: datetime, *, walking: bool = False) -> ColumnElement[bool]:
     """SQL for "this schedule's status is `status` at `now`", as resolvers.schedule derives statuses
-    (damstra_status, learninglogin_status, training_record_status) from the columns rows.py fills."""
+    (damstra_status, learninglogin_status, training_record_status) from the columns rows.py fills.
+
+    `walking`: for a page walked in its order (ix_schedules_order). `terminal` is then compared through
+    COALESCE, which no index serves, so the planner walks the order's index and stops after the page
+    instead of fetching every match by ix_schedules_status and sorting them all; counts take that index."""
     t = TABLES[Kind.SCHEDULES]
     is_damstra = t.c.source == Source.DAMSTRA.value
     is_login = t.c.source == Source.LEARNINGLOGIN.value
     is_records = t.c.source == Source.TRAINING_RECORDS.value
-    open_ = t.c.terminal.is_(None)
-    ahead = and_(is_damstra, t.c.scheduled_from.is_not(None), t.c.scheduled_from > now)
-    late = and_(or_(is_damstra, is_login), t.c.overdue_from.is_not(None), t.c.overdue_from <= now)
+    terminal: ColumnElement[Any] = func.coalesce(t.c.terminal, "") if walking else t.c.terminal
+    open_ = terminal == "" if walking else t.c.terminal.is_(None)
+    # rows.py sets scheduled_from on DAMSTRA rows only and overdue_from on DAMSTRA and LEARNINGLOGIN rows
+    # only, so these need no source term (which would draw the planner to the primary key's index).
+    ahead = and_(t.c.scheduled_from.is_not(None), t.c.scheduled_from > now)
+    late = and_(t.c.overdue_from.is_not(None), t.c.overdue_from <= now)
     current = and_(open_, ~ahead, ~late)
     conditions: dict[str, ColumnElement[bool]] = {
-        "COMPLETED": t.c.terminal == "completed",
-        "CANCELLED": t.c.terminal == "cancelled",
+        "COMPLETED": terminal == "completed",
+        "CANCELLED": terminal == "cancelled",
         "SCHEDULED": and_(open_, ahead),
         "OVERDUE": and_(open_, ~ahead, late),
         "DUE": and_(current, is_damstra, t.c.started.is_(False)),

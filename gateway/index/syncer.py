@@ -59,6 +59,8 @@ FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 300.0
 # A loop looks again at least this often (a pass another replica finished, a changed schedule).
 MAX_IDLE_SECONDS = 30.0
+# How long a stop waits for the loops' cancellation.
+STOP_SECONDS = 10.0
 # LearningLogin filters by day: each poll reads from the day before its last, for time zones.
 POLL_OVERLAP = timedelta(days=1)
 
@@ -138,8 +140,8 @@ class IndexSyncer:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Bounded: a stop must not hang on a read that ignores its cancellation.
+            await asyncio.wait([task], timeout=STOP_SECONDS)
         await self.freshen.aclose()
         await self.lock.aclose()
 
@@ -164,7 +166,7 @@ class IndexSyncer:
         finally:
             for loop in loops:
                 loop.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
+            await asyncio.wait(loops, timeout=STOP_SECONDS)
 
     async def _source_loop(self, source: Source) -> None:
         feed = self.feeds[source]

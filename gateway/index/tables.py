@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Dialect, Float, Index, Integer, String, TypeDecorator
+from sqlalchemy import JSON, Boolean, Date, Dialect, Float, Index, Integer, String, TypeDecorator, text
 from sqlalchemy import DateTime as SqlDateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -92,6 +92,9 @@ class LessonTable(Row, Base):
     status: Mapped[str | None] = mapped_column(String(40))
 
 
+STATUS_COLUMNS = ("terminal", "overdue_from", "scheduled_from", "started")
+
+
 class ScheduleTable(Row, Base):
     """A schedule (DAMSTRA), train session (LEARNINGLOGIN) or training record (TRAINING_RECORDS).
 
@@ -112,10 +115,24 @@ class ScheduleTable(Row, Base):
     overdue_from: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     passed: Mapped[bool | None] = mapped_column(Boolean)
+    # Each covers the columns a status is derived from, so filtering and counting read the index alone.
     __table_args__ = (
-        Index("ix_schedules_user", "source", "user_native_id"),
-        Index("ix_schedules_open_due", "terminal", "overdue_from"),
-        Index("ix_schedules_due", "due_at"),
+        # The schedules of some accounts (a group's, a caller's): the accounts lead.
+        Index("ix_schedules_user_status", "user_native_id", "source", *STATUS_COLUMNS),
+        # Company-wide counts by status.
+        Index("ix_schedules_status", *STATUS_COLUMNS, "source"),
+        # Company-wide pages in their order (soonest due first, none due last), filtered as walked: a page
+        # of a common status (OVERDUE) stops after its few rows instead of sorting every match.
+        Index(
+            "ix_schedules_order",
+            text("(due_at IS NULL)"),
+            "due_at",
+            "source",
+            "native_id",
+            *STATUS_COLUMNS,
+            "user_native_id",
+            "username",
+        ),
     )
 
 
@@ -131,7 +148,7 @@ class CompletionTable(Row, Base):
     # SOURCE_ORDER's position: the merged order's tie-break (gateway.data.completions.CompletionItem).
     source_rank: Mapped[int] = mapped_column(Integer)
     __table_args__ = (
-        Index("ix_completions_newest", "completed_at", "source_rank", "native_id"),
+        Index("ix_completions_newest", text("completed_at DESC"), "source_rank", "native_id"),
         Index("ix_completions_user", "source", "user_native_id"),
     )
 

@@ -41,6 +41,7 @@ from gateway.data.shared.invalidation import share_invalidations
 from gateway.data.shared.link import RedisLink
 from gateway.data.sync_hooks import status_json, sync_status
 from gateway.errors import UpstreamError
+from gateway.index.store import TrainingIndex
 from gateway.server.allowances import PerRequestAllowance
 from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.body_limit import LimitBody
@@ -185,6 +186,9 @@ def create_app(
         authenticator.log_state()
         if own and built.shared is not None:
             await built.shared.start()
+        if own and built.index is None:
+            # Migrated to the newest schema before the first request (gateway/index/migrate.py).
+            built.index = await TrainingIndex.from_settings(built.settings)
         syncing = await start_index_sync(built) if own else None
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
@@ -207,6 +211,8 @@ def create_app(
                 await syncing.aclose()
             if own:
                 await built.upstreams.aclose()
+                if built.index is not None:
+                    await built.index.close()
                 if built.shared is not None:
                     await built.shared.aclose()
 

@@ -1,10 +1,10 @@
 """The training index's sync in a gateway's lifespan: started when an index is configured.
 
-    running = await start_index_sync(services)     # None without LEARNGRAPH_INDEX_PATH / _URL
+    running = await start_index_sync(services)     # None without an index, or LEARNGRAPH_INDEX_SYNC=false
     ...
     if running: await running.aclose()
 
-It opens the index (unless the services hold one already), builds the syncer with the lock the
+The lifespan opens the index (`services.index`) first; this builds the syncer with the lock the
 deployment allows (Redis, else PostgreSQL's advisory lock, else this process alone), wires it into
 `services.sync` (webhooks and own writes reach it there) and starts it; the sync runs in the
 background, so the gateway serves at once, on the live path until each source is LIVE.
@@ -26,24 +26,19 @@ log = logging.getLogger("gateway.server.index_sync")
 class RunningSync:
     syncer: IndexSyncer
     index: TrainingIndex
-    own_index: bool
 
     async def aclose(self) -> None:
+        """Stops the sync (the lock given back); the index stays the lifespan's to close."""
         await self.syncer.stop()
-        if self.own_index:
-            await self.index.close()
 
 
 async def start_index_sync(services: Services) -> RunningSync | None:
     settings = services.settings
-    if not settings.index_enabled:
-        return None
-    held: TrainingIndex | None = getattr(services, "index", None)
-    index = held or await TrainingIndex.from_settings(settings)
-    if index is None:
+    index = services.index
+    if index is None or not settings.index_sync:
         return None
     syncer = IndexSyncer.for_index(index, services.upstreams, settings)
     services.sync = syncer
     await syncer.start()
     log.info("the training index (%s) syncs %s", index.dialect, ", ".join(s.name for s in syncer.enabled))
-    return RunningSync(syncer, index, own_index=held is None)
+    return RunningSync(syncer, index)

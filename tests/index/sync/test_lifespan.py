@@ -43,3 +43,16 @@ async def test_serve_with_an_index_path_syncs_every_source_to_live(
         ready = (await http.get("/readyz")).json()
         assert {v["state"] for v in ready["sync"].values()} == {"LIVE"}
     assert (tmp_path / "index" / "learngraph.db").exists()
+
+    # A replica that only serves (LEARNGRAPH_INDEX_SYNC=false) tells the status the syncer saved.
+    serving = create_app(load_settings({**env, "LEARNGRAPH_INDEX_SYNC": "false"}))
+    async with (
+        serving.router.lifespan_context(serving),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=serving), base_url="http://g.test") as http,
+    ):
+        assert serving.state.services.sync is None
+        answer = (await http.post("/graphql", json={"query": STATUS})).json()
+        told = {s["source"]: s for s in answer["data"]["syncStatus"]}
+        assert {s["state"] for s in told.values()} == {"LIVE"}
+        assert {k: s["rows"] for k, s in told.items()} == {k: s["rows"] for k, s in states.items()}
+        assert all(s["lastSyncedAt"] for s in told.values())

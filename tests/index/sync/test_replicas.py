@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.index.lock import PostgresAdvisoryLock, RedisSyncLock
+from gateway.index.store import TrainingIndex
 from gateway.server.index_sync import RunningSync, start_index_sync
 from sandbox.server import Sandbox
 from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
@@ -40,12 +41,15 @@ async def replica(
     sandbox: Sandbox, transport: httpx.ASGITransport, identity: Path, env: dict[str, str]
 ) -> AsyncIterator[tuple[Gateway, RunningSync]]:
     async for gateway in _serve_gateway(sandbox, IN_PROCESS, identity, transport, env):
+        # As the lifespan does: the index opened, then its sync started.
+        gateway.services.index = await TrainingIndex.from_settings(gateway.services.settings)
         running = await start_index_sync(gateway.services)
         assert running is not None
         try:
             yield gateway, running
         finally:
             await running.aclose()
+            await running.index.close()
 
 
 async def run_two_replicas(
@@ -53,6 +57,13 @@ async def run_two_replicas(
 ) -> None:
     identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
     env = {**env, "LEARNGRAPH_INDEX_LOCK_TTL_SECONDS": TTL}
+    async with asyncio.timeout(120):  # a hang is a failure, with where it hung
+        await two_replicas(sandbox, transport, identity, env)
+
+
+async def two_replicas(
+    sandbox: Sandbox, transport: httpx.ASGITransport, identity: Path, env: dict[str, str]
+) -> None:
     async with replica(sandbox, transport, identity, env) as (first_gateway, first):
         await until(lambda: first.syncer.leading)
         async with replica(sandbox, transport, identity, env) as (second_gateway, second):
