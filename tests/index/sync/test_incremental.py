@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
@@ -307,3 +308,28 @@ async def test_without_an_index_every_source_is_disabled(gateway: Gateway) -> No
     assert all(s == {**s, "state": "DISABLED", "rows": 0, "lastSyncedAt": None} for s in status)
     ready = (await gateway.http.get("/readyz")).json()
     assert {v["state"] for v in ready["sync"].values()} == {"DISABLED"}
+
+
+@pytest.mark.parametrize(
+    ("name", "with_record"),
+    [
+        ("lesson.schedule.created", False),
+        ("lesson.schedule.changed", False),
+        ("lesson.schedule.completed", False),
+        ("lesson.schedule.cancelled", False),
+        ("user.account.created", True),
+        ("user.settings.updated", True),
+        ("user.account.inactivate", True),
+    ],
+)
+async def test_each_webhook_rereads_exactly_the_user_it_names(
+    synced: Synced, name: str, with_record: bool
+) -> None:
+    await backfilled(synced)
+    schedule = next(iter(synced.sandbox.world.damstra.schedules.values()))
+    body = {"name": name, "userId": str(schedule.user_id), "timeStamp": stamp()}
+    if name.startswith("lesson."):
+        body["lessonScheduleId"] = str(schedule.id)
+    await synced.webhook(body)
+    await reflected(synced)
+    only_user_reads(synced, schedule.user_id, with_record=with_record)
