@@ -3,7 +3,7 @@ through `TrainingIndex`, and each source's progress in its sync state.
 
     sink = IndexSink(index)
     await sink.put_users([user], at)                 # the account and its group memberships
-    await sink.put_schedules("1023", schedules, at)  # one DAMSTRA user's schedules (and completions)
+    await sink.put_schedules(schedules, at)          # DAMSTRA schedules (and the completions among them)
     await sink.remove_unconfirmed(Source.DAMSTRA, SCHEDULE_KINDS, t0, account="1023")
 
 Every row written is confirmed at `at`; `remove_unconfirmed` drops the rows of `kinds` of a source (of
@@ -69,6 +69,7 @@ def _present(rows: Sequence[IndexRow | None]) -> list[IndexRow]:
 class IndexSink:
     def __init__(self, index: TrainingIndex) -> None:
         self.index = index
+        self._rows: dict[Source, int] = {}  # each source's count last saved in its sync state
 
     async def _put(self, rows: Sequence[IndexRow | None], at: datetime) -> None:
         kept = _present(rows)
@@ -95,7 +96,7 @@ class IndexSink:
     async def put_lessons(self, lessons: Sequence[DamstraLesson], at: datetime) -> None:
         await self._put([lesson_from_damstra(lesson) for lesson in lessons], at)
 
-    async def put_schedules(self, user_id: str, schedules: Sequence[DamstraSchedule], at: datetime) -> None:
+    async def put_schedules(self, schedules: Sequence[DamstraSchedule], at: datetime) -> None:
         rows: list[IndexRow | None] = [schedule_from_damstra(s) for s in schedules]
         rows += [completion_from_damstra(s) for s in schedules]
         await self._put(rows, at)
@@ -179,7 +180,12 @@ class IndexSink:
     async def save_progress(
         self, source: Source, progress: dict[str, Any], *, rows: int | None = None
     ) -> None:
-        previous = None if rows is not None else await self.index.get_sync_state(source)
+        """`rows`: the rows held, when just counted; else the count saved last stays."""
+        if rows is not None:
+            self._rows[source] = rows
+        elif source not in self._rows:
+            previous = await self.index.get_sync_state(source)
+            self._rows[source] = previous.rows if previous is not None else 0
         when = progress.get("last_synced_at")
         await self.index.put_sync_state(
             SyncState(
@@ -187,7 +193,7 @@ class IndexSink:
                 state=SyncStateName(progress["state"]),
                 cursor=progress,
                 last_synced_at=datetime.fromisoformat(when) if isinstance(when, str) else None,
-                rows=rows if rows is not None else (previous.rows if previous is not None else 0),
+                rows=self._rows[source],
                 detail=progress.get("error"),
             )
         )

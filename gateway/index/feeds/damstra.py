@@ -20,6 +20,7 @@ from gateway.index.rows import Kind
 from gateway.index.sink import SCHEDULE_KINDS, IndexSink
 from gateway.sources import Source
 from gateway.upstreams.damstra.client import DamstraClient
+from gateway.upstreams.damstra.records import DamstraSchedule
 from gateway.upstreams.paging import Listing
 
 PAGE = 100
@@ -77,15 +78,16 @@ class DamstraFeed:
         batch = self._user_ids[start : start + self.concurrency]
         if not batch:
             return DONE
-        await asyncio.gather(*(self._read_schedules(str(uid), at) for uid in batch))
+        found = await asyncio.gather(*(self._schedules_of(str(uid)) for uid in batch))
+        # One write for the batch: a transaction per user costs more than the rows.
+        await self.sink.put_schedules([s for schedules in found for s in schedules], at)
         return batch[-1] if start + len(batch) < len(self._user_ids) else DONE
 
-    async def _read_schedules(self, user_id: str, at: datetime) -> None:
+    async def _schedules_of(self, user_id: str) -> list[DamstraSchedule]:
         try:
-            schedules = await self.client.user_schedules(user_id, status="all").all()
+            return await self.client.user_schedules(user_id, status="all").all()
         except UpstreamNotFound:
-            schedules = []  # the user is gone; the pass's end removes their rows
-        await self.sink.put_schedules(user_id, schedules, at)
+            return []  # the user is gone; the pass's end removes their rows
 
     async def _attendance(self, cursor: Any, at: datetime) -> Any:
         start = int(cursor or 0)
@@ -108,7 +110,7 @@ class DamstraFeed:
 
     async def reread_schedules(self, user_id: str, at: datetime) -> None:
         """Every schedule of the user; the ones no longer listed go."""
-        await self._read_schedules(user_id, at)
+        await self.sink.put_schedules(await self._schedules_of(user_id), at)
         await self.sink.remove_unconfirmed(Source.DAMSTRA, SCHEDULE_KINDS, at, account=user_id)
 
     async def reread_session(self, session_id: str, at: datetime) -> None:
