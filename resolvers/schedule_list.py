@@ -84,7 +84,9 @@ async def schedules_connection(
     group = decode(group_id, "Group").native_id if group_id is not None else None
     sources = _sources(info, flt)
     now = datetime.now(UTC)
-    use = await info.context.indexed.use_for({*sources, *([Source.DAMSTRA] if group else [])})
+    use = await info.context.indexed.use_for(
+        {*sources, *([Source.DAMSTRA] if group else [])}, by_person=group is not None
+    )
     if use.used:
         return await _from_index(info, flt, group, start, size, now)
     if group is not None:
@@ -122,7 +124,7 @@ async def group_overdue_count(info: Info, group: str) -> int | None:
     sources = _sources(info, flt)
     now = datetime.now(UTC)
     indexed = info.context.indexed
-    if (await indexed.use_for({*sources, Source.DAMSTRA})).used:
+    if (await indexed.use_for({*sources, Source.DAMSTRA}, by_person=True)).used:
         users = await _indexed_group_audience(info, group)
         return (await indexed.schedules_count(flt.query(users), now))[0]
 

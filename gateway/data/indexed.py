@@ -73,18 +73,30 @@ class IndexedReads:
     def configured(self) -> bool:
         return self.index is not None
 
-    async def use_for(self, sources: Iterable[Source]) -> IndexUse:
+    async def use_for(self, sources: Iterable[Source], *, by_person: bool = False) -> IndexUse:
         """Whether the index may answer a question needing these sources (all LIVE); recorded for the
-        answer's `extensions`."""
+        answer's `extensions`. `by_person`: the question narrows to some people's rows (a group's); so
+        does every question of a caller who is not ADMIN."""
         if self.index is None:
             return NOT_CONFIGURED
+        needed = sorted(set(sources), key=SOURCE_ORDER.index)
         states = await self.sync_states()
         use = IndexUse(True)
-        for source in sorted(set(sources), key=SOURCE_ORDER.index):
+        for source in needed:
             state = states.get(source)
             if state is None or state.state is not SyncStateName.LIVE:
                 use = IndexUse(False, f"{source.name} {state.state.value if state else 'NOT_SYNCED'}")
                 break
+        # A train session names no login: one indexed without its login (read company-wide) is nobody's
+        # to the index, where live reads find it under its person's username.
+        narrowed = by_person or self.access is not None
+        if (
+            use.used
+            and narrowed
+            and Source.LEARNINGLOGIN in needed
+            and await self.index.has_unattributed(Source.LEARNINGLOGIN)
+        ):
+            use = IndexUse(False, f"{Source.LEARNINGLOGIN.name} UNATTRIBUTED")
         self.uses.append(use)
         return use
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from gateway.data.callers import Caller, PersonRef, Role
-from gateway.index.rows import Kind
-from gateway.index.store import SyncStateName, TrainingIndex
+from gateway.index.rows import Kind, completion_from_learninglogin, schedule_from_learninglogin
+from gateway.index.store import CompletionQuery, SyncStateName, TrainingIndex
 from gateway.sources import Source
 from resolvers.global_id import decode
 from tests.conftest import Gateway
@@ -245,3 +245,26 @@ async def test_completion_filters_equal_live(indexed: Gateway, index: TrainingIn
         assert sent == 0 and answer["extensions"] == {"index": {"used": True}}
         answered += bool(answer["data"]["completions"]["edges"])
     assert answered >= 4  # the filters leave something to compare
+
+
+async def test_train_sessions_indexed_without_their_login_send_narrowed_questions_live(
+    indexed: Gateway, index: TrainingIndex
+) -> None:
+    # As a company-wide read of LearningLogin indexes them: no login, no username.
+    rows = await index.completions_page(None, CompletionQuery(source=Source.LEARNINGLOGIN), first=10_000)
+    sessions = [row.record() for row in rows.rows]
+    await index.upsert([r for r in (completion_from_learninglogin(s, None) for s in sessions) if r])
+    await index.upsert([schedule_from_learninglogin(s, None) for s in sessions])
+    indexed.services.index = index
+    group = (await indexed.data("{ groups(first: 1) { edges { node { id } } } }"))["groups"]["edges"][0][
+        "node"
+    ]
+    narrowed = await indexed.query("query($id: ID!) { group(id: $id) { overdueCount } }", {"id": group["id"]})
+    assert narrowed["extensions"] == {"index": {"used": False, "reason": "LEARNINGLOGIN UNATTRIBUTED"}}
+    async with indexed.as_caller(SUPERVISOR) as gateway:
+        live, answer, _ = await both_ways(gateway, index, COMPLETIONS, {})
+        assert answer["extensions"] == {"index": {"used": False, "reason": "LEARNINGLOGIN UNATTRIBUTED"}}
+        assert answer["data"] == live["data"]
+    # Everyone's, for ADMIN, is still the index's: live, those sessions are nobody's too.
+    everyone = await indexed.query(COMPLETIONS, {})
+    assert everyone["extensions"] == {"index": {"used": True}}
