@@ -9,8 +9,8 @@ was made through it, and the index is the replicas' shared one. A re-read that f
 left to the next full pass; it never fails the webhook's answer or the write.
 
 - DAMSTRA: a user event re-reads the user (names, status, memberships) and their schedules; a
-  schedule event the user's schedules. A write re-reads every person it named, the same way, and the
-  attendance of an ILT session it named.
+  schedule event the user's schedules. A write re-reads every person it named, the same way, the
+  groups it named or made, and the attendance of an ILT session it named.
 - Training Records: the records a write named or answered; LearningLogin: the train sessions a write
   named; iScout: the named users' completions.
 """
@@ -29,6 +29,7 @@ from gateway.index.feeds.learninglogin import LearningLoginFeed
 from gateway.index.feeds.training_records import TrainingRecordsFeed
 from gateway.sources import Source
 from gateway.telemetry.index_metrics import WEBHOOK_TO_INDEX_SECONDS
+from gateway.upstreams.damstra.records import DamstraGroup
 from gateway.upstreams.training_records.records import TrainingRecord
 
 log = logging.getLogger("gateway.index.freshen")
@@ -131,6 +132,11 @@ class Freshener:
                 reads.append(self.iscout.reread_user(native_id, at))
         if self.damstra is not None and write in ILT_WRITES:
             reads += [self.damstra.reread_session(s, at) for s in _named(objects, "iltSession:")]
+        if self.damstra is not None:
+            groups = [g for g in _named(objects, "group:") if g.isdigit()]
+            if isinstance(answer, DamstraGroup):
+                groups.append(str(answer.id))
+            reads += [self.damstra.reread_group(g, at) for g in dict.fromkeys(groups)]
         if self.training_records is not None:
             records = _named(objects, "record:")
             if isinstance(answer, TrainingRecord):

@@ -146,11 +146,16 @@ class IndexSink:
         return removed
 
     async def remove_row(self, source: Source, kind: Kind, native_id: str) -> int:
-        """A row the upstream says is gone; a schedule's completion goes with it."""
+        """A row the upstream says is gone; a schedule's completion goes with it, a group's memberships
+        and an account's memberships and schedules too."""
         kinds = [kind, Kind.COMPLETIONS] if kind is Kind.SCHEDULES else [kind]
         removed = 0
         for each in kinds:
             removed += await self.index.remove(each, source, [native_id])
+        if kind is Kind.GROUPS:
+            removed += await self.index.remove_unconfirmed(
+                Kind.MEMBERSHIPS, source, {"group_native_id": native_id}, ALWAYS
+            )
         if kind is Kind.ACCOUNTS:
             for each in (Kind.MEMBERSHIPS, Kind.SCHEDULES, Kind.COMPLETIONS):
                 removed += await self.index.remove_unconfirmed(

@@ -113,6 +113,15 @@ class DamstraFeed:
         await self.sink.put_schedules(await self._schedules_of(user_id), at)
         await self.sink.remove_unconfirmed(Source.DAMSTRA, SCHEDULE_KINDS, at, account=user_id)
 
+    async def reread_group(self, group_id: str, at: datetime) -> None:
+        """One group's record; gone (an inactivated group is no longer readable) when not found."""
+        try:
+            group = await self.client.get_group(group_id)
+        except UpstreamNotFound:
+            await self.sink.remove_row(Source.DAMSTRA, Kind.GROUPS, group_id)
+            return
+        await self.sink.put_groups([group], at)
+
     async def reread_session(self, session_id: str, at: datetime) -> None:
         """One ILT session's attendance."""
         try:

@@ -14,13 +14,13 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from gateway.index.progress import SourceProgress
-from gateway.index.rows import AccountRow, Kind, ScheduleRow
+from gateway.index.rows import AccountRow, GroupRow, Kind, ScheduleRow
 from gateway.sources import Source
 from gateway.upstreams.damstra.client import DamstraClient
 from sandbox.server import CREDENTIALS, MOUNTS
 from sandbox.world import IScoutCompletionRow, TrainSessionRow
 from tests.conftest import IN_PROCESS, Gateway
-from tests.ids import damstra_user_id, gid, user_id
+from tests.ids import damstra_user_id, gid, native_id, user_id
 from tests.index.sync.conftest import Synced
 
 # The webhook-to-index target: a change shows within this after DAMSTRA's post.
@@ -333,3 +333,25 @@ async def test_each_webhook_rereads_exactly_the_user_it_names(
     await synced.webhook(body)
     await reflected(synced)
     only_user_reads(synced, schedule.user_id, with_record=with_record)
+
+
+async def test_own_group_writes_are_in_the_index_when_the_mutation_answers(synced: Synced) -> None:
+    await backfilled(synced)
+    made = await synced.gateway.data(
+        'mutation { createGroup(input: {name: "Night shift"}) { group { id name } userErrors { code } } }'
+    )
+    created = made["createGroup"]["group"]
+    group_native = native_id(created["id"])
+    row = await synced.index.get(Kind.GROUPS, Source.DAMSTRA, group_native)
+    assert isinstance(row, GroupRow) and row.name == "Night shift"
+
+    await synced.gateway.data(
+        f'mutation {{ updateGroup(input: {{groupId: "{created["id"]}", name: "Late shift"}}) {{ userErrors {{ code }} }} }}'
+    )
+    row = await synced.index.get(Kind.GROUPS, Source.DAMSTRA, group_native)
+    assert isinstance(row, GroupRow) and row.name == "Late shift"
+
+    await synced.gateway.data(
+        f'mutation {{ inactivateGroup(input: {{groupId: "{created["id"]}"}}) {{ userErrors {{ code }} }} }}'
+    )
+    assert await synced.index.get(Kind.GROUPS, Source.DAMSTRA, group_native) is None
