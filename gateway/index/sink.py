@@ -4,10 +4,12 @@ through `TrainingIndex`, and each source's progress in its sync state.
     sink = IndexSink(index)
     await sink.put_users([user], at)                 # the account and its group memberships
     await sink.put_schedules(schedules, at)          # DAMSTRA schedules (and the completions among them)
-    await sink.remove_unconfirmed(Source.DAMSTRA, SCHEDULE_KINDS, t0, account="1023")
+    await sink.replace_schedules("1023", schedules, at)  # one user's, read whole: the others of theirs go
+    await sink.remove_unconfirmed(Source.DAMSTRA, [Kind.SCHEDULES], t0)  # a full pass's end
 
-Every row written is confirmed at `at`; `remove_unconfirmed` drops the rows of `kinds` of a source (of
-one account, when given) confirmed before `before`: what a re-read did not find again.
+Every row written is confirmed at `at`; `remove_unconfirmed` drops the rows of `kinds` of a source
+confirmed before `before`: what a full pass did not find again. A re-read of one user (or session)
+removes by id what it no longer lists (`_keep_only`).
 """
 
 from __future__ import annotations
@@ -48,18 +50,8 @@ from gateway.upstreams.iscout.records import IScoutCompletion
 from gateway.upstreams.learninglogin.records import TrainSession
 from gateway.upstreams.training_records.records import TrainingRecord
 
-# What a re-read of one DAMSTRA user's schedules confirms, and of their record.
-SCHEDULE_KINDS = (Kind.SCHEDULES, Kind.COMPLETIONS)
 # Later than any confirmation: every row of the scope goes.
 ALWAYS = datetime.max.replace(tzinfo=UTC)
-# The column that names a row's account, by kind (reconciliation of one account's rows).
-ACCOUNT_COLUMN = {
-    Kind.ACCOUNTS: "native_id",
-    Kind.MEMBERSHIPS: "user_native_id",
-    Kind.SCHEDULES: "user_native_id",
-    Kind.COMPLETIONS: "user_native_id",
-    Kind.ATTENDANCE: "user_native_id",
-}
 
 
 def _present(rows: Sequence[IndexRow | None]) -> list[IndexRow]:
@@ -86,9 +78,8 @@ class IndexSink:
             rows += memberships_of_damstra_user(user)
         await self._put(rows, at)
         for user in users if whole else ():
-            await self.index.remove_unconfirmed(
-                Kind.MEMBERSHIPS, Source.DAMSTRA, {"user_native_id": str(user.id)}, at
-            )
+            kept = {r.native_id for r in memberships_of_damstra_user(user)}
+            await self._keep_only(Kind.MEMBERSHIPS, Source.DAMSTRA, "user_native_id", str(user.id), kept)
 
     async def put_groups(self, groups: Sequence[DamstraGroup], at: datetime) -> None:
         await self._put([group_from_damstra(g) for g in groups], at)
@@ -101,6 +92,17 @@ class IndexSink:
         rows += [completion_from_damstra(s) for s in schedules]
         await self._put(rows, at)
 
+    async def replace_schedules(
+        self, user_id: str, schedules: Sequence[DamstraSchedule], at: datetime
+    ) -> None:
+        """One user's schedules, read whole: those of theirs not among them go (and their completions)."""
+        await self.put_schedules(schedules, at)
+        completed = {row.native_id for row in map(completion_from_damstra, schedules) if row is not None}
+        await self._keep_only(
+            Kind.SCHEDULES, Source.DAMSTRA, "user_native_id", user_id, {str(s.id) for s in schedules}
+        )
+        await self._keep_only(Kind.COMPLETIONS, Source.DAMSTRA, "user_native_id", user_id, completed)
+
     async def put_attendance(
         self, session: DamstraILTSession, attendees: Sequence[DamstraAttendee], at: datetime
     ) -> None:
@@ -109,10 +111,10 @@ class IndexSink:
             a if a.session_id is not None else a.model_copy(update={"session_id": session.id})
             for a in attendees
         ]
-        await self._put([attendance_from_damstra(a) for a in named], at)
-        await self.index.remove_unconfirmed(
-            Kind.ATTENDANCE, Source.DAMSTRA, {"session_native_id": str(session.id)}, at
-        )
+        rows = [attendance_from_damstra(a) for a in named]
+        await self._put(rows, at)
+        kept = {r.native_id for r in rows}
+        await self._keep_only(Kind.ATTENDANCE, Source.DAMSTRA, "session_native_id", str(session.id), kept)
 
     # -- the other three ------------------------------------------------------------------------
 
@@ -131,18 +133,33 @@ class IndexSink:
     async def put_iscout_completions(self, completions: Sequence[IScoutCompletion], at: datetime) -> None:
         await self._put([completion_from_iscout(c) for c in completions], at)
 
+    async def replace_iscout_completions(
+        self, user_id: str, completions: Sequence[IScoutCompletion], at: datetime
+    ) -> None:
+        """One user's completions, read whole: those of theirs not among them go."""
+        rows = _present([completion_from_iscout(c) for c in completions])
+        await self._put(rows, at)
+        await self._keep_only(
+            Kind.COMPLETIONS, Source.ISCOUT, "user_native_id", user_id, {r.native_id for r in rows}
+        )
+
+    async def _keep_only(self, kind: Kind, source: Source, column: str, value: str, kept: set[str]) -> int:
+        """Of the rows whose `column` is `value`, removes those not in `kept`: by id, not by time, so a
+        full pass writing the same rows meanwhile (confirmed a moment earlier) loses none of them."""
+        table = TABLES[kind]
+        statement = select(table.c.native_id).where(table.c.source == source.value, table.c[column] == value)
+        async with self.index.engine.connect() as connection:
+            held = {row[0] for row in (await connection.execute(statement)).all()}
+        gone = held - kept
+        return await self.index.remove(kind, source, gone) if gone else 0
+
     # -- removals -------------------------------------------------------------------------------
 
-    async def remove_unconfirmed(
-        self, source: Source, kinds: Sequence[Kind], before: datetime, *, account: str | None = None
-    ) -> int:
-        """Rows of these kinds (of this account's, when given) confirmed before `before`; answers how many."""
+    async def remove_unconfirmed(self, source: Source, kinds: Sequence[Kind], before: datetime) -> int:
+        """The source's rows of these kinds confirmed before `before`; answers how many."""
         removed = 0
         for kind in kinds:
-            if account is not None and kind not in ACCOUNT_COLUMN:
-                continue
-            scope = {ACCOUNT_COLUMN[kind]: account} if account is not None else None
-            removed += await self.index.remove_unconfirmed(kind, source, scope, before)
+            removed += await self.index.remove_unconfirmed(kind, source, None, before)
         return removed
 
     async def remove_row(self, source: Source, kind: Kind, native_id: str) -> int:

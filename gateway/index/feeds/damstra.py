@@ -17,7 +17,7 @@ from typing import Any
 from gateway.errors import UpstreamNotFound
 from gateway.index.feeds.base import DONE, Phase
 from gateway.index.rows import Kind
-from gateway.index.sink import SCHEDULE_KINDS, IndexSink
+from gateway.index.sink import IndexSink
 from gateway.sources import Source
 from gateway.upstreams.damstra.client import DamstraClient
 from gateway.upstreams.damstra.records import DamstraSchedule
@@ -110,8 +110,7 @@ class DamstraFeed:
 
     async def reread_schedules(self, user_id: str, at: datetime) -> None:
         """Every schedule of the user; the ones no longer listed go."""
-        await self.sink.put_schedules(await self._schedules_of(user_id), at)
-        await self.sink.remove_unconfirmed(Source.DAMSTRA, SCHEDULE_KINDS, at, account=user_id)
+        await self.sink.replace_schedules(user_id, await self._schedules_of(user_id), at)
 
     async def reread_group(self, group_id: str, at: datetime) -> None:
         """One group's record; gone (an inactivated group is no longer readable) when not found."""

@@ -36,5 +36,4 @@ class IScoutFeed:
     async def reread_user(self, user_id: str, at: datetime) -> None:
         """One user's completions (after a write that names them)."""
         found = [c async for c in self.client.completions(user_id=user_id).iterate()]
-        await self.sink.put_iscout_completions(found, at)
-        await self.sink.remove_unconfirmed(Source.ISCOUT, self.kinds, at, account=user_id)
+        await self.sink.replace_iscout_completions(user_id, found, at)
