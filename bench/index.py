@@ -25,6 +25,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,11 @@ async def measure(people: int, args: argparse.Namespace, workdir: Path) -> dict[
         port = free_port()
         env = {**sandbox.gateway_env(port, key), "LEARNGRAPH_INDEX_PATH": str(path)}
         command = [*learngraph(), "--log-level", "WARNING", "serve"]
-        gateway = Server.start(f"gateway-index-{people}", command, port, workdir=workdir, env=env)
+        print(f"bench.index: {people} people: filled {filled}")
+        # Reading a 50,000 people's identity file (YAML) alone takes the gateway most of a minute.
+        gateway = Server.start(
+            f"gateway-index-{people}", command, port, workdir=workdir, env=env, timeout=60 + people / 200
+        )
         print(f"bench.index: {people} people: asking")
         async with httpx.AsyncClient(base_url=gateway.address, headers=key.headers, timeout=120) as client:
             questions = {
@@ -182,16 +187,24 @@ def _remove_index(workdir: Path, people: int) -> None:
         leftover.unlink()
 
 
-async def run(args: argparse.Namespace, workdir: Path | None = None) -> dict[str, Any]:
-    """Every size in `args.people`, as the results' `index` section."""
+async def run(
+    args: argparse.Namespace,
+    workdir: Path | None = None,
+    done: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Every size in `args.people`, as the results' `index` section; `done` gets it after each size."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="learngraph-bench-index-"))
-    sizes = [int(n) for n in str(args.people).split(",") if n.strip()]
-    return {
+    results: dict[str, Any] = {
         "latency_ms": args.latency_ms,
         "runs": args.runs,
-        "sizes": [await measure(n, args, workdir) for n in sizes],
-        "note": "fill: the whole index read in one go at 32 requests in flight (not the sync's paced backfill)",
+        "sizes": [],
+        "note": "the whole index read in one go at 32 requests in flight (not the sync's paced backfill)",
     }
+    for people in [int(n) for n in str(args.people).split(",") if n.strip()]:
+        results["sizes"].append(await measure(people, args, workdir))
+        if done is not None:
+            done(results)
+    return results
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -223,14 +236,16 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write(results: dict[str, Any], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index-latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    (folder / "index-latest.md").write_text(markdown(results) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results = asyncio.run(run(args))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "index-latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
-    text = markdown(results)
-    (args.out / "index-latest.md").write_text(text + "\n")
-    print(text)
+    results = asyncio.run(run(args, done=lambda so_far: write(so_far, args.out)))
+    print(markdown(results))
     return 0
 
 

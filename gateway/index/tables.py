@@ -119,6 +119,8 @@ class ScheduleTable(Row, Base):
     __table_args__ = (
         # The schedules of some accounts (a group's, a caller's): the accounts lead.
         Index("ix_schedules_user_status", "user_native_id", "source", *STATUS_COLUMNS),
+        # ... or their LEARNINGLOGIN usernames (without it, an audience naming any makes every count a scan).
+        Index("ix_schedules_username_status", "username", "source", *STATUS_COLUMNS),
         # Company-wide counts by status.
         Index("ix_schedules_status", *STATUS_COLUMNS, "source"),
         # Company-wide pages in their order (soonest due first, none due last), filtered as walked: a page
@@ -150,6 +152,7 @@ class CompletionTable(Row, Base):
     __table_args__ = (
         Index("ix_completions_newest", text("completed_at DESC"), "source_rank", "native_id"),
         Index("ix_completions_user", "source", "user_native_id"),
+        Index("ix_completions_username", "username"),
     )
 
 
