@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from bench import index as index_bench
 from bench import machine, report
 from bench.loadgen import BodyFactory, Check, Connection, Target, run_phase
 from bench.operations import Operation, build_operations, check_graphql, check_schedule_lessons, count_leaves
@@ -97,7 +98,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--quick", action="store_true", help="short phases: 3 s, 1 s warm-up, 12 s grace")
+    parser.add_argument(
+        "--index-people",
+        default=None,
+        help="world sizes for the training index's questions (bench/index.py; default 5000,50000, "
+        "with --quick 5000; '' skips them)",
+    )
     args = parser.parse_args(argv)
+    if args.index_people is None:
+        args.index_people = "5000" if args.quick else "5000,50000"
     if args.quick:
         args.duration, args.warmup, args.grace, args.profile_seconds = 3.0, 1.0, 12.0, 4.0
         args.min_samples = min(args.min_samples, 3)
@@ -567,6 +576,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             f"Before the run, other processes kept {described['background_cpu_share_at_start']:.0%} of a "
             "CPU busy: a shared machine; the per-phase 'others' CPU column shows how much that went on."
         )
+    if args.index_people:
+        print(f"bench: the training index at {args.index_people} people")
+        asked = argparse.Namespace(
+            people=args.index_people, seed=args.seed, latency_ms=args.latency_ms, runs=30
+        )
+        results["index"] = await index_bench.run(asked, workdir)
     git_after = machine.git_state(ROOT)
     if git_after != git_before:
         bench.notes.append(
@@ -611,6 +626,13 @@ def main(argv: list[str] | None = None) -> int:
     results = asyncio.run(main_async(args))
     paths = report.write(results, args.out)
     print(report.markdown(results))
+    if "index" in results:  # its own section, after the report's (bench/index.py)
+        section = "\n" + index_bench.markdown(results["index"]) + "\n"
+        for path in paths:
+            if path.suffix == ".md":
+                with path.open("a") as out:
+                    out.write(section)
+        print(section)
     print(
         "bench: wrote "
         + ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths)

@@ -32,6 +32,7 @@ from gateway.sources import Source
 
 ENV_PREFIX = "LEARNGRAPH_"
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+INDEX_URL_SCHEMES = ("postgresql://", "postgresql+asyncpg://", "postgres://")
 _ORIGIN = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#\s,]+")
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def credential_variables() -> list[str]:
     """The full names of the variables that hold a credential: each may also come as `<NAME>_FILE`."""
     names = [secret_variable(source) for source in Source]
     # redis_url: a Redis URL carries its password (redis://:password@host:6379/0).
-    names += ["webhook_secret", "redis_url"]
+    names += ["webhook_secret", "redis_url", "index_url"]
     return [f"{ENV_PREFIX}{name.upper()}" for name in names]
 
 
@@ -196,6 +197,44 @@ class Settings(BaseModel):
     redis_url: SecretStr | None = None
     # `learngraph serve` runs this many worker processes on one socket; more than one needs Redis.
     workers: int = Field(default=1, ge=1, le=64)
+
+    # The training index (gateway/index): on when either is set. A SQLite file for one replica, or a
+    # PostgreSQL URL that every replica shares (the URL wins when both are set).
+    index_path: Path | None = None
+    index_url: SecretStr | None = None
+    # Every indexed row is confirmed upstream again within this many hours, or removed.
+    index_reconcile_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("index_url")
+    @classmethod
+    def _index_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(INDEX_URL_SCHEMES):
+            # Not the value itself in the message: it carries a password.
+            raise ValueError(
+                "must start with postgresql:// (e.g. postgresql://learngraph:secret@db/learngraph)"
+            )
+        return value
+
+    @property
+    def index_enabled(self) -> bool:
+        return self.index_url is not None or self.index_path is not None
+
+    # false: this replica serves from the index but never syncs it, not even for its webhooks and writes
+    # (another process keeps it fresh).
+    index_sync: bool = True
+    # The training index's sync (gateway/index/syncer.py); besides `index_reconcile_hours`, these
+    # re-reads are full passes too, and reconcile their source.
+    # LearningLogin: completions read by date (`completion_date_gteq`) this often, and every session
+    # re-read whole (new assignments, progress, removals) this often.
+    index_learninglogin_poll_seconds: float = Field(default=60.0, gt=0)
+    index_learninglogin_reread_minutes: float = Field(default=360.0, gt=0)
+    # Training Records and iScout filter by nothing a sync could use: re-read whole this often.
+    index_training_records_reread_minutes: float = Field(default=15.0, gt=0)
+    index_iscout_reread_minutes: float = Field(default=15.0, gt=0)
+    # Requests the sync has in flight at once per source (besides the per-vendor pace of http.py).
+    index_sync_concurrency: int = Field(default=4, ge=1, le=64)
+    # The sync lock's lifetime: renewed every third of it; a dead holder's expires after it.
+    index_lock_ttl_seconds: float = Field(default=30.0, ge=1)
 
     @field_validator("redis_url")
     @classmethod
@@ -330,10 +369,11 @@ class Settings(BaseModel):
         values = [getattr(self, name) for name in (*SECRET_FIELD.values(), "webhook_secret")]
         values += [added.token for added in self.added_sources.values()]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-        if self.redis_url is not None:
-            url = self.redis_url.get_secret_value()
-            password = urlsplit(url).password
-            found += [url, *([password] if password else [])]
+        for secret_url in (self.redis_url, self.index_url):
+            if secret_url is not None:
+                url = secret_url.get_secret_value()
+                password = urlsplit(url).password
+                found += [url, *([password] if password else [])]
         return found
 
 

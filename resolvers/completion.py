@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from datetime import date as date_type
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +20,8 @@ from gateway.data.completions import (
     merge,
 )
 from gateway.data.people import Person
+from gateway.index.queries import CompletionQuery
+from gateway.index.rows import CompletionRow
 from gateway.sources import Source
 from gateway.upstreams.damstra.records import DamstraSchedule
 from gateway.upstreams.iscout.records import IScoutCompletion
@@ -293,6 +296,68 @@ def streams_for(
 
 def day_start_floor() -> date_type:
     return date_type(1900, 1, 1)
+
+
+def item_from_row(row: CompletionRow) -> CompletionItem | None:
+    """An indexed completion as the live path's item: the same record through the same mapping."""
+    record = row.record()
+    if isinstance(record, DamstraSchedule):
+        return from_damstra(record)
+    if isinstance(record, TrainSession):
+        return from_learninglogin(record, row.user_native_id)
+    if isinstance(record, TrainingRecord):
+        return from_training_record(record)
+    if isinstance(record, IScoutCompletion):
+        return from_iscout(record)
+    return None
+
+
+def completion_sources(info: Info, flt: CompletionFilter, source: Source | None) -> list[Source]:
+    """The enabled sources a company-wide list of completions reads (as `streams_for` picks them)."""
+    if flt.lesson is not None:
+        if source not in (None, flt.lesson[0]):
+            return []
+        source = flt.lesson[0]
+    return [
+        s
+        for s in info.context.listings.enabled()
+        if (source is None or s is source) and (not flt.by_expiry or s in EXPIRING_SOURCES)
+    ]
+
+
+async def indexed_completions(
+    info: Info, flt: CompletionFilter, source: Source | None, first: int | None, after: str | None
+) -> relay.Connection[Completion] | None:
+    """Everyone's completions (that the caller may see) from the training index; None when it may not
+    answer (a source it needs is not LIVE), and the live path answers."""
+    size = relay.page_size(first)
+    key = Cursor.decode(after).key if after is not None else None
+    use = await info.context.indexed.use_for(completion_sources(info, flt, source))
+    if not use.used:
+        return None
+    query = CompletionQuery(
+        flt.completed_after,
+        flt.completed_before,
+        flt.expiring_before,
+        flt.lesson,
+        source,
+        expiring_after=flt.expiring_after,
+        score=flt.score,
+    )
+    start = None
+    if key is not None:
+        start = (datetime.fromtimestamp(-key[0], UTC), key[1], key[2])
+    page = await info.context.indexed.completions(query, size, start)
+    items = [item for item in (item_from_row(row) for row in page.rows) if item is not None]
+    connection = relay.from_keyed(
+        [Completion.from_item(item) for item in items],
+        [Cursor(item.sort_key).encode() for item in items],
+        has_next=page.has_next,
+        has_previous=after is not None,
+        total=None,
+    )
+    connection.as_of = page.as_of
+    return connection
 
 
 async def completions_connection(

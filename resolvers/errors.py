@@ -173,6 +173,12 @@ def _process(error: GraphQLError) -> GraphQLError:
     return GraphQLError(message, nodes=error.nodes, path=error.path, extensions=extensions)
 
 
+def answer_extensions(context: object) -> dict[str, Any] | None:
+    """What an answer says beside its data and errors: whether the training index answered it
+    (`gateway.data.indexed`); None for nothing to say."""
+    return context.indexed.extensions() if isinstance(context, Context) else None
+
+
 class ErrorExtensions(SchemaExtension):
     """`process_errors` for Strawberry's own paths (GET, batches, WebSocket): once an operation
     ends, and for each answer a stream (a WebSocket) sends.
@@ -189,6 +195,9 @@ class ErrorExtensions(SchemaExtension):
         processed = process_errors(errors, self.execution_context.context)
         if result is not None and (processed or errors):
             result.errors = processed
+
+    def get_results(self) -> dict[str, Any]:
+        return answer_extensions(self.execution_context.context) or {}
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         context = self.execution_context.context

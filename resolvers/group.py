@@ -51,6 +51,15 @@ class Group(Node):
         parent = await info.context.loaders.group_inside(str(self.parent_id))
         return Group.from_damstra(parent) if parent is not None else None
 
+    @strawberry.field(
+        description="How many schedules of the group's members are OVERDUE now (those the caller may "
+        "see): from the training index when it is on and LIVE, else read live member by member."
+    )
+    async def overdue_count(self, info: Info) -> int | None:
+        from resolvers.schedule_list import group_overdue_count
+
+        return await group_overdue_count(info, self.native_id)
+
     @strawberry.field
     async def members(
         self, info: Info, first: int | None = None, after: str | None = None

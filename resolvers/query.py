@@ -16,7 +16,7 @@ from gateway.native_ids import numeric_id
 from gateway.sources import Source
 from gateway.upstreams.damstra.records import ActiveValue, DamstraILTSession
 from resolvers import relay
-from resolvers.completion import Completion, completions_connection
+from resolvers.completion import Completion, completions_connection, indexed_completions
 from resolvers.enums import (
     DAMSTRA_LESSON_STATUS,
     DAMSTRA_ROLE_IDS,
@@ -26,6 +26,7 @@ from resolvers.enums import (
     ILTSessionStatus,
     LessonStatus,
     Role,
+    ScheduleStatus,
 )
 from resolvers.global_id import decode
 from resolvers.group import Group
@@ -36,6 +37,7 @@ from resolvers.lookup import find_node, find_typed
 from resolvers.node import Node
 from resolvers.scalars import Date
 from resolvers.schedule import Schedule
+from resolvers.schedule_list import ScheduleFilter, schedules_connection
 from resolvers.segments import PagedSegment, Segment, WholeSegment, segmented
 from resolvers.user import User
 
@@ -104,7 +106,10 @@ class Query:
             ]
 
         segments.append(WholeSegment(identity_only))
-        return await segmented(info, segments, first, after)
+        connection = await segmented(info, segments, first, after)
+        if not (search or email or employee_number):
+            await _count_from_index(info, connection, include_inactive=bool(include_inactive))
+        return connection
 
     @strawberry.field
     async def group(self, info: Info, id: strawberry.ID) -> Group | None:
@@ -235,6 +240,24 @@ class Query:
         # A DAMSTRA outage (or the instructor's look-up in it) empties this list; the answer stands.
         return await or_reported(info, allowed(), relay.from_window([], start, None))
 
+    @strawberry.field(
+        description="Schedules across people (those the caller may see), soonest due first: from the "
+        "training index when it is on and LIVE, else read live."
+    )
+    async def schedules(
+        self,
+        info: Info,
+        status: list[ScheduleStatus] | None = None,
+        due_before: Date | None = None,
+        due_after: Date | None = None,
+        source: Source | None = None,
+        group_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> relay.Connection[Schedule]:
+        flt = ScheduleFilter(frozenset(status or ()), due_before, due_after, source)
+        return await schedules_connection(info, flt, group_id, first, after)
+
     @strawberry.field(description="Completions merged across every source, newest first.")
     async def completions(
         self,
@@ -260,6 +283,9 @@ class Query:
             completed_after, completed_before, expiring_before, lesson, expiring_after, score
         )
         if user_id is None:
+            indexed = await indexed_completions(info, flt, source, first, after)
+            if indexed is not None:
+                return indexed
             # Everyone's the caller may see: everyone's at all for ADMIN (None), else their people's.
             everyone = await info.context.people.everyone()
             return await completions_connection(info, everyone, flt, source, first, after)
@@ -274,6 +300,28 @@ class Query:
             [], [], has_next=False, has_previous=after is not None, total=None
         )
         return await or_reported(info, for_person(), empty)
+
+
+async def _count_from_index(
+    info: Info, connection: relay.Connection[User], *, include_inactive: bool
+) -> None:
+    """`users { totalCount }` from the index when DAMSTRA is LIVE there: its users the caller may see,
+    plus the identity file's people no DAMSTRA user matches (live, that is a DAMSTRA search each)."""
+    indexed = info.context.indexed
+    if Source.DAMSTRA not in info.context.listings.enabled():
+        return
+    if not (await indexed.use_for([Source.DAMSTRA])).used:
+        return
+    damstra, as_of = await indexed.damstra_users_count(include_inactive=include_inactive)
+    entries = [e for e in await info.context.people.directory_entries() if not e.ids(Source.DAMSTRA)]
+    others = await indexed.without_damstra_user(entries)
+    total = damstra + len(others)
+
+    async def count() -> int | None:
+        return total
+
+    connection.count_later = count
+    connection.as_of = as_of
 
 
 async def _damstra_user_id(info: Info, raw_id: str) -> str | None:

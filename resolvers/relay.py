@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 import strawberry
 
 from gateway.upstreams.paging import MAX_POSITION
+from resolvers.scalars import DateTime
 
 T = TypeVar("T")
 
@@ -46,6 +47,11 @@ class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
     total: strawberry.Private[int | None] = None
+    as_of: DateTime | None = strawberry.field(
+        default=None,
+        description="When the list came from the training index: the oldest time any of its items was "
+        "last confirmed upstream. Null for a list read live.",
+    )
     # Counting some lists costs upstream reads; those count only when a client asks.
     count_later: strawberry.Private[Callable[[], Awaitable[int | None]] | None] = None
 

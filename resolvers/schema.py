@@ -16,6 +16,7 @@ from graphql.utilities.print_schema import print_directive, print_type
 from strawberry import federation
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, Info
 
 from resolvers.completion import Completion
@@ -31,6 +32,7 @@ from resolvers.query import Query
 from resolvers.scalars import SCALAR_MAP
 from resolvers.schedule import Schedule
 from resolvers.subscription import Subscription
+from resolvers.sync_status import SyncStatusQuery
 from resolvers.user import User
 
 # The entities a supergraph may ask `_entities` for, by the keys each has.
@@ -71,7 +73,8 @@ def _representation_problem(representation: Any) -> str | None:
 
 
 schema = LearnGraphSchema(
-    query=Query,
+    # Query.syncStatus lives with its types in resolvers/sync_status.py.
+    query=merge_types("Query", (Query, SyncStatusQuery)),
     mutation=Mutation,
     subscription=Subscription,
     types=[User, Group, Lesson, Schedule, ILTSession, Completion],

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.index.store import database_url
 from gateway.settings import ConfigError, load_settings
 from gateway.sources import Source
 
@@ -128,3 +129,15 @@ def test_the_forms_a_vendor_document_leaves_open_have_defaults_and_refuse_other_
         load_settings({"LEARNGRAPH_DAMSTRA_UPDATE_USER_METHOD": "PATCH"})
     with pytest.raises(ConfigError, match="LEARNGRAPH_LEARNINGLOGIN_UNASSIGN_IDS_FORM"):
         load_settings({"LEARNGRAPH_LEARNINGLOGIN_UNASSIGN_IDS_FORM": "commas"})
+
+
+def test_the_index_is_on_when_a_path_or_a_url_is_set(tmp_path: Path) -> None:
+    assert not load_settings({}).index_enabled
+    by_path = load_settings({"LEARNGRAPH_INDEX_PATH": str(tmp_path / "index.db")})
+    assert by_path.index_enabled and by_path.index_reconcile_hours == 24
+    assert database_url(by_path) == f"sqlite+aiosqlite:///{tmp_path / 'index.db'}"
+    shared = load_settings({"LEARNGRAPH_INDEX_URL": "postgresql://lg:pw-9f3@db:5432/learngraph"})
+    assert database_url(shared) == "postgresql+asyncpg://lg:pw-9f3@db:5432/learngraph"
+    assert "pw-9f3" in shared.secrets()  # redacted from logs like any credential
+    with pytest.raises(ConfigError, match="postgresql://"):
+        load_settings({"LEARNGRAPH_INDEX_URL": "mysql://db/x"})

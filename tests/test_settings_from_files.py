@@ -37,6 +37,7 @@ def test_every_credential_variable_can_come_from_a_file() -> None:
         *SOURCE_CREDENTIALS.values(),
         "LEARNGRAPH_WEBHOOK_SECRET",
         "LEARNGRAPH_REDIS_URL",
+        "LEARNGRAPH_INDEX_URL",
     ]
 
 

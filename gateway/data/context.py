@@ -24,11 +24,14 @@ from gateway.data.events import EventBus, EventFilter, InProcessEventBus, Traini
 from gateway.data.fairness import CallerCounters, InProcessCallerCounters
 from gateway.data.idempotency import IdempotencyStore, InProcessIdempotencyStore
 from gateway.data.identity import IdentityDirectory
+from gateway.data.indexed import IndexedReads
 from gateway.data.listings import Listings
 from gateway.data.loaders import Loaders
 from gateway.data.people import People
 from gateway.data.shared.link import RedisLink
+from gateway.data.sync_hooks import IndexSync
 from gateway.data.writes import Writes
+from gateway.index.store import TrainingIndex
 from gateway.settings import Settings
 from gateway.upstreams import allowance as allowances
 from gateway.upstreams.registry import Upstreams
@@ -64,6 +67,10 @@ class Services:
     fairness: CallerCounters = field(default_factory=lambda: InProcessCallerCounters(0, 0))
     # Redis, when state is shared with other replicas (`gateway.data.shared`); None: this process alone.
     shared: RedisLink | None = None
+    # The training index (LEARNGRAPH_INDEX_PATH / _URL), opened by the lifespan; None: none configured.
+    index: TrainingIndex | None = None
+    # The training index's sync, when an index is configured: webhooks and own writes reach it here.
+    sync: IndexSync | None = None
 
     async def flush(self) -> None:
         """Waits until this process's cache drops and events are where the other replicas read them."""
@@ -79,6 +86,7 @@ class Context:
     listings: Listings
     writes: Writes
     caller: Caller
+    indexed: IndexedReads
     partial_errors: list[PartialError] = field(default_factory=list)
     request: Any = None
     response: Any = None
@@ -102,8 +110,9 @@ class Context:
             loaders,
             People(services.directory, loaders, access),
             Listings(services.upstreams, cache, access),
-            Writes(services.upstreams, caller, access, request, cache),
+            Writes(services.upstreams, caller, access, request, cache, sync=services.sync),
             caller,
+            IndexedReads(services.index, services.directory, loaders, access),
             request=request,
             response=response,
             access=access,
@@ -115,11 +124,12 @@ class Context:
         its `connection_init`, after the context was built)."""
         fresh = Context.build(self.services, self.request, self.response, caller=caller)
         self.caller, self.access = fresh.caller, fresh.access
-        self.loaders, self.people, self.listings, self.writes = (
+        self.loaders, self.people, self.listings, self.writes, self.indexed = (
             fresh.loaders,
             fresh.people,
             fresh.listings,
             fresh.writes,
+            fresh.indexed,
         )
 
     def refresh_after_write(self) -> None:
@@ -135,6 +145,9 @@ class Context:
         self.cache = (self.cache or self.services.cache).refreshing(SCHEDULE_KINDS)
         self.loaders = Loaders(self.services.upstreams, self.cache, self.access)
         self.people = People(self.services.directory, self.loaders, self.access)
+        uses = self.indexed.uses
+        self.indexed = IndexedReads(self.services.index, self.services.directory, self.loaders, self.access)
+        self.indexed.uses = uses
 
     def refresh_for_event(self) -> None:
         """Before a subscription's next event is answered: fresh loaders, and a fresh upstream budget

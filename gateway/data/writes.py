@@ -65,6 +65,7 @@ from gateway.upstreams.training_records.records import TrainingRecord
 
 if TYPE_CHECKING:
     from gateway.data.access import Access
+    from gateway.data.sync_hooks import IndexSync
 
 audit = logging.getLogger("learngraph.audit")
 
@@ -117,9 +118,12 @@ class Writes:
         access: Access | None = None,
         request: Any = None,
         cache: EntityCache | None = None,
+        *,
+        sync: IndexSync | None = None,
     ) -> None:
         self._upstreams = upstreams
         self._cache = cache
+        self._sync = sync  # the training index, told of each write that succeeded
         self.caller = caller
         self._access = access  # None: ADMIN, who may make every write
         self._request = request
@@ -201,6 +205,9 @@ class Writes:
         finally:
             self._drop_schedules(people, usernames, every_schedule)
         self._audit(mutation, write, dict.fromkeys(labels or ["*"], "OK"))
+        if self._sync is not None:
+            # Before the mutation answers: what it changed is in the index for the next read.
+            await self._sync.written(write, people, objects, answer)
         return answer
 
     def _drop_schedules(self, people: Sequence[Target], usernames: Sequence[str], every: bool) -> None:

@@ -39,7 +39,9 @@ from gateway.data.shared.deliveries import RedisDeliveries
 from gateway.data.shared.idempotency import RedisKeys
 from gateway.data.shared.invalidation import share_invalidations
 from gateway.data.shared.link import RedisLink
+from gateway.data.sync_hooks import status_json, sync_status
 from gateway.errors import UpstreamError
+from gateway.index.store import TrainingIndex
 from gateway.server.allowances import PerRequestAllowance
 from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.body_limit import LimitBody
@@ -49,6 +51,7 @@ from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
 from gateway.server.graphiql import static_files as graphiql_static_files
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.graphql_http import GraphQLEndpoint
+from gateway.server.index_sync import start_index_sync
 from gateway.server.lifecycle import Lifecycle, Phase
 from gateway.server.telemetry import Observe, metrics_endpoint
 from gateway.server.webhooks import DamstraWebhooks, log_receiver_state
@@ -135,10 +138,12 @@ async def readyz(request: Request) -> Response:
         zip((s.name for s in sources), await asyncio.gather(*(check(s) for s in sources)), strict=True)
     )
     redis = services.shared.status() if services.shared is not None else {"status": "not configured"}
+    # The training index's sync of each source, as Query.syncStatus tells it.
+    sync = {status.source.name: status_json(status) for status in await sync_status(services)}
     healthy = all(r["status"] == "ok" for r in results.values()) and redis["status"] != "unavailable"
     # "degraded": serving, with some answers partial (an upstream) or some writes refused (Redis).
     status = "ready" if healthy else "degraded"
-    return JSONResponse({"status": status, "upstreams": results, "redis": redis})
+    return JSONResponse({"status": status, "upstreams": results, "redis": redis, "sync": sync})
 
 
 # What a browser's GraphQL client sends besides the safelisted headers.
@@ -181,6 +186,10 @@ def create_app(
         authenticator.log_state()
         if own and built.shared is not None:
             await built.shared.start()
+        if own and built.index is None:
+            # Migrated to the newest schema before the first request (gateway/index/migrate.py).
+            built.index = await TrainingIndex.from_settings(built.settings)
+        syncing = await start_index_sync(built) if own else None
         # The schema, clients and directory live as long as the process: keep them out of every
         # garbage collection (a full one over them cost 3-4 ms of each large request).
         gc.freeze()
@@ -198,8 +207,12 @@ def create_app(
             if traced:
                 tracing.shutdown()
             await authenticator.aclose()
+            if syncing is not None:
+                await syncing.aclose()
             if own:
                 await built.upstreams.aclose()
+                if built.index is not None:
+                    await built.index.close()
                 if built.shared is not None:
                     await built.shared.aclose()
 

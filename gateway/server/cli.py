@@ -252,10 +252,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     host = "127.0.0.1"
     sandbox_address = f"http://{host}:{args.sandbox_port}"
     gateway_address = f"http://{host}:{args.port}"
-    identity = sandbox.write_identity_file(
-        Path(tempfile.mkdtemp(prefix="learngraph-demo-")) / "identity.yaml"
-    )
+    workdir = Path(tempfile.mkdtemp(prefix="learngraph-demo-"))
+    identity = sandbox.write_identity_file(workdir / "identity.yaml")
     env = sandbox.gateway_env(sandbox_address, identity)
+    # The training index: a SQLite file of its own, new each run (nothing to configure).
+    env["LEARNGRAPH_INDEX_PATH"] = str(workdir / "index.db")
     # The gateway trusts the sandbox's token issuer, as it would a company's OIDC provider.
     env.update(sandbox.issuer.gateway_env(sandbox_address))
     env["LEARNGRAPH_PORT"] = str(args.port)

@@ -55,7 +55,7 @@ from strawberry.types import ExecutionResult
 from gateway.server.graphql_app import LearnGraphGraphQL
 from gateway.server.media import GRAPHQL_RESPONSE_JSON, JSON, is_request_error
 from gateway.telemetry import operation as operations
-from resolvers.errors import ErrorExtensions, process_errors
+from resolvers.errors import ErrorExtensions, answer_extensions, process_errors
 from resolvers.introspection import IntrospectionSwitch
 from resolvers.limits import Analysis, Limits, OperationLimits, Refusal, analyse
 
@@ -301,6 +301,9 @@ class GraphQLEndpoint:
         errors = process_errors(result.errors or (), context)
         if errors:
             answer["errors"] = [error.formatted for error in errors]
+        said = answer_extensions(context)
+        if said:
+            answer["extensions"] = said
         await self._respond(scope, receive, send, answer, sub_response)
 
     async def _respond(

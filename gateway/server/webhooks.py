@@ -38,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.data.cache import EntityCache
 from gateway.data.context import Services
 from gateway.data.events import EventBus, TrainingEvent, TrainingEventType
+from gateway.data.sync_hooks import WebhookSubject
 from gateway.dates import parse_datetime
 from gateway.native_ids import is_numeric_id
 from gateway.settings import Settings
@@ -296,6 +297,10 @@ class DamstraWebhooks:
             return JSONResponse({"status": "duplicate"}, status_code=202)
         self.accepted += 1
         log.debug("DAMSTRA webhook %s for user %s", event.type.name, event.user_id)
+        if services.sync is not None and event.user_id is not None:
+            # The index re-reads exactly what the event names, in the background, from now.
+            subject: WebhookSubject = "schedules" if event.type in SCHEDULE_EVENTS else "user"
+            services.sync.webhook_received(subject, event.user_id, received_at)
         # The sender gets its answer now; subscribers get the event right after.
         return JSONResponse(
             {"status": "accepted"},

@@ -140,6 +140,34 @@ def _completions(args: Arguments) -> Reads:
     return Reads(each=each, shared=shared)
 
 
+def _statuses(args: Arguments) -> set[ScheduleStatus]:
+    raw = args.get("status")
+    if not isinstance(raw, list):
+        return set()
+    return {ScheduleStatus[s] for s in raw if s in ScheduleStatus.__members__}
+
+
+def _schedules(args: Arguments) -> Reads:
+    """Query.schedules read live (until the training index is LIVE, or without one): a group's members
+    page by page and each member's schedules, or everyone's as company-wide completions read them.
+    From the index it reads nothing upstream; the estimate stays the live path's, which must fit too."""
+    sources = _wanted(args, sources_for(_statuses(args)))
+    if args.given("groupId"):
+        person = _of_person(sources, 0)
+        return Reads(each=1 + ASSUMED_LIST_SIZE * person.each, shared=person.shared)
+    each = 0
+    if Source.DAMSTRA in sources:
+        each += math.ceil(ASSUMED_PEOPLE / DAMSTRA_USERS_PAGE) + ASSUMED_PEOPLE
+    if Source.LEARNINGLOGIN in sources:
+        each += ASSUMED_PAGES
+    shared = ("training_records",) if Source.TRAINING_RECORDS in sources else ()
+    return Reads(each=each, shared=shared)
+
+
+# Group.overdueCount read live: the members, then each one's DAMSTRA and LearningLogin schedules.
+_GROUP_OVERDUE = Reads(each=1 + ASSUMED_LIST_SIZE * _of_person(sources_for({ScheduleStatus.OVERDUE}), 0).each)
+
+
 def _lessons(args: Arguments) -> Reads:
     """A DAMSTRA catalogue page, then the codes the other sources name, gathered from whole listings
     (read when the page or totalCount reaches them). A status filter keeps only DAMSTRA's."""
@@ -177,6 +205,7 @@ WEIGHTS: dict[str, Weight] = {
     "Query.lessons": _lessons,
     "Query.iltSessions": _ilt_sessions,
     "Query.completions": _completions,
+    "Query.schedules": _schedules,
     # Names come with the DAMSTRA user; a LearningLogin-only person's come from the train sessions their
     # schedules and completions read anyway (the same loader, once).
     "User.groups": Reads(per_item=1),  # a DAMSTRA group read per group: no batch form
@@ -184,6 +213,7 @@ WEIGHTS: dict[str, Weight] = {
     "User.schedules": _user_schedules,
     "User.completions": _user_completions,
     "Group.parent": LOOK_UP,
+    "Group.overdueCount": _GROUP_OVERDUE,
     "Group.members": PAGE,  # whole users: their later look-ups cost nothing
     "Group.supervisors": PAGE,
     "Lesson.iltSessions": Reads(shared=("ilt_sessions",)),

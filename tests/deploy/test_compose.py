@@ -77,11 +77,12 @@ def test_the_schema_would_catch_a_mistake() -> None:
     assert not Draft7Validator(SCHEMA).is_valid(broken)
 
 
-def test_redis_two_gateway_replicas_a_proxy_and_the_sandbox() -> None:
+def test_redis_postgres_two_gateway_replicas_a_proxy_and_the_sandbox() -> None:
     assert len(GATEWAYS) == 2
-    assert set(SERVICES) == {"redis", "sandbox", "proxy", *GATEWAYS}
+    assert set(SERVICES) == {"redis", "postgres", "sandbox", "proxy", *GATEWAYS}
     assert SERVICES["proxy"]["image"].startswith("nginx:")
     assert SERVICES["redis"]["image"].startswith("redis:")
+    assert SERVICES["postgres"]["image"].startswith("postgres:")
     # One port for all of it: the proxy's.
     assert [name for name, service in SERVICES.items() if service.get("ports")] == ["proxy"]
 
@@ -97,6 +98,7 @@ def test_each_service_waits_for_what_it_needs_to_be_healthy() -> None:
         assert SERVICES[name]["depends_on"] == {
             "sandbox": {"condition": "service_healthy"},
             "redis": {"condition": "service_healthy"},
+            "postgres": {"condition": "service_healthy"},
         }
     assert SERVICES["proxy"]["depends_on"] == {name: {"condition": "service_healthy"} for name in GATEWAYS}
 
@@ -136,6 +138,15 @@ def test_the_gateways_configuration_loads_and_points_at_the_sandbox() -> None:
         assert settings.graphiql and settings.introspection
         assert not settings.allow_anonymous  # callers bring the sandbox issuer's tokens
         assert env["LEARNGRAPH_REDIS_URL"] == "redis://redis:6379/0"
+        # The replicas share one index, in the compose file's PostgreSQL, with the password it was made with.
+        index = urlsplit(env["LEARNGRAPH_INDEX_URL"])
+        postgres = SERVICES["postgres"]["environment"]
+        assert settings.index_enabled and (index.hostname, index.port) == ("postgres", 5432)
+        assert (index.username, index.password, index.path) == (
+            postgres["POSTGRES_USER"],
+            postgres["POSTGRES_PASSWORD"],
+            "/" + postgres["POSTGRES_DB"],
+        )
         assert (
             env["LEARNGRAPH_WEBHOOK_SECRET"]
             == SERVICES["sandbox"]["environment"]["LEARNGRAPH_WEBHOOK_SECRET"]

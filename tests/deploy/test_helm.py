@@ -238,6 +238,8 @@ def test_credentials_come_from_existing_secrets_as_files_and_the_gateway_reads_t
         value = f"value-of-{items[str(relative)]['items'][0]['key']}"
         if variable == "LEARNGRAPH_REDIS_URL_FILE":  # a URL, its password the Secret's
             value = f"redis://:{value}@redis:6379/0"
+        if variable == "LEARNGRAPH_INDEX_URL_FILE":
+            value = f"postgresql://learngraph:{value}@postgres:5432/learngraph"
         (root / relative).write_text(value + "\n")
     identity = Path(config["LEARNGRAPH_IDENTITY_FILE"])
     api_keys = Path(config["LEARNGRAPH_API_KEYS_FILE"])
@@ -252,7 +254,10 @@ def test_credentials_come_from_existing_secrets_as_files_and_the_gateway_reads_t
     redis_key = items[str(Path(files["LEARNGRAPH_REDIS_URL_FILE"]).relative_to(mount["mountPath"]))]["items"][
         0
     ]["key"]
-    assert settings.redis_url is not None
+    index_key = items[str(Path(files["LEARNGRAPH_INDEX_URL_FILE"]).relative_to(mount["mountPath"]))]["items"][
+        0
+    ]["key"]
+    assert settings.redis_url is not None and settings.index_url is not None
     assert set(settings.secrets()) == {
         "value-of-damstra-access-key",
         "value-of-learninglogin-token",
@@ -262,9 +267,28 @@ def test_credentials_come_from_existing_secrets_as_files_and_the_gateway_reads_t
         # The Redis URL's file: the whole URL, and its password on its own, are redacted.
         settings.redis_url.get_secret_value(),
         f"value-of-{redis_key}",
+        # The index's too.
+        settings.index_url.get_secret_value(),
+        f"value-of-{index_key}",
     }
     assert settings.jwt_issuer == "https://login.example.com/realms/acme"
     assert (settings.host, settings.port) == ("0.0.0.0", 8000)
+
+
+def test_one_replica_may_keep_its_index_in_sqlite_on_a_claim(helms: dict[str, Helm], tmp_path: Path) -> None:
+    given = {
+        "replicaCount": 1,
+        "autoscaling": {"enabled": False},
+        "index": {"sqliteClaim": "learngraph-index"},
+    }
+    manifests = by_kind(render(helms[NEWEST], "-f", values(tmp_path, given)))
+    pod = manifests["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    path = Path(manifests["ConfigMap"]["data"]["LEARNGRAPH_INDEX_PATH"])
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "index")
+    assert path.parent == Path(mount["mountPath"]) and not mount.get("readOnly")
+    volume = next(v for v in pod["volumes"] if v["name"] == "index")
+    assert volume["persistentVolumeClaim"] == {"claimName": "learngraph-index"}
 
 
 @pytest.mark.parametrize(
@@ -283,6 +307,10 @@ def test_credentials_come_from_existing_secrets_as_files_and_the_gateway_reads_t
             "keep one",
         ),
         ({"autoscaling": {"targetCPUUtilizationPercentage": None}}, "needs targetCPUUtilizationPercentage"),
+        ({"config": {"LEARNGRAPH_INDEX_URL": "postgresql://x"}}, "set index.existingSecret"),
+        ({"config": {"LEARNGRAPH_INDEX_PATH": "/x.db"}}, "set index.sqliteClaim"),
+        ({"index": {"sqliteClaim": "c"}}, "a SQLite file serves one replica"),
+        ({"index": {"sqliteClaim": "c", "existingSecret": "s"}}, "not both"),
     ],
 )
 def test_settings_that_would_leak_or_conflict_are_refused(

@@ -26,6 +26,8 @@ async def test_an_upstream_outage_is_told_in_a_200_not_a_503(gateway: Gateway) -
         "status": "ready",
         "upstreams": {source.name: {"status": "ok"} for source in Source},
         "redis": {"status": "not configured"},
+        # No training index: no source is synced.
+        "sync": {source.name: {"state": "DISABLED", "lastSyncedAt": None, "rows": 0} for source in Source},
     }
     gateway.sandbox.controls[Source.ISCOUT].faults.error_rate = 1.0
     degraded = await gateway.http.get("/readyz")

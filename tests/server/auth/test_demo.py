@@ -132,6 +132,9 @@ def test_the_demo_trusts_its_sandbox_prints_tokens_and_hands_graphiql_the_admins
             return (await http.get("/graphql", headers={"accept": "text/html"})).text
 
     page = asyncio.run(graphiql())
+    # Its training index: a SQLite file of its own, made (and migrated) when the gateway started.
+    assert settings.index_path is not None and settings.index_path.name == "index.db"
+    assert settings.index_path.exists()
     # The page's config: the headers every request carries (subscriptions' connection_init too).
     config = json.loads(re.findall(r'<script id="learngraph-graphiql-config" [^>]*>(.*?)</script>', page)[0])
     assert config["headers"] == {"Authorization": f"Bearer {tokens[0]}"}

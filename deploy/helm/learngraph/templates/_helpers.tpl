@@ -38,7 +38,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The credentials to mount, by variable name (without LEARNGRAPH_): `credentials` and `redis.existingSecret`,
-checked. A credential is a source's key or token, an added vendor's token, the webhook secret or the Redis URL.
+checked. A credential is a source's key or token, an added vendor's token, the webhook secret, the Redis URL or
+the index's URL (`index.existingSecret`).
 */}}
 {{- define "learngraph.credentials" -}}
 {{- $credentials := deepCopy (.Values.credentials | default dict) }}
@@ -48,9 +49,15 @@ checked. A credential is a source's key or token, an added vendor's token, the w
 {{- end }}
 {{- $_ := set $credentials "REDIS_URL" (dict "secretName" .Values.redis.existingSecret "key" .Values.redis.existingSecretKey) }}
 {{- end }}
+{{- if .Values.index.existingSecret }}
+{{- if hasKey $credentials "INDEX_URL" }}
+{{- fail "index.existingSecret and credentials.INDEX_URL both name the index's URL: keep one" }}
+{{- end }}
+{{- $_ := set $credentials "INDEX_URL" (dict "secretName" .Values.index.existingSecret "key" .Values.index.existingSecretKey) }}
+{{- end }}
 {{- range $name, $ref := $credentials }}
-{{- if not (regexMatch "^([A-Z][A-Z0-9_]*_(ACCESS_KEY|TOKEN)|WEBHOOK_SECRET|REDIS_URL)$" $name) }}
-{{- fail (printf "credentials.%s: not a credential variable (a source's ACCESS_KEY or TOKEN, WEBHOOK_SECRET or REDIS_URL, without LEARNGRAPH_)" $name) }}
+{{- if not (regexMatch "^([A-Z][A-Z0-9_]*_(ACCESS_KEY|TOKEN)|WEBHOOK_SECRET|REDIS_URL|INDEX_URL)$" $name) }}
+{{- fail (printf "credentials.%s: not a credential variable (a source's ACCESS_KEY or TOKEN, WEBHOOK_SECRET, REDIS_URL or INDEX_URL, without LEARNGRAPH_)" $name) }}
 {{- end }}
 {{- if not (and $ref $ref.secretName $ref.key) }}
 {{- fail (printf "credentials.%s needs secretName and key: the Secret and the key in it holding the value" $name) }}

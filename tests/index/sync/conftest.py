@@ -1,0 +1,61 @@
+"""The training index's sync over the in-process sandbox: the index of tests/index/conftest.py (SQLite,
+and a real PostgreSQL), and the gateway with its syncer wired in as the lifespan wires it
+(`services.sync`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.index.rows import Kind
+from gateway.index.store import TrainingIndex
+from gateway.index.syncer import IndexSyncer
+from gateway.sources import Source
+from sandbox.server import Sandbox
+from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
+
+WEBHOOK_SECRET = "an-index-sync-webhook-secret"
+
+
+@dataclass
+class Synced:
+    gateway: Gateway
+    syncer: IndexSyncer
+    index: TrainingIndex
+    transport: httpx.ASGITransport  # the sandbox, in-process
+
+    @property
+    def sandbox(self) -> Sandbox:
+        return self.gateway.sandbox
+
+    async def count(self, kind: Kind, source: Source) -> int:
+        return await self.index.count(kind, source)
+
+    async def webhook(self, body: dict[str, str]) -> None:
+        response = await self.gateway.http.post(
+            "/webhooks/damstra", json=body, headers={"X-LearnGraph-Webhook-Secret": WEBHOOK_SECRET}
+        )
+        assert response.status_code == 202, response.text
+        assert response.json()["status"] == "accepted", response.text
+
+    def requests(self, source: Source) -> int:
+        return len(self.gateway.log(source).entries)
+
+
+@pytest.fixture
+async def synced(
+    sandbox: Sandbox, sandbox_transport: httpx.ASGITransport, tmp_path: Path, index: TrainingIndex
+) -> AsyncIterator[Synced]:
+    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
+    env = {"LEARNGRAPH_WEBHOOK_SECRET": WEBHOOK_SECRET, "LEARNGRAPH_WEBHOOK_MAX_AGE_SECONDS": "1e9"}
+    async for gateway in _serve_gateway(sandbox, IN_PROCESS, identity, sandbox_transport, env):
+        syncer = IndexSyncer.for_index(index, gateway.services.upstreams, gateway.services.settings)
+        gateway.services.sync = syncer
+        try:
+            yield Synced(gateway, syncer, index, sandbox_transport)
+        finally:
+            await syncer.stop()
