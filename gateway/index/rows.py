@@ -87,7 +87,11 @@ class IndexRow:
     kind: ClassVar[Kind] = Kind.ACCOUNTS
 
     def record(self) -> Any:
-        return record_of(self.kind, self.source, self.payload)
+        record = record_of(self.kind, self.source, self.payload)
+        if isinstance(record, DamstraSchedule) and self.confirmed_at is not None:
+            # Its status word was DAMSTRA's when last confirmed; the clock moves it on from there.
+            record.read_at(self.confirmed_at)
+        return record
 
     def columns(self) -> dict[str, Any]:
         """The indexed columns besides source, native_id, confirmed_at and payload."""

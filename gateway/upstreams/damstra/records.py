@@ -198,6 +198,17 @@ class DamstraSchedule(CamelRecord):
     # When this answer was read (parsed): the moment its `status` word was true.
     _read_at: datetime = PrivateAttr(default_factory=lambda: datetime.now(UTC))
 
+    def __eq__(self, other: object) -> bool:
+        # The same answer read at another moment is the same schedule: the read time is not its data.
+        if not isinstance(other, DamstraSchedule):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def read_at(self, moment: datetime) -> DamstraSchedule:
+        """This answer, as read at `moment` (an indexed one: when an upstream read last confirmed it)."""
+        self._read_at = moment
+        return self
+
     def status_at(self, now: datetime) -> str | None:
         """DAMSTRA's status word as of `now`. A list read a while ago (a cached one) is moved on by what
         its dates say happened since it was read, so it never shows a schedule `due` after its end date
