@@ -37,12 +37,16 @@ from graphql import (
     GraphQLScalarType,
     GraphQLString,
 )
-from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.execution.collect_fields import FieldDetails, FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import Executor, invalid_return_type_error, to_nodes
-from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
+from graphql.execution.values import get_argument_values
+from graphql.language import FieldNode
+from graphql.pyutils import AwaitableOrValue, Path, Undefined, UndefinedType, gather_with_cancel
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.arguments import StrawberryArgument
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
 from gateway.data.context import Context
@@ -308,6 +312,33 @@ def _is_awaitable(value: Any) -> bool:
     return False
 
 
+# By field identity (as `_basic_field_shortcuts`): the names of its arguments that may be left out
+# when null, the resolver's own default being that same null.
+_null_default_arguments: dict[int, tuple[GraphQLField, frozenset[str]]] = {}
+
+
+def _omissible_when_null(field: GraphQLField) -> frozenset[str]:
+    """The arguments of `field` whose null a Strawberry resolver receives as its own default: declared
+    `= null` in the schema, a Python default of None, an Optional (a Maybe tells null from absent).
+    Left out, Strawberry converts nothing for them and the resolver's default gives the same None."""
+    cached = _null_default_arguments.get(id(field))
+    if cached is None or cached[0] is not field:
+        names: set[str] = set()
+        if isinstance((field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF), StrawberryField):
+            for name, argument in field.args.items():
+                definition = (argument.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+                if (
+                    isinstance(definition, StrawberryArgument)
+                    and argument.default_value is None
+                    and definition.default is None
+                    and isinstance(definition.type, StrawberryOptional)
+                    and not isinstance(definition.type, StrawberryMaybe)
+                ):
+                    names.add(name)
+        cached = _null_default_arguments[id(field)] = (field, frozenset(names))
+    return cached[1]
+
+
 def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
     """`method`, without holding its object (an executor's helper; the executor outlives its calls)."""
     ref = weakref.WeakMethod(method)
@@ -342,14 +373,74 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._plans: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, SelectionPlan | None]] = {}
         # Per object type and field (as collect_subfields memoizes them): its sub-selection's plan.
         self._subplans: dict[tuple[GraphQLObjectType, int], _SubselectionPlan] = {}
+        # Per field node (the variables being the operation's): its arguments, coerced once for every
+        # item of a list that asks the field (a group's members' schedules: 13 arguments each).
+        self._arguments: dict[int, tuple[FieldNode, GraphQLField, dict[str, Any]]] = {}
 
     def build_per_event_executor(self, payload: Any) -> LeanExecutionContext:
         # Each event of a subscription collects its fields anew: plans of its own, so a long
         # subscription does not pile up the plans of every event it sent.
         executor = super().build_per_event_executor(payload)
         assert isinstance(executor, LeanExecutionContext)
-        executor._plans, executor._subplans = {}, {}
+        executor._plans, executor._subplans, executor._arguments = {}, {}, {}
         return executor
+
+    def _argument_values(self, field_def: GraphQLField, details: FieldDetails) -> dict[str, Any]:
+        """get_argument_values, once per field node; without the nulls the resolver defaults to."""
+        node = details.node
+        cached = self._arguments.get(id(node))
+        if cached is not None and cached[0] is node and cached[1] is field_def:
+            return cached[2]
+        args = get_argument_values(
+            field_def, node, self.variable_values, details.fragment_variable_values, self.hide_suggestions
+        )
+        if self._shortcuts:
+            omissible = _omissible_when_null(field_def)
+            if omissible:
+                args = {name: v for name, v in args.items() if v is not None or name not in omissible}
+            if details.fragment_variable_values is None:
+                self._arguments[id(node)] = (node, field_def, args)
+        return args
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any] | UndefinedType:
+        """graphql-core's execute_field, its arguments coerced once per field node (`_argument_values`)."""
+        first_field_details = field_details_list[0]
+        first_field_node = first_field_details.node
+        field_def = self.schema.get_field(parent_type, first_field_node.name.value)
+        if not field_def:
+            return Undefined
+        return_type = field_def.type
+        resolve_fn = field_def.resolve or self.field_resolver
+        if self.middleware_manager:
+            resolve_fn = self.middleware_manager.get_field_resolver(resolve_fn)
+        info = self.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, path)
+        try:
+            args = (
+                self._argument_values(field_def, first_field_details)
+                if field_def.args or first_field_node.arguments
+                else {}
+            )
+            result = resolve_fn(source, info, **args)
+            if self.is_awaitable(result):
+                return self.complete_awaitable_value(
+                    return_type, field_details_list, info, path, result, position_context
+                )
+            completed = self.complete_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+            if self.is_awaitable(completed):
+                return self._handle_later(completed, return_type, field_details_list, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        return completed
 
     def _plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet

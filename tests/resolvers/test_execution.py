@@ -146,10 +146,34 @@ def things() -> list[Thing]:
 
 
 @strawberry.type
+class Echo:
+    """A field with arguments of each kind, telling what its resolver received."""
+
+    n: int
+
+    @strawberry.field
+    def said(
+        self,
+        plain: int | None = None,
+        maybe: strawberry.Maybe[int | None] = None,
+        unset: str | None = strawberry.UNSET,
+        tags: list[str] | None = None,
+        required: int = 0,
+    ) -> str:
+        if tags is not None:
+            tags.append(str(self.n))  # changes its own copy only: every item gets a fresh list
+        return repr((self.n, plain, maybe, unset, tags, required))
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     def things(self) -> list[Thing | None]:
         return list(things())
+
+    @strawberry.field
+    def echoes(self) -> list[Echo]:
+        return [Echo(n=n) for n in range(3)]
 
     @strawberry.field
     def one(self, index: int) -> Thing:
@@ -199,6 +223,11 @@ QUERIES = [
     "query($no: Boolean!) { things { name count @skip(if: $no) ratio @include(if: $no) } }",
     "{ named { name __typename ... on Thing { count } } }",
     "{ things { children { name } } }",
+    "{ echoes { said } }",
+    "{ echoes { n said(plain: null, maybe: null, unset: null, tags: null) } }",
+    'query($r: Int!) { echoes { said(plain: 1, maybe: 2, unset: "u", tags: ["t"], required: 3) '
+    "again: said(maybe: null) third: said(required: $r) } }",
+    "query($t: [String!]) { echoes { said(tags: $t) } }",
 ]
 
 
@@ -208,8 +237,9 @@ def answer(result: Any) -> tuple[Any, list[Any]]:
 
 @pytest.mark.parametrize("query", QUERIES)
 async def test_answers_as_strawberry_does(query: str) -> None:
-    lean = await LEAN.execute(query, variable_values={"no": True})
-    plain = await PLAIN.execute(query, variable_values={"no": True})
+    variables = {"no": True, "t": ["v"], "r": 4}
+    lean = await LEAN.execute(query, variable_values=variables)
+    plain = await PLAIN.execute(query, variable_values=variables)
     assert answer(lean) == answer(plain)
 
 
@@ -221,6 +251,28 @@ async def test_each_shape_alone_answers_as_strawberry_does(index: int, fields: s
     lean = await LEAN.execute(query, variable_values={"i": index})
     plain = await PLAIN.execute(query, variable_values={"i": index})
     assert answer(lean) == answer(plain)
+
+
+async def test_arguments_are_coerced_once_per_field_and_nulls_left_to_the_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    coerced: list[dict[str, Any]] = []
+    get_argument_values = execution.get_argument_values  # type: ignore[attr-defined]
+
+    def counting(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        values: dict[str, Any] = get_argument_values(*args, **kwargs)
+        coerced.append(values)
+        return values
+
+    monkeypatch.setattr(execution, "get_argument_values", counting)
+    query = '{ echoes { said(plain: null, maybe: null, tags: ["t"]) } }'
+    lean = await LEAN.execute(query)
+    assert not lean.errors
+    assert len(coerced) == 1  # three items, one field node
+    assert coerced == [{"plain": None, "maybe": None, "tags": ["t"], "required": 0}]
+    assert answer(lean) == answer(await PLAIN.execute(query))
+    # What the resolver is called with: `plain`'s null left to its default, a Maybe's kept.
+    assert execution._omissible_when_null(LEAN._schema.get_type("Echo").fields["said"]) == {"plain", "tags"}  # type: ignore[union-attr]
 
 
 async def test_basic_fields_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
