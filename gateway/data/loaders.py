@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aiodataloader import DataLoader
 
@@ -126,6 +126,13 @@ class Loaders:
     @cached_property
     def lesson(self) -> DataLoader[Any, Any]:
         return DataLoader(self._lessons, max_batch_size=LESSON_BATCH)
+
+    def known_lesson(self, lesson_id: str) -> DamstraLesson | None:
+        """A DAMSTRA lesson the cross-request cache holds, answered in place: what `lesson.load` would
+        answer without an upstream read, minus its future and its turn of the loop (a dashboard asks
+        for hundreds). None when it must be read: then `lesson.load`, batched."""
+        found = self.cache.get("lesson", self._scope(Source.DAMSTRA), lesson_id)
+        return None if found is MISSING else cast(DamstraLesson, found)
 
     @cached_property
     def lesson_details(self) -> DataLoader[Any, Any]:
