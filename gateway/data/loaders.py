@@ -364,13 +364,11 @@ class Loaders:
             scope = self._scope(Source.DAMSTRA)
 
             async def every(user_id: str) -> list[DamstraSchedule]:
-                async def read() -> list[DamstraSchedule]:
-                    return await client.user_schedules(user_id, status="all").all()
-
-                return await self.cache.read_through("damstra_schedules", scope, user_id, read)
+                return await client.user_schedules(user_id, status="all").all()
 
             users = list(dict.fromkeys(user_id for user_id, _ in asked))
-            found = {(u, "all"): lists for u, lists in zip(users, await _each(users, every), strict=True)}
+            lists = await self.cache.read_each_through("damstra_schedules", scope, users, every)
+            found = {(u, "all"): found_list for u, found_list in zip(users, lists, strict=True)}
         else:
             whole = {user_id for user_id, status in asked if status == "all"}
             # A user whose every schedule is read anyway needs no read for one status.
@@ -424,14 +422,11 @@ class Loaders:
         scope = self._scope(Source.LEARNINGLOGIN)
 
         async def every(username: str) -> list[TrainSession]:
-            async def read() -> list[TrainSession]:
-                # A train session names no login id; the username filter is the only way to a person's.
-                filters = TrainSessionFilters(assignee_login_username_eq=username)
-                return [session async for session in client.train_sessions(filters).iterate()]
+            # A train session names no login id; the username filter is the only way to a person's.
+            filters = TrainSessionFilters(assignee_login_username_eq=username)
+            return [session async for session in client.train_sessions(filters).iterate()]
 
-            return await self.cache.read_through("learninglogin_schedules", scope, username, read)
-
-        return await _each(usernames, every)
+        return await self.cache.read_each_through("learninglogin_schedules", scope, usernames, every)
 
     async def _train_sessions(self, keys: list[str]) -> list[TrainSession | BaseException]:
         return await _each(keys, self.upstreams.need_learninglogin().get_train_session)
