@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime, time
+from decimal import Decimal
 from enum import Enum
 from math import isfinite
 from operator import attrgetter
@@ -302,14 +304,29 @@ def _is_awaitable(value: Any) -> bool:
         return False
     if optimized_is_awaitable(value):
         return True
-    if (
-        not hasattr(kind, "__await__")
-        and not hasattr(kind, "__getattr__")
-        and getattr(kind, "__getattribute__", None) is object.__getattribute__
-        and not issubclass(kind, (CoroutineType, GeneratorType))
-    ):
+    if _plainly_read(kind) and not issubclass(kind, (CoroutineType, GeneratorType)):
         _never_awaitable.add(kind)
     return False
+
+
+# Classes whose `__getattribute__` is the generic lookup (CPython's own types; a Python-level one, or a
+# proxy's, could find an `__await__` the class does not have).
+_GENERIC_GETATTRIBUTE = frozenset({object, dict, list, tuple, set, frozenset, str, bytes, int, float})
+_GENERIC_GETATTRIBUTE |= {date, datetime, time, Decimal}
+
+
+def _plainly_read(kind: type) -> bool:
+    """Whether the attributes of `kind`'s instances are its classes' (and their own), no hook between:
+    no `__await__`, no `__getattr__` in its classes, a generic `__getattribute__`. Read off the classes'
+    own namespaces: `hasattr(kind, ...)` would also find its metaclass's (an Enum's has `__getattr__`)."""
+    owner: type | None = None
+    for cls in kind.__mro__:
+        namespace = vars(cls)
+        if "__await__" in namespace or "__getattr__" in namespace:
+            return False
+        if owner is None and "__getattribute__" in namespace:
+            owner = cls
+    return owner in _GENERIC_GETATTRIBUTE
 
 
 # By field identity (as `_basic_field_shortcuts`): the names of its arguments that may be left out

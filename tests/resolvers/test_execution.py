@@ -476,3 +476,26 @@ async def test_a_person_answers_as_with_strawberry_alone(
     lean = await gateway.query(query, variables)
     plain = (await plain_gateway.post("/graphql", json={"query": query, "variables": variables})).json()
     assert lean == plain
+
+
+class _Hooked:
+    def __getattr__(self, name: str) -> Any:
+        if name == "__await__":
+            return later(1).__await__
+        raise AttributeError(name)
+
+
+class _Intercepted:
+    def __getattribute__(self, name: str) -> Any:
+        return object.__getattribute__(self, name)
+
+
+def test_only_classes_read_plainly_are_remembered_as_never_awaitable() -> None:
+    plain = [{}, [], (), True, 1, 1.5, "s", b"b", WHEN, WHEN.date(), Color.RED, Plain()]
+    for value in plain:
+        assert not execution._is_awaitable(value)
+        assert type(value) in execution._never_awaitable, type(value)
+    for value in [_Hooked(), _Intercepted()]:
+        execution._is_awaitable(value)
+        assert type(value) not in execution._never_awaitable
+    assert execution._is_awaitable(_Hooked())  # its hook answers `__await__`, each time asked
