@@ -101,10 +101,16 @@ class User(Node):
         )
 
     @strawberry.field
-    async def full_name(self, info: Info) -> str:
+    def full_name(self, info: Info) -> str:
+        # Not `async`: a name at hand (every DAMSTRA user's) is answered in place, so a member of a
+        # group completes with one awaitable field at most (its schedules), and no task per member.
+        # One to look up is an awaitable, which graphql-core awaits as an async resolver's answer.
         names = [n for n in (self.first_name, self.last_name) if n]
         if names:
             return " ".join(names)
+        return cast(str, self._looked_up_name(info))
+
+    async def _looked_up_name(self, info: Info) -> str:
         for username in self.person.learninglogin_usernames():
             # LearningLogin names people only on their train sessions.
             sessions = await or_reported(
