@@ -12,7 +12,6 @@ through its rule: what the caller may not see answers `Forbidden`, or is left ou
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +83,24 @@ def _training_record_owner(record: TrainingRecord) -> tuple[Source, str] | None:
     return (Source.TRAINING_RECORDS, record.person_api_id) if record.person_api_id else None
 
 
+@dataclass
+class _Together:
+    """Works handed to `Loaders.together` in one tick: released when the last is done."""
+
+    release: asyncio.Future[None]
+    running: int = 0
+    closed: bool = False  # no more works join (the tick they were handed in has passed)
+
+    def leave(self, done: int = 1) -> None:
+        self.running -= done
+        if self.running == 0 and self.closed and not self.release.done():
+            self.release.set_result(None)
+
+    async def released(self) -> None:
+        if not self.release.done():
+            await asyncio.shield(self.release)  # a cancelled waiter must not cancel the others' release
+
+
 async def _each(keys: Sequence[K], fetch: Callable[[K], Awaitable[V]]) -> list[V | BaseException]:
     """One call per key, all at once, an exception in place of each failure."""
     results = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
@@ -98,7 +115,7 @@ class Loaders:
         self._every_record: asyncio.Future[TrainingRecords] | None = None
         self._all_ilt_sessions: asyncio.Future[list[DamstraILTSession]] | None = None
         self._visible_records: tuple[TrainingRecords, TrainingRecords] | None = None  # (whole, visible)
-        self._works: dict[object, Awaitable[Any]] = {}
+        self._together: _Together | None = None  # the group `together` is gathering this tick
 
     # Built on first use: most requests touch two or three of these, and each costs a few µs.
 
@@ -202,10 +219,6 @@ class Loaders:
             batch = self.access.keyed(batch, Source.ISCOUT)
         return DataLoader(batch)
 
-    @cached_property
-    def _released_together(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._answer_together, cache=False)
-
     def _scope(self, source: Source) -> str:
         return self.upstreams.cache_scope(source)
 
@@ -215,20 +228,34 @@ class Loaders:
         Sibling resolvers (each member's schedules) finish at different times when their people
         read different sources; the look-ups their answers lead to (the lessons) then fall into
         several batches, one for each time. Released together, they make one batch.
+
+        The works handed in before the loop turns make one group (as a DataLoader's keys do). Each
+        runs in its caller's coroutine, no task of its own; the group is released when the last is
+        done, failures with the answers. A cancelled caller leaves at once.
         """
-        token = object()
-        self._works[token] = work
+        group = self._together
+        if group is None:
+            group = self._together = _Together(asyncio.get_running_loop().create_future())
+            group.release.get_loop().call_soon(self._close_together, group)
+        group.running += 1
         try:
-            answer: T = await self._released_together.load(token)
-        finally:
-            unstarted = self._works.pop(token, None)  # cancelled before its batch ran
-            if inspect.iscoroutine(unstarted):
-                unstarted.close()
+            answer: T = await work
+        except asyncio.CancelledError:
+            group.leave()
+            raise
+        except Exception:
+            group.leave()
+            await group.released()
+            raise
+        group.leave()
+        await group.released()
         return answer
 
-    async def _answer_together(self, tokens: list[object]) -> list[Any]:
-        works = [self._works.pop(token) for token in tokens]
-        return list(await asyncio.gather(*works, return_exceptions=True))
+    def _close_together(self, group: _Together) -> None:
+        if self._together is group:
+            self._together = None
+        group.closed = True
+        group.leave(0)
 
     async def _cached(
         self,
