@@ -35,6 +35,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLString,
@@ -47,7 +48,7 @@ from graphql.pyutils import AwaitableOrValue, Path, Undefined, UndefinedType, ga
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
-from strawberry.types.arguments import StrawberryArgument
+from strawberry.types.arguments import StrawberryArgument, convert_arguments
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
@@ -329,6 +330,68 @@ def _plainly_read(kind: type) -> bool:
     return owner in _GENERIC_GETATTRIBUTE
 
 
+# Strawberry's resolvers for a field with a resolver of its own (sync and async).
+_STRAWBERRY_RESOLVERS = frozenset(
+    {
+        "GraphQLCoreConverter.from_resolver.<locals>._resolver",
+        "GraphQLCoreConverter.from_resolver.<locals>._async_resolver",
+    }
+)
+DirectCall = Callable[[Any, GraphQLResolveInfo[Any], dict[str, Any]], Any]
+# By field identity (as `_basic_field_shortcuts`): how to call its resolver directly, if it can be.
+_direct_calls: dict[int, tuple[GraphQLField, DirectCall | None]] = {}
+
+
+def _direct_call(field: GraphQLField, strawberry_schema: Any) -> DirectCall | None:
+    cached = _direct_calls.get(id(field))
+    if cached is None or cached[0] is not field:
+        cached = _direct_calls[id(field)] = (field, _make_direct_call(field, strawberry_schema))
+    return cached[1]
+
+
+def _make_direct_call(field: GraphQLField, strawberry_schema: Any) -> DirectCall | None:
+    """What Strawberry's resolver does for a field with a resolver and nothing around it (no field
+    extension, permission class or exception handler): the Info made, the arguments converted, the
+    resolver called with self, root, parent and info as it asks; without its six layers of wrappers
+    (get_arguments, extension_resolver, reduce and partial, _get_result, get_result, __call__),
+    hundreds of times per dashboard."""
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    converter = getattr(strawberry_schema, "schema_converter", None)
+    if not (
+        isinstance(definition, StrawberryField)
+        and converter is not None
+        and definition.base_resolver is not None
+        and not definition.extensions
+        and not definition.is_subscription
+        and not getattr(converter, "_exception_handler_specs", True)
+        and getattr(field.resolve, "__qualname__", None) in _STRAWBERRY_RESOLVERS
+        and callable(definition.base_resolver.wrapped_func)
+    ):
+        return None
+    resolver = definition.base_resolver
+    function: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment]
+    takes_self = resolver.self_parameter is not None
+    as_source = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None]
+    info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
+    arguments = definition.arguments
+    config, registry, info_class = converter.config, converter.scalar_registry, converter.config.info_class
+
+    def call(source: Any, info: GraphQLResolveInfo[Any], args: dict[str, Any]) -> Any:
+        strawberry_info = info_class(_raw_info=info, _field=definition)
+        kwargs = (
+            convert_arguments(args, arguments, scalar_registry=registry, config=config, info=strawberry_info)
+            if args
+            else {}
+        )
+        for name in as_source:
+            kwargs[name] = source
+        if info_name is not None:
+            kwargs[info_name] = strawberry_info
+        return function(source, **kwargs) if takes_self else function(**kwargs)
+
+    return call
+
+
 # By field identity (as `_basic_field_shortcuts`): the names of its arguments that may be left out
 # when null, the resolver's own default being that same null.
 _null_default_arguments: dict[int, tuple[GraphQLField, frozenset[str]]] = {}
@@ -393,6 +456,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # Per field node (the variables being the operation's): its arguments, coerced once for every
         # item of a list that asks the field (a group's members' schedules: 13 arguments each).
         self._arguments: dict[int, tuple[FieldNode, GraphQLField, dict[str, Any]]] = {}
+        self._strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
 
     def build_per_event_executor(self, payload: Any) -> LeanExecutionContext:
         # Each event of a subscription collects its fields anew: plans of its own, so a long
@@ -444,7 +508,12 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if field_def.args or first_field_node.arguments
                 else {}
             )
-            result = resolve_fn(source, info, **args)
+            direct = (
+                _direct_call(field_def, self._strawberry_schema)
+                if self._shortcuts and not self.middleware_manager
+                else None
+            )
+            result = direct(source, info, args) if direct is not None else resolve_fn(source, info, **args)
             if self.is_awaitable(result):
                 return self.complete_awaitable_value(
                     return_type, field_details_list, info, path, result, position_context

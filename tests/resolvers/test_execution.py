@@ -499,3 +499,69 @@ def test_only_classes_read_plainly_are_remembered_as_never_awaitable() -> None:
         execution._is_awaitable(value)
         assert type(value) not in execution._never_awaitable
     assert execution._is_awaitable(_Hooked())  # its hook answers `__await__`, each time asked
+
+
+@strawberry.type
+class Resolved:
+    """Fields with resolvers: called directly when nothing wraps them, through Strawberry otherwise."""
+
+    n: int
+
+    @strawberry.field
+    def plain(self, info: strawberry.Info, by: int = 1) -> int:
+        return self.n * by + (1 if info.field_name == "plain" else 0)
+
+    @strawberry.field
+    @staticmethod
+    def from_root(parent: strawberry.Parent[Resolved]) -> int:
+        return parent.n * 10
+
+    @strawberry.field
+    async def later(self, tags: list[str] | None = None) -> str:
+        await asyncio.sleep(0)
+        return f"{self.n}:{tags}"
+
+    @strawberry.field(permission_classes=[Deny])  # type: ignore[untyped-decorator]
+    def denied(self) -> int:
+        return self.n
+
+    @strawberry.field(extensions=[Shout()])  # type: ignore[untyped-decorator]
+    def shouted(self) -> str:
+        return f"quiet {self.n}"
+
+
+@strawberry.type
+class ResolvedQuery:
+    @strawberry.field
+    def resolved(self) -> list[Resolved]:
+        return [Resolved(n=n) for n in range(3)]
+
+
+RESOLVED = {
+    "lean": strawberry.Schema(query=ResolvedQuery, execution_context_class=LeanExecutionContext),
+    "plain": strawberry.Schema(query=ResolvedQuery),
+}
+
+
+@pytest.mark.parametrize(
+    "fields", ["plain plain2: plain(by: 3) fromRoot later", 'later(tags: ["a"]) denied', "shouted fromRoot"]
+)
+async def test_resolvers_called_directly_answer_as_strawberry_does(fields: str) -> None:
+    query = f"{{ resolved {{ n {fields} }} }}"
+    lean, plain = [await RESOLVED[kind].execute(query) for kind in ("lean", "plain")]
+    assert answer(lean) == answer(plain)
+    assert lean.data or lean.errors
+
+
+def test_only_resolvers_nothing_wraps_are_called_directly() -> None:
+    schema_ = RESOLVED["lean"]
+    fields = schema_._schema.get_type("Resolved").fields  # type: ignore[union-attr]
+    direct = {name: execution._direct_call(field, schema_) is not None for name, field in fields.items()}
+    assert direct == {
+        "n": False,
+        "plain": True,
+        "fromRoot": True,
+        "later": True,
+        "denied": False,
+        "shouted": False,
+    }
