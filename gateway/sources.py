@@ -11,6 +11,10 @@ class Source(enum.Enum):
     TRAINING_RECORDS = "training_records"
     ISCOUT = "iscout"
 
+    # Members are singletons compared by identity: hashed so too, in C, rather than by Enum's
+    # `hash(self._name_)` in Python (a dashboard looks sources up in sets and dicts thousands of times).
+    __hash__ = object.__hash__
+
     @property
     def slug(self) -> str:
         """The lower-case name used inside global IDs and configuration keys."""

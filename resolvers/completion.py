@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from datetime import date as date_type
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -30,7 +30,7 @@ from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers import relay
 from resolvers.global_id import encode
 from resolvers.info import Info, path_of
-from resolvers.lesson import Lesson, lesson_for
+from resolvers.lesson import Lesson, known_lesson_for, lesson_for
 from resolvers.node import Node
 from resolvers.scalars import Date, DateTime
 from resolvers.schedule import Schedule
@@ -70,7 +70,9 @@ class Completion(Node):
         return await _person(info, self.item.instructor)
 
     @strawberry.field
-    async def lesson(self, info: Info) -> Lesson | None:
+    def lesson(self, info: Info) -> Lesson | None:
+        # Not `async`, as `Schedule.lesson`: a lesson at hand is answered in place, one to read is an
+        # awaitable graphql-core awaits.
         if self.item.lesson is None:
             return None
         source, native = self.item.lesson
@@ -78,7 +80,10 @@ class Completion(Node):
             return Lesson.from_code(source, native, self.item.record.package_desc)
         if self.item.lesson_name is not None:
             return Lesson.from_code(source, native, self.item.lesson_name)
-        return await lesson_for(info, source, native)
+        known = known_lesson_for(info, source, native)
+        if known is not None:
+            return known
+        return cast("Lesson | None", lesson_for(info, source, native))
 
     @strawberry.field
     async def schedule(self, info: Info) -> Schedule | None:

@@ -45,6 +45,8 @@ class ScheduleStatus(enum.Enum):
     COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"
 
+    __hash__ = object.__hash__  # as `Source`'s: by identity, in C (filtered by status per schedule)
+
 
 @strawberry.enum
 class LessonStatus(enum.Enum):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime, time
+from decimal import Decimal
 from enum import Enum
 from math import isfinite
 from operator import attrgetter
@@ -33,16 +35,21 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLString,
 )
-from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.execution.collect_fields import FieldDetails, FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import Executor, invalid_return_type_error, to_nodes
-from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
+from graphql.execution.values import get_argument_values
+from graphql.language import FieldNode
+from graphql.pyutils import AwaitableOrValue, Path, Undefined, UndefinedType, gather_with_cancel
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.arguments import StrawberryArgument, convert_arguments
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
 from gateway.data.context import Context
@@ -298,14 +305,118 @@ def _is_awaitable(value: Any) -> bool:
         return False
     if optimized_is_awaitable(value):
         return True
-    if (
-        not hasattr(kind, "__await__")
-        and not hasattr(kind, "__getattr__")
-        and getattr(kind, "__getattribute__", None) is object.__getattribute__
-        and not issubclass(kind, (CoroutineType, GeneratorType))
-    ):
+    if _plainly_read(kind) and not issubclass(kind, (CoroutineType, GeneratorType)):
         _never_awaitable.add(kind)
     return False
+
+
+# Classes whose `__getattribute__` is the generic lookup (CPython's own types; a Python-level one, or a
+# proxy's, could find an `__await__` the class does not have).
+_GENERIC_GETATTRIBUTE = frozenset({object, dict, list, tuple, set, frozenset, str, bytes, int, float})
+_GENERIC_GETATTRIBUTE |= {date, datetime, time, Decimal}
+
+
+def _plainly_read(kind: type) -> bool:
+    """Whether the attributes of `kind`'s instances are its classes' (and their own), no hook between:
+    no `__await__`, no `__getattr__` in its classes, a generic `__getattribute__`. Read off the classes'
+    own namespaces: `hasattr(kind, ...)` would also find its metaclass's (an Enum's has `__getattr__`)."""
+    owner: type | None = None
+    for cls in kind.__mro__:
+        namespace = vars(cls)
+        if "__await__" in namespace or "__getattr__" in namespace:
+            return False
+        if owner is None and "__getattribute__" in namespace:
+            owner = cls
+    return owner in _GENERIC_GETATTRIBUTE
+
+
+# Strawberry's resolvers for a field with a resolver of its own (sync and async).
+_STRAWBERRY_RESOLVERS = frozenset(
+    {
+        "GraphQLCoreConverter.from_resolver.<locals>._resolver",
+        "GraphQLCoreConverter.from_resolver.<locals>._async_resolver",
+    }
+)
+DirectCall = Callable[[Any, GraphQLResolveInfo[Any], dict[str, Any]], Any]
+# By field identity (as `_basic_field_shortcuts`): how to call its resolver directly, if it can be.
+_direct_calls: dict[int, tuple[GraphQLField, DirectCall | None]] = {}
+
+
+def _direct_call(field: GraphQLField, strawberry_schema: Any) -> DirectCall | None:
+    cached = _direct_calls.get(id(field))
+    if cached is None or cached[0] is not field:
+        cached = _direct_calls[id(field)] = (field, _make_direct_call(field, strawberry_schema))
+    return cached[1]
+
+
+def _make_direct_call(field: GraphQLField, strawberry_schema: Any) -> DirectCall | None:
+    """What Strawberry's resolver does for a field with a resolver and nothing around it (no field
+    extension, permission class or exception handler): the Info made, the arguments converted, the
+    resolver called with self, root, parent and info as it asks; without its six layers of wrappers
+    (get_arguments, extension_resolver, reduce and partial, _get_result, get_result, __call__),
+    hundreds of times per dashboard."""
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    converter = getattr(strawberry_schema, "schema_converter", None)
+    if not (
+        isinstance(definition, StrawberryField)
+        and converter is not None
+        and definition.base_resolver is not None
+        and not definition.extensions
+        and not definition.is_subscription
+        and not getattr(converter, "_exception_handler_specs", True)
+        and getattr(field.resolve, "__qualname__", None) in _STRAWBERRY_RESOLVERS
+        and callable(definition.base_resolver.wrapped_func)
+    ):
+        return None
+    resolver = definition.base_resolver
+    function: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment]
+    takes_self = resolver.self_parameter is not None
+    as_source = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None]
+    info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
+    arguments = definition.arguments
+    config, registry, info_class = converter.config, converter.scalar_registry, converter.config.info_class
+
+    def call(source: Any, info: GraphQLResolveInfo[Any], args: dict[str, Any]) -> Any:
+        strawberry_info = info_class(_raw_info=info, _field=definition)
+        kwargs = (
+            convert_arguments(args, arguments, scalar_registry=registry, config=config, info=strawberry_info)
+            if args
+            else {}
+        )
+        for name in as_source:
+            kwargs[name] = source
+        if info_name is not None:
+            kwargs[info_name] = strawberry_info
+        return function(source, **kwargs) if takes_self else function(**kwargs)
+
+    return call
+
+
+# By field identity (as `_basic_field_shortcuts`): the names of its arguments that may be left out
+# when null, the resolver's own default being that same null.
+_null_default_arguments: dict[int, tuple[GraphQLField, frozenset[str]]] = {}
+
+
+def _omissible_when_null(field: GraphQLField) -> frozenset[str]:
+    """The arguments of `field` whose null a Strawberry resolver receives as its own default: declared
+    `= null` in the schema, a Python default of None, an Optional (a Maybe tells null from absent).
+    Left out, Strawberry converts nothing for them and the resolver's default gives the same None."""
+    cached = _null_default_arguments.get(id(field))
+    if cached is None or cached[0] is not field:
+        names: set[str] = set()
+        if isinstance((field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF), StrawberryField):
+            for name, argument in field.args.items():
+                definition = (argument.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+                if (
+                    isinstance(definition, StrawberryArgument)
+                    and argument.default_value is None
+                    and definition.default is None
+                    and isinstance(definition.type, StrawberryOptional)
+                    and not isinstance(definition.type, StrawberryMaybe)
+                ):
+                    names.add(name)
+        cached = _null_default_arguments[id(field)] = (field, frozenset(names))
+    return cached[1]
 
 
 def _weakly(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -342,14 +453,80 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._plans: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, SelectionPlan | None]] = {}
         # Per object type and field (as collect_subfields memoizes them): its sub-selection's plan.
         self._subplans: dict[tuple[GraphQLObjectType, int], _SubselectionPlan] = {}
+        # Per field node (the variables being the operation's): its arguments, coerced once for every
+        # item of a list that asks the field (a group's members' schedules: 13 arguments each).
+        self._arguments: dict[int, tuple[FieldNode, GraphQLField, dict[str, Any]]] = {}
+        self._strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
 
     def build_per_event_executor(self, payload: Any) -> LeanExecutionContext:
         # Each event of a subscription collects its fields anew: plans of its own, so a long
         # subscription does not pile up the plans of every event it sent.
         executor = super().build_per_event_executor(payload)
         assert isinstance(executor, LeanExecutionContext)
-        executor._plans, executor._subplans = {}, {}
+        executor._plans, executor._subplans, executor._arguments = {}, {}, {}
         return executor
+
+    def _argument_values(self, field_def: GraphQLField, details: FieldDetails) -> dict[str, Any]:
+        """get_argument_values, once per field node; without the nulls the resolver defaults to."""
+        node = details.node
+        cached = self._arguments.get(id(node))
+        if cached is not None and cached[0] is node and cached[1] is field_def:
+            return cached[2]
+        args = get_argument_values(
+            field_def, node, self.variable_values, details.fragment_variable_values, self.hide_suggestions
+        )
+        if self._shortcuts:
+            omissible = _omissible_when_null(field_def)
+            if omissible:
+                args = {name: v for name, v in args.items() if v is not None or name not in omissible}
+            if details.fragment_variable_values is None:
+                self._arguments[id(node)] = (node, field_def, args)
+        return args
+
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any] | UndefinedType:
+        """graphql-core's execute_field, its arguments coerced once per field node (`_argument_values`)."""
+        first_field_details = field_details_list[0]
+        first_field_node = first_field_details.node
+        field_def = self.schema.get_field(parent_type, first_field_node.name.value)
+        if not field_def:
+            return Undefined
+        return_type = field_def.type
+        resolve_fn = field_def.resolve or self.field_resolver
+        if self.middleware_manager:
+            resolve_fn = self.middleware_manager.get_field_resolver(resolve_fn)
+        info = self.build_resolve_info(field_def, to_nodes(field_details_list), parent_type, path)
+        try:
+            args = (
+                self._argument_values(field_def, first_field_details)
+                if field_def.args or first_field_node.arguments
+                else {}
+            )
+            direct = (
+                _direct_call(field_def, self._strawberry_schema)
+                if self._shortcuts and not self.middleware_manager
+                else None
+            )
+            result = direct(source, info, args) if direct is not None else resolve_fn(source, info, **args)
+            if self.is_awaitable(result):
+                return self.complete_awaitable_value(
+                    return_type, field_details_list, info, path, result, position_context
+                )
+            completed = self.complete_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+            if self.is_awaitable(completed):
+                return self._handle_later(completed, return_type, field_details_list, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        return completed
 
     def _plan(
         self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet

@@ -147,6 +147,14 @@ def _damstra_lesson_id(native_id: str) -> strawberry.ID:
     return strawberry.ID(encode("Lesson", Source.DAMSTRA, native_id))
 
 
+def known_lesson_for(info: Info, source: Source, native_id: str) -> Lesson | None:
+    """`lesson_for`'s answer when it needs no wait (a code's lesson, a cached DAMSTRA lesson), else None."""
+    if source is not Source.DAMSTRA:
+        return Lesson.from_code(source, native_id)
+    known = info.context.loaders.known_lesson(native_id)
+    return Lesson.from_damstra(known) if known is not None else None
+
+
 async def lesson_for(info: Info, source: Source, native_id: str) -> Lesson | None:
     """The lesson a schedule or completion points at; DAMSTRA's through the batched loader."""
     if source is Source.DAMSTRA:

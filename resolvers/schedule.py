@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
@@ -17,7 +17,7 @@ from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers.enums import ScheduleStatus
 from resolvers.global_id import encode
 from resolvers.info import Info
-from resolvers.lesson import Lesson, lesson_for
+from resolvers.lesson import Lesson, known_lesson_for, lesson_for
 from resolvers.node import Node
 from resolvers.scalars import Date, DateTime
 
@@ -139,13 +139,19 @@ class Schedule(Node):
         return User.from_person(person) if person else None
 
     @strawberry.field
-    async def lesson(self, info: Info) -> Lesson | None:
+    def lesson(self, info: Info) -> Lesson | None:
+        # Not `async`: a cached lesson (a dashboard's hundreds of schedules name a few dozen) is
+        # answered in place, and the schedule completes without a coroutine or a task. A lesson to
+        # read is an awaitable, which graphql-core awaits as it does an async resolver's answer.
         if self.lesson_ref is None:
             return None
         source, native = self.lesson_ref
         if source is not Source.DAMSTRA:
             return Lesson.from_code(source, native, self.lesson_name)
-        return await lesson_for(info, source, native)
+        known = known_lesson_for(info, source, native)
+        if known is not None:
+            return known
+        return cast("Lesson | None", lesson_for(info, source, native))
 
     @strawberry.field(
         description="Whether the learner passed: null until completed, or where the source cannot tell. "

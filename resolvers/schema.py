@@ -28,6 +28,7 @@ from resolvers.introspection import IntrospectionSwitch
 from resolvers.lesson import Lesson
 from resolvers.limits import OperationLimits
 from resolvers.mutations import Mutation
+from resolvers.naming import RememberingNameConverter
 from resolvers.query import Query
 from resolvers.scalars import SCALAR_MAP
 from resolvers.schedule import Schedule
@@ -78,7 +79,7 @@ schema = LearnGraphSchema(
     mutation=Mutation,
     subscription=Subscription,
     types=[User, Group, Lesson, Schedule, ILTSession, Completion],
-    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    config=StrawberryConfig(scalar_map=SCALAR_MAP, name_converter=RememberingNameConverter()),
     # OperationLimits parses and validates, with the limits' checks between (in place of Strawberry's
     # ParserCache and ValidationCache); IntrospectionSwitch adds its rule to the validation before.
     extensions=[ErrorExtensions, IntrospectionSwitch, OperationLimits],

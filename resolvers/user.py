@@ -18,7 +18,7 @@ from resolvers.global_id import encode
 from resolvers.info import Info, or_reported
 from resolvers.node import Node
 from resolvers.scalars import Date, DateTime
-from resolvers.schedule import Schedule, damstra_filter, sources_for
+from resolvers.schedule import Schedule, damstra_filter, learninglogin_status, sources_for
 from resolvers.schedule_filter import ScheduleFilter
 
 if TYPE_CHECKING:
@@ -101,10 +101,16 @@ class User(Node):
         )
 
     @strawberry.field
-    async def full_name(self, info: Info) -> str:
+    def full_name(self, info: Info) -> str:
+        # Not `async`: a name at hand (every DAMSTRA user's) is answered in place, so a member of a
+        # group completes with one awaitable field at most (its schedules), and no task per member.
+        # One to look up is an awaitable, which graphql-core awaits as an async resolver's answer.
         names = [n for n in (self.first_name, self.last_name) if n]
         if names:
             return " ".join(names)
+        return cast(str, self._looked_up_name(info))
+
+    async def _looked_up_name(self, info: Info) -> str:
         for username in self.person.learninglogin_usernames():
             # LearningLogin names people only on their train sessions.
             sessions = await or_reported(
@@ -256,9 +262,11 @@ async def schedules_of(
 
     async def damstra() -> list[Schedule]:
         status = damstra_filter(statuses)
-        lists = await asyncio.gather(
-            *(loaders.user_schedules.load((i, status)) for i in person.ids(Source.DAMSTRA))
-        )
+        ids = person.ids(Source.DAMSTRA)
+        if len(ids) == 1:  # most people: the load's future awaited as it is
+            lists = [await loaders.user_schedules.load((ids[0], status))]
+        else:
+            lists = await asyncio.gather(*(loaders.user_schedules.load((i, status)) for i in ids))
         return [Schedule.from_damstra(s, now) for found in lists for s in found]
 
     async def learninglogin() -> list[Schedule]:
@@ -271,7 +279,10 @@ async def schedules_of(
                     filters = TrainSessionFilters(**narrowing.train_session_params(account.username))
                     sessions = [s async for s in listings.train_sessions(filters)]
                 ref = (Source.LEARNINGLOGIN, account.native_id)
-                out += [Schedule.from_learninglogin(s, ref, now.date()) for s in sessions]
+                today = now.date()
+                if statuses:  # only what can be answered: most of a person's sessions are not asked for
+                    sessions = [s for s in sessions if learninglogin_status(s, today) in statuses]
+                out += [Schedule.from_learninglogin(s, ref, today) for s in sessions]
         return out
 
     async def training_records() -> list[Schedule]:
@@ -287,5 +298,9 @@ async def schedules_of(
         Source.TRAINING_RECORDS: training_records,
     }
     enabled = set(listings.enabled())
-    jobs = [or_reported(info, work[s](), []) for s in wanted if s in work and s in enabled]
+    held = {account.source for account in person.accounts}
+    # A source the person has no account at holds none of their schedules (each job reads by account).
+    jobs = [or_reported(info, work[s](), []) for s in wanted if s in work and s in enabled and s in held]
+    if len(jobs) == 1:
+        return await jobs[0]
     return [schedule for found in await asyncio.gather(*jobs) for schedule in found]

@@ -14,6 +14,7 @@ told to the others (`on_invalidate` here, `drop` there); while that cannot be do
     value = cache.get("lesson", scope, lesson_id)      # MISSING when absent or expired
     cache.set("lesson", scope, lesson_id, record)
     listing = await cache.read_through("training_records", scope, ALL, read_every_record)
+    lists = await cache.read_each_through("damstra_schedules", scope, user_ids, read_one_users)
     fresh = cache.refreshing()                          # a request's view that reads afresh and stores
 
 `LEARNGRAPH_CROSS_REQUEST_CACHE=false` keeps nothing (every kind off).
@@ -26,7 +27,8 @@ if the starter's own limits stop it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+import functools
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any, Final, TypeVar, cast
 
 from cachetools import TTLCache
@@ -57,6 +59,7 @@ _SOURCE = {
 }
 
 V = TypeVar("V")
+K = TypeVar("K", bound=Hashable)
 
 
 class EntityCache:
@@ -116,12 +119,39 @@ class EntityCache:
         flight wait for that read rather than start their own (a whole listing costs dozens of calls)."""
         if self._caches[kind] is None or self.suspended:
             return await read()
+        value = self.get(kind, scope, key)
+        if value is not MISSING:
+            return cast(V, value)
+        return await self._read_missing(kind, scope, key, read)
+
+    async def read_each_through(
+        self, kind: str, scope: str, keys: Sequence[K], read: Callable[[K], Awaitable[V]]
+    ) -> list[V | BaseException]:
+        """`read_through` for each key, an exception in place of each failure: the cached ones
+        answered in place, only the missing ones read (together), so a warm list of a hundred people
+        costs no task per person."""
+        if self._caches[kind] is None or self.suspended:
+            return list(await asyncio.gather(*(read(key) for key in keys), return_exceptions=True))
+        found: list[Any] = [self.get(kind, scope, key) for key in keys]
+        missing = [index for index, value in enumerate(found) if value is MISSING]
+        if missing:
+            read_now = await asyncio.gather(
+                *(
+                    self._read_missing(kind, scope, keys[i], functools.partial(read, keys[i]))
+                    for i in missing
+                ),
+                return_exceptions=True,
+            )
+            for index, value in zip(missing, read_now, strict=True):
+                found[index] = value
+        return found
+
+    async def _read_missing(
+        self, kind: str, scope: str, key: Hashable, read: Callable[[], Awaitable[V]]
+    ) -> V:
         loop = asyncio.get_running_loop()
         slot = (kind, scope, key)
         while True:
-            value = self.get(kind, scope, key)
-            if value is not MISSING:
-                return cast(V, value)
             pending = self._reading.get(slot)
             if pending is None or pending.get_loop() is not loop:
                 pending = loop.create_task(self._read(slot, read))
@@ -133,6 +163,9 @@ class EntityCache:
             except Exception as exc:
                 if not stopped_for_another(exc):
                     raise
+            value = self.get(kind, scope, key)
+            if value is not MISSING:
+                return cast(V, value)
 
     async def refresh(self, kind: str, scope: str, key: Hashable, read: Callable[[], Awaitable[V]]) -> V:
         """`read()`'s answer, stored unless dropped meanwhile: no look-up, no sharing of a read in flight."""
@@ -218,6 +251,14 @@ class RefreshingCache(EntityCache):
         if kind in self._kinds:
             return await self._base.refresh(kind, scope, key, read)
         return await self._base.read_through(kind, scope, key, read)
+
+    async def read_each_through(
+        self, kind: str, scope: str, keys: Sequence[K], read: Callable[[K], Awaitable[V]]
+    ) -> list[V | BaseException]:
+        if kind not in self._kinds:
+            return await self._base.read_each_through(kind, scope, keys, read)
+        refreshed = (self._base.refresh(kind, scope, key, functools.partial(read, key)) for key in keys)
+        return list(await asyncio.gather(*refreshed, return_exceptions=True))
 
     async def refresh(self, kind: str, scope: str, key: Hashable, read: Callable[[], Awaitable[V]]) -> V:
         return await self._base.refresh(kind, scope, key, read)

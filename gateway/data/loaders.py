@@ -12,13 +12,12 @@ through its rule: what the caller may not see answers `Forbidden`, or is left ou
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aiodataloader import DataLoader
 
@@ -84,6 +83,24 @@ def _training_record_owner(record: TrainingRecord) -> tuple[Source, str] | None:
     return (Source.TRAINING_RECORDS, record.person_api_id) if record.person_api_id else None
 
 
+@dataclass
+class _Together:
+    """Works handed to `Loaders.together` in one tick: released when the last is done."""
+
+    release: asyncio.Future[None]
+    running: int = 0
+    closed: bool = False  # no more works join (the tick they were handed in has passed)
+
+    def leave(self, done: int = 1) -> None:
+        self.running -= done
+        if self.running == 0 and self.closed and not self.release.done():
+            self.release.set_result(None)
+
+    async def released(self) -> None:
+        if not self.release.done():
+            await asyncio.shield(self.release)  # a cancelled waiter must not cancel the others' release
+
+
 async def _each(keys: Sequence[K], fetch: Callable[[K], Awaitable[V]]) -> list[V | BaseException]:
     """One call per key, all at once, an exception in place of each failure."""
     results = await asyncio.gather(*(fetch(key) for key in keys), return_exceptions=True)
@@ -98,7 +115,7 @@ class Loaders:
         self._every_record: asyncio.Future[TrainingRecords] | None = None
         self._all_ilt_sessions: asyncio.Future[list[DamstraILTSession]] | None = None
         self._visible_records: tuple[TrainingRecords, TrainingRecords] | None = None  # (whole, visible)
-        self._works: dict[object, Awaitable[Any]] = {}
+        self._together: _Together | None = None  # the group `together` is gathering this tick
 
     # Built on first use: most requests touch two or three of these, and each costs a few µs.
 
@@ -126,6 +143,13 @@ class Loaders:
     @cached_property
     def lesson(self) -> DataLoader[Any, Any]:
         return DataLoader(self._lessons, max_batch_size=LESSON_BATCH)
+
+    def known_lesson(self, lesson_id: str) -> DamstraLesson | None:
+        """A DAMSTRA lesson the cross-request cache holds, answered in place: what `lesson.load` would
+        answer without an upstream read, minus its future and its turn of the loop (a dashboard asks
+        for hundreds). None when it must be read: then `lesson.load`, batched."""
+        found = self.cache.get("lesson", self._scope(Source.DAMSTRA), lesson_id)
+        return None if found is MISSING else cast(DamstraLesson, found)
 
     @cached_property
     def lesson_details(self) -> DataLoader[Any, Any]:
@@ -195,10 +219,6 @@ class Loaders:
             batch = self.access.keyed(batch, Source.ISCOUT)
         return DataLoader(batch)
 
-    @cached_property
-    def _released_together(self) -> DataLoader[Any, Any]:
-        return DataLoader(self._answer_together, cache=False)
-
     def _scope(self, source: Source) -> str:
         return self.upstreams.cache_scope(source)
 
@@ -208,20 +228,34 @@ class Loaders:
         Sibling resolvers (each member's schedules) finish at different times when their people
         read different sources; the look-ups their answers lead to (the lessons) then fall into
         several batches, one for each time. Released together, they make one batch.
+
+        The works handed in before the loop turns make one group (as a DataLoader's keys do). Each
+        runs in its caller's coroutine, no task of its own; the group is released when the last is
+        done, failures with the answers. A cancelled caller leaves at once.
         """
-        token = object()
-        self._works[token] = work
+        group = self._together
+        if group is None:
+            group = self._together = _Together(asyncio.get_running_loop().create_future())
+            group.release.get_loop().call_soon(self._close_together, group)
+        group.running += 1
         try:
-            answer: T = await self._released_together.load(token)
-        finally:
-            unstarted = self._works.pop(token, None)  # cancelled before its batch ran
-            if inspect.iscoroutine(unstarted):
-                unstarted.close()
+            answer: T = await work
+        except asyncio.CancelledError:
+            group.leave()
+            raise
+        except Exception:
+            group.leave()
+            await group.released()
+            raise
+        group.leave()
+        await group.released()
         return answer
 
-    async def _answer_together(self, tokens: list[object]) -> list[Any]:
-        works = [self._works.pop(token) for token in tokens]
-        return list(await asyncio.gather(*works, return_exceptions=True))
+    def _close_together(self, group: _Together) -> None:
+        if self._together is group:
+            self._together = None
+        group.closed = True
+        group.leave(0)
 
     async def _cached(
         self,
@@ -357,13 +391,11 @@ class Loaders:
             scope = self._scope(Source.DAMSTRA)
 
             async def every(user_id: str) -> list[DamstraSchedule]:
-                async def read() -> list[DamstraSchedule]:
-                    return await client.user_schedules(user_id, status="all").all()
-
-                return await self.cache.read_through("damstra_schedules", scope, user_id, read)
+                return await client.user_schedules(user_id, status="all").all()
 
             users = list(dict.fromkeys(user_id for user_id, _ in asked))
-            found = {(u, "all"): lists for u, lists in zip(users, await _each(users, every), strict=True)}
+            lists = await self.cache.read_each_through("damstra_schedules", scope, users, every)
+            found = {(u, "all"): found_list for u, found_list in zip(users, lists, strict=True)}
         else:
             whole = {user_id for user_id, status in asked if status == "all"}
             # A user whose every schedule is read anyway needs no read for one status.
@@ -417,14 +449,11 @@ class Loaders:
         scope = self._scope(Source.LEARNINGLOGIN)
 
         async def every(username: str) -> list[TrainSession]:
-            async def read() -> list[TrainSession]:
-                # A train session names no login id; the username filter is the only way to a person's.
-                filters = TrainSessionFilters(assignee_login_username_eq=username)
-                return [session async for session in client.train_sessions(filters).iterate()]
+            # A train session names no login id; the username filter is the only way to a person's.
+            filters = TrainSessionFilters(assignee_login_username_eq=username)
+            return [session async for session in client.train_sessions(filters).iterate()]
 
-            return await self.cache.read_through("learninglogin_schedules", scope, username, read)
-
-        return await _each(usernames, every)
+        return await self.cache.read_each_through("learninglogin_schedules", scope, usernames, every)
 
     async def _train_sessions(self, keys: list[str]) -> list[TrainSession | BaseException]:
         return await _each(keys, self.upstreams.need_learninglogin().get_train_session)

@@ -146,10 +146,34 @@ def things() -> list[Thing]:
 
 
 @strawberry.type
+class Echo:
+    """A field with arguments of each kind, telling what its resolver received."""
+
+    n: int
+
+    @strawberry.field
+    def said(
+        self,
+        plain: int | None = None,
+        maybe: strawberry.Maybe[int | None] = None,
+        unset: str | None = strawberry.UNSET,
+        tags: list[str] | None = None,
+        required: int = 0,
+    ) -> str:
+        if tags is not None:
+            tags.append(str(self.n))  # changes its own copy only: every item gets a fresh list
+        return repr((self.n, plain, maybe, unset, tags, required))
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     def things(self) -> list[Thing | None]:
         return list(things())
+
+    @strawberry.field
+    def echoes(self) -> list[Echo]:
+        return [Echo(n=n) for n in range(3)]
 
     @strawberry.field
     def one(self, index: int) -> Thing:
@@ -199,6 +223,11 @@ QUERIES = [
     "query($no: Boolean!) { things { name count @skip(if: $no) ratio @include(if: $no) } }",
     "{ named { name __typename ... on Thing { count } } }",
     "{ things { children { name } } }",
+    "{ echoes { said } }",
+    "{ echoes { n said(plain: null, maybe: null, unset: null, tags: null) } }",
+    'query($r: Int!) { echoes { said(plain: 1, maybe: 2, unset: "u", tags: ["t"], required: 3) '
+    "again: said(maybe: null) third: said(required: $r) } }",
+    "query($t: [String!]) { echoes { said(tags: $t) } }",
 ]
 
 
@@ -208,8 +237,9 @@ def answer(result: Any) -> tuple[Any, list[Any]]:
 
 @pytest.mark.parametrize("query", QUERIES)
 async def test_answers_as_strawberry_does(query: str) -> None:
-    lean = await LEAN.execute(query, variable_values={"no": True})
-    plain = await PLAIN.execute(query, variable_values={"no": True})
+    variables = {"no": True, "t": ["v"], "r": 4}
+    lean = await LEAN.execute(query, variable_values=variables)
+    plain = await PLAIN.execute(query, variable_values=variables)
     assert answer(lean) == answer(plain)
 
 
@@ -221,6 +251,28 @@ async def test_each_shape_alone_answers_as_strawberry_does(index: int, fields: s
     lean = await LEAN.execute(query, variable_values={"i": index})
     plain = await PLAIN.execute(query, variable_values={"i": index})
     assert answer(lean) == answer(plain)
+
+
+async def test_arguments_are_coerced_once_per_field_and_nulls_left_to_the_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    coerced: list[dict[str, Any]] = []
+    get_argument_values = execution.get_argument_values  # type: ignore[attr-defined]
+
+    def counting(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        values: dict[str, Any] = get_argument_values(*args, **kwargs)
+        coerced.append(values)
+        return values
+
+    monkeypatch.setattr(execution, "get_argument_values", counting)
+    query = '{ echoes { said(plain: null, maybe: null, tags: ["t"]) } }'
+    lean = await LEAN.execute(query)
+    assert not lean.errors
+    assert len(coerced) == 1  # three items, one field node
+    assert coerced == [{"plain": None, "maybe": None, "tags": ["t"], "required": 0}]
+    assert answer(lean) == answer(await PLAIN.execute(query))
+    # What the resolver is called with: `plain`'s null left to its default, a Maybe's kept.
+    assert execution._omissible_when_null(LEAN._schema.get_type("Echo").fields["said"]) == {"plain", "tags"}  # type: ignore[union-attr]
 
 
 async def test_basic_fields_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -424,3 +476,92 @@ async def test_a_person_answers_as_with_strawberry_alone(
     lean = await gateway.query(query, variables)
     plain = (await plain_gateway.post("/graphql", json={"query": query, "variables": variables})).json()
     assert lean == plain
+
+
+class _Hooked:
+    def __getattr__(self, name: str) -> Any:
+        if name == "__await__":
+            return later(1).__await__
+        raise AttributeError(name)
+
+
+class _Intercepted:
+    def __getattribute__(self, name: str) -> Any:
+        return object.__getattribute__(self, name)
+
+
+def test_only_classes_read_plainly_are_remembered_as_never_awaitable() -> None:
+    plain = [{}, [], (), True, 1, 1.5, "s", b"b", WHEN, WHEN.date(), Color.RED, Plain()]
+    for value in plain:
+        assert not execution._is_awaitable(value)
+        assert type(value) in execution._never_awaitable, type(value)
+    for value in [_Hooked(), _Intercepted()]:
+        execution._is_awaitable(value)
+        assert type(value) not in execution._never_awaitable
+    assert execution._is_awaitable(_Hooked())  # its hook answers `__await__`, each time asked
+
+
+@strawberry.type
+class Resolved:
+    """Fields with resolvers: called directly when nothing wraps them, through Strawberry otherwise."""
+
+    n: int
+
+    @strawberry.field
+    def plain(self, info: strawberry.Info, by: int = 1) -> int:
+        return self.n * by + (1 if info.field_name == "plain" else 0)
+
+    @strawberry.field
+    @staticmethod
+    def from_root(parent: strawberry.Parent[Resolved]) -> int:
+        return parent.n * 10
+
+    @strawberry.field
+    async def later(self, tags: list[str] | None = None) -> str:
+        await asyncio.sleep(0)
+        return f"{self.n}:{tags}"
+
+    @strawberry.field(permission_classes=[Deny])  # type: ignore[untyped-decorator]
+    def denied(self) -> int:
+        return self.n
+
+    @strawberry.field(extensions=[Shout()])  # type: ignore[untyped-decorator]
+    def shouted(self) -> str:
+        return f"quiet {self.n}"
+
+
+@strawberry.type
+class ResolvedQuery:
+    @strawberry.field
+    def resolved(self) -> list[Resolved]:
+        return [Resolved(n=n) for n in range(3)]
+
+
+RESOLVED = {
+    "lean": strawberry.Schema(query=ResolvedQuery, execution_context_class=LeanExecutionContext),
+    "plain": strawberry.Schema(query=ResolvedQuery),
+}
+
+
+@pytest.mark.parametrize(
+    "fields", ["plain plain2: plain(by: 3) fromRoot later", 'later(tags: ["a"]) denied', "shouted fromRoot"]
+)
+async def test_resolvers_called_directly_answer_as_strawberry_does(fields: str) -> None:
+    query = f"{{ resolved {{ n {fields} }} }}"
+    lean, plain = [await RESOLVED[kind].execute(query) for kind in ("lean", "plain")]
+    assert answer(lean) == answer(plain)
+    assert lean.data or lean.errors
+
+
+def test_only_resolvers_nothing_wraps_are_called_directly() -> None:
+    schema_ = RESOLVED["lean"]
+    fields = schema_._schema.get_type("Resolved").fields  # type: ignore[union-attr]
+    direct = {name: execution._direct_call(field, schema_) is not None for name, field in fields.items()}
+    assert direct == {
+        "n": False,
+        "plain": True,
+        "fromRoot": True,
+        "later": True,
+        "denied": False,
+        "shouted": False,
+    }

@@ -218,6 +218,8 @@ class DamstraSchedule(CamelRecord):
         word = self.status.lower() if self.status else None
         if word not in SCHEDULE_WORDS:
             return self._dated_status(now)
+        if word != "scheduled" and word != "due":
+            return word  # the others stand for good (and `_read_at`, a private attribute, is slow to read)
         since = self._read_at
         if word == "scheduled" and self.start_date is not None and since < self.start_date <= now:
             word = "due"
