@@ -98,6 +98,12 @@ class LearningLoginFeed:
         """One login's sessions, read whole: those indexed under it and no longer listed go."""
         await self.sink.replace_login_sessions(login, await self._of_login(login), at)
 
+    async def reread_login_id(self, login_id: str, at: datetime) -> None:
+        """The sessions of the login with this id (one a write named), when the identity file links it."""
+        login = next((each for each in self.logins() if each.login_id == login_id), None)
+        if login is not None:
+            await self.reread_login(login, at)
+
     async def incremental(self, since: date, at: datetime) -> Polled:
         """The sessions completed on or after `since`, each under its login where one is found."""
         polled = Polled()
