@@ -42,8 +42,10 @@ async def measure(people: int, latency_ms: float, webhooks: int) -> dict[str, An
     transport = httpx.ASGITransport(app=sandbox.asgi_app())
     with tempfile.TemporaryDirectory() as workdir:
         path = Path(workdir) / "index.db"
+        # The identity file, as a deployment has one: LearningLogin's sessions are read per login it links.
+        identity = sandbox.write_identity_file(Path(workdir) / "identity.yaml")
         env = {
-            **sandbox.gateway_env("http://sandbox.bench"),
+            **sandbox.gateway_env("http://sandbox.bench", identity),
             "LEARNGRAPH_ALLOW_ANONYMOUS": "true",
             "LEARNGRAPH_WEBHOOK_SECRET": SECRET,
             "LEARNGRAPH_INDEX_PATH": str(path),
