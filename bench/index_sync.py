@@ -27,6 +27,7 @@ from gateway.index.rows import Kind
 from gateway.index.store import TrainingIndex
 from gateway.index.syncer import IndexSyncer
 from gateway.server.app import build_services, create_app
+from gateway.server.index_sync import learninglogin_logins
 from gateway.settings import load_settings
 from gateway.sources import Source
 from sandbox.server import Sandbox
@@ -41,8 +42,10 @@ async def measure(people: int, latency_ms: float, webhooks: int) -> dict[str, An
     transport = httpx.ASGITransport(app=sandbox.asgi_app())
     with tempfile.TemporaryDirectory() as workdir:
         path = Path(workdir) / "index.db"
+        # The identity file, as a deployment has one: LearningLogin's sessions are read per login it links.
+        identity = sandbox.write_identity_file(Path(workdir) / "identity.yaml")
         env = {
-            **sandbox.gateway_env("http://sandbox.bench"),
+            **sandbox.gateway_env("http://sandbox.bench", identity),
             "LEARNGRAPH_ALLOW_ANONYMOUS": "true",
             "LEARNGRAPH_WEBHOOK_SECRET": SECRET,
             "LEARNGRAPH_INDEX_PATH": str(path),
@@ -50,7 +53,9 @@ async def measure(people: int, latency_ms: float, webhooks: int) -> dict[str, An
         settings = load_settings(env)
         services = build_services(settings, transports=dict.fromkeys(Source, transport))
         index = await TrainingIndex.open(f"sqlite+aiosqlite:///{path}")
-        syncer = IndexSyncer.for_index(index, services.upstreams, settings)
+        syncer = IndexSyncer.for_index(
+            index, services.upstreams, settings, lambda: learninglogin_logins(services.directory)
+        )
         services.sync = syncer
         for controls in sandbox.controls.values():
             controls.log.clear()

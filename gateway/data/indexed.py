@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.data.identity import IdentityDirectory, LinkedAccounts
 from gateway.data.loaders import Loaders
+from gateway.index.progress import unattributed_sessions
 from gateway.index.rows import CompletionRow, IndexRow, Kind, ScheduleRow
 from gateway.index.store import (
     Audience,
@@ -87,14 +88,18 @@ class IndexedReads:
             if state is None or state.state is not SyncStateName.LIVE:
                 use = IndexUse(False, f"{source.name} {state.state.value if state else 'NOT_SYNCED'}")
                 break
-        # A train session names no login: one indexed without its login (read company-wide) is nobody's
-        # to the index, where live reads find it under its person's username.
+        # A train session names no login: the sync attributes each to its login (its username's read),
+        # but one an incremental poll found new waits for the next full pass. While any does, a
+        # question narrowed to some people could miss it (it is someone's, maybe theirs): live answers.
+        # Sessions a full pass left without a login are of no linked person: nobody's but ADMIN's, as live.
         narrowed = by_person or self.access is not None
+        login_state = states.get(Source.LEARNINGLOGIN)
         if (
             use.used
             and narrowed
             and Source.LEARNINGLOGIN in needed
-            and await self.index.has_unattributed(Source.LEARNINGLOGIN)
+            and login_state is not None
+            and unattributed_sessions(login_state.cursor)
         ):
             use = IndexUse(False, f"{Source.LEARNINGLOGIN.name} UNATTRIBUTED")
         self.uses.append(use)

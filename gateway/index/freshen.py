@@ -130,6 +130,8 @@ class Freshener:
                 reads.append(self._reread_damstra(native_id, True))
             elif source is Source.ISCOUT and self.iscout is not None:
                 reads.append(self.iscout.reread_user(native_id, at))
+            elif source is Source.LEARNINGLOGIN and self.learninglogin is not None:
+                reads.append(self.learninglogin.reread_login_id(native_id, at))
         if self.damstra is not None and write in ILT_WRITES:
             reads += [self.damstra.reread_session(s, at) for s in _named(objects, "iltSession:")]
         if self.damstra is not None:

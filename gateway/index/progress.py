@@ -21,6 +21,17 @@ from gateway.index.store import SyncStateName
 # The store's names for a source's state: BACKFILLING | LIVE | DISABLED | FAILING.
 SourceState = SyncStateName
 
+# In LearningLogin's `extra`: the train sessions an incremental poll found new and could not attribute
+# to a login (gateway.index.feeds.learninglogin); the next full pass attributes them and clears it.
+UNATTRIBUTED = "unattributed_sessions"
+
+
+def unattributed_sessions(cursor: dict[str, Any]) -> list[str]:
+    """The sessions awaiting their login, as a sync state's saved progress (`cursor`) lists them."""
+    extra = cursor.get("extra")
+    found = extra.get(UNATTRIBUTED) if isinstance(extra, dict) else None
+    return [str(i) for i in found] if isinstance(found, list) else []
+
 
 def _when(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None

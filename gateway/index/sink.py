@@ -15,6 +15,7 @@ removes by id what it no longer lists (`_keep_only`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,15 @@ from gateway.upstreams.training_records.records import TrainingRecord
 
 # Later than any confirmation: every row of the scope goes.
 ALWAYS = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Login:
+    """A LearningLogin login as the identity file links it: its id there (`username:<name>` when the
+    file names only the username) and the username its train sessions are listed by."""
+
+    login_id: str
+    username: str
 
 
 def _present(rows: Sequence[IndexRow | None]) -> list[IndexRow]:
@@ -118,12 +128,51 @@ class IndexSink:
 
     # -- the other three ------------------------------------------------------------------------
 
-    async def put_train_sessions(self, sessions: Sequence[TrainSession], at: datetime) -> None:
-        # A train session names no login (only its username's search finds a login's): unattributed,
-        # as the live path's company-wide list has them.
-        rows: list[IndexRow | None] = [schedule_from_learninglogin(s, None) for s in sessions]
-        rows += [completion_from_learninglogin(s, None) for s in sessions]
+    async def put_train_sessions(self, sessions: Sequence[TrainSession], at: datetime) -> set[str]:
+        """Sessions read without their login (the company-wide list, a session by id): each already
+        indexed keeps the login it was attributed to. Answers the ids new to the index (no login yet)."""
+        ids = [str(s.id) for s in sessions]
+        held = await self._logins_of_sessions(ids)
+        rows: list[IndexRow | None] = []
+        for session in sessions:
+            login = held.get(str(session.id))
+            login_id, username = (login.login_id, login.username) if login else (None, None)
+            rows.append(schedule_from_learninglogin(session, login_id, username))
+            rows.append(completion_from_learninglogin(session, login_id, username))
         await self._put(rows, at)
+        return {i for i in ids if i not in held}
+
+    async def put_login_sessions(self, login: Login, sessions: Sequence[TrainSession], at: datetime) -> None:
+        """Sessions read by their login's username: stored under it."""
+        rows: list[IndexRow | None] = [
+            schedule_from_learninglogin(s, login.login_id, login.username) for s in sessions
+        ]
+        rows += [completion_from_learninglogin(s, login.login_id, login.username) for s in sessions]
+        await self._put(rows, at)
+
+    async def replace_login_sessions(
+        self, login: Login, sessions: Sequence[TrainSession], at: datetime
+    ) -> None:
+        """One login's sessions, read whole: those indexed under it and not among them go."""
+        await self.put_login_sessions(login, sessions, at)
+        listed = {str(s.id) for s in sessions}
+        completed = {str(s.id) for s in sessions if completion_from_learninglogin(s, None) is not None}
+        await self._keep_only(Kind.SCHEDULES, Source.LEARNINGLOGIN, "username", login.username, listed)
+        await self._keep_only(Kind.COMPLETIONS, Source.LEARNINGLOGIN, "username", login.username, completed)
+
+    async def _logins_of_sessions(self, ids: Sequence[str]) -> dict[str, Login | None]:
+        """The indexed sessions among `ids`, each with the login it is held under (None: nobody's)."""
+        table = TABLES[Kind.SCHEDULES]
+        found: dict[str, Login | None] = {}
+        async with self.index.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                statement = select(table.c.native_id, table.c.user_native_id, table.c.username).where(
+                    table.c.source == Source.LEARNINGLOGIN.value,
+                    table.c.native_id.in_(list(ids[start : start + 500])),
+                )
+                for native_id, login_id, username in (await connection.execute(statement)).all():
+                    found[native_id] = Login(login_id, username) if login_id and username else None
+        return found
 
     async def put_training_records(self, records: Sequence[TrainingRecord], at: datetime) -> None:
         rows: list[IndexRow | None] = [schedule_from_training_record(r) for r in records]

@@ -385,26 +385,6 @@ class TrainingIndex:
         statement = select(table).where(table.c.source == source.value, or_(*either))
         return [row for row in await self._rows(Kind.ACCOUNTS, statement) if isinstance(row, AccountRow)]
 
-    async def has_unattributed(self, source: Source) -> bool:
-        """Whether any schedule or completion of `source` names no account (LEARNINGLOGIN's train
-        sessions read company-wide name no login): such rows are visible to ADMIN only, and no
-        question narrowed to some people can be answered in full from the index."""
-        async with self.engine.connect() as connection:
-            for kind in (Kind.SCHEDULES, Kind.COMPLETIONS):
-                table = TABLES[kind]
-                statement = (
-                    select(table.c.native_id)
-                    .where(
-                        table.c.source == source.value,
-                        table.c.user_native_id.is_(None),
-                        table.c.username.is_(None),
-                    )
-                    .limit(1)
-                )
-                if (await connection.execute(statement)).first() is not None:
-                    return True
-        return False
-
     async def count(self, kind: Kind, source: Source | None = None) -> int:
         """How many rows of `kind` (of `source`) the index holds."""
         table = TABLES[kind]

@@ -35,13 +35,13 @@ from gateway.errors import UpstreamError
 from gateway.index.feeds.base import Feed
 from gateway.index.feeds.damstra import DamstraFeed
 from gateway.index.feeds.iscout import IScoutFeed
-from gateway.index.feeds.learninglogin import LearningLoginFeed
+from gateway.index.feeds.learninglogin import LearningLoginFeed, no_logins
 from gateway.index.feeds.training_records import TrainingRecordsFeed
 from gateway.index.freshen import Freshener, Target, WebhookSubject
 from gateway.index.lock import SyncLock, choose_lock
 from gateway.index.passes import full_pass, save
-from gateway.index.progress import SourceProgress, SourceState
-from gateway.index.sink import IndexSink
+from gateway.index.progress import UNATTRIBUTED, SourceProgress, SourceState
+from gateway.index.sink import IndexSink, Login
 from gateway.index.store import TrainingIndex
 from gateway.settings import Settings
 from gateway.sources import Source
@@ -89,11 +89,13 @@ class IndexSyncer:
         lock: SyncLock,
         *,
         clock: Callable[[], datetime] = utcnow,
+        logins: Callable[[], Sequence[Login]] = no_logins,
     ) -> None:
         self.sink = sink
         self.settings = settings
         self.lock = lock
         self.clock = clock
+        self.logins = logins
         self.feeds: dict[Source, Feed] = {}
         enabled = set(upstreams.enabled())
         concurrency = settings.index_sync_concurrency
@@ -103,7 +105,9 @@ class IndexSyncer:
             damstra = self.feeds[Source.DAMSTRA] = DamstraFeed(client, sink, concurrency=concurrency)
         if Source.LEARNINGLOGIN in enabled:
             ll = cast(LearningLoginClient, upstreams.client(Source.LEARNINGLOGIN))
-            learninglogin = self.feeds[Source.LEARNINGLOGIN] = LearningLoginFeed(ll, sink)
+            learninglogin = self.feeds[Source.LEARNINGLOGIN] = LearningLoginFeed(
+                ll, sink, logins, concurrency=concurrency
+            )
         if Source.TRAINING_RECORDS in enabled:
             tr = cast(TrainingRecordsClient, upstreams.client(Source.TRAINING_RECORDS))
             training_records = self.feeds[Source.TRAINING_RECORDS] = TrainingRecordsFeed(tr, sink)
@@ -124,11 +128,18 @@ class IndexSyncer:
         self._changed = asyncio.Event()
 
     @classmethod
-    def for_index(cls, index: TrainingIndex, upstreams: Upstreams, settings: Settings) -> IndexSyncer:
-        """The sync of `index`, with the lock the deployment allows (`lock.choose_lock`)."""
+    def for_index(
+        cls,
+        index: TrainingIndex,
+        upstreams: Upstreams,
+        settings: Settings,
+        logins: Callable[[], Sequence[Login]] = no_logins,
+    ) -> IndexSyncer:
+        """The sync of `index`, with the lock the deployment allows (`lock.choose_lock`); `logins`:
+        the LearningLogin logins the identity file links to people (their sessions are read by them)."""
         redis_url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
         lock = choose_lock(redis_url, index.engine, settings.index_lock_ttl_seconds)
-        return cls(IndexSink(index), upstreams, settings, lock)
+        return cls(IndexSink(index), upstreams, settings, lock, logins=logins)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -220,6 +231,8 @@ class IndexSyncer:
             if isinstance(feed, LearningLoginFeed) and progress.last_full_at is not None:
                 progress.incremental_from = (progress.last_full_at - POLL_OVERLAP).date()
                 progress.extra["polled_at"] = progress.last_full_at.isoformat()
+                # The pass read every known login's sessions: what it left unattributed is nobody's.
+                progress.extra.pop(UNATTRIBUTED, None)
                 await save(self.sink, feed, progress)
             return 0.0
         if progress.state is SourceState.FAILING:
@@ -239,7 +252,10 @@ class IndexSyncer:
         if last is not None and (now - last).total_seconds() < every:
             return every - (now - last).total_seconds()
         since = progress.incremental_from or (now - POLL_OVERLAP).date()
-        await feed.incremental(since, now)
+        polled = await feed.incremental(since, now)
+        if polled.unattributed:
+            pending = set(progress.extra.get(UNATTRIBUTED) or ()) | polled.unattributed
+            progress.extra[UNATTRIBUTED] = sorted(pending)
         progress.incremental_from = (now - POLL_OVERLAP).date()
         progress.extra["polled_at"] = now.isoformat()
         progress.last_synced_at = self.clock()

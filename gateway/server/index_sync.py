@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 
 from gateway.data.context import Services
+from gateway.data.identity import IdentityDirectory
+from gateway.index.sink import Login
 from gateway.index.store import TrainingIndex
 from gateway.index.syncer import IndexSyncer
 
@@ -37,8 +39,20 @@ async def start_index_sync(services: Services) -> RunningSync | None:
     index = services.index
     if index is None or not settings.index_sync:
         return None
-    syncer = IndexSyncer.for_index(index, services.upstreams, settings)
+    syncer = IndexSyncer.for_index(
+        index, services.upstreams, settings, logins=lambda: learninglogin_logins(services.directory)
+    )
     services.sync = syncer
     await syncer.start()
     log.info("the training index (%s) syncs %s", index.dialect, ", ".join(s.name for s in syncer.enabled))
     return RunningSync(syncer, index)
+
+
+def learninglogin_logins(directory: IdentityDirectory) -> list[Login]:
+    """The LearningLogin logins the identity file links to people: the index reads each one's train
+    sessions by its username, so each is indexed under its login (a session names none)."""
+    return [
+        Login(login_id, username)
+        for person in directory.people
+        for login_id, username in person.learninglogin_usernames.items()
+    ]

@@ -5,12 +5,14 @@ they are (asOf), and fall back to the live path, saying so, until every source t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from gateway.data.callers import Caller, PersonRef, Role
+from gateway.index.progress import UNATTRIBUTED
 from gateway.index.rows import Kind, completion_from_learninglogin, schedule_from_learninglogin
 from gateway.index.store import CompletionQuery, SyncStateName, TrainingIndex
 from gateway.sources import Source
@@ -252,14 +254,40 @@ async def test_completion_filters_equal_live(indexed: Gateway, index: TrainingIn
     assert answered >= 6  # the filters leave something to compare
 
 
-async def test_train_sessions_indexed_without_their_login_send_narrowed_questions_live(
+async def test_sessions_of_no_linked_login_are_nobodys_and_narrowed_questions_stay_indexed(
     indexed: Gateway, index: TrainingIndex
 ) -> None:
-    # As a company-wide read of LearningLogin indexes them: no login, no username.
-    rows = await index.completions_page(None, CompletionQuery(source=Source.LEARNINGLOGIN), first=10_000)
-    sessions = [row.record() for row in rows.rows]
-    await index.upsert([r for r in (completion_from_learninglogin(s, None) for s in sessions) if r])
-    await index.upsert([schedule_from_learninglogin(s, None) for s in sessions])
+    # A session of a login the identity file links to nobody: a full pass leaves it without a login.
+    rows = await index.completions_page(None, CompletionQuery(source=Source.LEARNINGLOGIN), first=1)
+    stray = rows.rows[0].record().model_copy(update={"id": 9_999_003})
+    await index.upsert([schedule_from_learninglogin(stray, None)])
+    await index.upsert([r for r in [completion_from_learninglogin(stray, None)] if r])
+    indexed.services.index = index
+    group = (await indexed.data("{ groups(first: 1) { edges { node { id } } } }"))["groups"]["edges"][0][
+        "node"
+    ]
+    query = "query($id: ID!) { group(id: $id) { overdueCount } }"
+    assert (await indexed.query(query, {"id": group["id"]}))["extensions"] == {"index": {"used": True}}
+    async with indexed.as_caller(SUPERVISOR) as gateway:
+        _, answer, sent = await both_ways(gateway, index, COMPLETIONS, {})
+        assert answer["extensions"] == {"index": {"used": True}} and sent == 0
+        assert "Q29tcGxldGlvbjpsZWFybmluZ2xvZ2luOjk5OTkwMDM=" not in str(answer["data"])
+    # ADMIN's company-wide answer holds it, as the live company-wide list does.
+    everyone = await indexed.data(
+        "{ completions(first: 100, source: LEARNINGLOGIN) { edges { node { id } } } }"
+    )
+    assert "Q29tcGxldGlvbjpsZWFybmluZ2xvZ2luOjk5OTkwMDM=" in str(everyone)
+
+
+async def test_sessions_awaiting_their_login_send_narrowed_questions_live(
+    indexed: Gateway, index: TrainingIndex
+) -> None:
+    # An incremental poll found a session new to the index: until the next full pass, it is nobody's
+    # in the index though it may be someone's live.
+    state = await index.get_sync_state(Source.LEARNINGLOGIN)
+    assert state is not None
+    cursor = {**state.cursor, "extra": {UNATTRIBUTED: ["9999004"]}}
+    await index.put_sync_state(replace(state, cursor=cursor))
     indexed.services.index = index
     group = (await indexed.data("{ groups(first: 1) { edges { node { id } } } }"))["groups"]["edges"][0][
         "node"
@@ -270,6 +298,9 @@ async def test_train_sessions_indexed_without_their_login_send_narrowed_question
         live, answer, _ = await both_ways(gateway, index, COMPLETIONS, {})
         assert answer["extensions"] == {"index": {"used": False, "reason": "LEARNINGLOGIN UNATTRIBUTED"}}
         assert answer["data"] == live["data"]
-    # Everyone's, for ADMIN, is still the index's: live, those sessions are nobody's too.
+        # A question that does not need LearningLogin is still the index's.
+        only = await gateway.query(COMPLETIONS, {"source": "ISCOUT"})
+        assert only["extensions"] == {"index": {"used": True}}
+    # Everyone's, for ADMIN, is still the index's: the session is in it.
     everyone = await indexed.query(COMPLETIONS, {})
     assert everyone["extensions"] == {"index": {"used": True}}

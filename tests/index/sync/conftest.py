@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from gateway.index.rows import Kind
 from gateway.index.store import TrainingIndex
 from gateway.index.syncer import IndexSyncer
+from gateway.server.index_sync import learninglogin_logins
 from gateway.sources import Source
 from sandbox.server import Sandbox
 from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
@@ -53,7 +55,10 @@ async def synced(
     identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
     env = {"LEARNGRAPH_WEBHOOK_SECRET": WEBHOOK_SECRET, "LEARNGRAPH_WEBHOOK_MAX_AGE_SECONDS": "1e9"}
     async for gateway in _serve_gateway(sandbox, IN_PROCESS, identity, sandbox_transport, env):
-        syncer = IndexSyncer.for_index(index, gateway.services.upstreams, gateway.services.settings)
+        services = gateway.services
+        syncer = IndexSyncer.for_index(
+            index, services.upstreams, services.settings, partial(learninglogin_logins, services.directory)
+        )
         gateway.services.sync = syncer
         try:
             yield Synced(gateway, syncer, index, sandbox_transport)

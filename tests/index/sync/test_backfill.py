@@ -128,7 +128,9 @@ async def test_a_backfill_stopped_midway_resumes_from_its_cursor(synced: Synced)
     assert saved.state.value == "BACKFILLING"
 
     log.clear()
-    restarted = IndexSyncer.for_index(synced.index, synced.gateway.services.upstreams, syncer.settings)
+    restarted = IndexSyncer.for_index(
+        synced.index, synced.gateway.services.upstreams, syncer.settings, syncer.logins
+    )
     await restarted.sync_once([Source.DAMSTRA])
     second_run = schedule_reads()
     # The users before the cursor are not read again; each after it once. The phases before the
