@@ -1,6 +1,7 @@
 """Cross-request caches of upstream data: slow-changing records (lessons, groups, users, the TRAINING_RECORDS
 list), what each caller may see, which follows from groups and users (`gateway.data.access`), and each
-person's schedule lists (DAMSTRA's per user, LEARNINGLOGIN's per username; README, "How fresh is an answer").
+person's schedule lists (DAMSTRA's per user, LEARNINGLOGIN's per username) and DAMSTRA's group member
+pages (per group and window; README, "How fresh is an answer").
 What is cached is always the upstream's answer, never a caller's filtered view of it.
 
 Bounded TTL caches, one per kind. Every key carries the fingerprint of the upstream
@@ -47,10 +48,13 @@ KINDS = (
     "access",
     "damstra_schedules",
     "learninglogin_schedules",
+    "group_members",
 )
 SCHEDULE_KINDS = ("damstra_schedules", "learninglogin_schedules")
-# A caller's visible set is read off groups and users: whatever drops either drops every visible set.
-_DERIVED = {"group": ("access",), "user": ("access",)}
+# A caller's visible set, and a group's member pages (the users in it, as records), are read off groups
+# and users: whatever drops either drops every visible set and every member page (all of a scope: which
+# groups a user joined or left, or which pages a user is on, no single key says).
+_DERIVED = {"group": ("access", "group_members"), "user": ("access", "group_members")}
 ALL: Final = "all"  # the key of a kind cached whole (every TRAINING_RECORDS record)
 # The upstream each kind is read from, to name in an error (a caller's visible set: from DAMSTRA's groups).
 _SOURCE = {
@@ -72,6 +76,7 @@ class EntityCache:
             "access": settings.group_cache_ttl_seconds,
             "damstra_schedules": settings.damstra_schedule_ttl,
             "learninglogin_schedules": settings.learninglogin_schedule_cache_ttl_seconds,
+            "group_members": settings.group_cache_ttl_seconds,
         }
         size = settings.cache_max_entries if settings.cross_request_cache else 0
         self._caches: dict[str, TTLCache[tuple[str, Hashable], Any] | None] = {

@@ -121,8 +121,15 @@ class Listings:
     async def group_members(self, group_id: str, *, start: int, size: int) -> Listing[DamstraUser]:
         if self._access is not None:
             return await self._visible_users(lambda u: int(group_id) in u.group_ids, start=start, size=size)
-        members = self._upstreams.need_damstra().group_members(group_id)
-        return await members.window(start_index=start, max_results=size)
+        client = self._upstreams.need_damstra()
+
+        async def read() -> Listing[DamstraUser]:
+            return await client.group_members(group_id).window(start_index=start, max_results=size)
+
+        # The upstream's page, kept for the group TTL and dropped with any group or user entry
+        # (`EntityCache`): a warm dashboard of a group reads nothing upstream.
+        scope = self._upstreams.cache_scope(Source.DAMSTRA)
+        return await self._cache.read_through("group_members", scope, (group_id, start, size), read)
 
     async def group_supervisors(self, group_id: str, *, start: int, size: int) -> Listing[DamstraUser]:
         if self._access is not None:

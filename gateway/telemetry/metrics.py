@@ -43,6 +43,7 @@ CACHE_KINDS: Final = (
     "access",
     "damstra_schedules",
     "learninglogin_schedules",
+    "group_members",
 )
 
 OPERATIONS = Counter(
