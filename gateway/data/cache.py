@@ -36,20 +36,12 @@ from cachetools import TTLCache
 
 from gateway.settings import Settings
 from gateway.sources import Source
-from gateway.telemetry.metrics import CACHE_HITS, CACHE_MISSES
+from gateway.telemetry.metrics import CACHE_HITS, CACHE_KINDS, CACHE_MISSES
 from gateway.upstreams.allowance import stopped_for_another, waited
 
 MISSING: Final = object()
-KINDS = (
-    "lesson",
-    "group",
-    "user",
-    "training_records",
-    "access",
-    "damstra_schedules",
-    "learninglogin_schedules",
-    "group_members",
-)
+# The kinds, as the metrics label them: one list, so a kind added here is counted there.
+KINDS = CACHE_KINDS
 SCHEDULE_KINDS = ("damstra_schedules", "learninglogin_schedules")
 # A caller's visible set, and a group's member pages (the users in it, as records), are read off groups
 # and users: whatever drops either drops every visible set and every member page (all of a scope: which
