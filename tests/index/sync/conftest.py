@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -18,9 +19,30 @@ from gateway.index.syncer import IndexSyncer
 from gateway.server.index_sync import learninglogin_logins
 from gateway.sources import Source
 from sandbox.server import Sandbox
+from sandbox.world import TrainSessionRow
 from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
 
 WEBHOOK_SECRET = "an-index-sync-webhook-secret"
+
+
+def completed_today(session_id: int, login_id: int, course: str, score: int) -> TrainSessionRow:
+    """A LearningLogin train session completed today, for the sandbox's world (a change made upstream)."""
+    today = datetime.now(UTC).date()
+    return TrainSessionRow(
+        id=session_id,
+        login_id=login_id,
+        course_code=course,
+        course_name=f"Course {course}",
+        status="Completed",
+        score=score,
+        percent_complete=100,
+        failed_attempts=0,
+        cert_expiry=None,
+        completion_date=today,
+        complete_by=None,
+        last_attempt=today,
+        time_spent=1.0,
+    )
 
 
 @dataclass

@@ -17,9 +17,8 @@ from gateway.index.progress import UNATTRIBUTED, SourceProgress
 from gateway.index.rows import CompletionRow, Kind, ScheduleRow
 from gateway.sources import Source
 from gateway.upstreams.learninglogin.client import PER_PAGE
-from sandbox.world import TrainSessionRow
 from tests.ids import user_id
-from tests.index.sync.conftest import Synced
+from tests.index.sync.conftest import Synced, completed_today
 from tests.index.test_graph import COMPLETIONS, SCHEDULES, SUPERVISOR, TRAINEE, both_ways, requests
 
 OVERDUE = "query($id: ID!) { group(id: $id) { overdueCount } }"
@@ -116,22 +115,7 @@ async def test_a_session_a_poll_finds_new_waits_for_the_next_full_pass(synced: S
     world = synced.sandbox.world.learninglogin
     known = linked_usernames(synced)
     login = next(login for login in world.logins.values() if login.username in known)
-    today = datetime.now(UTC).date()
-    new = TrainSessionRow(
-        id=9_999_002,
-        login_id=login.id,
-        course_code="NEW-2",
-        course_name="Another new course",
-        status="Completed",
-        score=75,
-        percent_complete=100,
-        failed_attempts=0,
-        cert_expiry=None,
-        completion_date=today,
-        complete_by=None,
-        last_attempt=today,
-        time_spent=1.0,
-    )
+    new = completed_today(9_999_002, login.id, "NEW-2", 75)
     world.train_sessions[new.id] = new
     syncer, sink = synced.syncer, synced.syncer.sink
     progress = SourceProgress.from_json(await sink.load_progress(Source.LEARNINGLOGIN))

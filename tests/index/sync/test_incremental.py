@@ -18,10 +18,10 @@ from gateway.index.rows import AccountRow, GroupRow, Kind, ScheduleRow
 from gateway.sources import Source
 from gateway.upstreams.damstra.client import DamstraClient
 from sandbox.server import CREDENTIALS, MOUNTS
-from sandbox.world import IScoutCompletionRow, TrainSessionRow
+from sandbox.world import IScoutCompletionRow
 from tests.conftest import IN_PROCESS, Gateway
 from tests.ids import damstra_user_id, gid, native_id, user_id
-from tests.index.sync.conftest import Synced
+from tests.index.sync.conftest import Synced, completed_today
 
 # The webhook-to-index target: a change shows within this after DAMSTRA's post.
 WEBHOOK_LAG_SECONDS = 2.0
@@ -163,22 +163,7 @@ async def test_learninglogin_is_read_by_completion_date_between_full_reads(synce
     await backfilled(synced)
     world = synced.sandbox.world.learninglogin
     login = next(iter(world.logins.values()))
-    today = datetime.now(UTC).date()
-    new = TrainSessionRow(
-        id=9_999_001,
-        login_id=login.id,
-        course_code="NEW-1",
-        course_name="A new course",
-        status="Completed",
-        score=90,
-        percent_complete=100,
-        failed_attempts=0,
-        cert_expiry=None,
-        completion_date=today,
-        complete_by=None,
-        last_attempt=today,
-        time_spent=1.5,
-    )
+    new = completed_today(9_999_001, login.id, "NEW-1", 90)
     world.train_sessions[new.id] = new
     syncer = synced.syncer
     progress = SourceProgress.from_json(await syncer.sink.load_progress(Source.LEARNINGLOGIN))
