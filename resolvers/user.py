@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
 from gateway.data.people import Person
 from gateway.sources import Source
-from gateway.upstreams.learninglogin.records import TrainSessionFilters
+from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
 from resolvers import relay
 from resolvers.enums import DAMSTRA_ROLES, Role, ScheduleStatus
 from resolvers.global_id import encode
@@ -137,7 +137,7 @@ class User(Node):
     @strawberry.field(
         description="Schedules from every linked account: DAMSTRA, LEARNINGLOGIN and TRAINING_RECORDS."
     )
-    async def schedules(
+    def schedules(
         self,
         info: Info,
         status: list[ScheduleStatus] | None = None,
@@ -183,16 +183,16 @@ class User(Node):
             certificate_expiring_before=certificate_expiring_before,
         )
         narrowed = None if narrowing.is_empty() else narrowing
-        # Released with the schedules of this person's siblings (a group's members): their lessons
-        # are then looked up in one batch, whichever sources each person reads.
-        schedules = await info.context.loaders.together(
-            schedules_of(info, self.person, source, wanted, narrowed)
+        # Not `async`: with every list at hand (a warm dashboard's members) the page is answered in
+        # place, and the member completes without a coroutine, a future or a task. Else an awaitable,
+        # which graphql-core awaits as it does an async resolver's answer.
+        known = known_schedules_of(info, self.person, source, wanted, narrowed)
+        if known is not None:
+            return _schedule_page(known, wanted, narrowed, first, after)
+        return cast(
+            "relay.Connection[Schedule]",
+            _read_schedule_page(info, self.person, source, wanted, narrowed, first, after),
         )
-        if wanted:
-            schedules = [s for s in schedules if s.status in wanted]
-        if narrowed is not None:
-            schedules = [s for s in schedules if narrowed.accepts(s)]
-        return relay.from_list(schedules, first, after)
 
     @strawberry.field(description="Completions from every linked account, newest first.")
     async def completions(
@@ -241,6 +241,104 @@ async def _groups(info: Info, ids: list[int]) -> list[Group]:
     return groups
 
 
+def _schedule_page(
+    schedules: list[Schedule],
+    wanted: set[ScheduleStatus],
+    narrowed: ScheduleFilter | None,
+    first: int | None,
+    after: str | None,
+) -> relay.Connection[Schedule]:
+    if wanted:
+        schedules = [s for s in schedules if s.status in wanted]
+    if narrowed is not None:
+        schedules = [s for s in schedules if narrowed.accepts(s)]
+    return relay.from_list(schedules, first, after)
+
+
+async def _read_schedule_page(
+    info: Info,
+    person: Person,
+    source: Source | None,
+    wanted: set[ScheduleStatus],
+    narrowed: ScheduleFilter | None,
+    first: int | None,
+    after: str | None,
+) -> relay.Connection[Schedule]:
+    # Released with the schedules of this person's siblings (a group's members): their lessons
+    # are then looked up in one batch, whichever sources each person reads.
+    schedules = await info.context.loaders.together(schedules_of(info, person, source, wanted, narrowed))
+    return _schedule_page(schedules, wanted, narrowed, first, after)
+
+
+def _sources_read(
+    info: Info, person: Person, source: Source | None, statuses: Collection[ScheduleStatus]
+) -> list[Source]:
+    """The sources whose lists hold the person's schedules asked for: those that can hold one in
+    `statuses`, enabled, and where the person has an account (each read is by account)."""
+    possible = sources_for(statuses)
+    enabled = set(info.context.listings.enabled())
+    held = {account.source for account in person.accounts}
+    return [
+        s
+        for s in Source
+        if (source is None or s is source)
+        and s in possible
+        and s in _SCHEDULE_SOURCES
+        and s in enabled
+        and s in held
+    ]
+
+
+_SCHEDULE_SOURCES = frozenset({Source.DAMSTRA, Source.LEARNINGLOGIN, Source.TRAINING_RECORDS})
+
+
+def _from_train_sessions(
+    sessions: list[TrainSession], account_id: str, statuses: Collection[ScheduleStatus], today: date
+) -> list[Schedule]:
+    ref = (Source.LEARNINGLOGIN, account_id)
+    if statuses:  # only what can be answered: most of a person's sessions are not asked for
+        sessions = [s for s in sessions if learninglogin_status(s, today) in statuses]
+    return [Schedule.from_learninglogin(s, ref, today) for s in sessions]
+
+
+def known_schedules_of(
+    info: Info,
+    person: Person,
+    source: Source | None,
+    statuses: Collection[ScheduleStatus] = (),
+    narrowing: ScheduleFilter | None = None,
+) -> list[Schedule] | None:
+    """`schedules_of`'s answer when every list it reads is at hand (`Loaders.known_*`: the cross-request
+    cache, the caller's visible set known), in the same order; None when any must be read."""
+    loaders = info.context.loaders
+    now = datetime.now(UTC)
+    out: list[Schedule] = []
+    for read in _sources_read(info, person, source, statuses):
+        if read is Source.DAMSTRA:
+            status = damstra_filter(statuses)
+            for user_id in person.ids(Source.DAMSTRA):
+                found = loaders.known_user_schedules(user_id, status)
+                if found is None:
+                    return None
+                out += [Schedule.from_damstra(s, now) for s in found]
+        elif read is Source.LEARNINGLOGIN:
+            if narrowing is not None:
+                return None  # asked with the search filters: a read
+            for account in person.accounts:
+                if account.source is Source.LEARNINGLOGIN and account.username:
+                    sessions = loaders.known_train_sessions(account.username)
+                    if sessions is None:
+                        return None
+                    out += _from_train_sessions(sessions, account.native_id, statuses, now.date())
+        else:
+            by_person = loaders.known_training_records_by_person()
+            if by_person is None:
+                return None
+            ids = person.ids(Source.TRAINING_RECORDS)
+            out += [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]
+    return out
+
+
 async def schedules_of(
     info: Info,
     person: Person,
@@ -257,8 +355,6 @@ async def schedules_of(
     loaders = info.context.loaders
     listings = info.context.listings
     now = datetime.now(UTC)
-    possible = sources_for(statuses)
-    wanted = [s for s in Source if (source is None or s is source) and s in possible]
 
     async def damstra() -> list[Schedule]:
         status = damstra_filter(statuses)
@@ -278,17 +374,11 @@ async def schedules_of(
                 else:
                     filters = TrainSessionFilters(**narrowing.train_session_params(account.username))
                     sessions = [s async for s in listings.train_sessions(filters)]
-                ref = (Source.LEARNINGLOGIN, account.native_id)
-                today = now.date()
-                if statuses:  # only what can be answered: most of a person's sessions are not asked for
-                    sessions = [s for s in sessions if learninglogin_status(s, today) in statuses]
-                out += [Schedule.from_learninglogin(s, ref, today) for s in sessions]
+                out += _from_train_sessions(sessions, account.native_id, statuses, now.date())
         return out
 
     async def training_records() -> list[Schedule]:
         ids = person.ids(Source.TRAINING_RECORDS)
-        if not ids:
-            return []
         by_person = await loaders.training_records_by_person()
         return [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]
 
@@ -297,10 +387,7 @@ async def schedules_of(
         Source.LEARNINGLOGIN: learninglogin,
         Source.TRAINING_RECORDS: training_records,
     }
-    enabled = set(listings.enabled())
-    held = {account.source for account in person.accounts}
-    # A source the person has no account at holds none of their schedules (each job reads by account).
-    jobs = [or_reported(info, work[s](), []) for s in wanted if s in work and s in enabled and s in held]
+    jobs = [or_reported(info, work[s](), []) for s in _sources_read(info, person, source, statuses)]
     if len(jobs) == 1:
         return await jobs[0]
     return [schedule for found in await asyncio.gather(*jobs) for schedule in found]
