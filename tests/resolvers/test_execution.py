@@ -279,7 +279,7 @@ async def test_arguments_are_converted_once_per_field_node_when_nothing_converte
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     converted: list[dict[str, Any]] = []
-    convert_arguments = execution.convert_arguments
+    convert_arguments = execution.convert_arguments  # type: ignore[attr-defined]
 
     def counting(*args: Any, **kwargs: Any) -> dict[str, Any]:
         values: dict[str, Any] = convert_arguments(*args, **kwargs)
