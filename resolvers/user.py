@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, cast
@@ -275,18 +276,21 @@ def _sources_read(
 ) -> list[Source]:
     """The sources whose lists hold the person's schedules asked for: those that can hold one in
     `statuses`, enabled, and where the person has an account (each read is by account)."""
+    candidates = _candidate_sources(source, frozenset(statuses), tuple(info.context.listings.enabled()))
+    return [s for s in candidates if any(account.source is s for account in person.accounts)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _candidate_sources(
+    source: Source | None, statuses: frozenset[ScheduleStatus], enabled: tuple[Source, ...]
+) -> tuple[Source, ...]:
+    # Worked out once for a list's hundred members (and every later list asking the same).
     possible = sources_for(statuses)
-    enabled = set(info.context.listings.enabled())
-    held = {account.source for account in person.accounts}
-    return [
+    return tuple(
         s
         for s in Source
-        if (source is None or s is source)
-        and s in possible
-        and s in _SCHEDULE_SOURCES
-        and s in enabled
-        and s in held
-    ]
+        if (source is None or s is source) and s in possible and s in _SCHEDULE_SOURCES and s in enabled
+    )
 
 
 _SCHEDULE_SOURCES = frozenset({Source.DAMSTRA, Source.LEARNINGLOGIN, Source.TRAINING_RECORDS})
