@@ -129,6 +129,18 @@ def _basic_field_shortcut(field: GraphQLField) -> _BasicFieldShortcut | None:
     return cached[1]
 
 
+# By type identity: the object type a field of that (possibly non-null) type completes as a plain
+# object (`_plain_object`), or None.
+_resolved_object_types: dict[int, tuple[GraphQLOutputType, GraphQLObjectType | None]] = {}
+
+
+def _resolved_object_type(type_: GraphQLOutputType) -> GraphQLObjectType | None:
+    cached = _resolved_object_types.get(id(type_))
+    if cached is None or cached[0] is not type_:
+        cached = _resolved_object_types[id(type_)] = (type_, _plain_object(_unwrap(type_)[1]))
+    return cached[1]
+
+
 def _unwrap(type_: GraphQLOutputType) -> tuple[bool, GraphQLOutputType]:
     return (True, type_.of_type) if isinstance(type_, GraphQLNonNull) else (False, type_)
 
@@ -545,9 +557,25 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return self.complete_awaitable_value(
                     return_type, field_details_list, info, path, result, position_context
                 )
-            completed = self.complete_value(
-                return_type, field_details_list, info, path, result, position_context
-            )
+            object_type = _resolved_object_type(return_type) if self._shortcuts else None
+            if (
+                object_type is not None
+                and position_context is None
+                and result is not None
+                and result is not Undefined
+                and not isinstance(result, Exception)
+            ):
+                # An object a resolver answered (a connection, a schedule's lesson): completed by its
+                # selection's plan, as a basic field's object is, not complete_value's generic way.
+                completed = self._complete_object(
+                    object_type, field_details_list, path, result, position_context
+                )
+                if type(completed) is dict:
+                    return completed
+            else:
+                completed = self.complete_value(
+                    return_type, field_details_list, info, path, result, position_context
+                )
             if self.is_awaitable(completed):
                 return self._handle_later(completed, return_type, field_details_list, path)
         except Exception as raw_error:
