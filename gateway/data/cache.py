@@ -99,7 +99,12 @@ class EntityCache:
         cache = self._caches[kind]
         if cache is None or self.suspended:
             return MISSING
-        value = cache.get((scope, key), MISSING)
+        try:
+            # Not `cache.get`: that checks the entry's time twice (`in`, then `[]`) inside a timer
+            # context; `[]` alone raises KeyError for one absent or expired. Hundreds per dashboard.
+            value = cache[(scope, key)]
+        except KeyError:
+            value = MISSING
         if value is MISSING:
             if not counting_misses:
                 return MISSING
