@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
-from gateway.data.people import Person
+from gateway.data.people import Account, Person
+from gateway.errors import UpstreamError
 from gateway.sources import Source
+from gateway.upstreams.damstra.records import DamstraSchedule
 from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
+from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers import relay
 from resolvers.enums import DAMSTRA_ROLES, Role, ScheduleStatus
 from resolvers.global_id import encode
-from resolvers.info import Info, or_reported
+from resolvers.info import Info, or_reported, path_of
 from resolvers.node import Node
 from resolvers.scalars import Date, DateTime
 from resolvers.schedule import Schedule, damstra_filter, learninglogin_status, sources_for
@@ -357,41 +360,85 @@ async def schedules_of(
     With `narrowing`, LEARNINGLOGIN is asked with its search filters (the caller checks every source).
     """
     loaders = info.context.loaders
-    listings = info.context.listings
     now = datetime.now(UTC)
-
-    async def damstra() -> list[Schedule]:
-        status = damstra_filter(statuses)
-        ids = person.ids(Source.DAMSTRA)
-        if len(ids) == 1:  # most people: the load's future awaited as it is
-            lists = [await loaders.user_schedules.load((ids[0], status))]
+    # Every read starts before any is awaited, so the loaders' keys join this tick's batches; the
+    # person's reads are then waited on as futures, no task each (a dashboard's hundred members).
+    started: list[tuple[list[asyncio.Future[Any]], Callable[[list[Any]], list[Schedule]]]] = []
+    for read in _sources_read(info, person, source, statuses):
+        if read is Source.DAMSTRA:
+            status = damstra_filter(statuses)
+            loads = [loaders.user_schedules.load((i, status)) for i in person.ids(Source.DAMSTRA)]
+            started.append((loads, functools.partial(_from_damstra_lists, now=now)))
+        elif read is Source.LEARNINGLOGIN:
+            accounts = [a for a in person.accounts if a.source is Source.LEARNINGLOGIN and a.username]
+            if narrowing is None:
+                loads = [loaders.train_sessions_by_username.load(a.username) for a in accounts]
+            else:  # asked with the search filters: a listing of its own for each account
+                loads = [asyncio.ensure_future(_searched(info, narrowing, str(a.username))) for a in accounts]
+            started.append((loads, functools.partial(_from_session_lists, accounts, statuses, now.date())))
         else:
-            lists = await asyncio.gather(*(loaders.user_schedules.load((i, status)) for i in ids))
-        return [Schedule.from_damstra(s, now) for found in lists for s in found]
+            loads = [asyncio.ensure_future(loaders.training_records_by_person())]
+            ids = person.ids(Source.TRAINING_RECORDS)
+            started.append((loads, functools.partial(_from_records_by_person, ids)))
+    out: list[Schedule] = []
+    for index, (loads, converted) in enumerate(started):
+        try:
+            found = [await load for load in loads] if len(loads) == 1 else await _every_one(loads)
+        except UpstreamError as exc:  # this source's failure: reported, the others stand
+            info.context.report(exc, path_of(info))
+            continue
+        except BaseException:
+            for later, _ in started[index + 1 :]:
+                _settle_quietly(later)
+            raise
+        out += converted(found)
+    return out
 
-    async def learninglogin() -> list[Schedule]:
-        out: list[Schedule] = []
-        for account in person.accounts:
-            if account.source is Source.LEARNINGLOGIN and account.username:
-                if narrowing is None:
-                    sessions = await loaders.train_sessions_by_username.load(account.username)
-                else:
-                    filters = TrainSessionFilters(**narrowing.train_session_params(account.username))
-                    sessions = [s async for s in listings.train_sessions(filters)]
-                out += _from_train_sessions(sessions, account.native_id, statuses, now.date())
-        return out
 
-    async def training_records() -> list[Schedule]:
-        ids = person.ids(Source.TRAINING_RECORDS)
-        by_person = await loaders.training_records_by_person()
-        return [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]
+async def _every_one(loads: list[asyncio.Future[Any]]) -> list[Any]:
+    """Each load's answer; the first failure raised once every one has ended."""
+    found = await asyncio.gather(*loads, return_exceptions=True)
+    for answer in found:
+        if isinstance(answer, BaseException):
+            raise answer
+    return found
 
-    work = {
-        Source.DAMSTRA: damstra,
-        Source.LEARNINGLOGIN: learninglogin,
-        Source.TRAINING_RECORDS: training_records,
-    }
-    jobs = [or_reported(info, work[s](), []) for s in _sources_read(info, person, source, statuses)]
-    if len(jobs) == 1:
-        return await jobs[0]
-    return [schedule for found in await asyncio.gather(*jobs) for schedule in found]
+
+def _settle_quietly(loads: list[asyncio.Future[Any]]) -> None:
+    # Left unawaited (an earlier read raised): their failures are not "never retrieved" noise, and a
+    # listing of our own stops. A loader's future is left alone: other readers share it.
+    for load in loads:
+        if isinstance(load, asyncio.Task):
+            load.cancel()
+        load.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def _searched(info: Info, narrowing: ScheduleFilter, username: str) -> list[TrainSession]:
+    filters = TrainSessionFilters(**narrowing.train_session_params(username))
+    return [s async for s in info.context.listings.train_sessions(filters)]
+
+
+def _from_damstra_lists(lists: list[list[DamstraSchedule]], *, now: datetime) -> list[Schedule]:
+    return [Schedule.from_damstra(s, now) for found in lists for s in found]
+
+
+def _from_session_lists(
+    accounts: list[Account],
+    statuses: Collection[ScheduleStatus],
+    today: date,
+    lists: list[list[TrainSession]],
+) -> list[Schedule]:
+    out: list[Schedule] = []
+    for account, sessions in zip(accounts, lists, strict=True):
+        out += _from_train_sessions(sessions, account.native_id, statuses, today)
+    return out
+
+
+def _from_records_by_person(ids: list[str], found: list[dict[str, list[TrainingRecord]]]) -> list[Schedule]:
+    by_person = found[0]
+    return [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]
