@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--profile", type=int, default=0, help="cProfile one more round: top N lines")
     parser.add_argument("--sort", default="tottime", help="pstats sort key for --profile")
+    parser.add_argument("--profile-out", help="also write the profile's stats to this file (pstats)")
+    parser.add_argument(
+        "--cpu-clock",
+        action="store_true",
+        help="profile by the process's CPU time (wall time counts a wait for the CPU as the call's own)",
+    )
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the gateway's settings (repeatable)"
     )
@@ -153,12 +159,14 @@ async def main_async(args: argparse.Namespace) -> None:
                     flush=True,
                 )
                 if args.profile:
-                    profiler = cProfile.Profile()
+                    profiler = cProfile.Profile(time.process_time) if args.cpu_clock else cProfile.Profile()
                     profiler.enable()
                     await run_round(driver, op, args.n, args.concurrency, counter)
                     profiler.disable()
                     counter += args.n
                     out = io.StringIO()
+                    if args.profile_out:
+                        profiler.dump_stats(args.profile_out)
                     pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.profile)
                     print(out.getvalue())
     finally:

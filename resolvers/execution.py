@@ -129,6 +129,18 @@ def _basic_field_shortcut(field: GraphQLField) -> _BasicFieldShortcut | None:
     return cached[1]
 
 
+# By type identity: the object type a field of that (possibly non-null) type completes as a plain
+# object (`_plain_object`), or None.
+_resolved_object_types: dict[int, tuple[GraphQLOutputType, GraphQLObjectType | None]] = {}
+
+
+def _resolved_object_type(type_: GraphQLOutputType) -> GraphQLObjectType | None:
+    cached = _resolved_object_types.get(id(type_))
+    if cached is None or cached[0] is not type_:
+        cached = _resolved_object_types[id(type_)] = (type_, _plain_object(_unwrap(type_)[1]))
+    return cached[1]
+
+
 def _unwrap(type_: GraphQLOutputType) -> tuple[bool, GraphQLOutputType]:
     return (True, type_.of_type) if isinstance(type_, GraphQLNonNull) else (False, type_)
 
@@ -376,13 +388,28 @@ def _make_direct_call(field: GraphQLField, strawberry_schema: Any) -> DirectCall
     arguments = definition.arguments
     config, registry, info_class = converter.config, converter.scalar_registry, converter.config.info_class
 
+    # By the identity of an operation's arguments for a field node (`_argument_values` coerces them
+    # once for every item of a list): Strawberry's conversion of them, when it made only values that
+    # cannot change (a group's members' `schedules(status: [OVERDUE])`: once, not a hundred times).
+    converted: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
     def call(source: Any, info: GraphQLResolveInfo[Any], args: dict[str, Any]) -> Any:
         strawberry_info = info_class(_raw_info=info, _field=definition)
-        kwargs = (
-            convert_arguments(args, arguments, scalar_registry=registry, config=config, info=strawberry_info)
-            if args
-            else {}
-        )
+        if not args:
+            kwargs: dict[str, Any] = {}
+        elif (done := converted.get(id(args))) is not None and done[0] is args:
+            kwargs = {name: list(v) if type(v) is list else v for name, v in done[1].items()}
+        else:
+            kwargs = convert_arguments(
+                args, arguments, scalar_registry=registry, config=config, info=strawberry_info
+            )
+            if all(_unchangeable(v) for v in kwargs.values()):
+                if len(converted) >= _CONVERSIONS_KEPT:
+                    converted.clear()
+                converted[id(args)] = (
+                    args,
+                    {name: list(v) if type(v) is list else v for name, v in kwargs.items()},
+                )
         for name in as_source:
             kwargs[name] = source
         if info_name is not None:
@@ -390,6 +417,18 @@ def _make_direct_call(field: GraphQLField, strawberry_schema: Any) -> DirectCall
         return function(source, **kwargs) if takes_self else function(**kwargs)
 
     return call
+
+
+_CONVERSIONS_KEPT = 64  # per field: the operations in flight at once, give or take
+_UNCHANGEABLE = (str, int, float, Enum, date, time, Decimal)  # bool is an int, datetime a date
+
+
+def _unchangeable(value: Any) -> bool:
+    """A converted argument no resolver can change under another: a scalar, an enum, or a list of
+    them (each call gets a list of its own)."""
+    if value is None or isinstance(value, _UNCHANGEABLE):
+        return True
+    return type(value) is list and all(item is None or isinstance(item, _UNCHANGEABLE) for item in value)
 
 
 # By field identity (as `_basic_field_shortcuts`): the names of its arguments that may be left out
@@ -457,6 +496,10 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # item of a list that asks the field (a group's members' schedules: 13 arguments each).
         self._arguments: dict[int, tuple[FieldNode, GraphQLField, dict[str, Any]]] = {}
         self._strawberry_schema = getattr(self.schema, "_strawberry_schema", None)
+        # Resolvers are called directly unless a middleware wraps them (Strawberry's `Schema.execute`
+        # hands over a manager with none).
+        manager = self.middleware_manager
+        self._direct_calls = self._shortcuts and not (manager is not None and manager.middlewares)
 
     def build_per_event_executor(self, payload: Any) -> LeanExecutionContext:
         # Each event of a subscription collects its fields anew: plans of its own, so a long
@@ -508,19 +551,31 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if field_def.args or first_field_node.arguments
                 else {}
             )
-            direct = (
-                _direct_call(field_def, self._strawberry_schema)
-                if self._shortcuts and not self.middleware_manager
-                else None
-            )
+            direct = _direct_call(field_def, self._strawberry_schema) if self._direct_calls else None
             result = direct(source, info, args) if direct is not None else resolve_fn(source, info, **args)
             if self.is_awaitable(result):
                 return self.complete_awaitable_value(
                     return_type, field_details_list, info, path, result, position_context
                 )
-            completed = self.complete_value(
-                return_type, field_details_list, info, path, result, position_context
-            )
+            object_type = _resolved_object_type(return_type) if self._shortcuts else None
+            if (
+                object_type is not None
+                and position_context is None
+                and result is not None
+                and result is not Undefined
+                and not isinstance(result, Exception)
+            ):
+                # An object a resolver answered (a connection, a schedule's lesson): completed by its
+                # selection's plan, as a basic field's object is, not complete_value's generic way.
+                completed = self._complete_object(
+                    object_type, field_details_list, path, result, position_context
+                )
+                if type(completed) is dict:
+                    return completed
+            else:
+                completed = self.complete_value(
+                    return_type, field_details_list, info, path, result, position_context
+                )
             if self.is_awaitable(completed):
                 return self._handle_later(completed, return_type, field_details_list, path)
         except Exception as raw_error:

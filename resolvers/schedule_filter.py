@@ -38,7 +38,7 @@ class ScheduleFilter:
     certificate_expiring_before: date | None = None  # cert_expiry_lt, strictly before
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self))
+        return all(getattr(self, name) is None for name in _FIELD_NAMES)
 
     def train_session_params(self, username: str) -> dict[str, Any]:
         return {
@@ -89,3 +89,6 @@ class ScheduleFilter:
             and expires is not None
             and expires >= self.certificate_expiring_before
         )
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(ScheduleFilter))  # asked for each member of a list

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, cast
+import functools
+from collections.abc import Callable, Collection
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
-from gateway.data.people import Person
+from gateway.data.people import Account, Person
+from gateway.errors import UpstreamError
 from gateway.sources import Source
-from gateway.upstreams.learninglogin.records import TrainSessionFilters
+from gateway.upstreams.damstra.records import DamstraSchedule
+from gateway.upstreams.learninglogin.records import TrainSession, TrainSessionFilters
+from gateway.upstreams.training_records.records import TrainingRecord
 from resolvers import relay
 from resolvers.enums import DAMSTRA_ROLES, Role, ScheduleStatus
 from resolvers.global_id import encode
-from resolvers.info import Info, or_reported
+from resolvers.info import Info, or_reported, path_of
 from resolvers.node import Node
 from resolvers.scalars import Date, DateTime
 from resolvers.schedule import Schedule, damstra_filter, learninglogin_status, sources_for
@@ -137,7 +141,7 @@ class User(Node):
     @strawberry.field(
         description="Schedules from every linked account: DAMSTRA, LEARNINGLOGIN and TRAINING_RECORDS."
     )
-    async def schedules(
+    def schedules(
         self,
         info: Info,
         status: list[ScheduleStatus] | None = None,
@@ -183,16 +187,16 @@ class User(Node):
             certificate_expiring_before=certificate_expiring_before,
         )
         narrowed = None if narrowing.is_empty() else narrowing
-        # Released with the schedules of this person's siblings (a group's members): their lessons
-        # are then looked up in one batch, whichever sources each person reads.
-        schedules = await info.context.loaders.together(
-            schedules_of(info, self.person, source, wanted, narrowed)
+        # Not `async`: with every list at hand (a warm dashboard's members) the page is answered in
+        # place, and the member completes without a coroutine, a future or a task. Else an awaitable,
+        # which graphql-core awaits as it does an async resolver's answer.
+        known = known_schedules_of(info, self.person, source, wanted, narrowed)
+        if known is not None:
+            return _schedule_page(known, wanted, narrowed, first, after)
+        return cast(
+            "relay.Connection[Schedule]",
+            _read_schedule_page(info, self.person, source, wanted, narrowed, first, after),
         )
-        if wanted:
-            schedules = [s for s in schedules if s.status in wanted]
-        if narrowed is not None:
-            schedules = [s for s in schedules if narrowed.accepts(s)]
-        return relay.from_list(schedules, first, after)
 
     @strawberry.field(description="Completions from every linked account, newest first.")
     async def completions(
@@ -241,6 +245,107 @@ async def _groups(info: Info, ids: list[int]) -> list[Group]:
     return groups
 
 
+def _schedule_page(
+    schedules: list[Schedule],
+    wanted: set[ScheduleStatus],
+    narrowed: ScheduleFilter | None,
+    first: int | None,
+    after: str | None,
+) -> relay.Connection[Schedule]:
+    if wanted:
+        schedules = [s for s in schedules if s.status in wanted]
+    if narrowed is not None:
+        schedules = [s for s in schedules if narrowed.accepts(s)]
+    return relay.from_list(schedules, first, after)
+
+
+async def _read_schedule_page(
+    info: Info,
+    person: Person,
+    source: Source | None,
+    wanted: set[ScheduleStatus],
+    narrowed: ScheduleFilter | None,
+    first: int | None,
+    after: str | None,
+) -> relay.Connection[Schedule]:
+    # Released with the schedules of this person's siblings (a group's members): their lessons
+    # are then looked up in one batch, whichever sources each person reads.
+    schedules = await info.context.loaders.together(schedules_of(info, person, source, wanted, narrowed))
+    return _schedule_page(schedules, wanted, narrowed, first, after)
+
+
+def _sources_read(
+    info: Info, person: Person, source: Source | None, statuses: Collection[ScheduleStatus]
+) -> list[Source]:
+    """The sources whose lists hold the person's schedules asked for: those that can hold one in
+    `statuses`, enabled, and where the person has an account (each read is by account)."""
+    candidates = _candidate_sources(source, frozenset(statuses), tuple(info.context.listings.enabled()))
+    return [s for s in candidates if any(account.source is s for account in person.accounts)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _candidate_sources(
+    source: Source | None, statuses: frozenset[ScheduleStatus], enabled: tuple[Source, ...]
+) -> tuple[Source, ...]:
+    # Worked out once for a list's hundred members (and every later list asking the same).
+    possible = sources_for(statuses)
+    return tuple(
+        s
+        for s in Source
+        if (source is None or s is source) and s in possible and s in _SCHEDULE_SOURCES and s in enabled
+    )
+
+
+_SCHEDULE_SOURCES = frozenset({Source.DAMSTRA, Source.LEARNINGLOGIN, Source.TRAINING_RECORDS})
+
+
+def _from_train_sessions(
+    sessions: list[TrainSession], account_id: str, statuses: Collection[ScheduleStatus], today: date
+) -> list[Schedule]:
+    ref = (Source.LEARNINGLOGIN, account_id)
+    if statuses:  # only what can be answered: most of a person's sessions are not asked for
+        sessions = [s for s in sessions if learninglogin_status(s, today) in statuses]
+    return [Schedule.from_learninglogin(s, ref, today) for s in sessions]
+
+
+def known_schedules_of(
+    info: Info,
+    person: Person,
+    source: Source | None,
+    statuses: Collection[ScheduleStatus] = (),
+    narrowing: ScheduleFilter | None = None,
+) -> list[Schedule] | None:
+    """`schedules_of`'s answer when every list it reads is at hand (`Loaders.known_*`: the cross-request
+    cache, the caller's visible set known), in the same order; None when any must be read."""
+    loaders = info.context.loaders
+    now = datetime.now(UTC)
+    out: list[Schedule] = []
+    for read in _sources_read(info, person, source, statuses):
+        if read is Source.DAMSTRA:
+            status = damstra_filter(statuses)
+            for user_id in person.ids(Source.DAMSTRA):
+                found = loaders.known_user_schedules(user_id, status)
+                if found is None:
+                    return None
+                out += [Schedule.from_damstra(s, now) for s in found]
+        elif read is Source.LEARNINGLOGIN:
+            if narrowing is not None:
+                return None  # asked with the search filters: a read
+            for account in person.accounts:
+                if account.source is Source.LEARNINGLOGIN and account.username:
+                    sessions = loaders.known_train_sessions(account.username)
+                    if sessions is None:
+                        return None
+                    out += _from_train_sessions(sessions, account.native_id, statuses, now.date())
+        else:
+            by_person = loaders.known_training_records_by_person()
+            if by_person is None:
+                return None
+            ids = person.ids(Source.TRAINING_RECORDS)
+            out += [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]
+    return out
+
+
 async def schedules_of(
     info: Info,
     person: Person,
@@ -255,52 +360,85 @@ async def schedules_of(
     With `narrowing`, LEARNINGLOGIN is asked with its search filters (the caller checks every source).
     """
     loaders = info.context.loaders
-    listings = info.context.listings
     now = datetime.now(UTC)
-    possible = sources_for(statuses)
-    wanted = [s for s in Source if (source is None or s is source) and s in possible]
-
-    async def damstra() -> list[Schedule]:
-        status = damstra_filter(statuses)
-        ids = person.ids(Source.DAMSTRA)
-        if len(ids) == 1:  # most people: the load's future awaited as it is
-            lists = [await loaders.user_schedules.load((ids[0], status))]
+    # Every read starts before any is awaited, so the loaders' keys join this tick's batches; the
+    # person's reads are then waited on as futures, no task each (a dashboard's hundred members).
+    started: list[tuple[list[asyncio.Future[Any]], Callable[[list[Any]], list[Schedule]]]] = []
+    for read in _sources_read(info, person, source, statuses):
+        if read is Source.DAMSTRA:
+            status = damstra_filter(statuses)
+            loads = [loaders.user_schedules.load((i, status)) for i in person.ids(Source.DAMSTRA)]
+            started.append((loads, functools.partial(_from_damstra_lists, now=now)))
+        elif read is Source.LEARNINGLOGIN:
+            accounts = [a for a in person.accounts if a.source is Source.LEARNINGLOGIN and a.username]
+            if narrowing is None:
+                loads = [loaders.train_sessions_by_username.load(a.username) for a in accounts]
+            else:  # asked with the search filters: a listing of its own for each account
+                loads = [asyncio.ensure_future(_searched(info, narrowing, str(a.username))) for a in accounts]
+            started.append((loads, functools.partial(_from_session_lists, accounts, statuses, now.date())))
         else:
-            lists = await asyncio.gather(*(loaders.user_schedules.load((i, status)) for i in ids))
-        return [Schedule.from_damstra(s, now) for found in lists for s in found]
+            loads = [asyncio.ensure_future(loaders.training_records_by_person())]
+            ids = person.ids(Source.TRAINING_RECORDS)
+            started.append((loads, functools.partial(_from_records_by_person, ids)))
+    out: list[Schedule] = []
+    for index, (loads, converted) in enumerate(started):
+        try:
+            found = [await load for load in loads] if len(loads) == 1 else await _every_one(loads)
+        except UpstreamError as exc:  # this source's failure: reported, the others stand
+            info.context.report(exc, path_of(info))
+            continue
+        except BaseException:
+            for later, _ in started[index + 1 :]:
+                _settle_quietly(later)
+            raise
+        out += converted(found)
+    return out
 
-    async def learninglogin() -> list[Schedule]:
-        out: list[Schedule] = []
-        for account in person.accounts:
-            if account.source is Source.LEARNINGLOGIN and account.username:
-                if narrowing is None:
-                    sessions = await loaders.train_sessions_by_username.load(account.username)
-                else:
-                    filters = TrainSessionFilters(**narrowing.train_session_params(account.username))
-                    sessions = [s async for s in listings.train_sessions(filters)]
-                ref = (Source.LEARNINGLOGIN, account.native_id)
-                today = now.date()
-                if statuses:  # only what can be answered: most of a person's sessions are not asked for
-                    sessions = [s for s in sessions if learninglogin_status(s, today) in statuses]
-                out += [Schedule.from_learninglogin(s, ref, today) for s in sessions]
-        return out
 
-    async def training_records() -> list[Schedule]:
-        ids = person.ids(Source.TRAINING_RECORDS)
-        if not ids:
-            return []
-        by_person = await loaders.training_records_by_person()
-        return [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]
+async def _every_one(loads: list[asyncio.Future[Any]]) -> list[Any]:
+    """Each load's answer; the first failure raised once every one has ended."""
+    found = await asyncio.gather(*loads, return_exceptions=True)
+    for answer in found:
+        if isinstance(answer, BaseException):
+            raise answer
+    return found
 
-    work = {
-        Source.DAMSTRA: damstra,
-        Source.LEARNINGLOGIN: learninglogin,
-        Source.TRAINING_RECORDS: training_records,
-    }
-    enabled = set(listings.enabled())
-    held = {account.source for account in person.accounts}
-    # A source the person has no account at holds none of their schedules (each job reads by account).
-    jobs = [or_reported(info, work[s](), []) for s in wanted if s in work and s in enabled and s in held]
-    if len(jobs) == 1:
-        return await jobs[0]
-    return [schedule for found in await asyncio.gather(*jobs) for schedule in found]
+
+def _settle_quietly(loads: list[asyncio.Future[Any]]) -> None:
+    # Left unawaited (an earlier read raised): their failures are not "never retrieved" noise, and a
+    # listing of our own stops. A loader's future is left alone: other readers share it.
+    for load in loads:
+        if isinstance(load, asyncio.Task):
+            load.cancel()
+        load.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def _searched(info: Info, narrowing: ScheduleFilter, username: str) -> list[TrainSession]:
+    filters = TrainSessionFilters(**narrowing.train_session_params(username))
+    return [s async for s in info.context.listings.train_sessions(filters)]
+
+
+def _from_damstra_lists(lists: list[list[DamstraSchedule]], *, now: datetime) -> list[Schedule]:
+    return [Schedule.from_damstra(s, now) for found in lists for s in found]
+
+
+def _from_session_lists(
+    accounts: list[Account],
+    statuses: Collection[ScheduleStatus],
+    today: date,
+    lists: list[list[TrainSession]],
+) -> list[Schedule]:
+    out: list[Schedule] = []
+    for account, sessions in zip(accounts, lists, strict=True):
+        out += _from_train_sessions(sessions, account.native_id, statuses, today)
+    return out
+
+
+def _from_records_by_person(ids: list[str], found: list[dict[str, list[TrainingRecord]]]) -> list[Schedule]:
+    by_person = found[0]
+    return [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]

@@ -128,6 +128,14 @@ class Access:
             self._seen = asyncio.ensure_future(read)
         return await asyncio.shield(self._seen)
 
+    def known_visibility(self) -> Visibility | None:
+        """The visible set when it is already worked out (this request has awaited it), else None:
+        for answers given in place, which must not wait for it."""
+        seen = self._seen
+        if seen is None or not seen.done() or seen.cancelled() or seen.exception() is not None:
+            return None
+        return seen.result()
+
     # -- working out the visible set -----------------------------------------------------------
 
     async def _work_out(self) -> Visibility:

@@ -40,7 +40,7 @@ from gateway.upstreams.registry import Upstreams
 from gateway.upstreams.training_records.records import TrainingRecord
 
 if TYPE_CHECKING:
-    from gateway.data.access import Access
+    from gateway.data.access import Access, Visibility
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -150,6 +150,64 @@ class Loaders:
         for hundreds). None when it must be read: then `lesson.load`, batched."""
         found = self.cache.get("lesson", self._scope(Source.DAMSTRA), lesson_id)
         return None if found is MISSING else cast(DamstraLesson, found)
+
+    # -- answers at hand: what a loader would answer without a wait ------------------------------
+    # A warm dashboard's hundred members each ask for their schedules: answered in place, each
+    # member completes without a coroutine, a future or a task (the loaders' answers come a turn of
+    # the loop later, whatever they hold). Only for a caller whose visible set is already known: the
+    # same rule the loaders' access wrappers apply, applied here.
+
+    def known_user_schedules(self, user_id: str, status: str) -> list[DamstraSchedule] | None:
+        """`user_schedules.load((user_id, status))`'s answer when the user's list is in the cross-request
+        cache and the caller may see it; None when it must be loaded."""
+        if not self.cache.keeps("damstra_schedules") or not self._sees_now(Source.DAMSTRA, user_id):
+            return None
+        found = self.cache.get(
+            "damstra_schedules", self._scope(Source.DAMSTRA), user_id, counting_misses=False
+        )
+        if found is MISSING:
+            return None
+        every = cast("list[DamstraSchedule]", found)
+        if status == "all":
+            return every
+        now = datetime.now(UTC)
+        return [s for s in every if s.status_at(now) == status]
+
+    def known_train_sessions(self, username: str) -> list[TrainSession] | None:
+        """`train_sessions_by_username.load(username)`'s answer when it needs no wait (as above)."""
+        if not self.cache.keeps("learninglogin_schedules"):
+            return None
+        if self.access is not None:
+            seen = self.access.known_visibility()
+            if seen is None or username not in seen.usernames:
+                return None
+        found = self.cache.get(
+            "learninglogin_schedules", self._scope(Source.LEARNINGLOGIN), username, counting_misses=False
+        )
+        return None if found is MISSING else cast("list[TrainSession]", found)
+
+    def known_training_records_by_person(self) -> dict[str, list[TrainingRecord]] | None:
+        """`training_records_by_person()`'s answer when this request has it, or the cache holds the list."""
+        if self._every_record is None:
+            scope = self._scope(Source.TRAINING_RECORDS)
+            found = self.cache.get("training_records", scope, ALL, counting_misses=False)
+            if found is MISSING:
+                return None
+            self._every_record = asyncio.get_running_loop().create_future()
+            self._every_record.set_result(cast(TrainingRecords, found))
+        if not self._every_record.done() or self._every_record.exception() is not None:
+            return None
+        every = self._every_record.result()
+        if self.access is None:
+            return every.by_person
+        seen = self.access.known_visibility()
+        return None if seen is None else self._visible_of(every, seen).by_person
+
+    def _sees_now(self, source: Source, native_id: str) -> bool:
+        if self.access is None:
+            return True
+        seen = self.access.known_visibility()
+        return seen is not None and seen.sees(source, native_id)
 
     @cached_property
     def lesson_details(self) -> DataLoader[Any, Any]:
@@ -481,7 +539,9 @@ class Loaders:
         every = await self._every_training_record()
         if self.access is None:
             return every
-        seen = await self.access.visibility()
+        return self._visible_of(every, await self.access.visibility())
+
+    def _visible_of(self, every: TrainingRecords, seen: Visibility) -> TrainingRecords:
         if self._visible_records is None or self._visible_records[0] is not every:
             mine = {
                 pid: records

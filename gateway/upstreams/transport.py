@@ -36,10 +36,11 @@ on another's). Redirects are never followed here: `http.py` follows same-origin 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import aiohttp
 import httpx
@@ -388,14 +389,23 @@ class LeanClient:
 
 
 def encode_query(params: Mapping[str, Any]) -> str:
-    """`params` as httpx puts them in a URL (`str(httpx.QueryParams(params))`)."""
-    pairs: list[tuple[str, str]] = []
+    """`params` as httpx puts them in a URL (`str(httpx.QueryParams(params))`): `urlencode`'s
+    `quote_plus` of each key and value, skipped for text it leaves as it is (most: ids, dates, words)."""
+    parts: list[str] = []
     for key, value in params.items():
+        name = _quoted(str(key))
         if isinstance(value, list | tuple):
-            pairs.extend((str(key), _text(item)) for item in value)
+            parts.extend(f"{name}={_quoted(_text(item))}" for item in value)
         else:
-            pairs.append((str(key), _text(value)))
-    return urlencode(pairs)
+            parts.append(f"{name}={_quoted(_text(value))}")
+    return "&".join(parts)
+
+
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote_plus leaves alone
+
+
+def _quoted(text: str) -> str:
+    return text if _UNQUOTED.fullmatch(text) else quote_plus(text)
 
 
 def _text(value: Any) -> str:

@@ -377,6 +377,48 @@ async def test_a_cached_list_is_filtered_for_each_caller(hooked: Gateway) -> Non
     assert schedule_reads(hooked) == reads  # every answer above came from the cached lists
 
 
+async def test_a_list_at_hand_is_answered_in_place_only_for_whom_the_caller_may_see(hooked: Gateway) -> None:
+    trainee = Caller("trainee-token", Role.TRAINEE, PersonRef.parse("Bea.Walker27@Example.com"))  # 10027
+    mine, other = 10027, 10013
+    await schedules(hooked, mine)
+    await schedules(hooked, other)  # ADMIN: both lists kept
+    admin = Context.build(hooked.services, caller=ADMIN).loaders
+    assert admin.known_user_schedules(str(other), "all") is not None  # ADMIN sees everyone
+    context = Context.build(hooked.services, caller=trainee)
+    loaders = context.loaders
+    # Until this request has worked out what the trainee may see, nothing is answered in place.
+    assert loaders.known_user_schedules(str(mine), "all") is None
+    assert context.access is not None
+    await context.access.visibility()
+    kept_list = loaders.known_user_schedules(str(mine), "all")
+    assert kept_list is not None and {s.id for s in kept_list} == {
+        s.id for s in await loaders.user_schedules.load(str(mine))
+    }
+    assert loaders.known_user_schedules(str(other), "all") is None  # someone else's: the loader refuses it
+    overdue = loaders.known_user_schedules(str(mine), "overdue")
+    assert overdue is not None and all(s.status_at(datetime.now(UTC)) == "overdue" for s in overdue)
+    # Not kept at all: a read.
+    assert loaders.known_user_schedules(str(mine + 1), "all") is None
+
+
+async def test_a_warm_member_list_is_answered_in_place_and_each_miss_counted_once(hooked: Gateway) -> None:
+    from gateway.telemetry.metrics import CACHE_HITS, CACHE_MISSES
+
+    query = MEMBERS % gid("Group:damstra:200")
+
+    def counted() -> tuple[float, float]:
+        return (CACHE_MISSES["damstra_schedules"]._value.get(), CACHE_HITS["damstra_schedules"]._value.get())
+
+    misses, hits = counted()
+    first = await hooked.data(query)
+    members = first["group"]["members"]["edges"]
+    assert len(members) == 10
+    assert counted() == (misses + 10, hits)  # looked at in place, then loaded: one miss each
+    assert await hooked.data(query) == first
+    assert counted() == (misses + 10, hits + 10)
+    assert schedule_reads(hooked) == 10
+
+
 # -- the switch -------------------------------------------------------------------------------------
 
 

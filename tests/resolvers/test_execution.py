@@ -275,6 +275,38 @@ async def test_arguments_are_coerced_once_per_field_and_nulls_left_to_the_defaul
     assert execution._omissible_when_null(LEAN._schema.get_type("Echo").fields["said"]) == {"plain", "tags"}  # type: ignore[union-attr]
 
 
+async def test_arguments_are_converted_once_per_field_node_when_nothing_converted_can_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    converted: list[dict[str, Any]] = []
+    convert_arguments = execution.convert_arguments  # type: ignore[attr-defined]
+
+    def counting(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        values: dict[str, Any] = convert_arguments(*args, **kwargs)
+        converted.append(values)
+        return values
+
+    monkeypatch.setattr(execution, "convert_arguments", counting)
+    monkeypatch.setattr(execution, "_direct_calls", {})  # made anew, with the counting conversion
+    # A list of scalars: once for the three items; each resolver still gets a list of its
+    # own (it appends to it), as Strawberry gives it.
+    lean_schema, plain_schema = RESOLVED["lean"], RESOLVED["plain"]
+    query = '{ resolved { tagged(tags: ["t"]) } }'
+    lean = await lean_schema.execute(query)
+    assert not lean.errors and len(converted) == 1
+    assert answer(lean) == answer(await plain_schema.execute(query))
+    # A Maybe is an object a resolver holds: converted for each item.
+    converted.clear()
+    query = "{ resolved { tagged(pick: 3) } }"
+    lean = await lean_schema.execute(query)
+    assert len(converted) == 3
+    assert answer(lean) == answer(await plain_schema.execute(query))
+    # Another operation converts its own arguments.
+    converted.clear()
+    await lean_schema.execute('{ resolved { tagged(tags: ["t"]) } }')
+    assert len(converted) == 1
+
+
 async def test_basic_fields_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
     executed: list[str] = []
     execute_field = LeanExecutionContext.execute_field
@@ -521,6 +553,12 @@ class Resolved:
         await asyncio.sleep(0)
         return f"{self.n}:{tags}"
 
+    @strawberry.field
+    def tagged(self, tags: list[str] | None = None, pick: strawberry.Maybe[int | None] = None) -> str:
+        if tags is not None:
+            tags.append(str(self.n))  # its own list: every call gets one
+        return repr((self.n, tags, pick))
+
     @strawberry.field(permission_classes=[Deny])  # type: ignore[untyped-decorator]
     def denied(self) -> int:
         return self.n
@@ -562,6 +600,7 @@ def test_only_resolvers_nothing_wraps_are_called_directly() -> None:
         "plain": True,
         "fromRoot": True,
         "later": True,
+        "tagged": True,
         "denied": False,
         "shouted": False,
     }

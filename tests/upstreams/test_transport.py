@@ -45,6 +45,8 @@ TIMEOUT = httpx.Timeout(5.0)
         {"q": "é&=+/?#%20", "ids": "1,2,3"},
         {"many": [1, "x y", None], "one": ("t",)},
         {"": "", "k": 0.5},
+        {"status": "overdue", "maxResults": 100, "plain": "a~b_c.d-E9", "date": "2026-12-06T10:00:00+00:00"},
+        {"ünï": "ü", "tab": "a\tb", "list": ["x", "y&z"], "k:": "v"},
     ],
 )
 def test_a_query_is_encoded_as_httpx_encodes_it(params: dict[str, Any]) -> None:
