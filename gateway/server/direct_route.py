@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 class DirectRoute:
     def __init__(self, app: ASGIApp, route: Route) -> None:
         assert not route.param_convertors, "a route with path parameters is left to the router"
+        # A function endpoint's wrapper reads the exception middleware's handlers from the scope.
+        assert route.app is route.endpoint, "an ASGI app's route only"
         self.app = app
         self.route = route
         self.methods = frozenset(route.methods or ())

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import graphql
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
 from gateway.data.callers import Caller, Role
-from gateway.server import graphql_http
 from sandbox.server import Sandbox
 from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
 
@@ -49,13 +49,12 @@ async def guarded(
 def executions(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Every operation graphql-core executes on the lean path from now on."""
     ran: list[object] = []
-    execute = graphql_http.execute
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         ran.append(kwargs.get("operation_name"))
-        return execute(*args, **kwargs)
+        return graphql.execute(*args, **kwargs)
 
-    monkeypatch.setattr(graphql_http, "execute", counting)
+    monkeypatch.setattr("gateway.server.graphql_http.execute", counting)
     return ran
 
 
