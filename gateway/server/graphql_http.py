@@ -10,6 +10,11 @@ execution context class, context getter and root value), errors processed by
 GraphiQL, WebSocket, batches, subscriptions, malformed bodies and documents, unknown operation
 names, introspection) goes to Strawberry's view, which answers it as it always has.
 
+A query the schema alone answers (`schema_only`: `__typename` fields only, as in `{ __typename }`, the
+health probe load balancers send) runs once as above; its answer's bytes are kept with its document
+and sent to every later request for it, with no context built and nothing executed. Everything in
+front of this endpoint (body limit, caller, fairness, request id, metrics) runs for it as for any.
+
 The request limits (`resolvers.limits`) are checked here as the view's OperationLimits checks them:
 the parse stops at `max_tokens`, an operation's shape and cost are measured once with its document
 (validation waits for the shape to pass), and a refusal is answered here, a 400, as the view would.
