@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import graphql
 import httpx
 import orjson
 import pytest
@@ -442,3 +443,68 @@ async def test_an_answered_operation_leaves_nothing_for_the_garbage_collector(ga
         gc.garbage.clear()
         gc.enable()
     assert left == []
+
+
+SCHEMA_ONLY = [
+    ({"query": "{ __typename }"}, None),
+    ({"query": "{ a: __typename b: __typename }"}, None),
+    ({"query": "query Probe { __typename }", "operationName": "Probe"}, "Probe"),
+    ({"query": "query Probe { __typename }"}, "Probe"),  # the one operation, named or not in the body
+    ({"query": "query A { __typename } query B { b: __typename }", "operationName": "B"}, "B"),
+    ({"query": "{ __typename }", "variables": {"unused": 1}, "extensions": {"x": 1}}, None),
+]
+
+
+@pytest.mark.parametrize(("body", "key"), SCHEMA_ONLY)
+async def test_a_schema_only_answer_is_kept_from_its_first_run_and_equals_the_view(
+    both: Both, monkeypatch: pytest.MonkeyPatch, body: dict[str, Any], key: str | None
+) -> None:
+    first = await both.compare("POST", json=body)
+    prepared = both.endpoint.documents.get(body["query"])
+    assert isinstance(prepared, Prepared) and key in prepared.schema_only
+    assert prepared.answers[key] == first.content  # kept as the real run answered it
+
+    ran: list[object] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        ran.append(args)
+        return graphql.execute(*args, **kwargs)
+
+    monkeypatch.setattr("gateway.server.graphql_http.execute", counting)
+    for headers in ({}, GRAPHQL_RESPONSE, {"accept": "application/json"}):
+        again = await both.compare("POST", json=body, headers=headers)
+        assert again.content == first.content and again.status_code == 200
+    assert ran == []  # every later answer was the kept one (the view's ran on its own way)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ __typename lessons(first: 1) { totalCount } }",  # a field that reads data
+        "{ __typename @include(if: true) }",  # a directive
+        "query Q($skip: Boolean!) { __typename @skip(if: $skip) }",  # variables decide it
+        "{ ...F } fragment F on Query { __typename }",
+        "{ ... on Query { __typename } }",
+        "mutation { __typename }",
+    ],
+)
+async def test_an_operation_the_schema_alone_does_not_decide_runs_each_time(both: Both, query: str) -> None:
+    for _ in range(2):
+        await both.compare("POST", json={"query": query, "variables": {"skip": False}})
+    prepared = both.endpoint.documents.get(query)
+    assert isinstance(prepared, Prepared)
+    assert prepared.schema_only == frozenset() and prepared.answers == {}
+
+
+async def test_a_schema_only_answer_is_not_kept_for_a_view_with_getters_of_its_own(gateway: Gateway) -> None:
+    class Marking(LearnGraphGraphQL):
+        async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+            assert isinstance(response, Response)
+            response.headers["x-learngraph"] = "1"
+            return await super().get_context(request, response)
+
+    both = await _both(gateway, Marking(schema))
+    assert not both.endpoint.keeps_answers
+    for _ in range(2):
+        response = await both.compare("POST", json={"query": "{ __typename }"})
+        assert response.headers["x-learngraph"] == "1"

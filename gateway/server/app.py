@@ -46,6 +46,7 @@ from gateway.server.allowances import PerRequestAllowance
 from gateway.server.auth import Authenticator, RequireCaller
 from gateway.server.body_limit import LimitBody
 from gateway.server.certificates import certificate
+from gateway.server.direct_route import DirectRoute
 from gateway.server.fairness import CallerFairness
 from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
 from gateway.server.graphiql import static_files as graphiql_static_files
@@ -216,8 +217,9 @@ def create_app(
                 if built.shared is not None:
                     await built.shared.aclose()
 
+    graphql_route = Route("/graphql", http, methods=["GET", "POST"])
     routes: list[BaseRoute] = [
-        Route("/graphql", http, methods=["GET", "POST"]),
+        graphql_route,
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -253,6 +255,8 @@ def create_app(
             Middleware(RequireCaller, authenticator=authenticator),
             # Right behind the door: counts each caller's operations, whichever path runs them.
             Middleware(CallerFairness),
+            # Innermost: /graphql without the router's walk (Starlette's way for every other route).
+            Middleware(DirectRoute, route=graphql_route),
         ],
         lifespan=lifespan,
     )

@@ -10,6 +10,11 @@ execution context class, context getter and root value), errors processed by
 GraphiQL, WebSocket, batches, subscriptions, malformed bodies and documents, unknown operation
 names, introspection) goes to Strawberry's view, which answers it as it always has.
 
+A query the schema alone answers (`schema_only`: `__typename` fields only, as in `{ __typename }`, the
+health probe load balancers send) runs once as above; its answer's bytes are kept with its document
+and sent to every later request for it, with no context built and nothing executed. Everything in
+front of this endpoint (body limit, caller, fairness, request id, metrics) runs for it as for any.
+
 The request limits (`resolvers.limits`) are checked here as the view's OperationLimits checks them:
 the parse stops at `max_tokens`, an operation's shape and cost are measured once with its document
 (validation waits for the shape to pass), and a refusal is answered here, a 400, as the view would.
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any, TypeGuard, cast
 
@@ -33,6 +38,7 @@ import orjson
 from cross_web import HTTPException
 from graphql import (
     DocumentNode,
+    FieldNode,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
@@ -53,7 +59,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types import ExecutionResult
 
 from gateway.server.graphql_app import LearnGraphGraphQL
-from gateway.server.media import GRAPHQL_RESPONSE_JSON, JSON, is_request_error
+from gateway.server.media import GRAPHQL_RESPONSE_JSON, JSON, is_request_error, negotiate
 from gateway.telemetry import operation as operations
 from resolvers.errors import ErrorExtensions, answer_extensions, process_errors
 from resolvers.introspection import IntrospectionSwitch
@@ -130,6 +136,10 @@ class Prepared:
     analyses: dict[str | None, Analysis]
     validated: bool
     introspects: bool  # asks for `__schema` or `__type`, which the settings may refuse
+    # The operations whose answer the schema alone decides (`schema_only`), and each one's answer
+    # once it has really run: the bytes every later request for it is sent.
+    schema_only: frozenset[str | None] = frozenset()
+    answers: dict[str | None, bytes] = field(default_factory=dict, compare=False)
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
         if name is None:
@@ -169,13 +179,33 @@ class Documents:
         if validate_document(self.schema._schema, document, tuple(specified_rules)):
             return None
         introspects = bool(validate(self.schema._schema, document, [NoSchemaIntrospectionCustomRule]))
-        return Prepared(document, operations, analyses, validated=True, introspects=introspects)
+        constant = frozenset(name for name, node in operations.items() if schema_only(node))
+        return Prepared(document, operations, analyses, True, introspects, constant)
+
+
+def schema_only(operation: OperationDefinitionNode) -> bool:
+    """Whether the schema alone decides the operation's answer: a query without variables or
+    directives selecting `__typename` only (aliases aside), no fragments. `{ __typename }` is the
+    health probe load balancers send (Apollo's docs name it)."""
+    return (
+        operation.operation is OperationType.QUERY
+        and not operation.variable_definitions
+        and not operation.directives
+        and all(
+            isinstance(selection, FieldNode)
+            and selection.name.value == "__typename"
+            and not selection.directives
+            and not selection.arguments
+            for selection in operation.selection_set.selections
+        )
+    )
 
 
 @dataclass(frozen=True)
 class _Operation:
     prepared: Prepared
     operation_name: str | None
+    key: str | None  # the operation's own name (None: the document's one anonymous operation)
     variables: dict[str, Any] | None
     extensions: dict[str, Any] | None
 
@@ -194,6 +224,11 @@ class GraphQLEndpoint:
         self.documents = Documents(self.schema, self.limits, cache_size)
         self.steps_aside_for = _steps_aside_for(view, self.schema)
         self.enabled = not self.steps_aside_for
+        # A schema-only operation's kept answer skips the view's context, root value and sub-response
+        # getters: only LearnGraphGraphQL's own, which set no header or status for any request, may be.
+        self.keeps_answers = all(
+            getattr(type(view), name) is getattr(LearnGraphGraphQL, name) for name in _CALLED
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (self.enabled and scope["type"] == "http" and scope["method"] == "POST" and _is_json(scope)):
@@ -206,7 +241,11 @@ class GraphQLEndpoint:
         elif isinstance(operation, Refusal):
             await self._refuse(scope, _replay(messages, receive), send, operation)
         else:
-            await self._run(scope, _replay(messages, receive), send, operation)
+            kept = operation.prepared.answers.get(operation.key) if self.keeps_answers else None
+            if kept is None:
+                await self._run(scope, _replay(messages, receive), send, operation)
+            else:
+                await self._send_kept(scope, send, operation, kept)
 
     def _lean_operation(self, body: bytes) -> _Operation | Refusal | None:
         try:
@@ -237,7 +276,8 @@ class GraphQLEndpoint:
                 return refusal
         if not prepared.validated or prepared.introspects:
             return None
-        return _Operation(prepared, name, variables, extensions)
+        key = name if name is not None else next(iter(prepared.operations))
+        return _Operation(prepared, name, key, variables, extensions)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
         # As the view answers a refusal: the process_result of an ExecutionResult, a 400.
@@ -304,10 +344,31 @@ class GraphQLEndpoint:
         said = answer_extensions(context)
         if said:
             answer["extensions"] = said
-        await self._respond(scope, receive, send, answer, sub_response)
+        keep = operation.key in operation.prepared.schema_only and len(answer) == 1
+        await self._respond(scope, receive, send, answer, sub_response, operation if keep else None)
+
+    async def _send_kept(self, scope: Scope, send: Send, operation: _Operation, body: bytes) -> None:
+        """A schema-only operation's answer, as it ran the first time (`_run` kept it)."""
+        record = operations.current()
+        if record is not None:
+            record.named(operation.key, OperationType.QUERY.value)
+        accept = None
+        for key, value in scope["headers"]:
+            if key == b"accept":
+                accept = value.decode("latin-1")
+                break
+        headers = [(b"content-length", str(len(body)).encode("latin-1")), _MEDIA_TYPES[negotiate(accept)]]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _respond(
-        self, scope: Scope, receive: Receive, send: Send, answer: dict[str, Any], sub_response: Response
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        answer: dict[str, Any],
+        sub_response: Response,
+        keep: _Operation | None = None,
     ) -> None:
         if (
             sub_response.status_code is None
@@ -316,6 +377,9 @@ class GraphQLEndpoint:
             and not is_request_error(answer)
         ):
             body = orjson.dumps(answer)
+            if keep is not None:
+                # Data alone, no header, status or task: what every later request for it is sent.
+                keep.prepared.answers[keep.key] = body
             media_type = _MEDIA_TYPES.get(sub_response.media_type or JSON) or _MEDIA_TYPES[JSON]
             headers = [(b"content-length", str(len(body)).encode("latin-1")), media_type]
             await send({"type": "http.response.start", "status": 200, "headers": headers})

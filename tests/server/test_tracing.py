@@ -142,3 +142,31 @@ async def test_without_tracing_no_traceparent_is_sent(
         headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
         assert (await served.http.post("/graphql", json=QUERY, headers=headers)).status_code == 200
     assert transport.headers and all("traceparent" not in headers for headers in transport.headers)
+
+
+async def test_a_kept_schema_only_answer_has_its_span(
+    receiver: Receiver, sandbox: Sandbox, sandbox_transport: httpx.ASGITransport, tmp_path: Path
+) -> None:
+    # `{ __typename }` runs once, then its answer is kept (gateway.server.graphql_http): both have a span.
+    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
+    probe = {"query": "query Probe { __typename }"}
+    assert tracing.configure() is True
+    try:
+        async for served in _serve_gateway(sandbox, IN_PROCESS, identity, sandbox_transport):
+            for request_id in ("probe-1", "probe-2"):
+                response = await served.http.post(
+                    "/graphql", json=probe, headers={"x-request-id": request_id}
+                )
+                assert response.json() == {"data": {"__typename": "Query"}}
+    finally:
+        await asyncio.to_thread(tracing.shutdown)
+    spans = {
+        attributes(span)["learngraph.request_id"]: span
+        for _, span in receiver.spans
+        if span.kind == Span.SPAN_KIND_SERVER
+    }
+    assert set(spans) == {"probe-1", "probe-2"}
+    for span in spans.values():
+        assert span.name == "query Probe"
+        assert attributes(span)["learngraph.outcome"] == "ok"
+        assert attributes(span)["learngraph.upstream_requests"] == 0

@@ -41,6 +41,10 @@ class ApiKey:
 class ApiKeys:
     def __init__(self, keys: Sequence[ApiKey]) -> None:
         self.keys = tuple(keys)
+        # Each key's caller, made once (a Caller is immutable): a request finds it, never builds it.
+        self._callers = {
+            id(key): Caller(name=key.name, role=key.role, person=key.person) for key in self.keys
+        }
 
     @classmethod
     def load(cls, path: Path) -> ApiKeys:
@@ -65,7 +69,7 @@ class ApiKeys:
                 found = key
         if found is None:
             return None
-        return Caller(name=found.name, role=found.role, person=found.person)
+        return self._callers[id(found)]
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -19,7 +19,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.data.callers import Caller
-from gateway.server.auth.authenticate import Authenticator
+from gateway.server.auth.authenticate import CREDENTIAL_HEADERS, Authenticator
 from gateway.server.auth.errors import AuthUnavailable, Unauthenticated
 from gateway.server.graphiql import STATIC_PATH as GRAPHIQL_STATIC_PATH
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 OPEN_PREFIXES = ("/webhooks/", f"{GRAPHIQL_STATIC_PATH}/")
 GRAPHQL_PATH = "/graphql"
+_CREDENTIAL_KEYS = frozenset(name.encode("latin-1") for name in CREDENTIAL_HEADERS)
 
 
 class RequireCaller:
@@ -40,7 +41,7 @@ class RequireCaller:
             await self.app(scope, receive, send)
             return
         try:
-            caller = await self.authenticator.authenticate(Headers(scope=scope))
+            caller = await self.authenticator.authenticate(credential_headers(scope))
         except Unauthenticated as exc:
             await _refuse(send, 401, "UNAUTHENTICATED", exc.message, [(b"www-authenticate", b"Bearer")])
             return
@@ -50,6 +51,16 @@ class RequireCaller:
             return
         scope.setdefault("state", {})["caller"] = caller
         await self.app(scope, receive, send)
+
+
+def credential_headers(scope: Scope) -> dict[str, str]:
+    """The request's credential headers, each as Starlette's `Headers.get` reads it (the first of
+    its name), without building a `Headers` over every header."""
+    found: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        if key in _CREDENTIAL_KEYS:
+            found.setdefault(key.decode("latin-1"), value.decode("latin-1"))
+    return found
 
 
 def caller_of(scope: Scope) -> Caller | None:

@@ -23,6 +23,9 @@ from tests.conftest import IN_PROCESS
 from tests.server.auth.conftest import ADMIN_KEY, KEYS_YAML, KID, KIOSK_KEY, Issuer, hs256, unsigned
 
 TYPENAME = {"query": "{ __typename }"}
+# Runs every time, building a context for its caller: `{ __typename }` alone is answered from the
+# bytes its first run gave (graphql_http), with no context after that.
+RUNS = {"query": "{ __typename @include(if: true) }"}
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Door:
     app: Starlette
     services: Services
 
-    async def post(self, body: Any = TYPENAME, **headers: str) -> httpx.Response:
+    async def post(self, body: Any = RUNS, **headers: str) -> httpx.Response:
         return await self.http.post("/graphql", json=body, headers=headers)
 
 
