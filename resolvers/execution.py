@@ -815,12 +815,15 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         path: Path,
         value: Any,
         position_context: Any,
+        subplan: _SubselectionPlan | None = None,
     ) -> AwaitableOrValue[dict[str, Any]]:
-        """complete_object_value for a type whose is_type_of, if any, is Strawberry's isinstance."""
+        """complete_object_value for a type whose is_type_of, if any, is Strawberry's isinstance.
+        `subplan`: `_subplan(object_type, details)`, when the caller has it (a list's, for each item)."""
         is_type_of = object_type.is_type_of
         if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
             raise invalid_return_type_error(object_type, value, details)
-        subplan = self._subplan(object_type, details)
+        if subplan is None:
+            subplan = self._subplan(object_type, details)
         if subplan.plan is None or subplan.deferred or position_context is not None:
             # As collect_and_execute_subfields goes on, for what the shortcut leaves alone.
             grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, details)
@@ -842,6 +845,7 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """complete_iterable_value for a list of objects, each completed as _complete_object does."""
         item_type, object_type = basic.item_type, basic.object_type
         is_awaitable = self.is_awaitable
+        subplan = self._subplan(object_type, details) if items else None  # the same for every item
         completed: list[Any] = []
         awaitable_indices: list[int] = []
         for index, item in enumerate(items):
@@ -863,7 +867,9 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         raise _null_error(parent_type, details)
                     completed.append(None)
                     continue
-                result = self._complete_object(object_type, details, item_path, item, position_context)
+                result = self._complete_object(
+                    object_type, details, item_path, item, position_context, subplan
+                )
                 if type(result) not in _COMPLETE and is_awaitable(result):
                     completed.append(self._handle_later(result, item_type, details, item_path))
                     awaitable_indices.append(index)

@@ -13,7 +13,7 @@ as a NULL column matches no ransack predicate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ class ScheduleFilter:
     certificate_expiring_before: date | None = None  # cert_expiry_lt, strictly before
 
     def is_empty(self) -> bool:
-        return all(getattr(self, name) is None for name in _FIELD_NAMES)
+        return self == _NO_FILTER  # asked for each member of a list: the generated __eq__, no loop here
 
     def train_session_params(self, username: str) -> dict[str, Any]:
         return {
@@ -91,4 +91,4 @@ class ScheduleFilter:
         )
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(ScheduleFilter))  # asked for each member of a list
+_NO_FILTER = ScheduleFilter()
