@@ -80,7 +80,7 @@ async def _users_page(
     first: int | None,
     after: str | None,
 ) -> relay.Connection[User]:
-    from resolvers.user import User
+    from resolvers.user import user_of_member
 
     start, size = relay.offset_after(after), relay.page_size(first)
     empty: Listing[DamstraUser] = Listing([], None)
@@ -88,6 +88,6 @@ async def _users_page(
     # Member records are whole users: later `user` look-ups for them cost nothing.
     info.context.loaders.prime_damstra_users(listing.items)
     people = info.context.people
-    users = [User.from_person(people.from_damstra(u)) for u in listing.items]
+    users = [user_of_member(people, u) for u in listing.items]
     has_next = len(users) == size if listing.total is None else None
     return relay.from_window(users, start, listing.total, has_next=has_next)

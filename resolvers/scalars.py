@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import TYPE_CHECKING, Any, NewType
 
@@ -12,7 +13,9 @@ from strawberry.types.scalar import ScalarDefinition
 from gateway.dates import parse_datetime
 
 
+@functools.lru_cache(maxsize=16384)
 def _serialize_datetime(value: dt.datetime) -> str:
+    # Kept: a dashboard answers the same few thousand due dates on every read.
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

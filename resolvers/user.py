@@ -26,6 +26,9 @@ from resolvers.schedule import Schedule, damstra_filter, learninglogin_status, s
 from resolvers.schedule_filter import ScheduleFilter
 
 if TYPE_CHECKING:
+    from gateway.data.identity import IdentityDirectory
+    from gateway.data.people import People
+    from gateway.upstreams.damstra.records import DamstraUser
     from resolvers.completion import Completion
     from resolvers.group import Group
 
@@ -226,6 +229,25 @@ class User(Node):
             score=score,
         )
         return await completions_connection(info, self.person, flt, source, first, after)
+
+
+# By DAMSTRA user record: the User made of it, with the directory it was linked through. A cached
+# member page hands back the same records on every read; a User (and its Person) is never changed
+# once made, so a dashboard's hundred members are made once, not on every request.
+_members_made: dict[int, tuple[DamstraUser, IdentityDirectory, User]] = {}
+_MEMBERS_KEPT = 8192
+
+
+def user_of_member(people: People, record: DamstraUser) -> User:
+    """`User.from_person(people.from_damstra(record))`, made once per record and identity directory."""
+    made = _members_made.get(id(record))
+    if made is not None and made[0] is record and made[1] is people.directory:
+        return made[2]
+    user = User.from_person(people.from_damstra(record))
+    if len(_members_made) >= _MEMBERS_KEPT:
+        _members_made.clear()
+    _members_made[id(record)] = (record, people.directory, user)
+    return user
 
 
 async def _groups(info: Info, ids: list[int]) -> list[Group]:

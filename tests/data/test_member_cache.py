@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,6 +64,40 @@ async def test_a_second_read_of_a_member_page_sends_no_request(hooked: Gateway) 
     hooked.clear_logs()
     assert await members(hooked) == first
     assert hooked.log(Source.DAMSTRA).paths() == []
+
+
+async def test_a_cached_pages_members_are_made_users_once_and_a_changed_one_anew(
+    hooked: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resolvers.user import User
+
+    made: list[str] = []
+    from_person = User.from_person
+
+    def counting(person: Any) -> User:
+        made.append(person.primary.native_id)
+        return from_person(person)
+
+    monkeypatch.setattr(User, "from_person", staticmethod(counting))
+    query = (
+        """query($id: ID!) { group(id: $id) { members(first: 100) { edges { node { id fullName } } } } }"""
+    )
+    variables = {"id": gid(f"Group:damstra:{GROUP}")}
+    first = await hooked.data(query, variables)
+    count = len(first["group"]["members"]["edges"])
+    assert len(made) == count
+    assert await hooked.data(query, variables) == first
+    assert len(made) == count  # the same records: the same users
+    # A member renamed in DAMSTRA, and the page read afresh: the new record makes a new user.
+    member = int(hooked.sandbox.world.damstra.groups[GROUP].member_ids[0])
+    hooked.sandbox.world.damstra.users[member].first_name = "Renamed"
+    answer = await hooked.http.post(
+        "/graphql", json={"query": query, "variables": variables}, headers={"Cache-Control": "no-cache"}
+    )
+    renamed = answer.json()["data"]
+    assert len(made) == 2 * count
+    names = {e["node"]["id"]: e["node"]["fullName"] for e in renamed["group"]["members"]["edges"]}
+    assert names[damstra_user_id(member)].startswith("Renamed ")
 
 
 async def test_member_lookups_are_counted_as_their_own_cache_kind(hooked: Gateway) -> None:
