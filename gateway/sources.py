@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 
 
 class Source(enum.Enum):
@@ -15,10 +16,11 @@ class Source(enum.Enum):
     # `hash(self._name_)` in Python (a dashboard looks sources up in sets and dicts thousands of times).
     __hash__ = object.__hash__
 
-    @property
+    @functools.cached_property
     def slug(self) -> str:
-        """The lower-case name used inside global IDs and configuration keys."""
-        return self.value
+        """The lower-case name used inside global IDs and configuration keys. Kept in the member's
+        own dict once read: `value` is a descriptor, and every upstream request names its source."""
+        return str(self.value)
 
 
 SOURCE_ORDER: tuple[Source, ...] = tuple(Source)
