@@ -144,17 +144,24 @@ def _dashboard(world: World) -> Operation:
         waves=(
             (
                 Call("DAMSTRA GET /group/{id}", 1, cached=True, note="the group's name"),
-                Call("DAMSTRA GET /group/{id}/member", 1, note=f"{len(members)} members, one page"),
+                Call(
+                    "DAMSTRA GET /group/{id}/member",
+                    1,
+                    cached=True,
+                    note=f"{len(members)} members, one page (kept with the group when warm)",
+                ),
             ),
             (
                 Call(
                     "DAMSTRA GET /user/{id}/lesson_schedule",
                     len(members),
+                    cached=True,
                     note="one per member (no batch read); `status=overdue` keeps it one page",
                 ),
                 Call(
                     "LEARNINGLOGIN GET /train_sessions",
                     with_login,
+                    cached=True,
                     note="one per member with a LearningLogin username (`assignee_login_username_eq`)",
                 ),
             ),
@@ -173,8 +180,9 @@ def _dashboard(world: World) -> Operation:
             "person's train sessions only by username, one call per linked member.",
             "TRAINING_RECORDS needs no call: a record has no due date, so none is ever OVERDUE.",
             "ISCOUT holds completions only, never an open schedule.",
-            "The lesson names wait for the schedules (wave 3); with a warm cache the group and the "
-            "lessons are cached entities and waves 1 and 3 shrink to the member page alone.",
+            "The lesson names wait for the schedules (wave 3). With a warm cache every read is kept "
+            "across requests (the group, its member page, each member's schedule lists, the lessons: "
+            "README, How fresh is an answer), so a warm dashboard sends none.",
         ),
     )
     return Operation(
@@ -213,8 +221,18 @@ def _person_view(world: World) -> Operation:
         waves=(
             (
                 Call("DAMSTRA GET /user/{id}", 1, cached=True, note="first and last name"),
-                Call("DAMSTRA GET /user/{id}/lesson_schedule", 1, note="`status=completed`, one page"),
-                Call("LEARNINGLOGIN GET /train_sessions", 1, note="`assignee_login_username_eq`"),
+                Call(
+                    "DAMSTRA GET /user/{id}/lesson_schedule",
+                    1,
+                    cached=True,
+                    note="`status=completed`, one page (the person's list kept when warm)",
+                ),
+                Call(
+                    "LEARNINGLOGIN GET /train_sessions",
+                    1,
+                    cached=True,
+                    note="`assignee_login_username_eq` (kept when warm)",
+                ),
                 Call(
                     "TRAINING_RECORDS GET /training/record/",
                     1,
@@ -241,8 +259,9 @@ def _person_view(world: World) -> Operation:
             "(1 call if the deployment's `search` matches person_api_id, as the sandbox's does).",
             "ISCOUT sorts newest first, so the first page of the person's completions covers first: 50.",
             "Lesson names of DAMSTRA completions wait for the schedules (wave 2); other sources' lessons "
-            "are codes needing no call. A warm cache holds the user, the lessons and the "
-            "TRAINING_RECORDS list (30 s by default), so warm it is one wave of 3 calls.",
+            "are codes needing no call. A warm cache holds the user, the lessons, the person's DAMSTRA "
+            "and LearningLogin schedule lists and the TRAINING_RECORDS list (30 s by default), so warm "
+            "it is one wave of 1 call: iScout's completions, which are not kept.",
         ),
     )
     return Operation(
