@@ -185,8 +185,13 @@ def _dashboard_warm_targets(op: dict[str, Any]) -> list[dict[str, Any]]:
     p50 = phases.get("1", {}).get("p50_ms")
     clients, rate = Q1_THROUGHPUT_AT
     top = phases.get(str(clients), {})
-    by_endpoint = phases.get("1", {}).get("upstream_by_endpoint_per_op") or {}
-    cached = bool(by_endpoint) and by_endpoint.get("DAMSTRA GET /user/{id}/lesson_schedule", 0.0) < 1
+    one = phases.get("1", {})
+    # An endpoint the phase never called is absent: a warm dashboard that calls none is cached.
+    by_endpoint = one.get("upstream_by_endpoint_per_op") or {}
+    cached = (
+        "upstream_by_endpoint_per_op" in one
+        and by_endpoint.get("DAMSTRA GET /user/{id}/lesson_schedule", 0.0) < 1
+    )
     note = (
         [] if cached else ["needs the schedule cache (issue 15 item 3): each Q1 still reads every member's"]
     )
