@@ -321,15 +321,6 @@ def _candidate_sources(
 _SCHEDULE_SOURCES = frozenset({Source.DAMSTRA, Source.LEARNINGLOGIN, Source.TRAINING_RECORDS})
 
 
-def _from_train_sessions(
-    sessions: list[TrainSession], account_id: str, statuses: Collection[ScheduleStatus], today: date
-) -> list[Schedule]:
-    ref = (Source.LEARNINGLOGIN, account_id)
-    if statuses:  # only what can be answered: most of a person's sessions are not asked for
-        sessions = [s for s in sessions if learninglogin_status(s, today) in statuses]
-    return [Schedule.from_learninglogin(s, ref, today) for s in sessions]
-
-
 def known_schedules_of(
     info: Info,
     person: Person,
@@ -345,26 +336,25 @@ def known_schedules_of(
     for read in _sources_read(info, person, source, statuses):
         if read is Source.DAMSTRA:
             status = damstra_filter(statuses)
-            for user_id in person.ids(Source.DAMSTRA):
-                found = loaders.known_user_schedules(user_id, status)
-                if found is None:
-                    return None
-                out += [Schedule.from_damstra(s, now) for s in found]
+            lists = [loaders.known_user_schedules(i, status) for i in person.ids(Source.DAMSTRA)]
+            if None in lists:
+                return None
+            out += _from_damstra_lists(cast("list[list[DamstraSchedule]]", lists), now=now)
         elif read is Source.LEARNINGLOGIN:
             if narrowing is not None:
                 return None  # asked with the search filters: a read
-            for account in person.accounts:
-                if account.source is Source.LEARNINGLOGIN and account.username:
-                    sessions = loaders.known_train_sessions(account.username)
-                    if sessions is None:
-                        return None
-                    out += _from_train_sessions(sessions, account.native_id, statuses, now.date())
+            accounts = _learninglogin_accounts(person)
+            sessions = [loaders.known_train_sessions(str(a.username)) for a in accounts]
+            if None in sessions:
+                return None
+            out += _from_session_lists(
+                accounts, statuses, now.date(), cast("list[list[TrainSession]]", sessions)
+            )
         else:
             by_person = loaders.known_training_records_by_person()
             if by_person is None:
                 return None
-            ids = person.ids(Source.TRAINING_RECORDS)
-            out += [Schedule.from_training_record(r) for i in ids for r in by_person.get(i, [])]
+            out += _from_records_by_person(person.ids(Source.TRAINING_RECORDS), [by_person])
     return out
 
 
@@ -392,7 +382,7 @@ async def schedules_of(
             loads = [loaders.user_schedules.load((i, status)) for i in person.ids(Source.DAMSTRA)]
             started.append((loads, functools.partial(_from_damstra_lists, now=now)))
         elif read is Source.LEARNINGLOGIN:
-            accounts = [a for a in person.accounts if a.source is Source.LEARNINGLOGIN and a.username]
+            accounts = _learninglogin_accounts(person)
             if narrowing is None:
                 loads = [loaders.train_sessions_by_username.load(a.username) for a in accounts]
             else:  # asked with the search filters: a listing of its own for each account
@@ -449,6 +439,11 @@ def _from_damstra_lists(lists: list[list[DamstraSchedule]], *, now: datetime) ->
     return [Schedule.from_damstra(s, now) for found in lists for s in found]
 
 
+def _learninglogin_accounts(person: Person) -> list[Account]:
+    """The person's LearningLogin accounts with a username: a train session is found by username only."""
+    return [a for a in person.accounts if a.source is Source.LEARNINGLOGIN and a.username]
+
+
 def _from_session_lists(
     accounts: list[Account],
     statuses: Collection[ScheduleStatus],
@@ -457,7 +452,10 @@ def _from_session_lists(
 ) -> list[Schedule]:
     out: list[Schedule] = []
     for account, sessions in zip(accounts, lists, strict=True):
-        out += _from_train_sessions(sessions, account.native_id, statuses, today)
+        if statuses:  # only what can be answered: most of a person's sessions are not asked for
+            sessions = [s for s in sessions if learninglogin_status(s, today) in statuses]
+        ref = (Source.LEARNINGLOGIN, account.native_id)
+        out += [Schedule.from_learninglogin(s, ref, today) for s in sessions]
     return out
 
 

@@ -107,6 +107,12 @@ async def _each(keys: Sequence[K], fetch: Callable[[K], Awaitable[V]]) -> list[V
     return list(results)
 
 
+def _in_status(every: list[DamstraSchedule], status: str, now: datetime) -> list[DamstraSchedule]:
+    """A user's whole list narrowed to DAMSTRA's `status=` word, by the status as of now, as
+    `Schedule.status` reads it (a kept list may be a while old)."""
+    return every if status == "all" else [s for s in every if s.status_at(now) == status]
+
+
 class Loaders:
     def __init__(self, upstreams: Upstreams, cache: EntityCache, access: Access | None = None) -> None:
         self.upstreams = upstreams
@@ -167,11 +173,7 @@ class Loaders:
         )
         if found is MISSING:
             return None
-        every = cast("list[DamstraSchedule]", found)
-        if status == "all":
-            return every
-        now = datetime.now(UTC)
-        return [s for s in every if s.status_at(now) == status]
+        return _in_status(cast("list[DamstraSchedule]", found), status, datetime.now(UTC))
 
     def known_train_sessions(self, username: str) -> list[TrainSession] | None:
         """`train_sessions_by_username.load(username)`'s answer when it needs no wait (as above)."""
@@ -472,8 +474,7 @@ class Loaders:
             every = found[(key[0], "all")]
             if isinstance(every, BaseException):
                 return every
-            # By the status as of now, as `Schedule.status` reads it (the list may be a while old).
-            return [s for s in every if s.status_at(now) == key[1]]
+            return _in_status(every, key[1], now)
 
         return [answer(key) for key in asked]
 

@@ -5,7 +5,6 @@ is read afresh or is not kept at all; cached pages are filtered for each caller 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,11 @@ from gateway.sources import Source
 from sandbox.server import Sandbox
 from sandbox.world import STATUS_ACTIVE
 from tests.conftest import Gateway
-from tests.data.test_schedule_cache import SECRET, served
+from tests.data.webhooked import SECRET, served
 from tests.ids import damstra_user_id, gid
 
 GROUP = 200
 MEMBERS = """query($id: ID!) { group(id: $id) { members(first: 100) { edges { node { id } } } } }"""
-
-
-@pytest.fixture
-async def hooked(
-    sandbox: Sandbox, sandbox_transport: httpx.ASGITransport, tmp_path: Path
-) -> AsyncIterator[Gateway]:
-    async with served(sandbox, sandbox_transport, tmp_path) as gateway:
-        yield gateway
 
 
 def page_reads(gateway: Gateway, group: int = GROUP) -> int:

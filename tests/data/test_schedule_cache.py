@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,10 @@ from gateway.server.webhooks import SECRET_HEADER
 from gateway.sources import Source
 from sandbox.server import Sandbox
 from sandbox.world import DamstraScheduleRow, SeededPerson
-from tests.conftest import IN_PROCESS, Gateway, _serve_gateway
+from tests.conftest import Gateway
+from tests.data.webhooked import SECRET, served
 from tests.ids import damstra_user_id, gid
 
-SECRET = "schedule-cache-test-secret"
 ADMIN = Caller("admin-key", Role.ADMIN, None)
 SCHEDULES = (
     """query($id: ID!) { user(id: $id) { schedules(first: 500) { edges { node { id source status } } } } }"""
@@ -34,27 +34,6 @@ OVERDUE = """query($id: ID!) { user(id: $id) { schedules(first: 500, status: [OV
     edges { node { id status } } } } }"""
 MEMBERS = """query { group(id: "%s") { members(first: 10) { edges { node { id
     schedules(first: 100) { edges { node { id status lesson { id name } } } } } } } } }"""
-
-
-@contextlib.asynccontextmanager
-async def served(
-    sandbox: Sandbox, transport: httpx.ASGITransport, tmp_path: Path, **env: str
-) -> AsyncIterator[Gateway]:
-    identity = sandbox.write_identity_file(tmp_path / "identity.yaml")
-    settings = {"LEARNGRAPH_WEBHOOK_SECRET": SECRET, **{f"LEARNGRAPH_{k.upper()}": v for k, v in env.items()}}
-    async with contextlib.asynccontextmanager(_serve_gateway)(
-        sandbox, IN_PROCESS, identity, transport, settings
-    ) as gateway:
-        yield gateway
-
-
-@pytest.fixture
-async def hooked(
-    sandbox: Sandbox, sandbox_transport: httpx.ASGITransport, tmp_path: Path
-) -> AsyncIterator[Gateway]:
-    """The gateway with DAMSTRA's webhooks configured (so its schedule lists are kept 300 s)."""
-    async with served(sandbox, sandbox_transport, tmp_path) as gateway:
-        yield gateway
 
 
 def people_with(gateway: Gateway, *attributes: str) -> list[SeededPerson]:

@@ -237,8 +237,7 @@ class DamstraClient(Connector):
         lesson_ids: Sequence[int] | None = None,
         published_states: Sequence[str] | None = None,
     ) -> DamstraListing[DamstraLesson]:
-        params = {"q": q, "lessonIds": _joined(lesson_ids), "publishedStates": _joined(published_states)}
-        return self._listing(DamstraLesson, "lesson", params)
+        return self._lesson_listing("lesson", q, lesson_ids, published_states)
 
     def lesson_details(
         self,
@@ -248,8 +247,17 @@ class DamstraClient(Connector):
         published_states: Sequence[str] | None = None,
     ) -> DamstraListing[DamstraLesson]:
         """`GET /lessondetails`: the lesson list with its details (questionnaire data), same filters."""
+        return self._lesson_listing("lessondetails", q, lesson_ids, published_states)
+
+    def _lesson_listing(
+        self,
+        path: str,
+        q: str | None,
+        lesson_ids: Sequence[int] | None,
+        published_states: Sequence[str] | None,
+    ) -> DamstraListing[DamstraLesson]:
         params = {"q": q, "lessonIds": _joined(lesson_ids), "publishedStates": _joined(published_states)}
-        return self._listing(DamstraLesson, "lessondetails", params)
+        return self._listing(DamstraLesson, path, params)
 
     async def get_lessons_by_id(self, lesson_ids: Sequence[int | str]) -> list[DamstraLesson]:
         """Many lessons in as few requests as DAMSTRA allows: `GET /lesson?lessonIds=...`, up to 500 ids a call."""
