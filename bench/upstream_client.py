@@ -2,7 +2,7 @@
 server answering each after 20 ms.
 
     python -m bench.upstream_client                        # every client, 3 rounds, uvloop
-    python -m bench.upstream_client --clients upstream-http,httpx-aiohttp --rounds 5
+    python -m bench.upstream_client --clients upstream-http,wire,aiohttp --rounds 5
 
 The server runs in a process of its own on another CPU (when there are two), so what is measured
 is this process's CPU time alone, divided by the requests: what one upstream request costs the
@@ -31,7 +31,7 @@ from pydantic import SecretStr
 from gateway.sources import Source
 from gateway.upstreams.auth import HeaderAuth
 from gateway.upstreams.http import UpstreamHTTP
-from gateway.upstreams.transport import AiohttpTransport
+from gateway.upstreams.transport import PoolTransport, Target
 
 HOST = "127.0.0.1"
 # About what one DAMSTRA schedule page of a few items weighs.
@@ -137,15 +137,35 @@ async def httpx_pool(base: str) -> AsyncIterator[Fetch]:
 
 
 @contextlib.asynccontextmanager
-async def httpx_aiohttp(base: str) -> AsyncIterator[Fetch]:
-    """httpx over LearnGraph's AiohttpTransport: httpx's request and response building, aiohttp's wire."""
-    async with httpx.AsyncClient(base_url=base, transport=AiohttpTransport(100)) as client:
+async def httpx_wire(base: str) -> AsyncIterator[Fetch]:
+    """httpx over LearnGraph's PoolTransport: httpx's request and response building, the gateway's wire."""
+    async with httpx.AsyncClient(base_url=base, transport=PoolTransport(100)) as client:
 
         async def fetch(n: int) -> None:
             response = await client.get(f"/user/{n % PEOPLE}/lesson_schedule", params={"status": "overdue"})
             orjson.loads(response.content)
 
         yield fetch
+
+
+@contextlib.asynccontextmanager
+async def wire(base: str) -> AsyncIterator[Fetch]:
+    """The gateway's wire alone (PoolTransport.fetch: keep-alive connections, httptools' parser)."""
+    transport = PoolTransport(100)
+    try:
+        headers = {"AccessKey": "bench-key"}
+        timeouts = (5.0, 5.0, 5.0)
+        targets = [
+            Target.of(httpx.URL(f"{base}/user/{n}/lesson_schedule?status=overdue")) for n in range(PEOPLE)
+        ]
+
+        async def fetch(n: int) -> None:
+            _, _, body = await transport.fetch("GET", targets[n % PEOPLE], headers, None, timeouts)
+            orjson.loads(body)
+
+        yield fetch
+    finally:
+        await transport.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -188,10 +208,11 @@ def _upstream_http(
 
 CLIENTS: dict[str, Callable[[str], Any]] = {
     "httpx-pool": httpx_pool,
-    "httpx-aiohttp": httpx_aiohttp,
+    "httpx-wire": httpx_wire,
+    "wire": wire,
     "aiohttp": aiohttp_direct,
     # What a connector's read costs: the product's own path (auth, de-dup, retries, error mapping,
-    # JSON) over its default (LeanClient on aiohttp), and through httpx over its own pool.
+    # JSON) over its default (LeanClient on the wire), and through httpx over its own pool.
     "upstream-http": _upstream_http(),
     "upstream-http-httpx-pool": _upstream_http(
         lambda: httpx.AsyncHTTPTransport(

@@ -1,36 +1,37 @@
-"""The wire under every upstream client: aiohttp, behind httpx's models.
+"""The wire under every upstream client: a pool of keep-alive HTTP/1.1 connections, behind httpx's models.
 
     client = upstream_client(httpx.Timeout(10), max_connections=100)       # what UpstreamHTTP sends through
     response = await client.request("GET", url, params={"maxResults": 5}, headers=headers)  # an httpx.Response
 
-    httpx.AsyncClient(transport=AiohttpTransport(max_connections=10))      # aiohttp under any httpx client
+    httpx.AsyncClient(transport=PoolTransport(max_connections=10))         # the same wire under any httpx client
 
-httpx's own pool (httpcore, pure Python) costs about 4 ms of CPU per request once a wave of 100 reads
-goes to one upstream, and still about 0.9 ms with one pool per request in flight; aiohttp's C parser
-and connector about 0.2 ms (`python -m bench.upstream_client`). So the bytes go through one
-`aiohttp.ClientSession` per upstream, while what the gateway reads stays httpx's: `httpx.Response`,
-`httpx.URL` and httpx's exceptions, so the error mapping and retries in `http.py` are unchanged:
+A dashboard of 100 people sends 170 reads, so what one read costs the gateway's CPU decides how many
+dashboards a core serves. httpx's own pool (httpcore, pure Python) costs about 4 ms of CPU per read
+once a wave of 100 goes to one upstream; aiohttp about 0.15 ms; an asyncio protocol over httptools'
+parser (`connection.py`) about 0.03 ms (`python -m bench.upstream_client`). So the bytes go through
+`PoolTransport`, while what the gateway reads stays httpx's: `httpx.Response`, `httpx.URL` and httpx's
+exceptions, so the error mapping and retries in `http.py` are unchanged:
 
-    aiohttp                                                  httpx
-    waiting for a free connection past the pool timeout  ->  PoolTimeout (our own gate, not aiohttp's)
-    ConnectionTimeoutError (sock_connect)                ->  ConnectTimeout
-    ServerTimeoutError (sock_read: head or body)         ->  ReadTimeout
-    ClientConnectorError (refused, DNS, TLS)             ->  ConnectError
-    ServerDisconnectedError, ClientPayloadError,
-    ClientResponseError (a malformed answer)             ->  RemoteProtocolError
-    ClientOSError and any other ClientError              ->  ReadError / NetworkError
+    waiting for a free connection past the pool timeout  ->  PoolTimeout
+    connecting (DNS, TCP, TLS) past the connect timeout  ->  ConnectTimeout
+    no bytes of the answer for the read timeout          ->  ReadTimeout
+    refused, unreachable, unknown host, TLS refused      ->  ConnectError
+    closed without an answer, cut short, not HTTP        ->  RemoteProtocolError
+    reset by the peer                                    ->  ReadError
+    a scheme other than http and https                   ->  UnsupportedProtocol
 
 Two ways in. `LeanClient.request` is `httpx.AsyncClient.request` for the arguments `UpstreamHTTP`
 passes, sent straight to the transport: httpx's request building (merging the query into the URL
 alone is ~50 µs) is skipped, the body is read whole, and the `httpx.Request` a response names is
-made only if someone asks for it. `AiohttpTransport` is also an `httpx.AsyncBaseTransport`, so an
+made only if someone asks for it. `PoolTransport` is also an `httpx.AsyncBaseTransport`, so an
 `httpx.AsyncClient` over it serves any other caller, streamed bodies included. A transport given
 explicitly (the tests' `httpx.ASGITransport` over the in-process sandboxes) goes through a plain
 `httpx.AsyncClient` as before.
 
-Not carried over from httpx's pool: a write timeout (aiohttp has none; requests here are small) and
-cookies (none of the vendors uses them, and a cookie one caller's request brought back must not ride
-on another's). Redirects are never followed here: `http.py` follows same-origin ones itself.
+Not carried over from httpx's pool: a write timeout (requests here are small: the socket takes them
+whole), HTTP/2, proxies, and cookies (none of the vendors uses them, and a cookie one caller's
+request brought back must not ride on another's). Redirects are never followed here: `http.py`
+follows same-origin ones itself.
 """
 
 from __future__ import annotations
@@ -39,248 +40,276 @@ import asyncio
 import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote_plus
 
-import aiohttp
 import httpx
-import yarl
 from httpx._client import UseClientDefault  # the type of httpx.USE_CLIENT_DEFAULT
 
-# h11 (httpx's parser) allows a head of 16 KiB; aiohttp's default is 8 KiB a line.
-_MAX_HEAD_LINE = 16 * 1024
-# httpx's pool kept an idle connection 5 s; many servers (uvicorn among them) close theirs after 5 s.
-_KEEPALIVE_SECONDS = 5.0
+from gateway.upstreams.connection import Answer, Connection, open_connection
+from gateway.upstreams.gate import Gate
+
+# uvicorn, like many servers, closes an idle connection after 5 s: ours is given up a second sooner,
+# so a request is not written to a connection the server is closing.
+_KEEPALIVE_SECONDS = 4.0
 _MAX_URL = 65536  # httpx refuses a longer URL component (InvalidURL): so does this path
 _URLS_KEPT = 4096
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+# What httpx.Response can decode with the standard library alone.
+_DEFAULT_HEADERS = (
+    ("accept-encoding", "Accept-Encoding: gzip, deflate\r\n"),
+    ("user-agent", "User-Agent: learngraph\r\n"),
+)
 
 Timeouts = tuple[float | None, float | None, float | None]
 """(connect, read, pool) in seconds; None waits for ever."""
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """At most `max_connections` requests in flight to one upstream, over one `aiohttp.ClientSession`.
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a request goes, worked out once per URL: the connection's origin, the request line's
+    target and the Host header."""
 
-        transport = AiohttpTransport(max_connections=100)
-        status, headers, body = await transport.fetch("GET", yarl_url, headers, None, (5, 10, 10))
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+    path: str  # path and query, as sent
 
-    The session is made on first use, in the running event loop (one made in another loop, as a
-    test suite's loops come and go, is closed and a new one made). Requests beyond
-    `max_connections` wait here, first come first served, for at most the pool timeout: the
-    connector's own limit is the same number, so it never makes them wait a second time.
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+    @classmethod
+    def of(cls, url: httpx.URL) -> Target:
+        scheme = url.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol("not an http or https URL")
+        if not url.raw_host:
+            raise httpx.UnsupportedProtocol("a URL without a host")
+        host = url.raw_host.decode("ascii")
+        default = 443 if scheme == "https" else 80
+        port = url.port or default
+        named = f"[{host}]" if ":" in host else host
+        return cls(
+            scheme, host, port, named if port == default else f"{named}:{port}", url.raw_path.decode("ascii")
+        )
+
+
+class PoolTransport(httpx.AsyncBaseTransport):
+    """At most `max_connections` requests in flight to one upstream, over keep-alive connections.
+
+        transport = PoolTransport(max_connections=100)
+        status, headers, body = await transport.fetch("GET", Target.of(url), headers, None, (5, 10, 10))
+
+    Requests beyond `max_connections` wait, first come first served, for at most the pool timeout.
+    An idle connection is reused, the most recently used first, until it has been idle 4 s. A read
+    written to a kept connection the server had already closed is sent once more on a new one.
+    Connections belong to the event loop that opened them: in another loop (a test suite's come and
+    go) the pool starts afresh.
     """
 
     def __init__(self, max_connections: int = 100, *, ssl_context: ssl.SSLContext | None = None) -> None:
         if max_connections < 1:
-            raise ValueError("AiohttpTransport needs at least one connection")
+            raise ValueError("PoolTransport needs at least one connection")
         self.max_connections = max_connections
         self._ssl = ssl_context
-        self._session: aiohttp.ClientSession | None = None
-        self._gate: asyncio.Semaphore | None = None
+        self._gate: Gate | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self.in_flight = 0
+        self.opened = 0  # connections opened: how well they are reused
 
-    def _session_here(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+    def _gate_here(self) -> Gate:
         loop = asyncio.get_running_loop()
-        if self._session is None or self._gate is None or self._loop is not loop:
-            if self._session is not None:
-                _abandon(self._session)
-            if self._ssl is None:
-                # Made once: reading the CA bundle takes about 50 ms.
-                self._ssl = httpx.create_ssl_context()
-            connector = aiohttp.TCPConnector(
-                limit=self.max_connections,
-                limit_per_host=0,
-                ssl=self._ssl,
-                keepalive_timeout=_KEEPALIVE_SECONDS,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,  # httpx.Response decodes, as it did over httpcore
-                timeout=aiohttp.ClientTimeout(total=None),
-                # What httpx.Response can decode with the standard library alone.
-                headers={"Accept-Encoding": "gzip, deflate"},
-                max_line_size=_MAX_HEAD_LINE,
-                max_field_size=_MAX_HEAD_LINE,
-            )
-            self._gate = asyncio.Semaphore(self.max_connections)
+        if self._gate is None or self._loop is not loop:
+            self._close_idle()
+            self._gate = Gate(self.max_connections)
             self._loop = loop
-        return self._session, self._gate
+        return self._gate
 
-    def _timeout(self, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
-        timeout = self._timeouts.get((connect, read))
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect, sock_read=read)
-            if len(self._timeouts) < 16:  # the configured few, not every deadline's remainder
-                self._timeouts[(connect, read)] = timeout
-        return timeout
-
-    async def _acquire(self, gate: asyncio.Semaphore, pool: float | None, url: yarl.URL) -> None:
-        if not gate.locked():
-            await gate.acquire()
+    async def _acquire(self, gate: Gate, pool: float | None, target: Target) -> None:
+        if gate.try_acquire():
             return
         try:
-            async with asyncio.timeout(pool):
-                await gate.acquire()
+            await gate.acquire(pool)
         except TimeoutError:
-            raise httpx.PoolTimeout(f"no connection to {url.host} came free in time") from None
+            raise httpx.PoolTimeout(f"no connection to {target.host} came free in time") from None
 
-    async def _open(
+    def _kept(self, target: Target) -> Connection | None:
+        idle = self._idle.get(target.origin)
+        if not idle:
+            return None
+        assert self._loop is not None
+        now = self._loop.time()
+        while idle:
+            connection = idle.pop()
+            if connection.is_open and now - connection.idle_since < _KEEPALIVE_SECONDS:
+                return connection
+            connection.close()
+        return None
+
+    async def _new(self, target: Target, connect: float | None) -> Connection:
+        if target.scheme == "https" and self._ssl is None:
+            self._ssl = httpx.create_ssl_context()  # made once: reading the CA bundle takes ~50 ms
+        connection = await open_connection(target.scheme, target.host, target.port, self._ssl, connect)
+        self.opened += 1
+        return connection
+
+    def _give_back(self, target: Target, connection: Connection) -> None:
+        if connection.reusable and self._loop is not None:
+            connection.idle_since = self._loop.time()
+            self._idle.setdefault(target.origin, []).append(connection)
+        else:
+            connection.close()
+
+    async def _exchanged(
         self,
+        target: Target,
         method: str,
-        url: yarl.URL,
-        headers: Mapping[str, str] | list[tuple[str, str]],
-        content: bytes | None,
-        timeouts: Timeouts,
-    ) -> tuple[aiohttp.ClientResponse, Callable[[], None]]:
-        """A response whose head has arrived, and the function that gives its connection back
-        (after reading the body, or to abandon it)."""
-        session, gate = self._session_here()
-        connect, read, pool = timeouts
-        await self._acquire(gate, pool, url)
-        self.in_flight += 1
-        response: aiohttp.ClientResponse | None = None
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                if response is not None:
-                    response.release()  # back to the pool when read to its end, else closed
-                self.in_flight -= 1
-                gate.release()
-
+        connect: float | None,
+        start: Callable[[Connection], Any],
+    ) -> tuple[Connection, Any]:
+        """`start(connection)` awaited on a kept connection, or a new one; once more on a new one when
+        the kept one turns out closed before any answer (an idempotent request only)."""
+        connection = self._kept(target)
+        if connection is not None:
+            try:
+                return connection, await start(connection)
+            except httpx.RemoteProtocolError:
+                connection.close()
+                if connection.received or method not in _IDEMPOTENT:
+                    raise
+            except BaseException:
+                connection.close()  # cancelled or failed mid-answer: it cannot serve another request
+                raise
+        connection = await self._new(target, connect)
         try:
-            with _MAPPED_ERRORS:
-                response = await session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=content,
-                    allow_redirects=False,
-                    timeout=self._timeout(connect, read),
-                )
+            return connection, await start(connection)
         except BaseException:
-            release()
+            connection.close()
             raise
-        return response, release
 
     async def fetch(
         self,
         method: str,
-        url: yarl.URL,
-        headers: Mapping[str, str],
+        target: Target,
+        headers: Mapping[str, str] | Sequence[tuple[str, str]],
         content: bytes | None,
         timeouts: Timeouts,
-    ) -> tuple[int, Sequence[tuple[bytes, bytes]], bytes]:
+    ) -> Answer:
         """One exchange, the body read whole: (status, raw headers, body)."""
-        response, release = await self._open(method, url, headers, content, timeouts)
+        connect, read, pool = timeouts
+        gate = self._gate_here()
+        request = request_bytes(method, target, headers, content)
+        await self._acquire(gate, pool, target)
+        self.in_flight += 1
         try:
-            with _MAPPED_ERRORS:
-                body = await response.read()
-            return response.status, response.raw_headers, body
-        except BaseException:
-            response.close()  # a half-read connection cannot serve another request
-            raise
+            head_only = method == "HEAD"
+            connection, answer = await self._exchanged(
+                target, method, connect, lambda c: c.exchange(request, read, head_only=head_only)
+            )
+            self._give_back(target, connection)
+            return answer  # type: ignore[no-any-return]
         finally:
-            release()  # back to the pool, read to its end (else closed above)
+            self.in_flight -= 1
+            gate.release()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
-        timeouts = (timeout.get("connect"), timeout.get("read"), timeout.get("pool"))
+        connect, read, pool = timeout.get("connect"), timeout.get("read"), timeout.get("pool")
         content = await request.aread()
-        # aiohttp frames the body itself; the rest of httpx's headers go as they are.
+        target = Target.of(request.url)
+        # The connection frames the body and names the host itself; the rest of httpx's headers go as they are.
         headers = [
             (name, value)
             for name, value in request.headers.multi_items()
-            if name not in ("content-length", "transfer-encoding")
+            if name.lower() not in ("content-length", "transfer-encoding", "host")
         ]
-        url = yarl.URL(str(request.url), encoded=True)
-        response, release = await self._open(request.method, url, headers, content or None, timeouts)
+        data = request_bytes(request.method, target, headers, content or None)
+        gate = self._gate_here()
+        await self._acquire(gate, pool, target)
+        self.in_flight += 1
+        released = False
+
+        def release(connection: Connection | None) -> None:
+            nonlocal released
+            if not released:
+                released = True
+                if connection is not None:
+                    self._give_back(target, connection)
+                self.in_flight -= 1
+                gate.release()
+
+        try:
+            connection, head = await self._exchanged(
+                target, request.method, connect, lambda c: c.send(data, read)
+            )
+        except BaseException:
+            release(None)
+            raise
+        status, raw_headers = head
         return httpx.Response(
-            response.status,
-            headers=list(response.raw_headers),
-            stream=_AiohttpStream(response, release),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
+            status,
+            headers=raw_headers,
+            stream=_Streamed(connection, release),
+            extensions={"http_version": b"HTTP/1.1"},
         )
 
+    def _close_idle(self) -> None:
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        self._close_idle()
 
 
-def _abandon(session: aiohttp.ClientSession) -> None:
-    """Forget a session made in another event loop (a test suite's loops come and go): nothing of it
-    can be awaited from here, so its connector is closed the way aiohttp closes one that is collected."""
-    connector = session.connector
-    session.detach()
-    if connector is not None:
-        connector._close()
+class _Streamed(httpx.AsyncByteStream):
+    """A response body read as it arrives; its connection given back once closed (kept only when
+    read to its end)."""
 
-
-class _AiohttpStream(httpx.AsyncByteStream):
-    """A response body read from aiohttp as it arrives; its connection given back once closed."""
-
-    def __init__(self, response: aiohttp.ClientResponse, release: Callable[[], None]) -> None:
-        self._response = response
+    def __init__(self, connection: Connection, release: Callable[[Connection | None], None]) -> None:
+        self._connection = connection
         self._release = release
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _MAPPED_ERRORS:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+        async for chunk in self._connection.stream_body():
+            yield chunk
 
     async def aclose(self) -> None:
-        if not self._response.content.is_eof():
-            self._response.close()  # abandoned half-read: the connection cannot be reused
-        self._release()
+        if not self._connection.reusable:
+            self._connection.close()  # abandoned half-read, or not to be kept
+        self._release(self._connection)
 
 
-class _MappedErrors:
-    """aiohttp's failures as the httpx exceptions `http.py` maps onto the error tree: `with _MAPPED_ERRORS:`."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None or not isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | OSError):
-            return
-        mapped = _httpx_error(exc)
-        if mapped is not None:
-            raise mapped from exc
-
-
-_MAPPED_ERRORS = _MappedErrors()
-
-
-def _httpx_error(exc: BaseException) -> httpx.TransportError | None:
-    # aiohttp names the URL in some messages, and LEARNINGLOGIN's token rides in the query: the
-    # messages here never quote one.
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout("connecting timed out")
-    if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
-        return httpx.ReadTimeout("reading the answer timed out")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(
-            f"could not connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
-        )
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return httpx.RemoteProtocolError("the server closed the connection without answering")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return httpx.RemoteProtocolError("the answer's body was cut short or malformed")
-    if isinstance(exc, aiohttp.ClientResponseError):  # the answer was not HTTP aiohttp could read
-        return httpx.RemoteProtocolError(f"a malformed answer: {exc.message}")
-    if isinstance(exc, aiohttp.NonHttpUrlClientError | aiohttp.InvalidURL):
-        return httpx.UnsupportedProtocol("not an http or https URL")
-    if isinstance(exc, OSError):  # aiohttp.ClientOSError among them
-        return httpx.ReadError(f"the connection failed: {exc.strerror or type(exc).__name__}")
-    if isinstance(exc, aiohttp.ClientError):
-        return httpx.NetworkError(type(exc).__name__)
-    return None
+def request_bytes(
+    method: str,
+    target: Target,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]],
+    content: bytes | None,
+) -> bytes:
+    """The request's head and body as written to the connection. A header that would break a line
+    (CR or LF in a name or value) is refused: it would let a value smuggle a header of its own."""
+    parts = [f"{method} {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"]
+    given = set()
+    for name, value in headers.items() if isinstance(headers, Mapping) else headers:
+        parts.append(f"{name}: {value}\r\n")
+        given.add(name.lower())
+    for name, line in _DEFAULT_HEADERS:
+        if name not in given:
+            parts.append(line)
+    if content is not None or method in ("POST", "PUT", "PATCH"):
+        parts.append(f"Content-Length: {len(content) if content else 0}\r\n")
+    parts.append("\r\n")
+    head = "".join(parts)
+    lines = len(parts) + 1  # the first part holds the request line and Host
+    if head.count("\n") != lines or head.count("\r") != lines:
+        raise httpx.LocalProtocolError("a header name or value holds a line break")
+    data = head.encode("utf-8")
+    return data + content if content else data
 
 
 # -- the lean client ------------------------------------------------------------------------------
@@ -308,30 +337,30 @@ def upstream_client(
     transport: httpx.AsyncBaseTransport | None = None,
     max_connections: int = 100,
 ) -> UpstreamClient:
-    """A `LeanClient` over an `AiohttpTransport` of `max_connections`; with a `transport` of another
+    """A `LeanClient` over a `PoolTransport` of `max_connections`; with a `transport` of another
     kind (the tests' in-process sandboxes), an `httpx.AsyncClient` over it."""
     if transport is None:
-        transport = AiohttpTransport(max_connections)
-    if isinstance(transport, AiohttpTransport):
+        transport = PoolTransport(max_connections)
+    if isinstance(transport, PoolTransport):
         return LeanClient(transport, timeout)
     return httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False)
 
 
 class LeanClient:
-    """`httpx.AsyncClient.request` without httpx's request building, over an `AiohttpTransport`.
+    """`httpx.AsyncClient.request` without httpx's request building, over a `PoolTransport`.
 
-        client = LeanClient(AiohttpTransport(100), httpx.Timeout(10))
+        client = LeanClient(PoolTransport(100), httpx.Timeout(10))
         response = await client.request("GET", httpx.URL("https://up.example/api/user"), params={"n": 5})
 
     The query is encoded as httpx encodes it (`True` as `true`, `None` as empty, a list as repeated
     keys); the answer is an `httpx.Response` with its body read.
     """
 
-    def __init__(self, transport: AiohttpTransport, timeout: httpx.Timeout) -> None:
+    def __init__(self, transport: PoolTransport, timeout: httpx.Timeout) -> None:
         self.transport = transport
         self.timeout = timeout
         self._default: Timeouts = (timeout.connect, timeout.read, timeout.pool)
-        self._wire_urls: dict[str, yarl.URL] = {}
+        self._targets: dict[str, Target] = {}
         self._texts: dict[int, tuple[httpx.URL, str]] = {}  # str(url) of the URLs sent to, by identity
 
     async def request(
@@ -346,24 +375,24 @@ class LeanClient:
     ) -> httpx.Response:
         if isinstance(url, str):
             url = httpx.URL(url)
-        target = self._text(url)
-        if params and "?" in target:  # rare: httpx merges the two queries as it would
-            target = str(url.copy_merge_params(params))
+        text = self._text(url)
+        if params and "?" in text:  # rare: httpx merges the two queries as it would
+            text = str(url.copy_merge_params(params))
         elif params:
-            target = f"{target}?{encode_query(params)}"
-        wire_url = self._wire_urls.get(target)
-        if wire_url is None:
-            if len(target) > _MAX_URL:
+            text = f"{text}?{encode_query(params)}"
+        target = self._targets.get(text)
+        if target is None:
+            if len(text) > _MAX_URL:
                 raise httpx.InvalidURL("URL too long")
-            wire_url = yarl.URL(target, encoded=True)
-            # Parsed once: the same few thousand URLs come back (one per person and listing).
-            if len(self._wire_urls) >= _URLS_KEPT:
-                self._wire_urls.clear()
-            self._wire_urls[target] = wire_url
+            target = Target.of(httpx.URL(text))
+            # Worked out once: the same few thousand URLs come back (one per person and listing).
+            if len(self._targets) >= _URLS_KEPT:
+                self._targets.clear()
+            self._targets[text] = target
         status, raw_headers, body = await self.transport.fetch(
-            method.upper(), wire_url, headers or {}, content, self._timeouts_of(timeout)
+            method.upper(), target, headers or {}, content, self._timeouts_of(timeout)
         )
-        return _Answer(status, raw_headers, body, lambda: _request_of(method, target, headers, content))
+        return _Answer(status, raw_headers, body, lambda: _request_of(method, text, headers, content))
 
     def _text(self, url: httpx.URL) -> str:
         """`str(url)`, which httpx builds anew each time, once per URL object (`UpstreamHTTP` sends

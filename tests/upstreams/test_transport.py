@@ -9,7 +9,6 @@ import gzip
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiohttp
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -26,9 +25,8 @@ from gateway.upstreams.iscout.client import IScoutClient
 from gateway.upstreams.learninglogin.client import LearningLoginClient
 from gateway.upstreams.training_records.client import TrainingRecordsClient
 from gateway.upstreams.transport import (
-    AiohttpTransport,
     LeanClient,
-    _httpx_error,
+    PoolTransport,
     encode_query,
     upstream_client,
 )
@@ -54,37 +52,13 @@ def test_a_query_is_encoded_as_httpx_encodes_it(params: dict[str, Any]) -> None:
     assert f"{url}?{encode_query(params)}" == str(httpx.Request("GET", url, params=params).url)
 
 
-def test_aiohttp_failures_become_the_httpx_exceptions_http_py_maps() -> None:
-    key = aiohttp.client_reqrep.ConnectionKey("h", 1, False, True, None, None, None)
-    refused = aiohttp.ClientConnectorError(key, OSError(111, "refused"))
-    cases: list[tuple[BaseException, type[httpx.TransportError]]] = [
-        (aiohttp.ConnectionTimeoutError("connect"), httpx.ConnectTimeout),
-        (aiohttp.SocketTimeoutError("read"), httpx.ReadTimeout),
-        (aiohttp.ServerTimeoutError("read"), httpx.ReadTimeout),
-        (TimeoutError(), httpx.ReadTimeout),
-        (refused, httpx.ConnectError),
-        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
-        (aiohttp.ClientPayloadError("cut short"), httpx.RemoteProtocolError),
-        (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
-        (aiohttp.NonHttpUrlClientError("ftp://x"), httpx.UnsupportedProtocol),
-        (aiohttp.ClientError("other"), httpx.NetworkError),
-    ]
-    for raised, expected in cases:
-        assert type(_httpx_error(raised)) is expected, raised
-    # aiohttp quotes the URL (a query credential with it); the mapped message does not.
-    timeout = aiohttp.ConnectionTimeoutError("Connection timeout to host http://h/x?token=s3cr3t")
-    assert "s3cr3t" not in str(_httpx_error(timeout))
-    # Every one is a TransportError (UpstreamUnavailable), the timeouts TimeoutException (UpstreamTimeout).
-    assert all(issubclass(e, httpx.TimeoutException) for e in (httpx.ConnectTimeout, httpx.ReadTimeout))
-
-
 def test_a_transport_given_explicitly_goes_through_httpx() -> None:
     asgi = httpx.ASGITransport(app=Starlette())
     assert isinstance(upstream_client(TIMEOUT, asgi), httpx.AsyncClient)
     lean = upstream_client(TIMEOUT, None, max_connections=7)
     assert isinstance(lean, LeanClient) and lean.transport.max_connections == 7
     with pytest.raises(ValueError):
-        AiohttpTransport(0)
+        PoolTransport(0)
 
 
 # -- against a loopback server ----------------------------------------------------------------
@@ -134,7 +108,7 @@ async def served() -> AsyncIterator[tuple[str, list[Request]]]:
 
 @pytest.fixture
 async def lean() -> AsyncIterator[LeanClient]:
-    client = LeanClient(AiohttpTransport(4), TIMEOUT)
+    client = LeanClient(PoolTransport(4), TIMEOUT)
     yield client
     await client.aclose()
 
@@ -185,7 +159,7 @@ async def test_a_slow_answer_is_a_read_timeout_and_frees_its_connection(
     served: tuple[str, list[Request]],
 ) -> None:
     address, _ = served
-    transport = AiohttpTransport(1)
+    transport = PoolTransport(1)
     client = LeanClient(transport, httpx.Timeout(5.0, read=0.1))
     with pytest.raises(httpx.ReadTimeout):
         await client.request("GET", f"{address}/echo", params={"sleep": 1})
@@ -196,7 +170,7 @@ async def test_a_slow_answer_is_a_read_timeout_and_frees_its_connection(
 
 async def test_requests_past_the_limit_wait_their_turn_or_time_out(served: tuple[str, list[Request]]) -> None:
     address, seen = served
-    transport = AiohttpTransport(2)
+    transport = PoolTransport(2)
     client = LeanClient(transport, TIMEOUT)
     answers = await asyncio.gather(
         *(client.request("GET", f"{address}/echo", params={"sleep": 0.02, "n": n}) for n in range(8))
@@ -217,7 +191,7 @@ async def test_requests_past_the_limit_wait_their_turn_or_time_out(served: tuple
 
 async def test_a_cancelled_request_gives_its_connection_back(served: tuple[str, list[Request]]) -> None:
     address, _ = served
-    transport = AiohttpTransport(1)
+    transport = PoolTransport(1)
     client = LeanClient(transport, TIMEOUT)
     pending = asyncio.ensure_future(client.request("GET", f"{address}/echo", params={"sleep": 1}))
     await asyncio.sleep(0.05)
@@ -274,7 +248,7 @@ async def test_httpx_over_the_transport_streams_and_gives_connections_back(
     served: tuple[str, list[Request]],
 ) -> None:
     address, _ = served
-    transport = AiohttpTransport(1)
+    transport = PoolTransport(1)
     async with httpx.AsyncClient(transport=transport, timeout=TIMEOUT) as client:
         answer = await client.get(f"{address}/echo", params={"a": "b c"}, headers={"X-Mine": "1"})
         assert answer.json()["query"] == "a=b+c" and answer.json()["headers"]["x-mine"] == "1"
@@ -297,7 +271,7 @@ def test_a_transport_serves_one_event_loop_after_another() -> None:
             for _ in range(2):  # a session made for each loop; the last is closed
                 assert (await client.request("GET", f"{address}/echo")).status_code == 200
 
-    client = LeanClient(AiohttpTransport(2), TIMEOUT)
+    client = LeanClient(PoolTransport(2), TIMEOUT)
     asyncio.run(main())
     asyncio.run(main())
     asyncio.run(client.aclose())
