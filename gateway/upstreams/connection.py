@@ -19,10 +19,12 @@ keeps arriving is not cut off.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from typing import cast
 
+import aiohappyeyeballs
 import httptools
 import httpx
 
@@ -42,18 +44,22 @@ async def open_connection(
     ssl_context: ssl.SSLContext | None,
     connect_timeout: float | None,
 ) -> Connection:
-    """A new connection, TLS set up for https: connecting, DNS and the handshake within the timeout."""
+    """A new connection, TLS set up for https: DNS, connecting and the handshake within the timeout.
+    A host with several addresses (IPv6 and IPv4) is tried on them side by side, a quarter second
+    apart (happy eyeballs, RFC 8305), as aiohttp did: one unreachable family does not stall it."""
     loop = asyncio.get_running_loop()
     tls = ssl_context if scheme == "https" else None
     try:
         async with asyncio.timeout(connect_timeout):
-            _, connection = await loop.create_connection(
-                lambda: Connection(loop),
-                host,
-                port,
-                ssl=tls,
-                server_hostname=host if tls is not None else None,
-            )
+            addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            sock = await aiohappyeyeballs.start_connection(addresses, happy_eyeballs_delay=0.25, interleave=1)
+            try:
+                _, connection = await loop.create_connection(
+                    lambda: Connection(loop), sock=sock, ssl=tls, server_hostname=host if tls else None
+                )
+            except BaseException:
+                sock.close()
+                raise
     except TimeoutError:
         raise httpx.ConnectTimeout("connecting timed out") from None
     except OSError as exc:  # refused, unreachable, DNS (gaierror), TLS (SSLError)
