@@ -83,7 +83,7 @@ class RequestStats:
 class UpstreamHTTP:
     """A pooled client for one upstream and the policies around it.
 
-    Without a `transport`, requests go over aiohttp, `max_connections` at most at once
+    Without a `transport`, requests go over the gateway's own wire, `max_connections` at most at once
     (`transport.upstream_client`); with one (the tests' `httpx.ASGITransport`), through httpx over it.
     Every exchange, retries and redirects included, is paced by `pacer`: `max_rps` a second at most
     (0: unlimited), and none while the upstream's Retry-After holds.

@@ -120,8 +120,15 @@ class PoolTransport(httpx.AsyncBaseTransport):
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self.in_flight = 0
         self.opened = 0  # connections opened: how well they are reused
+        self._closed = False
+
+    @property
+    def kept(self) -> int:
+        """Idle connections kept for reuse."""
+        return sum(len(connections) for connections in self._idle.values())
 
     def _gate_here(self) -> Gate:
+        self._closed = False  # used again after `aclose`: kept connections are kept again
         loop = asyncio.get_running_loop()
         if self._gate is None or self._loop is not loop:
             self._close_idle()
@@ -158,7 +165,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
         return connection
 
     def _give_back(self, target: Target, connection: Connection) -> None:
-        if connection.reusable and self._loop is not None:
+        if connection.reusable and self._loop is not None and not self._closed:
             connection.idle_since = self._loop.time()
             self._idle.setdefault(target.origin, []).append(connection)
         else:
@@ -264,6 +271,9 @@ class PoolTransport(httpx.AsyncBaseTransport):
                 connection.close()
 
     async def aclose(self) -> None:
+        """Closes the kept connections; one still in use is closed once its answer has been read
+        (unless the transport is used again meanwhile)."""
+        self._closed = True
         self._close_idle()
 
 

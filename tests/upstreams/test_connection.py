@@ -320,3 +320,18 @@ def test_the_gateway_event_loop_uvloop_carries_the_same_exchanges() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
+
+
+async def test_a_connection_in_use_when_the_transport_closes_is_not_kept() -> None:
+    async with Scripted(lambda head, n: OK) as server:
+        transport = PoolTransport(2)
+        client = LeanClient(transport, TIMEOUT)
+        await client.request("GET", f"{server.address}/x")
+        slow = asyncio.ensure_future(client.request("GET", f"{server.address}/x"))
+        await asyncio.sleep(0)
+        await transport.aclose()
+        assert (await slow).content == b"ok"
+        assert transport.kept == 0  # closed with its answer, not left open in the pool
+        await client.request("GET", f"{server.address}/x")  # used again: a new connection, kept
+        assert transport.opened == 2 and transport.kept == 1
+        await transport.aclose()

@@ -1,4 +1,4 @@
-"""The wire under the upstream clients: aiohttp behind httpx's models. Queries encoded as httpx encodes
+"""The wire under the upstream clients: keep-alive connections behind httpx's models. Queries encoded as httpx encodes
 them, responses httpx's own, failures httpx's exceptions, the connection limit and its pool timeout,
 cancellation, an httpx.AsyncClient over the transport, and the four connectors over loopback."""
 
