@@ -94,7 +94,6 @@ class Connection(asyncio.Protocol):
         self._last_read = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self.idle_since = 0.0
-        self.exchanges = 0
 
     # -- the caller's side ----------------------------------------------------------------------
 
@@ -180,7 +179,6 @@ class Connection(asyncio.Protocol):
         self._received = self._complete = self._reusable = False
         self._failure = None
         self._in_exchange = True
-        self.exchanges += 1
         transport.write(request)
         self._read_timeout = read_timeout
         if read_timeout is not None:  # until the head has come, when streaming (then each wait's own)
