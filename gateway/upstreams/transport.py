@@ -53,6 +53,9 @@ from gateway.upstreams.gate import Gate
 # uvicorn, like many servers, closes an idle connection after 5 s: ours is given up a second sooner,
 # so a request is not written to a connection the server is closing.
 _KEEPALIVE_SECONDS = 4.0
+# A write is not sent again when its connection turns out closed (it may have landed), so it only
+# goes on a connection used within the last second: less likely to be one the server is closing.
+_WRITE_REUSE_SECONDS = 1.0
 _MAX_URL = 65536  # httpx refuses a longer URL component (InvalidURL): so does this path
 _URLS_KEPT = 4096
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -105,7 +108,9 @@ class PoolTransport(httpx.AsyncBaseTransport):
 
     Requests beyond `max_connections` wait, first come first served, for at most the pool timeout.
     An idle connection is reused, the most recently used first, until it has been idle 4 s. A read
-    written to a kept connection the server had already closed is sent once more on a new one.
+    written to a kept connection the server had already closed is sent once more on a new one; a
+    write, which is never sent twice, takes a kept connection only if it was used within the last
+    second.
     Connections belong to the event loop that opened them: in another loop (a test suite's come and
     go) the pool starts afresh.
     """
@@ -144,16 +149,20 @@ class PoolTransport(httpx.AsyncBaseTransport):
         except TimeoutError:
             raise httpx.PoolTimeout(f"no connection to {target.host} came free in time") from None
 
-    def _kept(self, target: Target) -> Connection | None:
+    def _kept(self, target: Target, method: str) -> Connection | None:
         idle = self._idle.get(target.origin)
         if not idle:
             return None
         assert self._loop is not None
         now = self._loop.time()
+        fresh_within = _KEEPALIVE_SECONDS if method in _IDEMPOTENT else _WRITE_REUSE_SECONDS
         while idle:
             connection = idle.pop()
-            if connection.is_open and now - connection.idle_since < _KEEPALIVE_SECONDS:
+            if connection.is_open and now - connection.idle_since < fresh_within:
                 return connection
+            if connection.is_open and now - connection.idle_since < _KEEPALIVE_SECONDS:
+                idle.append(connection)  # too long idle for a write (the rest more so), fine for a read
+                break
             connection.close()
         return None
 
@@ -180,7 +189,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
     ) -> tuple[Connection, Any]:
         """`start(connection)` awaited on a kept connection, or a new one; once more on a new one when
         the kept one turns out closed before any answer (an idempotent request only)."""
-        connection = self._kept(target)
+        connection = self._kept(target, method)
         if connection is not None:
             try:
                 return connection, await start(connection)

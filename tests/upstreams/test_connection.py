@@ -200,6 +200,22 @@ async def test_an_idle_connection_is_given_up_before_the_server_gives_it_up(
     assert pool.opened == 2
 
 
+async def test_a_write_takes_only_a_connection_used_within_the_last_moment(
+    pool: PoolTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transport_module, "_WRITE_REUSE_SECONDS", 0.05)
+    async with Scripted(always(OK)) as server:
+        await _get(pool, f"{server.address}/x")
+        await _get(pool, f"{server.address}/x", "POST", content=b"{}")  # just used: reused
+        assert pool.opened == 1
+        await asyncio.sleep(0.1)
+        await _get(pool, f"{server.address}/x", "POST", content=b"{}")  # a write is not resent: a new one
+        assert pool.opened == 2
+        await asyncio.sleep(0.1)
+        await _get(pool, f"{server.address}/x")  # a read still takes one idle that long
+    assert pool.opened == 2 and pool.kept == 2
+
+
 async def test_bytes_nobody_asked_for_close_the_connection(pool: PoolTransport) -> None:
     async with Scripted(always(OK + b"HTTP/1.1 200 OK\r\n")) as server:  # more than the answer
         assert (await _get(pool, f"{server.address}/x")).content == b"ok"
