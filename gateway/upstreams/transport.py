@@ -299,9 +299,7 @@ class _Streamed(httpx.AsyncByteStream):
             yield chunk
 
     async def aclose(self) -> None:
-        if not self._connection.reusable:
-            self._connection.close()  # abandoned half-read, or not to be kept
-        self._release(self._connection)
+        self._release(self._connection)  # kept if read to its end, else closed (`_give_back`)
 
 
 def request_bytes(
