@@ -42,8 +42,9 @@ async def test_collect_reads_the_pages_after_the_first_at_once(upstream: Upstrea
     upstream.size = upstream.total = 25
     items = await collect(client(upstream), StartIndexPaging(page_size=5), PageRequest("/listing"))
     assert [i["n"] for i in items] == list(range(25))
-    # The upstream cut the first page to 3: the rest are asked 3 at a time, all at once.
-    assert starts(upstream) == [0, *range(3, 25, 3)]
+    # The upstream cut the first page to 3: the rest are asked 3 at a time, all at once (so in no set
+    # order: each goes on a connection of its own, and which reaches the server first is the network's).
+    assert starts(upstream)[0] == 0 and sorted(starts(upstream)[1:]) == list(range(3, 25, 3))
     assert {r.query_params["maxResults"] for r in upstream.seen[1:]} == {"3"}
     assert upstream.most_in_flight == 8
 
@@ -82,7 +83,7 @@ async def test_collect_stops_at_the_limit_and_without_a_count_reads_page_after_p
     upstream.size = upstream.total = 25
     items = await collect(client(upstream), StartIndexPaging(page_size=3), PageRequest("/listing"), limit=7)
     assert [i["n"] for i in items] == list(range(7))
-    assert starts(upstream) == [0, 3, 6]
+    assert starts(upstream)[0] == 0 and sorted(starts(upstream)[1:]) == [3, 6]  # these two at once
     # No `meta` (DAMSTRA's user schedules): nothing tells where the listing ends but a short page.
     upstream.seen.clear()
     upstream.meta, upstream.most_in_flight = False, 0
